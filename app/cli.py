@@ -1,0 +1,97 @@
+"""The ``factoryfloor`` command: open the window, or check a design file without one.
+
+``check`` never imports Qt, so it runs on headless machines and in CI pipelines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_OVER_CAPACITY = 1
+EXIT_INVALID = 2
+
+
+def demo_path() -> Path:
+    return Path(str(resources.files("resources").joinpath("demo_hall.json")))
+
+
+def check(path: Path) -> int:
+    """Print the figures of the design at ``path``; the exit code says valid/over/invalid."""
+    from backend.design_file import DesignFileError, load_design
+    from backend.figures import compute_figures
+    from backend.report import format_report
+
+    try:
+        design = load_design(path)
+    except DesignFileError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as error:
+        print(f"{path}: cannot read: {error.strerror or error}", file=sys.stderr)
+        return EXIT_INVALID
+    figures = compute_figures(design)
+    print(format_report(design, figures, str(path)), end="")
+    return EXIT_OVER_CAPACITY if figures.over_capacity else EXIT_OK
+
+
+def show_catalog() -> int:
+    from backend.catalog import load_catalog, user_catalog_path
+    from backend.design_file import DesignFileError
+    from backend.report import fmt, format_table
+
+    try:
+        models = load_catalog()
+    except DesignFileError as error:
+        print(error, file=sys.stderr)
+        return EXIT_INVALID
+    rows = [
+        [m.id, m.name, fmt(m.gpu_power_w, 0), fmt(m.system_power_per_gpu_w, 0),
+         fmt(m.tokens_per_s_per_gpu, 0), m.reference_workload or "-"]
+        for m in models
+    ]
+    print(format_table(["id", "name", "GPU W", "system W/GPU", "tok/s/GPU", "workload"], rows,
+                       numeric_from=2))
+    print(f"\nOverride or add entries in {user_catalog_path()} (same shape as the built-in file).")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="factoryfloor",
+        description="Design and run AI factories. With no arguments, opens the demo facility.",
+        epilog="Subcommands: 'factoryfloor check FILE' validates a design and prints its figures "
+               "(exit 0 ok, 1 over capacity, 2 invalid); 'factoryfloor catalog' lists GPU models.",
+    )
+    parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
+    parser.add_argument("--demo", action="store_true", help="open the built-in demo facility")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["check"]:
+        check_parser = argparse.ArgumentParser(
+            prog="factoryfloor check",
+            description="Validate a design file and print its figures, without a window.",
+        )
+        check_parser.add_argument("file", type=Path)
+        return check(check_parser.parse_args(args[1:]).file)
+    if args[:1] == ["catalog"]:
+        argparse.ArgumentParser(prog="factoryfloor catalog",
+                                description="List the GPU catalog.").parse_args(args[1:])
+        return show_catalog()
+    options = _parser().parse_args(args)
+    path = demo_path() if options.demo or options.file is None else options.file
+
+    from app.gui import run_gui
+
+    return run_gui(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

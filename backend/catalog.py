@@ -1,0 +1,54 @@
+"""The GPU catalog: per-GPU power and token figures, with their sources, as editable data.
+
+The built-in catalog ships in ``resources/gpu_catalog.json``. A user can override or extend it
+with a file of the same shape in their config folder (``user_catalog_path``); entries there
+replace built-in ones with the same id. Designs copy the entries they use, so a design file gives
+the same figures on every machine whatever its catalog says.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from platformdirs import user_config_path
+from pydantic import Field
+
+from backend.design_file import DesignFileError, FieldProblem, validate_model
+from backend.model import SCHEMA_VERSION, GpuModel, StrictModel
+
+
+class CatalogFile(StrictModel):
+    schema_version: int = Field(ge=1, le=SCHEMA_VERSION)
+    gpu_models: list[GpuModel]
+
+
+def parse_catalog(raw: bytes | str, source: str) -> list[GpuModel]:
+    catalog: CatalogFile = validate_model(CatalogFile, raw, source)
+    ids = [model.id for model in catalog.gpu_models]
+    duplicates = [
+        FieldProblem(f"gpu_models[{i}].id", f"id {model_id!r} is used more than once")
+        for i, model_id in enumerate(ids)
+        if ids.count(model_id) > 1
+    ]
+    if duplicates:
+        raise DesignFileError(source, duplicates)
+    return catalog.gpu_models
+
+
+def builtin_catalog() -> list[GpuModel]:
+    entry = resources.files("resources").joinpath("gpu_catalog.json")
+    return parse_catalog(entry.read_bytes(), "built-in gpu_catalog.json")
+
+
+def user_catalog_path() -> Path:
+    return user_config_path("factoryfloor") / "gpu_catalog.json"
+
+
+def load_catalog(user_path: Path | None = None) -> list[GpuModel]:
+    """Built-in entries, replaced or extended by the user's catalog file where one exists."""
+    merged = {model.id: model for model in builtin_catalog()}
+    path = user_catalog_path() if user_path is None else user_path
+    if path.exists():
+        merged.update((model.id, model) for model in parse_catalog(path.read_bytes(), str(path)))
+    return list(merged.values())

@@ -1,0 +1,250 @@
+"""Reading and writing design files safely.
+
+Loading checks everything and reports every problem as ``path.to.field: reason`` in one
+:class:`DesignFileError`; that error (an ``OSError`` for unreadable files aside) is the only one
+that escapes, whatever bytes the file holds. Saving is atomic: the new text goes to a temporary
+file in the same folder, is fsynced, and replaces the old file by rename, so a crash mid-save
+leaves either the old file or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from backend.model import SCHEMA_VERSION, Design
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""Far beyond a 10,000-rack hall (about 3 MB); refuses to parse anything larger."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class DesignFileError(ValueError):
+    """A file that is not a valid design; ``problems`` lists every reason, each with its path."""
+
+    def __init__(self, source: str, problems: Sequence[FieldProblem]):
+        self.source = source
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"{source}: not a valid design ({count} problem(s)):\n{lines}")
+
+
+def format_path(loc: Iterable[str | int]) -> str:
+    """``('racks', 3, 'it_power_kw')`` -> ``racks[3].it_power_kw``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(file)"
+
+
+def _reason(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field (misspelt, or from a newer version?)"
+    message = str(error["msg"]).replace("Input should be", "must be")
+    value = error.get("input")
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        message += f" (got {shown})"
+    return message
+
+
+def problems_from_validation(error: ValidationError) -> list[FieldProblem]:
+    return [FieldProblem(format_path(e["loc"]), _reason(e)) for e in error.errors()]
+
+
+def validate_model(model: type[BaseModel], raw: str | bytes, source: str) -> Any:
+    """``model`` validated from JSON text ``raw``, or DesignFileError naming ``source``."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise DesignFileError(source, problems_from_validation(error)) from None
+
+
+def reference_problems(design: Design) -> list[FieldProblem]:
+    """Problems that span entities: duplicate ids, dangling references, items off the floor."""
+    problems: list[FieldProblem] = []
+    sections: list[tuple[str, Sequence[Any]]] = [
+        ("gpu_models", design.gpu_models),
+        ("racks", design.racks),
+        ("cdus", design.cdus),
+        ("loops", design.loops),
+        ("feeds", design.feeds),
+    ]
+    seen = Counter(item.id for _, items in sections for item in items)
+    for section, items in sections:
+        for i, item in enumerate(items):
+            if seen[item.id] > 1:
+                problems.append(
+                    FieldProblem(f"{section}[{i}].id", f"id {item.id!r} is used more than once")
+                )
+
+    model_ids = {model.id for model in design.gpu_models}
+    loop_ids = {loop.id for loop in design.loops}
+    feed_ids = {feed.id for feed in design.feeds}
+    cdu_ids = {cdu.id for cdu in design.cdus}
+    for i, rack in enumerate(design.racks):
+        if rack.gpu_model not in model_ids:
+            problems.append(
+                FieldProblem(f"racks[{i}].gpu_model", f"no GPU model {rack.gpu_model!r} in gpu_models")
+            )
+        if rack.loop_id is not None and rack.loop_id not in loop_ids:
+            problems.append(FieldProblem(f"racks[{i}].loop_id", f"no loop {rack.loop_id!r}"))
+        if rack.feed_id is not None and rack.feed_id not in feed_ids:
+            problems.append(FieldProblem(f"racks[{i}].feed_id", f"no power feed {rack.feed_id!r}"))
+
+    served_by: dict[str, str] = {}
+    for i, loop in enumerate(design.loops):
+        if loop.cdu_id not in cdu_ids:
+            problems.append(FieldProblem(f"loops[{i}].cdu_id", f"no CDU {loop.cdu_id!r}"))
+        elif loop.cdu_id in served_by:
+            problems.append(
+                FieldProblem(
+                    f"loops[{i}].cdu_id",
+                    f"CDU {loop.cdu_id!r} already serves loop {served_by[loop.cdu_id]!r}; "
+                    "a CDU serves one TCS loop",
+                )
+            )
+        else:
+            served_by[loop.cdu_id] = loop.id
+
+    floor = design.floor
+    for section, items in (("racks", design.racks), ("cdus", design.cdus), ("feeds", design.feeds)):
+        for i, item in enumerate(items):
+            if item.x_m > floor.width_m or item.y_m > floor.depth_m:
+                problems.append(
+                    FieldProblem(
+                        f"{section}[{i}]",
+                        f"position ({item.x_m:g}, {item.y_m:g}) m is outside the "
+                        f"{floor.width_m:g} x {floor.depth_m:g} m floor",
+                    )
+                )
+    return problems
+
+
+def parse_design(raw: bytes, source: str) -> Design:
+    """A validated design from the bytes of a design file; ``source`` names it in errors."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise DesignFileError(
+            source, [FieldProblem("(file)", f"{len(raw):,} bytes is larger than the "
+                                            f"{MAX_FILE_BYTES:,}-byte limit for a design file")]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DesignFileError(
+            source, [FieldProblem("(file)", f"not UTF-8 text (bad byte at offset {error.start})")]
+        ) from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        reason = f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        raise DesignFileError(source, [FieldProblem("(file)", reason)]) from None
+    except (ValueError, RecursionError) as error:
+        raise DesignFileError(source, [FieldProblem("(file)", f"not valid JSON: {error}")]) from None
+
+    if not isinstance(data, dict):
+        raise DesignFileError(source, [FieldProblem("(file)", "must be a JSON object")])
+    _check_schema_version(data.get("schema_version", None), "schema_version" in data, source)
+
+    design: Design = validate_model(Design, text, source)
+    problems = reference_problems(design)
+    if problems:
+        raise DesignFileError(source, problems)
+    return design
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _check_schema_version(version: Any, present: bool, source: str) -> None:
+    if not present:
+        reason = "required field is missing (is this a FactoryFloor design file?)"
+    elif type(version) is not int:
+        reason = f"must be a whole number (got {version!r})"
+    elif version > SCHEMA_VERSION:
+        reason = (
+            f"the file uses schema {version}, written by a newer FactoryFloor; this version reads "
+            f"schema {SCHEMA_VERSION} at most. Upgrade FactoryFloor to open it"
+        )
+    elif version < 1:
+        reason = f"must be 1 or more (got {version})"
+    else:
+        return
+    raise DesignFileError(source, [FieldProblem("schema_version", reason)])
+
+
+def load_design(path: str | os.PathLike[str]) -> Design:
+    """Read and validate a design file; raises DesignFileError (or OSError if unreadable)."""
+    path = Path(path)
+    with path.open("rb") as file:
+        raw = file.read(MAX_FILE_BYTES + 1)
+    return parse_design(raw, str(path))
+
+
+def design_to_json(design: Design) -> str:
+    return json.dumps(design.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def save_design(design: Design, path: str | os.PathLike[str]) -> None:
+    """Write ``design`` to ``path`` atomically: all of the new file, or the old one untouched."""
+    atomic_write_text(Path(path), design_to_json(design))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    folder = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        if path.exists():
+            os.chmod(tmp_name, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp_name, 0o666 & ~_umask())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_folder(folder)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); folders cannot be opened this way on Windows."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,157 @@
+"""The facility design model: the plan an engineer draws, as plain validated data.
+
+The model is pydantic so that loading a design file checks every field in one pass and reports
+every problem with its path (``racks[3].it_power_kw``), which an engineer needs to fix a file by
+hand. It imports no Qt: the same objects feed the editor, the ``check`` command and the simulator.
+
+Conventions: plan coordinates are metres from the hall's top-left corner, ``x_m`` to the right and
+``y_m`` down (as drawn on screen); positions are the centre of an item's footprint; rotations are
+degrees clockwise. Every id is unique across the whole design, so a problem can name its culprit
+by id alone.
+
+Relations are stored once: a rack names the loop it is plumbed to and the feed it draws from; the
+racks a loop serves and a feed carries are derived (:meth:`Design.racks_on_loop`), so a file can
+never disagree with itself about them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+"""The design-file schema this version reads and writes."""
+
+Fluid = Literal["water", "pg25"]
+"""Coolant of a TCS loop: plain water, or 25 % propylene glycol."""
+
+EntityId = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
+]
+"""A short name such as ``A-07`` or ``CDU-B1``: letters, digits, ``_ . -``."""
+
+Metres = Annotated[float, Field(ge=0, le=10_000)]
+Rotation = Annotated[float, Field(ge=0, lt=360)]
+Footprint = Annotated[float, Field(gt=0, le=50)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class StrictModel(BaseModel):
+    """Strict: a typo'd field or a quoted number is an error, never silently accepted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class GpuModel(StrictModel):
+    """One catalog entry: a GPU (or GPU system) with the figures the design needs.
+
+    ``tokens_per_s_per_gpu`` is tied to ``reference_workload``: figures for different workloads
+    (Llama 2 70B vs Llama 3.1 405B) are never added together.
+    """
+
+    id: EntityId
+    name: str = Field(min_length=1, max_length=120)
+    gpu_power_w: float = Field(gt=0, le=10_000)
+    system_power_per_gpu_w: float = Field(gt=0, le=20_000)
+    """IT power per GPU at rack level (host CPU, NICs, switches, fans included); prefills racks."""
+    tokens_per_s_per_gpu: float | None = Field(default=None, ge=0, le=1e7)
+    """None where no published figure exists: the rack's token capacity is then unknown."""
+    reference_workload: str = Field(default="", max_length=200)
+    liquid_cooled: bool = False
+    sources: list[str] = Field(default_factory=list)
+    notes: str = Field(default="", max_length=2000)
+
+
+class Floor(StrictModel):
+    width_m: float = Field(gt=0, le=10_000)
+    depth_m: float = Field(gt=0, le=10_000)
+
+
+class Rack(StrictModel):
+    id: EntityId
+    x_m: Metres
+    y_m: Metres
+    rotation_deg: Rotation = 0.0
+    width_m: Footprint = 0.6
+    depth_m: Footprint = 1.2
+    gpu_model: EntityId
+    gpu_count: int = Field(ge=0, le=10_000)
+    it_power_kw: float = Field(ge=0, le=5_000)
+    liquid_fraction: Fraction
+    """Share of the rack's heat captured by cold plates (an assumption: no primary figure)."""
+    loop_id: EntityId | None = None
+    feed_id: EntityId | None = None
+    tokens_per_s_per_gpu: float | None = Field(default=None, ge=0, le=1e7)
+    """Override of the catalog figure, for the model this rack actually serves."""
+    workload: str | None = Field(default=None, max_length=200)
+    """Override of the catalog's reference workload, with ``tokens_per_s_per_gpu``."""
+
+
+class Cdu(StrictModel):
+    """A coolant distribution unit: the plate heat exchanger between a TCS loop and facility water."""
+
+    id: EntityId
+    x_m: Metres
+    y_m: Metres
+    rotation_deg: Rotation = 0.0
+    width_m: Footprint = 0.6
+    depth_m: Footprint = 1.2
+    capacity_kw: float = Field(gt=0, le=50_000)
+    rated_flow_lpm: float = Field(gt=0, le=100_000)
+    supply_temp_c: float = Field(ge=5, le=60)
+    fluid: Fluid = "water"
+
+
+class CoolingLoop(StrictModel):
+    """A TCS loop: one CDU, the pipe route drawn on the plan, and its design delta-T."""
+
+    id: EntityId
+    cdu_id: EntityId
+    design_delta_t_k: float = Field(gt=0, le=40)
+    route: list[tuple[Metres, Metres]] = Field(default_factory=list, max_length=10_000)
+    """Pipe polyline in plan metres, from the CDU along the racks it serves."""
+
+
+class PowerFeed(StrictModel):
+    id: EntityId
+    x_m: Metres
+    y_m: Metres
+    capacity_kw: float = Field(gt=0, le=100_000)
+
+
+class Assumptions(StrictModel):
+    """Stated overheads behind the PUE estimate and the warning thresholds, editable per design."""
+
+    liquid_cooling_overhead: float = Field(default=0.05, ge=0, le=2)
+    """kW of cooling plant power (pumps, dry coolers) per kW of heat rejected to liquid."""
+    air_cooling_overhead: float = Field(default=0.35, ge=0, le=2)
+    """kW of cooling plant power (CRAH fans, chillers) per kW of heat rejected to air."""
+    electrical_loss_fraction: float = Field(default=0.04, ge=0, le=1)
+    """UPS and distribution losses per kW of IT load."""
+    other_overhead_kw: float = Field(default=0.0, ge=0, le=1e6)
+    """Lighting, offices and other fixed loads."""
+    near_capacity_fraction: float = Field(default=0.9, gt=0, le=1)
+    """Utilisation from which a CDU, flow or feed is flagged as near capacity."""
+    max_air_kw_per_rack: float = Field(default=30.0, gt=0, le=1_000)
+    """Practical limit of air cooling per rack (about 25-30 kW)."""
+
+
+class Design(StrictModel):
+    schema_version: int = SCHEMA_VERSION
+    name: str = Field(min_length=1, max_length=200)
+    floor: Floor
+    assumptions: Assumptions = Field(default_factory=Assumptions)
+    gpu_models: list[GpuModel] = Field(default_factory=list)
+    """The catalog entries this design uses, copied in so the file gives the same figures anywhere."""
+    racks: list[Rack] = Field(default_factory=list)
+    cdus: list[Cdu] = Field(default_factory=list)
+    loops: list[CoolingLoop] = Field(default_factory=list)
+    feeds: list[PowerFeed] = Field(default_factory=list)
+
+    def racks_on_loop(self, loop_id: str) -> list[Rack]:
+        return [rack for rack in self.racks if rack.loop_id == loop_id]
+
+    def racks_on_feed(self, feed_id: str) -> list[Rack]:
+        return [rack for rack in self.racks if rack.feed_id == feed_id]
