@@ -50,12 +50,21 @@ def show_catalog() -> int:
         print(error, file=sys.stderr)
         return EXIT_INVALID
     rows = [
-        [m.id, m.name, fmt(m.gpu_power_w, 0), fmt(m.system_power_per_gpu_w, 0),
-         fmt(m.tokens_per_s_per_gpu, 0), m.reference_workload or "-"]
+        [
+            m.id,
+            m.name,
+            fmt(m.gpu_power_w, 0),
+            fmt(m.system_power_per_gpu_w, 0),
+            fmt(m.tokens_per_s_per_gpu, 0),
+            m.reference_workload or "-",
+        ]
         for m in models
     ]
-    print(format_table(["id", "name", "GPU W", "system W/GPU", "tok/s/GPU", "workload"], rows,
-                       numeric_from=2))
+    print(
+        format_table(
+            ["id", "name", "GPU W", "system W/GPU", "tok/s/GPU", "workload"], rows, numeric_from=2
+        )
+    )
     print(f"\nOverride or add entries in {user_catalog_path()} (same shape as the built-in file).")
     return EXIT_OK
 
@@ -65,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="factoryfloor",
         description="Design and run AI factories. With no arguments, opens the demo facility.",
         epilog="Subcommands: 'factoryfloor check FILE' validates a design and prints its figures "
-               "(exit 0 ok, 1 over capacity, 2 invalid); 'factoryfloor catalog' lists GPU models.",
+        "(exit 0 ok, 1 over capacity, 2 invalid); 'factoryfloor catalog' lists GPU models.",
     )
     parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo facility")
@@ -82,8 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_parser.add_argument("file", type=Path)
         return check(check_parser.parse_args(args[1:]).file)
     if args[:1] == ["catalog"]:
-        argparse.ArgumentParser(prog="factoryfloor catalog",
-                                description="List the GPU catalog.").parse_args(args[1:])
+        argparse.ArgumentParser(
+            prog="factoryfloor catalog", description="List the GPU catalog."
+        ).parse_args(args[1:])
         return show_catalog()
     options = _parser().parse_args(args)
     path = demo_path() if options.demo or options.file is None else options.file

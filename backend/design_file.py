@@ -108,7 +108,9 @@ def reference_problems(design: Design) -> list[FieldProblem]:
     for i, rack in enumerate(design.racks):
         if rack.gpu_model not in model_ids:
             problems.append(
-                FieldProblem(f"racks[{i}].gpu_model", f"no GPU model {rack.gpu_model!r} in gpu_models")
+                FieldProblem(
+                    f"racks[{i}].gpu_model", f"no GPU model {rack.gpu_model!r} in gpu_models"
+                )
             )
         if rack.loop_id is not None and rack.loop_id not in loop_ids:
             problems.append(FieldProblem(f"racks[{i}].loop_id", f"no loop {rack.loop_id!r}"))
@@ -148,8 +150,14 @@ def parse_design(raw: bytes, source: str) -> Design:
     """A validated design from the bytes of a design file; ``source`` names it in errors."""
     if len(raw) > MAX_FILE_BYTES:
         raise DesignFileError(
-            source, [FieldProblem("(file)", f"{len(raw):,} bytes is larger than the "
-                                            f"{MAX_FILE_BYTES:,}-byte limit for a design file")]
+            source,
+            [
+                FieldProblem(
+                    "(file)",
+                    f"{len(raw):,} bytes is larger than the "
+                    f"{MAX_FILE_BYTES:,}-byte limit for a design file",
+                )
+            ],
         )
     try:
         text = raw.decode("utf-8")
@@ -163,7 +171,9 @@ def parse_design(raw: bytes, source: str) -> Design:
         reason = f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
         raise DesignFileError(source, [FieldProblem("(file)", reason)]) from None
     except (ValueError, RecursionError) as error:
-        raise DesignFileError(source, [FieldProblem("(file)", f"not valid JSON: {error}")]) from None
+        raise DesignFileError(
+            source, [FieldProblem("(file)", f"not valid JSON: {error}")]
+        ) from None
 
     if not isinstance(data, dict):
         raise DesignFileError(source, [FieldProblem("(file)", "must be a JSON object")])

@@ -12,6 +12,7 @@ by the IT power of the racks serving that workload times the estimated PUE.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -174,7 +175,7 @@ class DesignFigures:
 
 
 def polyline_length_m(points: list[tuple[float, float]]) -> float:
-    return sum(math.dist(a, b) for a, b in zip(points, points[1:], strict=False))
+    return sum(math.dist(a, b) for a, b in itertools.pairwise(points))
 
 
 def _capacity_check(
@@ -288,7 +289,9 @@ def compute_figures(design: Design) -> DesignFigures:
     feeds: dict[str, FeedFigures] = {}
     for feed in design.feeds:
         load = feed_load_kw.get(feed.id, 0.0)
-        feeds[feed.id] = FeedFigures(feed.id, tuple(feed_racks.get(feed.id, ())), load, feed.capacity_kw)
+        feeds[feed.id] = FeedFigures(
+            feed.id, tuple(feed_racks.get(feed.id, ())), load, feed.capacity_kw
+        )
         _capacity_check(problems, feed.id, "load", load, feed.capacity_kw, "kW", near)
 
     cooling_kw = (

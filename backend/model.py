@@ -90,7 +90,7 @@ class Rack(StrictModel):
 
 
 class Cdu(StrictModel):
-    """A coolant distribution unit: the plate heat exchanger between a TCS loop and facility water."""
+    """A coolant distribution unit: the heat exchanger between a TCS loop and facility water."""
 
     id: EntityId
     x_m: Metres
@@ -144,7 +144,7 @@ class Design(StrictModel):
     floor: Floor
     assumptions: Assumptions = Field(default_factory=Assumptions)
     gpu_models: list[GpuModel] = Field(default_factory=list)
-    """The catalog entries this design uses, copied in so the file gives the same figures anywhere."""
+    """Catalog entries this design uses, copied in so the file gives the same figures anywhere."""
     racks: list[Rack] = Field(default_factory=list)
     cdus: list[Cdu] = Field(default_factory=list)
     loops: list[CoolingLoop] = Field(default_factory=list)

@@ -53,29 +53,58 @@ def facility_rows(figures: DesignFigures) -> list[tuple[str, str]]:
 def format_report(design: Design, figures: DesignFigures, source: str) -> str:
     racks = [
         [
-            r.rack_id, r.gpu_model, rack.loop_id or "-", rack.feed_id or "-", str(r.gpu_count),
-            fmt(r.it_power_kw), fmt(r.heat_to_liquid_kw), fmt(r.heat_to_air_kw),
-            fmt(r.tokens_per_s, 0), fmt(r.tokens_per_j, 2),
+            r.rack_id,
+            r.gpu_model,
+            rack.loop_id or "-",
+            rack.feed_id or "-",
+            str(r.gpu_count),
+            fmt(r.it_power_kw),
+            fmt(r.heat_to_liquid_kw),
+            fmt(r.heat_to_air_kw),
+            fmt(r.tokens_per_s, 0),
+            fmt(r.tokens_per_j, 2),
         ]
         for rack, r in ((rack, figures.racks[rack.id]) for rack in design.racks)
     ]
     loops = [
         [
-            lp.loop_id, lp.cdu_id, lp.fluid, str(len(lp.rack_ids)), fmt(lp.heat_kw),
-            fmt(lp.cdu_capacity_kw), fmt_pct(lp.heat_utilisation), fmt(lp.delta_t_k),
-            fmt(lp.supply_temp_c), fmt(lp.return_temp_c), fmt(lp.flow_lpm),
-            fmt(lp.cdu_rated_flow_lpm), fmt_pct(lp.flow_utilisation), fmt(lp.pipe_length_m),
+            lp.loop_id,
+            lp.cdu_id,
+            lp.fluid,
+            str(len(lp.rack_ids)),
+            fmt(lp.heat_kw),
+            fmt(lp.cdu_capacity_kw),
+            fmt_pct(lp.heat_utilisation),
+            fmt(lp.delta_t_k),
+            fmt(lp.supply_temp_c),
+            fmt(lp.return_temp_c),
+            fmt(lp.flow_lpm),
+            fmt(lp.cdu_rated_flow_lpm),
+            fmt_pct(lp.flow_utilisation),
+            fmt(lp.pipe_length_m),
         ]
         for lp in figures.loops.values()
     ]
     feeds = [
-        [fd.feed_id, str(len(fd.rack_ids)), fmt(fd.load_kw), fmt(fd.capacity_kw),
-         fmt(fd.margin_kw), fmt_pct(fd.utilisation)]
+        [
+            fd.feed_id,
+            str(len(fd.rack_ids)),
+            fmt(fd.load_kw),
+            fmt(fd.capacity_kw),
+            fmt(fd.margin_kw),
+            fmt_pct(fd.utilisation),
+        ]
         for fd in figures.feeds.values()
     ]
     workloads = [
-        [w.workload, f"{w.gpu_count:,}", fmt(w.tokens_per_s, 0), fmt(w.it_power_kw),
-         fmt(w.tokens_per_j_it, 3), fmt(w.tokens_per_j_facility, 3)]
+        [
+            w.workload,
+            f"{w.gpu_count:,}",
+            fmt(w.tokens_per_s, 0),
+            fmt(w.it_power_kw),
+            fmt(w.tokens_per_j_it, 3),
+            fmt(w.tokens_per_j_facility, 3),
+        ]
         for w in figures.facility.workloads
     ]
     label_width = max(len(label) for label, _ in facility_rows(figures))
@@ -83,24 +112,61 @@ def format_report(design: Design, figures: DesignFigures, source: str) -> str:
         f"{design.name}  ({source})",
         "",
         "RACKS",
-        format_table(["rack", "GPU model", "loop", "feed", "GPUs", "IT kW", "liquid kW",
-                      "air kW", "tokens/s", "tok/J"], racks, numeric_from=4),
+        format_table(
+            [
+                "rack",
+                "GPU model",
+                "loop",
+                "feed",
+                "GPUs",
+                "IT kW",
+                "liquid kW",
+                "air kW",
+                "tokens/s",
+                "tok/J",
+            ],
+            racks,
+            numeric_from=4,
+        ),
         "",
         "COOLING LOOPS",
-        format_table(["loop", "CDU", "fluid", "racks", "heat kW", "CDU kW", "heat %", "dT K",
-                      "supply C", "return C", "flow L/min", "rated L/min", "flow %", "pipe m"],
-                     loops, numeric_from=3),
+        format_table(
+            [
+                "loop",
+                "CDU",
+                "fluid",
+                "racks",
+                "heat kW",
+                "CDU kW",
+                "heat %",
+                "dT K",
+                "supply C",
+                "return C",
+                "flow L/min",
+                "rated L/min",
+                "flow %",
+                "pipe m",
+            ],
+            loops,
+            numeric_from=3,
+        ),
         "",
         "POWER FEEDS",
-        format_table(["feed", "racks", "load kW", "capacity kW", "margin kW", "load %"], feeds,
-                     numeric_from=1),
+        format_table(
+            ["feed", "racks", "load kW", "capacity kW", "margin kW", "load %"],
+            feeds,
+            numeric_from=1,
+        ),
         "",
         "FACILITY",
         *(f"{label.ljust(label_width)}  {value}" for label, value in facility_rows(figures)),
         "",
         "TOKEN CAPACITY (per reference workload; different workloads are not added)",
-        format_table(["workload", "GPUs", "tokens/s", "IT kW", "tok/J IT", "tok/J facility"],
-                     workloads, numeric_from=1),
+        format_table(
+            ["workload", "GPUs", "tokens/s", "IT kW", "tok/J IT", "tok/J facility"],
+            workloads,
+            numeric_from=1,
+        ),
         "",
         format_problems(figures.problems),
     ]
