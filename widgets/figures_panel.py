@@ -1,0 +1,124 @@
+"""The summary panel: facility totals as tiles, token capacity, and tables per loop/feed/rack.
+
+It only displays what :func:`backend.figures.compute_figures` returned; clicking a row emits
+``entity_activated`` so the window can select the culprit on the plan.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGridLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.figures import DesignFigures
+from backend.model import Design
+from backend.report import (
+    FigureTable,
+    facility_rows,
+    feed_table,
+    loop_table,
+    rack_table,
+    workload_table,
+)
+from widgets.figures_table import FigureRow, FiguresTableModel
+
+
+class FigureTile(QFrame):
+    """One headline figure: a small caption over a large value."""
+
+    def __init__(self, caption: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setObjectName("figureTile")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 6)
+        layout.setSpacing(0)
+        self.caption = QLabel(caption)
+        self.caption.setStyleSheet("color: #5f6b76;")
+        self.value = QLabel("-")
+        font = QFont(self.value.font())
+        font.setPointSizeF(font.pointSizeF() * 1.35)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.value)
+
+
+class FiguresPanel(QWidget):
+    entity_activated = Signal(str)
+
+    HEADLINE = ("IT power", "Heat to liquid", "Heat to air", "Coolant flow", "Facility power",
+                "PUE (estimate)", "Racks", "GPUs")  # fmt: skip
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        tiles = QGridLayout()
+        tiles.setSpacing(6)
+        self.tiles: dict[str, FigureTile] = {}
+        for i, caption in enumerate(self.HEADLINE):
+            tile = FigureTile(caption)
+            self.tiles[caption] = tile
+            tiles.addWidget(tile, i // 2, i % 2)
+        layout.addLayout(tiles)
+
+        self.tabs = QTabWidget()
+        self.models: dict[str, FiguresTableModel] = {}
+        for name in ("Tokens", "Loops", "Feeds", "Racks"):
+            view = QTableView()
+            view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+            view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+            view.setAlternatingRowColors(True)
+            view.verticalHeader().hide()
+            view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            view.clicked.connect(self._on_row_clicked)
+            self.tabs.addTab(view, name)
+        layout.addWidget(self.tabs, 1)
+
+    def table_model(self, name: str) -> FiguresTableModel:
+        """The model behind the tab ``name`` (Tokens, Loops, Feeds, Racks)."""
+        return self.models[name]
+
+    def show_figures(self, design: Design, figures: DesignFigures) -> None:
+        for caption, value in facility_rows(figures):
+            if caption in self.tiles:
+                self.tiles[caption].value.setText(value)
+        status: dict[str, str] = {}
+        for problem in figures.problems:
+            if problem.severity != "info" and status.get(problem.entity_id) != "over":
+                status[problem.entity_id] = problem.severity
+        tables = {
+            "Tokens": workload_table(figures),
+            "Loops": loop_table(figures),
+            "Feeds": feed_table(figures),
+            "Racks": rack_table(design, figures),
+        }
+        for index, (name, table) in enumerate(tables.items()):
+            self._fill(index, name, table, status)
+
+    def _fill(self, index: int, name: str, table: FigureTable, status: dict[str, str]) -> None:
+        model = self.models.get(name)
+        if model is None:
+            model = FiguresTableModel(table.headers, table.numeric_from, self)
+            self.models[name] = model
+            view = self.tabs.widget(index)
+            assert isinstance(view, QTableView)
+            view.setModel(model)
+        model.set_rows([FigureRow(eid, cells, status.get(eid)) for eid, cells in table.rows])
+
+    def _on_row_clicked(self, index: QModelIndex) -> None:
+        entity_id = index.data(Qt.ItemDataRole.UserRole)
+        if entity_id:
+            self.entity_activated.emit(entity_id)

@@ -1,0 +1,276 @@
+"""The floor plan: a to-scale drawing of the hall (scene units are metres) and its view.
+
+The scene mirrors a :class:`~backend.model.Design` and its figures; it never changes the model.
+The view zooms around the cursor, pans by dragging, fits the hall, and draws a grid and a scale
+bar in metres.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPaintEvent, QWheelEvent
+from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
+
+from backend.figures import DesignFigures
+from backend.model import Design
+from backend.report import fmt, fmt_pct
+from widgets.plan_items import LABEL_FONT, EquipmentItem, LoopItem, RackItem, cosmetic_pen
+from widgets.status_colours import NEAR, OK, OVER, utilisation_colour
+
+LIQUID_RACK_FILL = QColor("#9ec5e8")
+AIR_RACK_FILL = QColor("#d5d9de")
+CDU_FILL = QColor("#7fcdbb")
+FEED_FILL = QColor("#ffd54f")
+FLOOR_FILL = QColor("#ffffff")
+OUTSIDE_FILL = QColor("#e9ecef")
+FEED_WIDTH_M = 0.6
+FEED_DEPTH_M = 1.2
+LEGEND = [
+    ("Liquid-cooled rack", LIQUID_RACK_FILL, False),
+    ("Air-cooled rack", AIR_RACK_FILL, False),
+    ("CDU", CDU_FILL, False),
+    ("Power feed", FEED_FILL, False),
+    ("Loop: OK", OK, True),
+    ("near capacity", NEAR, True),
+    ("over capacity", OVER, True),
+]
+
+
+class FloorPlanScene(QGraphicsScene):
+    """Scene items for every rack, CDU, loop and feed, looked up by entity id."""
+
+    entity_selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.floor_rect = QRectF()
+        self.items_by_id: dict[str, EquipmentItem | LoopItem] = {}
+        self.selectionChanged.connect(self._on_selection_changed)
+
+    def show_design(self, design: Design, figures: DesignFigures) -> None:
+        self.clear()
+        self.items_by_id.clear()
+        self.floor_rect = QRectF(0, 0, design.floor.width_m, design.floor.depth_m)
+        margin = max(design.floor.width_m, design.floor.depth_m) * 0.05
+        self.setSceneRect(self.floor_rect.adjusted(-margin, -margin, margin, margin))
+        near = design.assumptions.near_capacity_fraction
+        status = _worst_status_by_entity(figures)
+        positions = {rack.id: (rack.x_m, rack.y_m) for rack in design.racks}
+
+        for loop in design.loops:
+            lf = figures.loops[loop.id]
+            colour = utilisation_colour(lf.utilisation, near)
+            item = LoopItem(loop.id, loop.route, [positions[r] for r in lf.rack_ids], colour)
+            item.setToolTip(
+                f"<b>Loop {loop.id}</b> on {lf.cdu_id} ({lf.fluid})<br>"
+                f"Heat {fmt(lf.heat_kw)} of {fmt(lf.cdu_capacity_kw)} kW "
+                f"({fmt_pct(lf.heat_utilisation)})<br>"
+                f"Flow {fmt(lf.flow_lpm)} of {fmt(lf.cdu_rated_flow_lpm)} L/min "
+                f"({fmt_pct(lf.flow_utilisation)})<br>"
+                f"Supply {fmt(lf.supply_temp_c)} C, return {fmt(lf.return_temp_c)} C"
+            )
+            self._add(item)
+
+        for cdu in design.cdus:
+            lf = next((f for f in figures.loops.values() if f.cdu_id == cdu.id), None)
+            used = f"{fmt_pct(lf.heat_utilisation)}" if lf else "idle"
+            item = EquipmentItem(
+                cdu.id,
+                cdu.x_m,
+                cdu.y_m,
+                cdu.width_m,
+                cdu.depth_m,
+                cdu.rotation_deg,
+                CDU_FILL,
+                [cdu.id, used],
+            )
+            item.setToolTip(
+                f"<b>{cdu.id}</b>: CDU, {fmt(cdu.capacity_kw)} kW, "
+                f"{fmt(cdu.rated_flow_lpm)} L/min rated, supply {fmt(cdu.supply_temp_c)} C, "
+                f"{cdu.fluid}"
+            )
+            item.vertical_labels = True
+            item.set_status(status.get(lf.loop_id) if lf else None)
+            self._add(item)
+
+        for rack in design.racks:
+            rf = figures.racks[rack.id]
+            fill = LIQUID_RACK_FILL if rack.liquid_fraction > 0 else AIR_RACK_FILL
+            item = RackItem(
+                rack.id,
+                rack.x_m,
+                rack.y_m,
+                rack.width_m,
+                rack.depth_m,
+                rack.rotation_deg,
+                fill,
+                [rack.id, f"{rack.it_power_kw:.0f} kW"],
+            )
+            item.setToolTip(
+                f"<b>{rack.id}</b>: {rack.gpu_count} x {rack.gpu_model}<br>"
+                f"IT {fmt(rf.it_power_kw)} kW: liquid {fmt(rf.heat_to_liquid_kw)} kW, "
+                f"air {fmt(rf.heat_to_air_kw)} kW<br>"
+                f"Loop {rack.loop_id or '-'}, feed {rack.feed_id or '-'}<br>"
+                f"{fmt(rf.tokens_per_s, 0)} tokens/s ({rf.workload})"
+            )
+            item.set_status(status.get(rack.id))
+            self._add(item)
+
+        for feed in design.feeds:
+            ff = figures.feeds[feed.id]
+            item = EquipmentItem(
+                feed.id,
+                feed.x_m,
+                feed.y_m,
+                FEED_WIDTH_M,
+                FEED_DEPTH_M,
+                0.0,
+                FEED_FILL,
+                [feed.id, fmt_pct(ff.utilisation)],
+            )
+            item.setToolTip(
+                f"<b>{feed.id}</b>: power feed, {fmt(ff.load_kw)} of {fmt(ff.capacity_kw)} kW "
+                f"({fmt_pct(ff.utilisation)}), {len(ff.rack_ids)} racks"
+            )
+            item.vertical_labels = True
+            item.set_status(status.get(feed.id))
+            self._add(item)
+
+    def _add(self, item: EquipmentItem | LoopItem) -> None:
+        self.addItem(item)
+        self.items_by_id[item.entity_id] = item
+
+    def select_entity(self, entity_id: str) -> bool:
+        """Select the item of ``entity_id`` alone; False if the plan has no such item."""
+        item = self.items_by_id.get(entity_id)
+        if item is None:
+            return False
+        self.clearSelection()
+        item.setSelected(True)
+        return True
+
+    def _on_selection_changed(self) -> None:
+        selected = self.selectedItems()
+        if len(selected) == 1:
+            self.entity_selected.emit(selected[0].entity_id)
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        painter.fillRect(rect, OUTSIDE_FILL)
+        floor = self.floor_rect
+        if floor.isEmpty():
+            return
+        painter.fillRect(floor, FLOOR_FILL)
+        visible = rect.intersected(floor)
+        scale = painter.worldTransform().m11()
+        for step_m, colour in ((1.0, "#eef1f4"), (5.0, "#d3d9df")):
+            if step_m * scale < 6:
+                continue
+            painter.setPen(cosmetic_pen(colour))
+            x = math.ceil(visible.left() / step_m) * step_m
+            while x <= visible.right():
+                painter.drawLine(QPointF(x, visible.top()), QPointF(x, visible.bottom()))
+                x += step_m
+            y = math.ceil(visible.top() / step_m) * step_m
+            while y <= visible.bottom():
+                painter.drawLine(QPointF(visible.left(), y), QPointF(visible.right(), y))
+                y += step_m
+        painter.setPen(cosmetic_pen("#5f6b76", 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(floor)
+
+
+def _worst_status_by_entity(figures: DesignFigures) -> dict[str, str]:
+    worst: dict[str, str] = {}
+    for problem in figures.problems:
+        if problem.severity == "over" or (
+            problem.severity == "near" and problem.entity_id not in worst
+        ):
+            worst[problem.entity_id] = problem.severity
+    return worst
+
+
+class FloorPlanView(QGraphicsView):
+    """Zoom with the wheel around the cursor, pan by dragging, fit the hall with ``fit_hall``."""
+
+    MIN_SCALE_PX_PER_M = 2.0
+    MAX_SCALE_PX_PER_M = 2000.0
+
+    def __init__(self, scene: FloorPlanScene, parent: QWidget | None = None):
+        super().__init__(scene, parent)
+        self.plan = scene
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+
+    @property
+    def px_per_m(self) -> float:
+        return self.transform().m11()
+
+    def fit_hall(self) -> None:
+        if not self.plan.floor_rect.isEmpty():
+            self.fitInView(self.plan.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def zoom_by(self, factor: float) -> None:
+        target = min(max(self.px_per_m * factor, self.MIN_SCALE_PX_PER_M), self.MAX_SCALE_PX_PER_M)
+        self.scale(target / self.px_per_m, target / self.px_per_m)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        self.zoom_by(1.0015 ** event.angleDelta().y())
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        """A scale bar in metres, bottom left, in screen pixels whatever the zoom."""
+        painter.save()
+        painter.resetTransform()
+        self._draw_scale_bar(painter)
+        painter.restore()
+
+    def _draw_scale_bar(self, painter: QPainter) -> None:
+        px_per_m = self.px_per_m
+        if px_per_m <= 0:
+            return
+        length_m = _nice_length(120 / px_per_m)
+        length_px = length_m * px_per_m
+        x0, y0 = 16.0, self.viewport().height() - 18.0
+        painter.setPen(cosmetic_pen("#263238", 2))
+        painter.drawLine(QPointF(x0, y0), QPointF(x0 + length_px, y0))
+        for x in (x0, x0 + length_px):
+            painter.drawLine(QPointF(x, y0 - 5), QPointF(x, y0 + 2))
+        painter.setFont(LABEL_FONT)
+        painter.drawText(QPointF(x0, y0 - 8), f"{length_m:g} m")
+
+
+def _nice_length(approx_m: float) -> float:
+    """1, 2 or 5 times a power of ten, the largest not above ``approx_m``."""
+    power = 10 ** math.floor(math.log10(approx_m))
+    return max(step * power for step in (1, 2, 5) if step * power <= approx_m)
+
+
+class PlanLegend(QWidget):
+    """A one-line key to the plan's colours, under the plan so it never hides part of it."""
+
+    SWATCH_GAP_PX = 18
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFixedHeight(26)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setFont(LABEL_FONT)
+        metrics = QFontMetricsF(LABEL_FONT)
+        x, y = 10.0, self.height() / 2
+        for label, colour, is_line in LEGEND:
+            if is_line:
+                painter.setPen(cosmetic_pen(colour, 4))
+                painter.drawLine(QPointF(x, y), QPointF(x + 20, y))
+            else:
+                painter.setPen(cosmetic_pen(QColor(colour).darker(170)))
+                painter.setBrush(QColor(colour))
+                painter.drawRect(QRectF(x + 2, y - 6, 16, 12))
+            painter.setPen(self.palette().windowText().color())
+            painter.drawText(QPointF(x + 26, y + 4), label)
+            x += 26 + metrics.horizontalAdvance(label) + self.SWATCH_GAP_PX

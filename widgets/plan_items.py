@@ -1,0 +1,187 @@
+"""Graphics items that mirror the design model on the floor plan, in metres.
+
+Items are drawn with cosmetic (pixel-width) pens so outlines stay crisp at every zoom, and
+labels are painted at a fixed pixel size only where the item is large enough on screen to hold
+them, so a 1,000-rack hall zoomed out is not a smear of overlapping text.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPolygonF,
+)
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsRectItem,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from widgets.status_colours import NEAR, OVER
+
+LABEL_FONT = QFont()
+LABEL_FONT.setPixelSize(11)
+LABEL_METRICS = QFontMetricsF(LABEL_FONT)
+SELECTED_PEN = QPen(QColor("#1565c0"), 3)
+SELECTED_PEN.setCosmetic(True)
+
+
+def cosmetic_pen(colour: QColor | str, width_px: float = 1.0, style=Qt.PenStyle.SolidLine) -> QPen:
+    pen = QPen(QColor(colour), width_px, style)
+    pen.setCosmetic(True)
+    return pen
+
+
+class EquipmentItem(QGraphicsRectItem):
+    """A rack, CDU or feed: a footprint rectangle centred on its position, rotated in place.
+
+    ``status`` (``None``, ``"near"`` or ``"over"``) outlines it in amber or red and adds a
+    marker, so a problem shows on the plan even where colour is hard to tell apart.
+    """
+
+    def __init__(
+        self,
+        entity_id: str,
+        x_m: float,
+        y_m: float,
+        width_m: float,
+        depth_m: float,
+        rotation_deg: float,
+        fill: QColor,
+        lines: list[str],
+    ):
+        super().__init__(QRectF(-width_m / 2, -depth_m / 2, width_m, depth_m))
+        self.entity_id = entity_id
+        self.lines = lines
+        self.status: str | None = None
+        self.vertical_labels = False
+        """Narrow cabinets (CDUs, feeds) may label along their depth when across does not fit."""
+        self.setPos(x_m, y_m)
+        self.setRotation(rotation_deg)
+        self.setBrush(QBrush(fill))
+        self.setPen(cosmetic_pen(fill.darker(170)))
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
+        self.setAcceptHoverEvents(True)
+
+    def set_status(self, status: str | None) -> None:
+        self.status = status
+        self.update()
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        rect = self.rect()
+        painter.setBrush(self.brush())
+        outline = {"over": OVER, "near": NEAR}.get(self.status or "")
+        if self.isSelected():
+            painter.setPen(SELECTED_PEN)
+        elif outline is not None:
+            painter.setPen(cosmetic_pen(outline, 2.5))
+        else:
+            painter.setPen(self.pen())
+        painter.drawRect(rect)
+        self.paint_details(painter, rect)
+        self._paint_label(painter, option, rect, outline)
+
+    def paint_details(self, painter: QPainter, rect: QRectF) -> None:
+        """Extra drawing inside the footprint (a rack's front edge); none by default."""
+
+    def _paint_label(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, rect: QRectF, marker: QColor
+    ) -> None:
+        """Draw the label lines that fit the item's on-screen size, in fixed-size pixels."""
+        scale = option.levelOfDetailFromTransform(painter.worldTransform())
+        width_px, height_px = rect.width() * scale, rect.height() * scale
+        on_screen = painter.worldTransform().mapRect(rect)
+        painter.save()
+        painter.resetTransform()
+        if marker is not None:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(marker)
+            painter.drawEllipse(on_screen.topRight() + QPointF(-5, 5), 4.0, 4.0)
+        lines = self._fitting_lines(width_px, height_px)
+        vertical = self.vertical_labels and not lines
+        if vertical:
+            lines = self._fitting_lines(height_px, width_px)
+        if lines:
+            painter.setFont(LABEL_FONT)
+            painter.setPen(QColor("#101418"))
+            if vertical:
+                painter.translate(on_screen.center())
+                painter.rotate(-90)
+                on_screen = QRectF(-height_px / 2, -width_px / 2, height_px, width_px)
+            painter.drawText(on_screen, Qt.AlignmentFlag.AlignCenter, "\n".join(lines))
+        painter.restore()
+
+    def _fitting_lines(self, width_px: float, height_px: float) -> list[str]:
+        fitting: list[str] = []
+        for line in self.lines:
+            if (len(fitting) + 1) * LABEL_METRICS.height() > height_px - 2:
+                break
+            if LABEL_METRICS.horizontalAdvance(line) > width_px - 3:
+                break
+            fitting.append(line)
+        return fitting
+
+
+class RackItem(EquipmentItem):
+    """A rack; the darker band marks its front (cold aisle side, toward -y before rotation)."""
+
+    def paint_details(self, painter: QPainter, rect: QRectF) -> None:
+        band = QRectF(rect.left(), rect.top(), rect.width(), rect.height() * 0.08)
+        painter.fillRect(band, self.brush().color().darker(140))
+
+
+class LoopItem(QGraphicsPathItem):
+    """A TCS loop's pipe route, plus stubs from the route to each rack it serves."""
+
+    def __init__(
+        self,
+        loop_id: str,
+        route: list[tuple[float, float]],
+        rack_points: list[tuple[float, float]],
+        colour: QColor,
+    ):
+        path = QPainterPath()
+        if route:
+            path.addPolygon(QPolygonF([QPointF(x, y) for x, y in route]))
+        for x, y in rack_points:
+            nearest = nearest_point_on_polyline(route, (x, y)) if route else (x, y)
+            path.moveTo(x, y)
+            path.lineTo(*nearest)
+        super().__init__(path)
+        self.entity_id = loop_id
+        self.setPen(cosmetic_pen(colour, 4.0))
+        self.setZValue(-1)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        painter.setPen(SELECTED_PEN if self.isSelected() else self.pen())
+        painter.drawPath(self.path())
+
+
+def nearest_point_on_polyline(
+    points: list[tuple[float, float]], target: tuple[float, float]
+) -> tuple[float, float]:
+    best, best_d2 = points[0], float("inf")
+    tx, ty = target
+    for (ax, ay), (bx, by) in zip(points, points[1:] or points, strict=False):
+        dx, dy = bx - ax, by - ay
+        length2 = dx * dx + dy * dy
+        t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((tx - ax) * dx + (ty - ay) * dy) / length2))
+        px, py = ax + t * dx, ay + t * dy
+        d2 = (px - tx) ** 2 + (py - ty) ** 2
+        if d2 < best_d2:
+            best, best_d2 = (px, py), d2
+    return best
