@@ -72,6 +72,16 @@ class EquipmentItem(QGraphicsRectItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setAcceptHoverEvents(True)
 
+    def boundingRect(self) -> QRectF:
+        """The footprint plus a sliver for the outline: cosmetic pens are pixels, and the base
+        class would count their width as metres."""
+        return self.rect().adjusted(-0.05, -0.05, 0.05, 0.05)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self.rect())
+        return path
+
     def set_status(self, status: str | None) -> None:
         self.status = status
         self.update()
