@@ -53,16 +53,16 @@ def show_catalog() -> int:
         [
             m.id,
             m.name,
+            m.reference_workload or "-",
             fmt(m.gpu_power_w, 0),
             fmt(m.system_power_per_gpu_w, 0),
             fmt(m.tokens_per_s_per_gpu, 0),
-            m.reference_workload or "-",
         ]
         for m in models
     ]
     print(
         format_table(
-            ["id", "name", "GPU W", "system W/GPU", "tok/s/GPU", "workload"], rows, numeric_from=2
+            ["id", "name", "workload", "GPU W", "system W/GPU", "tok/s/GPU"], rows, numeric_from=3
         )
     )
     print(f"\nOverride or add entries in {user_catalog_path()} (same shape as the built-in file).")

@@ -12,19 +12,19 @@ from importlib import resources
 from pathlib import Path
 
 from platformdirs import user_config_path
-from pydantic import Field
 
-from backend.design_file import DesignFileError, FieldProblem, validate_model
-from backend.model import SCHEMA_VERSION, GpuModel, StrictModel
+from backend.design_file import DesignFileError, FieldProblem, read_json_document, validate_model
+from backend.model import GpuModel, StrictModel
 
 
 class CatalogFile(StrictModel):
-    schema_version: int = Field(ge=1, le=SCHEMA_VERSION)
+    schema_version: int
     gpu_models: list[GpuModel]
 
 
-def parse_catalog(raw: bytes | str, source: str) -> list[GpuModel]:
-    catalog: CatalogFile = validate_model(CatalogFile, raw, source)
+def parse_catalog(raw: bytes, source: str) -> list[GpuModel]:
+    text = read_json_document(raw, source, "GPU catalog")
+    catalog: CatalogFile = validate_model(CatalogFile, text, source, "GPU catalog")
     ids = [model.id for model in catalog.gpu_models]
     duplicates = [
         FieldProblem(f"gpu_models[{i}].id", f"id {model_id!r} is used more than once")
@@ -32,7 +32,7 @@ def parse_catalog(raw: bytes | str, source: str) -> list[GpuModel]:
         if ids.count(model_id) > 1
     ]
     if duplicates:
-        raise DesignFileError(source, duplicates)
+        raise DesignFileError(source, duplicates, "GPU catalog")
     return catalog.gpu_models
 
 

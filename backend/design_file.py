@@ -36,14 +36,15 @@ class FieldProblem:
 
 
 class DesignFileError(ValueError):
-    """A file that is not a valid design; ``problems`` lists every reason, each with its path."""
+    """A file that is not a valid design (or GPU catalog); ``problems`` lists every reason, each
+    with its path."""
 
-    def __init__(self, source: str, problems: Sequence[FieldProblem]):
+    def __init__(self, source: str, problems: Sequence[FieldProblem], what: str = "design"):
         self.source = source
         self.problems = tuple(problems)
         count = len(self.problems)
         lines = "\n".join(f"  {problem}" for problem in self.problems)
-        super().__init__(f"{source}: not a valid design ({count} problem(s)):\n{lines}")
+        super().__init__(f"{source}: not a valid {what} ({count} problem(s)):\n{lines}")
 
 
 def format_path(loc: Iterable[str | int]) -> str:
@@ -75,12 +76,12 @@ def problems_from_validation(error: ValidationError) -> list[FieldProblem]:
     return [FieldProblem(format_path(e["loc"]), _reason(e)) for e in error.errors()]
 
 
-def validate_model(model: type[BaseModel], raw: str | bytes, source: str) -> Any:
+def validate_model(model: type[BaseModel], raw: str | bytes, source: str, what: str) -> Any:
     """``model`` validated from JSON text ``raw``, or DesignFileError naming ``source``."""
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
-        raise DesignFileError(source, problems_from_validation(error)) from None
+        raise DesignFileError(source, problems_from_validation(error), what) from None
 
 
 def reference_problems(design: Design) -> list[FieldProblem]:
@@ -143,43 +144,53 @@ def reference_problems(design: Design) -> list[FieldProblem]:
                         f"{floor.width_m:g} x {floor.depth_m:g} m floor",
                     )
                 )
+    for i, loop in enumerate(design.loops):
+        for j, (x_m, y_m) in enumerate(loop.route):
+            if x_m > floor.width_m or y_m > floor.depth_m:
+                problems.append(
+                    FieldProblem(
+                        f"loops[{i}].route[{j}]",
+                        f"point ({x_m:g}, {y_m:g}) m is outside the "
+                        f"{floor.width_m:g} x {floor.depth_m:g} m floor",
+                    )
+                )
     return problems
 
 
-def parse_design(raw: bytes, source: str) -> Design:
-    """A validated design from the bytes of a design file; ``source`` names it in errors."""
+def read_json_document(raw: bytes, source: str, what: str) -> str:
+    """The text of a FactoryFloor JSON file (design or catalog) after the checks every such file
+    needs before its fields are validated: size, UTF-8 (a BOM is accepted), JSON syntax, a
+    top-level object, and a ``schema_version`` this version can read."""
+
+    def fail(path: str, reason: str) -> DesignFileError:
+        return DesignFileError(source, [FieldProblem(path, reason)], what)
+
     if len(raw) > MAX_FILE_BYTES:
-        raise DesignFileError(
-            source,
-            [
-                FieldProblem(
-                    "(file)",
-                    f"{len(raw):,} bytes is larger than the "
-                    f"{MAX_FILE_BYTES:,}-byte limit for a design file",
-                )
-            ],
-        )
+        limit = f"{len(raw):,} bytes is larger than the {MAX_FILE_BYTES:,}-byte limit"
+        raise fail("(file)", f"{limit} for a {what} file")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise DesignFileError(
-            source, [FieldProblem("(file)", f"not UTF-8 text (bad byte at offset {error.start})")]
-        ) from None
+        raise fail("(file)", f"not UTF-8 text (bad byte at offset {error.start})") from None
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         reason = f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
-        raise DesignFileError(source, [FieldProblem("(file)", reason)]) from None
+        raise fail("(file)", reason) from None
     except (ValueError, RecursionError) as error:
-        raise DesignFileError(
-            source, [FieldProblem("(file)", f"not valid JSON: {error}")]
-        ) from None
-
+        raise fail("(file)", f"not valid JSON: {error}") from None
     if not isinstance(data, dict):
-        raise DesignFileError(source, [FieldProblem("(file)", "must be a JSON object")])
-    _check_schema_version(data.get("schema_version", None), "schema_version" in data, source)
+        raise fail("(file)", "must be a JSON object")
+    reason = _schema_version_problem(data.get("schema_version"), "schema_version" in data, what)
+    if reason:
+        raise fail("schema_version", reason)
+    return text
 
-    design: Design = validate_model(Design, text, source)
+
+def parse_design(raw: bytes, source: str) -> Design:
+    """A validated design from the bytes of a design file; ``source`` names it in errors."""
+    text = read_json_document(raw, source, "design")
+    design: Design = validate_model(Design, text, source, "design")
     problems = reference_problems(design)
     if problems:
         raise DesignFileError(source, problems)
@@ -190,21 +201,19 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _check_schema_version(version: Any, present: bool, source: str) -> None:
+def _schema_version_problem(version: Any, present: bool, what: str) -> str | None:
     if not present:
-        reason = "required field is missing (is this a FactoryFloor design file?)"
-    elif type(version) is not int:
-        reason = f"must be a whole number (got {version!r})"
-    elif version > SCHEMA_VERSION:
-        reason = (
+        return f"required field is missing (is this a FactoryFloor {what} file?)"
+    if type(version) is not int:
+        return f"must be a whole number (got {version!r})"
+    if version > SCHEMA_VERSION:
+        return (
             f"the file uses schema {version}, written by a newer FactoryFloor; this version reads "
             f"schema {SCHEMA_VERSION} at most. Upgrade FactoryFloor to open it"
         )
-    elif version < 1:
-        reason = f"must be 1 or more (got {version})"
-    else:
-        return
-    raise DesignFileError(source, [FieldProblem("schema_version", reason)])
+    if version < 1:
+        return f"must be 1 or more (got {version})"
+    return None
 
 
 def load_design(path: str | os.PathLike[str]) -> Design:

@@ -217,10 +217,12 @@ def compute_figures(design: Design) -> DesignFigures:
         model = catalog[rack.gpu_model]
         liquid = rack.it_power_kw * rack.liquid_fraction
         air = rack.it_power_kw - liquid
-        per_gpu = rack.tokens_per_s_per_gpu
-        if per_gpu is None:
-            per_gpu = model.tokens_per_s_per_gpu
         workload = rack.workload or model.reference_workload or model.name
+        per_gpu = rack.tokens_per_s_per_gpu
+        if per_gpu is None and rack.workload in (None, model.reference_workload):
+            # The catalog figure holds only for the catalog's workload: a rack serving another
+            # model without its own figure has unknown token capacity, not a mislabelled one.
+            per_gpu = model.tokens_per_s_per_gpu
         tokens = None if per_gpu is None else per_gpu * rack.gpu_count
         racks[rack.id] = RackFigures(
             rack.id, model.id, rack.gpu_count, rack.it_power_kw, liquid, air, workload, tokens
