@@ -69,13 +69,18 @@ class Floor(StrictModel):
     depth_m: float = Field(gt=0, le=10_000)
 
 
-class Rack(StrictModel):
+class PlacedItem(StrictModel):
+    """Equipment standing on the floor: a footprint centred on its position, rotated in place."""
+
     id: EntityId
     x_m: Metres
     y_m: Metres
     rotation_deg: Rotation = 0.0
     width_m: Footprint = 0.6
     depth_m: Footprint = 1.2
+
+
+class Rack(PlacedItem):
     gpu_model: EntityId
     gpu_count: int = Field(ge=0, le=10_000)
     it_power_kw: float = Field(ge=0, le=5_000)
@@ -89,15 +94,9 @@ class Rack(StrictModel):
     """Override of the catalog's reference workload, with ``tokens_per_s_per_gpu``."""
 
 
-class Cdu(StrictModel):
+class Cdu(PlacedItem):
     """A coolant distribution unit: the heat exchanger between a TCS loop and facility water."""
 
-    id: EntityId
-    x_m: Metres
-    y_m: Metres
-    rotation_deg: Rotation = 0.0
-    width_m: Footprint = 0.6
-    depth_m: Footprint = 1.2
     capacity_kw: float = Field(gt=0, le=50_000)
     rated_flow_lpm: float = Field(gt=0, le=100_000)
     supply_temp_c: float = Field(ge=5, le=60)
