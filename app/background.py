@@ -1,7 +1,8 @@
 """Run blocking work (file I/O, recomputes of large halls) off the Qt thread.
 
 Results and errors come back on the GUI thread through a queued signal, so callbacks may touch
-widgets. Pattern after Orange3's ``concurrent`` helpers, without partial results for now.
+widgets; they always run from the event loop, never inside ``submit``. Pattern after Orange3's
+``concurrent`` helpers, without partial results for now.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 
 class BackgroundTasks(QObject):
@@ -19,7 +20,10 @@ class BackgroundTasks(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="factoryfloor-io")
-        self._finished.connect(self._deliver)
+        # Queued even when the work is already done at submit(): then add_done_callback runs the
+        # emit on this thread, and a direct call would run the callbacks inside submit(),
+        # before the caller has finished its own set-up.
+        self._finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def submit(
         self,
