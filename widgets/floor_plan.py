@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPaintEvent, QWheelEv
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
 from backend.figures import DesignFigures
-from backend.model import Design
+from backend.model import Cdu, CoolingLoop, Design, PowerFeed, Rack
 from backend.report import fmt, fmt_pct
 from widgets.plan_items import LABEL_FONT, EquipmentItem, LoopItem, RackItem, cosmetic_pen
 from widgets.status_colours import NEAR, OK, OVER, utilisation_colour
@@ -38,8 +38,52 @@ LEGEND = [
 ]
 
 
+class PlanIndex:
+    """The design's entities by id, built once per refresh, and the item each one is drawn as."""
+
+    def __init__(self, design: Design):
+        self.entities: dict[str, Rack | Cdu | PowerFeed | CoolingLoop] = {}
+        self.racks_on_loop: dict[str, dict[str, tuple[float, float]]] = {}
+        for loop in design.loops:  # loops first: drawn under the equipment
+            self.entities[loop.id] = loop
+            self.racks_on_loop[loop.id] = {}
+        for section in (design.cdus, design.racks, design.feeds):
+            for entity in section:
+                self.entities[entity.id] = entity
+        for rack in design.racks:
+            if rack.loop_id in self.racks_on_loop:
+                self.racks_on_loop[rack.loop_id][rack.id] = (rack.x_m, rack.y_m)
+
+    def make_item(self, entity_id: str) -> EquipmentItem | LoopItem | None:
+        entity = self.entities.get(entity_id)
+        if isinstance(entity, Rack):
+            fill = LIQUID_RACK_FILL if entity.liquid_fraction > 0 else AIR_RACK_FILL
+            lines = [entity.id, f"{entity.it_power_kw:.0f} kW"]
+            return RackItem(entity.id, entity.x_m, entity.y_m, entity.width_m, entity.depth_m,
+                            entity.rotation_deg, fill, lines)  # fmt: skip
+        if isinstance(entity, Cdu):
+            item = EquipmentItem(entity.id, entity.x_m, entity.y_m, entity.width_m,
+                                 entity.depth_m, entity.rotation_deg, CDU_FILL,
+                                 [entity.id])  # fmt: skip
+            item.vertical_labels = True
+            return item
+        if isinstance(entity, PowerFeed):
+            item = EquipmentItem(entity.id, entity.x_m, entity.y_m, FEED_WIDTH_M, FEED_DEPTH_M,
+                                 0.0, FEED_FILL, [entity.id])  # fmt: skip
+            item.vertical_labels = True
+            return item
+        if isinstance(entity, CoolingLoop):
+            return LoopItem(entity.id, entity.route, self.racks_on_loop[entity.id], OK)
+        return None
+
+
 class FloorPlanScene(QGraphicsScene):
-    """Scene items for every rack, CDU, loop and feed, looked up by entity id."""
+    """Scene items for every rack, CDU, loop and feed, looked up by entity id.
+
+    ``show_design`` builds everything; ``refresh`` rebuilds only the items an edit touched (and
+    the loops whose stubs reach them), then restyles statuses and utilisation labels, so a drag
+    in a 1,000-rack hall does not rebuild 1,000 items per mouse move.
+    """
 
     entity_selected = Signal(str)
 
@@ -47,100 +91,119 @@ class FloorPlanScene(QGraphicsScene):
         super().__init__(parent)
         self.floor_rect = QRectF()
         self.items_by_id: dict[str, EquipmentItem | LoopItem] = {}
+        self.design: Design | None = None
+        self.figures: DesignFigures | None = None
         self.selectionChanged.connect(self._on_selection_changed)
 
     def show_design(self, design: Design, figures: DesignFigures) -> None:
         self.clear()
         self.items_by_id.clear()
+        self.design, self.figures = design, figures
         self.floor_rect = QRectF(0, 0, design.floor.width_m, design.floor.depth_m)
         margin = max(design.floor.width_m, design.floor.depth_m) * 0.05
         self.setSceneRect(self.floor_rect.adjusted(-margin, -margin, margin, margin))
+        index = PlanIndex(design)
+        for entity_id in index.entities:
+            self._rebuild(entity_id, index)
+        self._restyle()
+
+    def refresh(self, design: Design, figures: DesignFigures, touched: frozenset[str]) -> None:
+        """Bring the plan up to date after an edit that changed the entities ``touched``."""
+        self.design, self.figures = design, figures
+        racks = {rack.id: rack for rack in design.racks}
+        loops_by_cdu = {loop.cdu_id: loop.id for loop in design.loops}
+        rebuild = set(touched)
+        for entity_id in touched:
+            rack = racks.get(entity_id)
+            if rack is not None and rack.loop_id is not None:
+                rebuild.add(rack.loop_id)
+            if entity_id in loops_by_cdu:
+                rebuild.add(loops_by_cdu[entity_id])
+        # A rack unplumbed or deleted leaves a stub on its old loop: loops that drew it rebuild.
+        for entity_id, item in self.items_by_id.items():
+            if isinstance(item, LoopItem) and not item.rack_ids.isdisjoint(touched):
+                rebuild.add(entity_id)
+        selected = {item.entity_id for item in self.selectedItems()}
+        self.blockSignals(True)
+        index = PlanIndex(design)
+        for entity_id in rebuild:
+            self._rebuild(entity_id, index)
+        for entity_id in selected & rebuild:
+            if entity_id in self.items_by_id:
+                self.items_by_id[entity_id].setSelected(True)
+        self.blockSignals(False)
+        self._restyle()
+
+    def _rebuild(self, entity_id: str, index: PlanIndex) -> None:
+        old = self.items_by_id.pop(entity_id, None)
+        if old is not None:
+            self.removeItem(old)
+        item = index.make_item(entity_id)
+        if item is not None:
+            self.addItem(item)
+            self.items_by_id[entity_id] = item
+
+    def _restyle(self) -> None:
+        """Statuses, loop colours and utilisation labels from the current figures."""
+        design, figures = self.design, self.figures
+        assert design is not None and figures is not None
         near = design.assumptions.near_capacity_fraction
         status = _worst_status_by_entity(figures)
-        positions = {rack.id: (rack.x_m, rack.y_m) for rack in design.racks}
+        loop_by_cdu = {lf.cdu_id: lf for lf in figures.loops.values()}
+        for entity_id, item in self.items_by_id.items():
+            if isinstance(item, LoopItem):
+                item.set_colour(utilisation_colour(figures.loops[entity_id].utilisation, near))
+                continue
+            if entity_id in loop_by_cdu:
+                lf = loop_by_cdu[entity_id]
+                item.set_lines([entity_id, fmt_pct(lf.heat_utilisation)])
+                entity_status = status.get(lf.loop_id)
+            elif entity_id in figures.feeds:
+                item.set_lines([entity_id, fmt_pct(figures.feeds[entity_id].utilisation)])
+                entity_status = status.get(entity_id)
+            else:
+                entity_status = status.get(entity_id)
+            if item.status != entity_status:
+                item.set_status(entity_status)
 
-        for loop in design.loops:
-            lf = figures.loops[loop.id]
-            colour = utilisation_colour(lf.utilisation, near)
-            item = LoopItem(loop.id, loop.route, [positions[r] for r in lf.rack_ids], colour)
-            item.setToolTip(
-                f"<b>Loop {loop.id}</b> on {lf.cdu_id} ({lf.fluid})<br>"
+    def tooltip_for(self, entity_id: str) -> str:
+        """Figures of ``entity_id`` as rich text, built when hovered (figures change per edit)."""
+        design, figures = self.design, self.figures
+        if design is None or figures is None:
+            return ""
+        if entity_id in figures.loops:
+            lf = figures.loops[entity_id]
+            return (
+                f"<b>Loop {entity_id}</b> on {lf.cdu_id} ({lf.fluid})<br>"
                 f"Heat {fmt(lf.heat_kw)} of {fmt(lf.cdu_capacity_kw)} kW "
                 f"({fmt_pct(lf.heat_utilisation)})<br>"
                 f"Flow {fmt(lf.flow_lpm)} of {fmt(lf.cdu_rated_flow_lpm)} L/min "
                 f"({fmt_pct(lf.flow_utilisation)})<br>"
                 f"Supply {fmt(lf.supply_temp_c)} C, return {fmt(lf.return_temp_c)} C"
             )
-            self._add(item)
-
-        for cdu in design.cdus:
-            lf = next((f for f in figures.loops.values() if f.cdu_id == cdu.id), None)
-            used = f"{fmt_pct(lf.heat_utilisation)}" if lf else "idle"
-            item = EquipmentItem(
-                cdu.id,
-                cdu.x_m,
-                cdu.y_m,
-                cdu.width_m,
-                cdu.depth_m,
-                cdu.rotation_deg,
-                CDU_FILL,
-                [cdu.id, used],
-            )
-            item.setToolTip(
-                f"<b>{cdu.id}</b>: CDU, {fmt(cdu.capacity_kw)} kW, "
-                f"{fmt(cdu.rated_flow_lpm)} L/min rated, supply {fmt(cdu.supply_temp_c)} C, "
-                f"{cdu.fluid}"
-            )
-            item.vertical_labels = True
-            item.set_status(status.get(lf.loop_id) if lf else None)
-            self._add(item)
-
-        for rack in design.racks:
-            rf = figures.racks[rack.id]
-            fill = LIQUID_RACK_FILL if rack.liquid_fraction > 0 else AIR_RACK_FILL
-            item = RackItem(
-                rack.id,
-                rack.x_m,
-                rack.y_m,
-                rack.width_m,
-                rack.depth_m,
-                rack.rotation_deg,
-                fill,
-                [rack.id, f"{rack.it_power_kw:.0f} kW"],
-            )
-            item.setToolTip(
-                f"<b>{rack.id}</b>: {rack.gpu_count} x {rack.gpu_model}<br>"
+        if entity_id in figures.racks:
+            rf = figures.racks[entity_id]
+            rack = next(r for r in design.racks if r.id == entity_id)
+            return (
+                f"<b>{entity_id}</b>: {rf.gpu_count} x {rf.gpu_model}<br>"
                 f"IT {fmt(rf.it_power_kw)} kW: liquid {fmt(rf.heat_to_liquid_kw)} kW, "
                 f"air {fmt(rf.heat_to_air_kw)} kW<br>"
                 f"Loop {rack.loop_id or '-'}, feed {rack.feed_id or '-'}<br>"
                 f"{fmt(rf.tokens_per_s, 0)} tokens/s ({rf.workload})"
             )
-            item.set_status(status.get(rack.id))
-            self._add(item)
-
-        for feed in design.feeds:
-            ff = figures.feeds[feed.id]
-            item = EquipmentItem(
-                feed.id,
-                feed.x_m,
-                feed.y_m,
-                FEED_WIDTH_M,
-                FEED_DEPTH_M,
-                0.0,
-                FEED_FILL,
-                [feed.id, fmt_pct(ff.utilisation)],
-            )
-            item.setToolTip(
-                f"<b>{feed.id}</b>: power feed, {fmt(ff.load_kw)} of {fmt(ff.capacity_kw)} kW "
+        if entity_id in figures.feeds:
+            ff = figures.feeds[entity_id]
+            return (
+                f"<b>{entity_id}</b>: power feed, {fmt(ff.load_kw)} of {fmt(ff.capacity_kw)} kW "
                 f"({fmt_pct(ff.utilisation)}), {len(ff.rack_ids)} racks"
             )
-            item.vertical_labels = True
-            item.set_status(status.get(feed.id))
-            self._add(item)
-
-    def _add(self, item: EquipmentItem | LoopItem) -> None:
-        self.addItem(item)
-        self.items_by_id[item.entity_id] = item
+        cdu = next((c for c in design.cdus if c.id == entity_id), None)
+        if cdu is None:
+            return ""
+        return (
+            f"<b>{cdu.id}</b>: CDU, {fmt(cdu.capacity_kw)} kW, {fmt(cdu.rated_flow_lpm)} L/min "
+            f"rated, supply {fmt(cdu.supply_temp_c)} C, {cdu.fluid}"
+        )
 
     def select_entity(self, entity_id: str) -> bool:
         """Select the item of ``entity_id`` alone; False if the plan has no such item."""
@@ -150,6 +213,9 @@ class FloorPlanScene(QGraphicsScene):
         self.clearSelection()
         item.setSelected(True)
         return True
+
+    def selected_ids(self) -> list[str]:
+        return [item.entity_id for item in self.selectedItems()]
 
     def _on_selection_changed(self) -> None:
         selected = self.selectedItems()

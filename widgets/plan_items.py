@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsRectItem,
+    QGraphicsSceneHoverEvent,
     QStyleOptionGraphicsItem,
     QWidget,
 )
@@ -41,7 +42,20 @@ def cosmetic_pen(colour: QColor | str, width_px: float = 1.0, style=Qt.PenStyle.
     return pen
 
 
-class EquipmentItem(QGraphicsRectItem):
+class FiguresTooltip:
+    """Mixin: the tooltip is built from the scene's current figures when the item is hovered,
+    so an edit elsewhere (a rack's power changing its loop's heat) never leaves it stale."""
+
+    entity_id: str
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        scene = self.scene()  # type: ignore[attr-defined]
+        if hasattr(scene, "tooltip_for"):
+            self.setToolTip(scene.tooltip_for(self.entity_id))  # type: ignore[attr-defined]
+        super().hoverEnterEvent(event)  # type: ignore[misc]
+
+
+class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
     """A rack, CDU or feed: a footprint rectangle centred on its position, rotated in place.
 
     ``status`` (``None``, ``"near"`` or ``"over"``) outlines it in amber or red and adds a
@@ -85,6 +99,11 @@ class EquipmentItem(QGraphicsRectItem):
     def set_status(self, status: str | None) -> None:
         self.status = status
         self.update()
+
+    def set_lines(self, lines: list[str]) -> None:
+        if lines != self.lines:
+            self.lines = lines
+            self.update()
 
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
@@ -151,20 +170,21 @@ class RackItem(EquipmentItem):
         painter.fillRect(band, self.brush().color().darker(140))
 
 
-class LoopItem(QGraphicsPathItem):
+class LoopItem(FiguresTooltip, QGraphicsPathItem):
     """A TCS loop's pipe route, plus stubs from the route to each rack it serves."""
 
     def __init__(
         self,
         loop_id: str,
         route: list[tuple[float, float]],
-        rack_points: list[tuple[float, float]],
+        rack_positions: dict[str, tuple[float, float]],
         colour: QColor,
     ):
         path = QPainterPath()
         if route:
             path.addPolygon(QPolygonF([QPointF(x, y) for x, y in route]))
-        for x, y in rack_points:
+        self.rack_ids = frozenset(rack_positions)
+        for x, y in rack_positions.values():
             nearest = nearest_point_on_polyline(route, (x, y)) if route else (x, y)
             path.moveTo(x, y)
             path.lineTo(*nearest)
@@ -173,6 +193,11 @@ class LoopItem(QGraphicsPathItem):
         self.setPen(cosmetic_pen(colour, 4.0))
         self.setZValue(-1)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
+        self.setAcceptHoverEvents(True)
+
+    def set_colour(self, colour: QColor) -> None:
+        if self.pen().color() != colour:
+            self.setPen(cosmetic_pen(colour, 4.0))
 
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
