@@ -22,5 +22,5 @@ def run_gui(path: Path) -> int:
     app = create_application()
     window = MainWindow()
     window.show()
-    window.open_file(path)
+    window.start(path)
     return app.exec()

@@ -39,9 +39,14 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class StrictModel(BaseModel):
-    """Strict: a typo'd field or a quoted number is an error, never silently accepted."""
+    """Strict: a typo'd field or a quoted number is an error, never silently accepted.
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    A field's docstring becomes its description, which the properties panel shows as the
+    field's tooltip: one explanation for the code and the user."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 class GpuModel(StrictModel):

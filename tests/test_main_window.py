@@ -101,7 +101,7 @@ def test_a_bad_file_is_reported_and_the_open_design_stays(
     with qtbot.waitSignal(window.open_failed, timeout=10_000) as blocker:
         window.open_file(bad)
     assert "cdus[3].capacity_kw" in blocker.args[0]
-    assert window.loaded is not None and window.loaded.path == demo_path()
+    assert window.document is not None and window.document.path == demo_path()
     assert window.figures_panel.tiles["IT power"].value.text() == "2,316.0 kW"
 
 

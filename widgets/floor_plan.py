@@ -59,22 +59,22 @@ class PlanIndex:
         if isinstance(entity, Rack):
             fill = LIQUID_RACK_FILL if entity.liquid_fraction > 0 else AIR_RACK_FILL
             lines = [entity.id, f"{entity.it_power_kw:.0f} kW"]
-            return RackItem(entity.id, entity.x_m, entity.y_m, entity.width_m, entity.depth_m,
-                            entity.rotation_deg, fill, lines)  # fmt: skip
-        if isinstance(entity, Cdu):
-            item = EquipmentItem(entity.id, entity.x_m, entity.y_m, entity.width_m,
-                                 entity.depth_m, entity.rotation_deg, CDU_FILL,
-                                 [entity.id])  # fmt: skip
-            item.vertical_labels = True
-            return item
-        if isinstance(entity, PowerFeed):
-            item = EquipmentItem(entity.id, entity.x_m, entity.y_m, FEED_WIDTH_M, FEED_DEPTH_M,
-                                 0.0, FEED_FILL, [entity.id])  # fmt: skip
-            item.vertical_labels = True
-            return item
+            return RackItem("rack", entity.id, entity.x_m, entity.y_m, entity.width_m,
+                            entity.depth_m, entity.rotation_deg, fill, lines)  # fmt: skip
         if isinstance(entity, CoolingLoop):
             return LoopItem(entity.id, entity.route, self.racks_on_loop[entity.id], OK)
-        return None
+        if isinstance(entity, Cdu):
+            item = EquipmentItem(
+                "cdu", entity.id, entity.x_m, entity.y_m, entity.width_m, entity.depth_m,
+                entity.rotation_deg, CDU_FILL, [entity.id],
+            )  # fmt: skip
+        elif isinstance(entity, PowerFeed):
+            item = EquipmentItem("feed", entity.id, entity.x_m, entity.y_m, FEED_WIDTH_M,
+                                 FEED_DEPTH_M, 0.0, FEED_FILL, [entity.id])  # fmt: skip
+        else:
+            return None
+        item.vertical_labels = True  # narrow cabinets: label along their depth
+        return item
 
 
 class FloorPlanScene(QGraphicsScene):

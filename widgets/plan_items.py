@@ -7,6 +7,9 @@ them, so a 1,000-rack hall zoomed out is not a smear of overlapping text.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
@@ -64,6 +67,7 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
 
     def __init__(
         self,
+        kind: str,
         entity_id: str,
         x_m: float,
         y_m: float,
@@ -74,6 +78,8 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
         lines: list[str],
     ):
         super().__init__(QRectF(-width_m / 2, -depth_m / 2, width_m, depth_m))
+        self.kind = kind
+        """``rack``, ``cdu`` or ``feed``."""
         self.entity_id = entity_id
         self.lines = lines
         self.status: str | None = None
@@ -184,6 +190,7 @@ class LoopItem(FiguresTooltip, QGraphicsPathItem):
         if route:
             path.addPolygon(QPolygonF([QPointF(x, y) for x, y in route]))
         self.rack_ids = frozenset(rack_positions)
+        self.route = list(route)
         for x, y in rack_positions.values():
             nearest = nearest_point_on_polyline(route, (x, y)) if route else (x, y)
             path.moveTo(x, y)
@@ -194,6 +201,14 @@ class LoopItem(FiguresTooltip, QGraphicsPathItem):
         self.setZValue(-1)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setAcceptHoverEvents(True)
+
+    def nearest_segment(self, point: tuple[float, float]) -> int:
+        """Index of the route segment closest to ``point`` (segment i joins points i and i+1)."""
+        distances = [
+            math.dist(point, nearest_point_on_polyline([a, b], point))
+            for a, b in itertools.pairwise(self.route)
+        ]
+        return distances.index(min(distances)) if distances else 0
 
     def set_colour(self, colour: QColor) -> None:
         if self.pen().color() != colour:
