@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.document: DesignDocument | None = None
         self.tasks = BackgroundTasks(self)
+        self.undo_group = QUndoGroup(self)
         self.recovery = recovery_store()
         self._autosaved_index = -1
         self._close_after_save = False
@@ -167,16 +168,11 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self._action("&Quit", self.close, keys.Quit))
 
         self.edit_menu = self.menuBar().addMenu("&Edit")
-        self.undo_action = QAction("&Undo", self)
+        # The group's actions follow the open document's stack, with its labels ("Undo Move C05").
+        self.undo_action = self.undo_group.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(keys.Undo)
-        self.undo_action.triggered.connect(
-            lambda: self.document and self.document.undo_stack.undo()
-        )
-        self.redo_action = QAction("&Redo", self)
+        self.redo_action = self.undo_group.createRedoAction(self, "&Redo")
         self.redo_action.setShortcut(keys.Redo)
-        self.redo_action.triggered.connect(
-            lambda: self.document and self.document.undo_stack.redo()
-        )
         self.edit_menu.addActions([self.undo_action, self.redo_action])
         self.edit_menu.addSeparator()
         edit_actions = [
@@ -289,21 +285,15 @@ class MainWindow(QMainWindow):
 
     def set_document(self, document: DesignDocument) -> None:
         if self.document is not None:
+            self.undo_group.removeStack(self.document.undo_stack)
             self.document.deleteLater()
         self.document = document
         self.controller.document = document
         document.changed.connect(self._on_document_changed)
-        document.clean_changed.connect(lambda _: self._update_title())
+        document.clean_changed.connect(self._update_title)
         document.path_changed.connect(self._update_title)
-        stack = document.undo_stack
-        stack.canUndoChanged.connect(self.undo_action.setEnabled)
-        stack.canRedoChanged.connect(self.redo_action.setEnabled)
-        stack.undoTextChanged.connect(lambda text: self.undo_action.setText(f"&Undo {text}"))
-        stack.redoTextChanged.connect(lambda text: self.redo_action.setText(f"&Redo {text}"))
-        self.undo_action.setEnabled(False)
-        self.redo_action.setEnabled(False)
-        self.undo_action.setText("&Undo")
-        self.redo_action.setText("&Redo")
+        self.undo_group.addStack(document.undo_stack)
+        self.undo_group.setActiveStack(document.undo_stack)
         self._fill_gpu_models(document.design)
         self.scene.show_design(document.design, document.figures)
         self._show_figures()
@@ -341,7 +331,7 @@ class MainWindow(QMainWindow):
             f"{facility.rack_count} racks · {fmt(facility.it_power_kw)} kW IT · {verdict}"
         )
 
-    def _update_title(self) -> None:
+    def _update_title(self, *_: object) -> None:
         if self.document is None:
             self.setWindowTitle("FactoryFloor")
             return

@@ -39,7 +39,7 @@ UNITS: dict[str, str] = {
 }
 """Unit suffixes of field names (no suffix is the end of another, so order does not matter)."""
 
-FRACTION_UNIT = "(0–1)"
+FRACTION_UNIT = "(0\N{EN DASH}1)"
 """A ``..._fraction`` keeps the word in its label; the unit says it is not a percentage."""
 
 LABELS: dict[str, str] = {

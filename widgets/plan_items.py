@@ -18,6 +18,7 @@ from PySide6.QtGui import (
     QFontMetricsF,
     QPainter,
     QPainterPath,
+    QPainterPathStroker,
     QPen,
     QPolygonF,
 )
@@ -35,6 +36,7 @@ from widgets.status_colours import NEAR, OVER
 LABEL_FONT = QFont()
 LABEL_FONT.setPixelSize(11)
 LABEL_METRICS = QFontMetricsF(LABEL_FONT)
+PIPE_PICK_WIDTH_M = 0.2
 SELECTED_PEN = QPen(QColor("#1565c0"), 3)
 SELECTED_PEN.setCosmetic(True)
 
@@ -201,6 +203,16 @@ class LoopItem(FiguresTooltip, QGraphicsPathItem):
         self.setZValue(-1)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setAcceptHoverEvents(True)
+
+    def shape(self) -> QPainterPath:
+        """The pipe itself, a little wider than drawn: the default shape of an open path is the
+        area it encloses, which would select the loop by clicks (and rubber bands) beside it."""
+        stroker = QPainterPathStroker()
+        stroker.setWidth(PIPE_PICK_WIDTH_M)
+        return stroker.createStroke(self.path())
+
+    def boundingRect(self) -> QRectF:
+        return self.shape().boundingRect()
 
     def nearest_segment(self, point: tuple[float, float]) -> int:
         """Index of the route segment closest to ``point`` (segment i joins points i and i+1)."""

@@ -31,6 +31,7 @@ from backend.design_file import FieldProblem
 from backend.field_info import (
     FieldSpec,
     Item,
+    Kind,
     describe_selection,
     display_text,
     editable_fields,
@@ -82,7 +83,7 @@ class FieldRow(ABC):
         self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problem.hide()
 
-    def _finish(self, editor: QWidget) -> None:
+    def _set_editor(self, editor: QWidget) -> None:
         """Name and explain the subclass's editor (screen readers read the name)."""
         self.editor = editor
         editor.setAccessibleName(self.spec.label)
@@ -115,7 +116,7 @@ class TextRow(FieldRow):
         revert = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.edit)
         revert.setContext(Qt.ShortcutContext.WidgetShortcut)
         revert.activated.connect(self.revert)
-        self._finish(self.edit)
+        self._set_editor(self.edit)
 
     def show_values(self, values: Sequence[Any], choices: Sequence[str], keep_typed: bool) -> None:
         shown = _common(values)
@@ -182,7 +183,7 @@ class ChoiceRow(FieldRow):
         self.combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.combo.setPlaceholderText(MIXED_TEXT)
         self.combo.activated.connect(self._on_activated)
-        self._finish(self.combo)
+        self._set_editor(self.combo)
 
     def show_values(self, values: Sequence[Any], choices: Sequence[str], keep_typed: bool) -> None:
         options: list[str | None] = [None] if self.spec.optional else []
@@ -209,7 +210,7 @@ class CheckRow(FieldRow):
         super().__init__(spec, commit)
         self.checkbox = QCheckBox()
         self.checkbox.clicked.connect(lambda checked: self._commit(self, checked))
-        self._finish(self.checkbox)
+        self._set_editor(self.checkbox)
 
     def show_values(self, values: Sequence[Any], choices: Sequence[str], keep_typed: bool) -> None:
         self.shown = _common(values)
@@ -221,7 +222,7 @@ class CheckRow(FieldRow):
         self.show_problems([])
 
 
-ROW_TYPES: dict[str, type[TextRow | ChoiceRow | CheckRow]] = {
+ROW_TYPES: dict[Kind, type[TextRow | ChoiceRow | CheckRow]] = {
     "number": TextRow,
     "integer": TextRow,
     "text": TextRow,
