@@ -6,6 +6,8 @@ It only displays what :func:`backend.figures.compute_figures` returned; clicking
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -31,6 +33,13 @@ from backend.report import (
     workload_table,
 )
 from widgets.figures_table import FigureRow, FiguresTableModel
+
+TABLES: dict[str, Callable[[Design, DesignFigures], FigureTable]] = {
+    "Tokens": lambda design, figures: workload_table(figures),
+    "Loops": lambda design, figures: loop_table(figures),
+    "Feeds": lambda design, figures: feed_table(figures),
+    "Racks": rack_table,
+}
 
 
 class FigureTile(QFrame):
@@ -76,7 +85,9 @@ class FiguresPanel(QWidget):
 
         self.tabs = QTabWidget()
         self.models: dict[str, FiguresTableModel] = {}
-        for name in ("Tokens", "Loops", "Feeds", "Racks"):
+        self._shown: tuple[Design, DesignFigures, dict[str, str]] | None = None
+        self._stale: set[str] = set()
+        for name in TABLES:
             view = QTableView()
             view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
             view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -85,13 +96,17 @@ class FiguresPanel(QWidget):
             view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
             view.clicked.connect(self._on_row_clicked)
             self.tabs.addTab(view, name)
+        self.tabs.currentChanged.connect(lambda index: self._fill(self.tabs.tabText(index)))
         layout.addWidget(self.tabs, 1)
 
     def table_model(self, name: str) -> FiguresTableModel:
-        """The model behind the tab ``name`` (Tokens, Loops, Feeds, Racks)."""
+        """The up-to-date model behind the tab ``name`` (Tokens, Loops, Feeds, Racks)."""
+        self._fill(name)
         return self.models[name]
 
     def show_figures(self, design: Design, figures: DesignFigures) -> None:
+        """Tiles now; tables lazily: only the visible one is rebuilt, the others when shown,
+        because a 1,000-row racks table per drag step would cost more than the figures."""
         for caption, value in facility_rows(figures):
             if caption in self.tiles:
                 self.tiles[caption].value.setText(value)
@@ -99,24 +114,24 @@ class FiguresPanel(QWidget):
         for problem in figures.problems:
             if problem.severity != "info" and status.get(problem.entity_id) != "over":
                 status[problem.entity_id] = problem.severity
-        tables = {
-            "Tokens": workload_table(figures),
-            "Loops": loop_table(figures),
-            "Feeds": feed_table(figures),
-            "Racks": rack_table(design, figures),
-        }
-        for index, (name, table) in enumerate(tables.items()):
-            self._fill(index, name, table, status)
+        self._shown = (design, figures, status)
+        self._stale = set(TABLES)
+        self._fill(self.tabs.tabText(self.tabs.currentIndex()))
 
-    def _fill(self, index: int, name: str, table: FigureTable, status: dict[str, str]) -> None:
+    def _fill(self, name: str) -> None:
+        if name not in self._stale or self._shown is None:
+            return
+        design, figures, status = self._shown
+        table = TABLES[name](design, figures)
         model = self.models.get(name)
         if model is None:
             model = FiguresTableModel(table.headers, table.numeric_from, self)
             self.models[name] = model
-            view = self.tabs.widget(index)
+            view = self.tabs.widget(list(TABLES).index(name))
             assert isinstance(view, QTableView)
             view.setModel(model)
         model.set_rows([FigureRow(eid, cells, status.get(eid)) for eid, cells in table.rows])
+        self._stale.discard(name)
 
     def _on_row_clicked(self, index: QModelIndex) -> None:
         entity_id = index.data(Qt.ItemDataRole.UserRole)

@@ -93,11 +93,14 @@ class FloorPlanScene(QGraphicsScene):
         self.items_by_id: dict[str, EquipmentItem | LoopItem] = {}
         self.design: Design | None = None
         self.figures: DesignFigures | None = None
+        self._styled: tuple[dict[str, str], DesignFigures] | None = None
+        """Statuses and figures the items were last styled with: a refresh restyles changes."""
         self.selectionChanged.connect(self._on_selection_changed)
 
     def show_design(self, design: Design, figures: DesignFigures) -> None:
         self.clear()
         self.items_by_id.clear()
+        self._styled = None
         self.design, self.figures = design, figures
         self.floor_rect = QRectF(0, 0, design.floor.width_m, design.floor.depth_m)
         margin = max(design.floor.width_m, design.floor.depth_m) * 0.05
@@ -132,7 +135,7 @@ class FloorPlanScene(QGraphicsScene):
             if entity_id in self.items_by_id:
                 self.items_by_id[entity_id].setSelected(True)
         self.blockSignals(False)
-        self._restyle()
+        self._restyle(rebuild)
 
     def _rebuild(self, entity_id: str, index: PlanIndex) -> None:
         old = self.items_by_id.pop(entity_id, None)
@@ -143,14 +146,29 @@ class FloorPlanScene(QGraphicsScene):
             self.addItem(item)
             self.items_by_id[entity_id] = item
 
-    def _restyle(self) -> None:
-        """Statuses, loop colours and utilisation labels from the current figures."""
+    def _restyle(self, rebuilt: set[str] | None = None) -> None:
+        """Statuses, loop colours and utilisation labels from the current figures, for the items
+        rebuilt (None: all) and those whose status or loop/feed figures changed."""
         design, figures = self.design, self.figures
         assert design is not None and figures is not None
         near = design.assumptions.near_capacity_fraction
         status = _worst_status_by_entity(figures)
+        previous = self._styled
+        ids = set(self.items_by_id) if rebuilt is None or previous is None else set(rebuilt)
+        if previous is not None and rebuilt is not None:
+            old_status, old_figures = previous
+            ids |= {i for i in status.keys() | old_status.keys()
+                    if status.get(i) != old_status.get(i)}  # fmt: skip
+            for lf in figures.loops.values():
+                if lf != old_figures.loops.get(lf.loop_id):
+                    ids |= {lf.loop_id, lf.cdu_id}
+            ids |= {f for f, ff in figures.feeds.items() if ff != old_figures.feeds.get(f)}
+        self._styled = (status, figures)
         loop_by_cdu = {lf.cdu_id: lf for lf in figures.loops.values()}
-        for entity_id, item in self.items_by_id.items():
+        for entity_id in ids:
+            item = self.items_by_id.get(entity_id)
+            if item is None:
+                continue
             if isinstance(item, LoopItem):
                 item.set_colour(utilisation_colour(figures.loops[entity_id].utilisation, near))
                 continue
