@@ -173,6 +173,8 @@ class MainWindow(QMainWindow):
         self.undo_action.setShortcut(keys.Undo)
         self.redo_action = self.undo_group.createRedoAction(self, "&Redo")
         self.redo_action.setShortcut(keys.Redo)
+        self.undo_action.setIconText("Undo")  # the tool bar stays put; the menu names the edit
+        self.redo_action.setIconText("Redo")
         self.edit_menu.addActions([self.undo_action, self.redo_action])
         self.edit_menu.addSeparator()
         edit_actions = [
@@ -279,6 +281,8 @@ class MainWindow(QMainWindow):
 
     def _set_grid(self, grid_m: float) -> None:
         self.plan.grid_m = grid_m
+        self.scene.grid_m = grid_m
+        self.scene.update()
         QSettings().setValue("editor/grid_m", grid_m)
 
     # Document ----------------------------------------------------------------------------------

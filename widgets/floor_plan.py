@@ -93,6 +93,8 @@ class FloorPlanScene(QGraphicsScene):
         self.items_by_id: dict[str, EquipmentItem | LoopItem] = {}
         self.design: Design | None = None
         self.figures: DesignFigures | None = None
+        self.grid_m = 1.0
+        """Spacing of the fine grid lines: the editor's snap grid, so items visibly snap to it."""
         self._styled: tuple[dict[str, str], DesignFigures] | None = None
         """Statuses and figures the items were last styled with: a refresh restyles changes."""
         self.selectionChanged.connect(self._on_selection_changed)
@@ -248,7 +250,8 @@ class FloorPlanScene(QGraphicsScene):
         painter.fillRect(floor, FLOOR_FILL)
         visible = rect.intersected(floor)
         scale = painter.worldTransform().m11()
-        for step_m, colour in ((1.0, "#eef1f4"), (5.0, "#d3d9df")):
+        fine_m = self.grid_m if self.grid_m > 0 else 1.0
+        for step_m, colour in ((fine_m, "#eef1f4"), (5.0, "#d3d9df")):
             if step_m * scale < 6:
                 continue
             painter.setPen(cosmetic_pen(colour))
