@@ -64,7 +64,10 @@ def _reason(error: dict[str, Any]) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         return "unknown field (misspelt, or from a newer version?)"
-    message = str(error["msg"]).replace("Input should be", "must be")
+    if kind == "string_pattern_mismatch":  # the only patterned strings are ids
+        message = "must start with a letter or digit and hold only letters, digits, _ . -"
+    else:
+        message = str(error["msg"]).replace("Input should be", "must be")
     value = error.get("input")
     if isinstance(value, (int, float, str, bool)) or value is None:
         shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."

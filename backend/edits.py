@@ -497,11 +497,8 @@ def _rename_cascade(index: _Index, section: Section, renames: dict[str, str]) ->
 
 def _set_field(index: _Index, items: list[_Item], field: str, value: object, label: str) -> Edit:
     """Validate ``field = value`` on every item (all problems reported at once), cascade a
-    rename, then check the cross-entity rules."""
-    if len({item.section for item in items}) > 1:
-        raise EditError(
-            [_problem(item, field, "edit one kind of item at a time") for item in items]
-        )
+    rename, then check the cross-entity rules. Items may be of several kinds (a rack and a CDU
+    share their position fields)."""
     changes: list[Change] = []
     problems: list[FieldProblem] = []
     for item in items:
@@ -516,13 +513,14 @@ def _set_field(index: _Index, items: list[_Item], field: str, value: object, lab
     if problems:
         raise EditError(problems)
     if field == "id" and changes:
-        renames = {change.before.id: change.after.id for change in changes}  # all replacements
-        changes += _rename_cascade(index, items[0].section, renames)
+        for section in {change.section for change in changes}:
+            renames = {c.before.id: c.after.id for c in changes if c.section == section}
+            changes += _rename_cascade(index, section, renames)
     return _check_references(index.design, Edit(label, tuple(changes)))
 
 
 def set_field(design: Design, ids: Sequence[str], field: str, value: object) -> Edit:
-    """Set one field on several items of one kind (a multi-selection's property editor).
+    """Set one field on several items (a multi-selection's property editor).
 
     Each result is validated as strictly as a design file (``racks[A01].it_power_kw: must be
     greater than or equal to 0 (got -5.0)``) and against the cross-entity rules (GPU model,

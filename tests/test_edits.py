@@ -347,13 +347,12 @@ def test_set_field_to_the_current_value_has_no_changes() -> None:
         (["A01"], "gpu_model", "B300", "racks[A01].gpu_model", "no GPU model 'B300'"),
         (["A01"], "id", "A02", "racks[A01].id", "id 'A02' is used more than once"),
         (["A01"], "id", "H100-SXM", "racks[A01].id", "is used more than once"),
-        (["A01"], "id", "A 01", "racks[A01].id", "should match pattern"),
+        (["A01"], "id", "A 01", "racks[A01].id", "only letters, digits, _ . -"),
         (["A01"], "loop_id", "L-Z", "racks[A01].loop_id", "no loop 'L-Z'"),
         (["A01"], "feed_id", "F9", "racks[A01].feed_id", "no power feed 'F9'"),
         (["A01"], "x_m", 20.0, "racks[A01]", "outside the 12 x 8 m floor"),
         (["A01"], "it_power", 5.0, "racks[A01].it_power", "unknown field"),
         (["L-A"], "route", [(1.0, 1.0), (13.0, 1.0)], "loops[L-A].route[1]", "outside"),
-        (["A01", "CDU-A"], "x_m", 1.0, "racks[A01].x_m", "one kind of item at a time"),
     ],
 )
 def test_set_field_refuses_impossible_values(
@@ -364,6 +363,17 @@ def test_set_field_refuses_impossible_values(
         edits.set_field(design, ids, field, value)
     assert isinstance(error.value, ValueError)
     assert any(p == path and reason in r for p, r in problems_of(error)), problems_of(error)
+    assert design == small_design()
+
+
+def test_set_field_on_items_of_several_kinds_is_one_step() -> None:
+    """A rack and a CDU selected together share their position fields."""
+    design = small_design()
+    edit = edits.set_field(design, ["A01", "CDU-A"], "y_m", 3.0)
+    edit.apply(design)
+    assert [r.y_m for r in design.racks if r.id == "A01"] == [3.0]
+    assert [c.y_m for c in design.cdus if c.id == "CDU-A"] == [3.0]
+    edit.revert(design)
     assert design == small_design()
 
 
