@@ -1,0 +1,224 @@
+"""A simulated facility: every rack and GPU of a design, publishing like the real sources.
+
+The default source when no GPU or broker is configured, and the driver of the benchmarks. It
+is vectorised over GPUs (numpy) so a 16,384-GPU hall steps in milliseconds, and it publishes
+through the same ``TelemetrySink`` with the same series keys as NVML, MQTT and Prometheus, so
+everything downstream is identical.
+
+Physics, per step of ``dt_s``:
+- Each rack's load follows phases (idle, prefill, decode) held for random durations (seeded),
+  or, in replay mode, the recorded H100 trace's normalised power with a phase offset per rack.
+- GPU power: ``idle + load x (TDP - idle)`` with idle at 10.6 % of TDP (74 W of 700 W, as the
+  recorded H100 idles) and small noise.
+- GPU temperature follows power through a first-order lag, ``dT/dt = (T_target - T) / tau``,
+  ``T_target = T_inlet + 13 K + R x (P - P_idle)`` with R = 0.0452 K/W, fitted to the recorded
+  H100 (38 C at 74 W, 64 C at 649 W, taken as a 25 C inlet); the inlet is the loop's supply
+  temperature for liquid racks (a conservative use of an air-cooled fit) and 25 C air for air
+  racks; tau = 20 s.
+- Rack power: its GPUs plus the rest of the rack (host, network, fans: the design IT power not
+  drawn by GPUs), 60 % of which is drawn even at idle.
+- Loops: heat = sum of rack power x liquid fraction (the same split as the design figures); the
+  CDU pumps the design flow; return = supply + heat x 60 / (rho x cp x flow).
+- Tokens: a rack's design token capacity times its decode share of load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from backend.figures import compute_figures
+from backend.fluids import properties
+from backend.model import Design
+from backend.telemetry.sink import SourceEvent, TelemetrySink
+
+IDLE_POWER_FRACTION = 74.0 / 700.0
+THERMAL_R_K_PER_W = (64.0 - 38.0) / (649.0 - 74.0)
+AIR_INLET_C = 25.0
+IDLE_RISE_K = 38.0 - AIR_INLET_C
+"""The recorded H100 idles at 38 C; taken as 13 K above a 25 C inlet."""
+THERMAL_TAU_S = 20.0
+REST_OF_RACK_IDLE_FRACTION = 0.6
+POWER_NOISE_FRACTION = 0.01
+
+PHASES = ("idle", "prefill", "decode")
+PHASE_LOAD = np.array([0.0, 0.95, 0.7])
+"""Load (0-1) each phase puts on a rack's GPUs."""
+PHASE_DECODE_SHARE = np.array([0.0, 0.2, 1.0])
+"""Share of the rack's token capacity each phase produces (prefill makes few output tokens)."""
+PHASE_MEAN_S = np.array([30.0, 20.0, 90.0])
+
+
+@dataclass(frozen=True, slots=True)
+class TraceProfile:
+    """A recorded load curve: times (s) and load 0-1, looped; replay gives each rack an offset."""
+
+    times_s: np.ndarray
+    load: np.ndarray
+    decode_share: np.ndarray
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.times_s[-1] + (self.times_s[1] - self.times_s[0]))
+
+    def at(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        phase_t = np.mod(t_s, self.duration_s)
+        return (np.interp(phase_t, self.times_s, self.load),
+                np.interp(phase_t, self.times_s, self.decode_share))  # fmt: skip
+
+
+def trace_profile(series: list[dict]) -> TraceProfile:
+    """Load profile of a recorded NVML series (``series_4hz`` of the reference trace): power
+    normalised between its idle and its peak; token output where the phase generates tokens."""
+    times_s = np.array([s["t"] for s in series], dtype=float)
+    power_w = np.array([s["power_mw"] for s in series], dtype=float) / 1000.0
+    idle_w, peak_w = float(power_w.min()), float(power_w.max())
+    load = np.clip((power_w - idle_w) / (peak_w - idle_w), 0.0, 1.0)
+    decode = np.array([1.0 if "token" in str(s["phase"]) else 0.0 for s in series])
+    return TraceProfile(times_s, load, decode)
+
+
+class FacilitySimulator:
+    def __init__(self, design: Design, seed: int = 0, trace: TraceProfile | None = None):
+        self.design = design
+        self.trace = trace
+        self.rng = np.random.default_rng(seed)
+        figures = compute_figures(design)
+        catalog = {m.id: m for m in design.gpu_models}
+        racks = design.racks
+        self.rack_ids = [r.id for r in racks]
+        n_racks = len(racks)
+        counts = np.array([r.gpu_count for r in racks], dtype=int)
+        self.gpu_rack = np.repeat(np.arange(n_racks), counts)
+        tdp_w = np.array([catalog[r.gpu_model].gpu_power_w for r in racks])
+        self.gpu_tdp_w = np.repeat(tdp_w, counts)
+        self.rack_rest_kw = np.array(
+            [max(r.it_power_kw - r.gpu_count * tdp_w[i] / 1000.0, 0.0) for i, r in enumerate(racks)]
+        )
+        self.rack_liquid_fraction = np.array([r.liquid_fraction for r in racks])
+        self.rack_tokens_capacity = np.array(
+            [figures.racks[r.id].tokens_per_s or 0.0 for r in racks]
+        )
+        cdus = {c.id: c for c in design.cdus}
+        loop_cdu = {lp.id: cdus[lp.cdu_id] for lp in design.loops}
+        self.rack_inlet_c = np.array(
+            [loop_cdu[r.loop_id].supply_temp_c if r.loop_id in loop_cdu else AIR_INLET_C
+             for r in racks]
+        )  # fmt: skip
+        self.loop_ids = [lp.id for lp in design.loops]
+        self.loop_index = {loop_id: i for i, loop_id in enumerate(self.loop_ids)}
+        self.rack_loop = np.array([self.loop_index.get(r.loop_id or "", -1) for r in racks])
+        self.loop_cdu_ids = [lp.cdu_id for lp in design.loops]
+        self.loop_supply_c = np.array([loop_cdu[i].supply_temp_c for i in self.loop_ids])
+        self.loop_flow_lpm = np.array([max(figures.loops[i].flow_lpm, 1.0) for i in self.loop_ids])
+        self.loop_rho_cp = np.array(
+            [
+                np.prod(properties(loop_cdu[i].fluid, loop_cdu[i].supply_temp_c + 5.0))
+                for i in self.loop_ids
+            ]
+        )  # kJ/(L K)
+        self.gpu_index = np.concatenate([np.arange(c) for c in counts]) if n_racks else counts
+        self.temp_c = self.rack_inlet_c[self.gpu_rack] + IDLE_RISE_K
+        self.energy_j = np.zeros(len(self.gpu_rack))
+        self.phase = self.rng.integers(0, len(PHASES), n_racks)
+        self.phase_left_s = self.rng.exponential(PHASE_MEAN_S[self.phase])
+        self.trace_offset_s = self.rng.uniform(0, trace.duration_s, n_racks) if trace else None
+        self.elapsed_s = 0.0
+        self._keys = self._build_keys()
+
+    # Keys are built once: a step only fills values.
+    GPU_QUANTITIES = ("util_pct", "power_w", "temp_c", "energy_j")
+    RACK_QUANTITIES = ("power_kw", "tokens_per_s")
+    LOOP_QUANTITIES = ("heat_kw",)
+    CDU_QUANTITIES = ("heat_kw", "supply_temp_c", "return_temp_c", "flow_lpm")
+    FACILITY_QUANTITIES = ("it_power_kw", "tokens_per_s", "tokens_per_j")
+
+    def _build_keys(self) -> list[str]:
+        keys = [
+            f"gpu/{self.rack_ids[r]}/{i}/{q}"
+            for q in self.GPU_QUANTITIES
+            for r, i in zip(self.gpu_rack, self.gpu_index, strict=True)
+        ]
+        keys += [f"rack/{r}/{q}" for q in self.RACK_QUANTITIES for r in self.rack_ids]
+        keys += [f"loop/{lp}/{q}" for q in self.LOOP_QUANTITIES for lp in self.loop_ids]
+        keys += [f"cdu/{c}/{q}" for q in self.CDU_QUANTITIES for c in self.loop_cdu_ids]
+        keys += [f"facility/{q}" for q in self.FACILITY_QUANTITIES]
+        return keys
+
+    @property
+    def keys(self) -> list[str]:
+        return self._keys
+
+    def _rack_load(self, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """(GPU load, decode share) per rack after ``dt_s`` more seconds."""
+        if self.trace is not None and self.trace_offset_s is not None:
+            return self.trace.at(self.trace_offset_s + self.elapsed_s)
+        self.phase_left_s -= dt_s
+        done = self.phase_left_s <= 0
+        if done.any():
+            self.phase[done] = self.rng.integers(0, len(PHASES), int(done.sum()))
+            self.phase_left_s[done] = self.rng.exponential(PHASE_MEAN_S[self.phase[done]])
+        return PHASE_LOAD[self.phase], PHASE_DECODE_SHARE[self.phase]
+
+    def step(self, dt_s: float) -> np.ndarray:
+        """Advance ``dt_s`` seconds; the values of every key, in ``keys`` order."""
+        self.elapsed_s += dt_s
+        rack_load, decode_share = self._rack_load(dt_s)
+        gpu_load = rack_load[self.gpu_rack]
+        noise = 1.0 + POWER_NOISE_FRACTION * self.rng.standard_normal(len(gpu_load))
+        gpu_power_w = self.gpu_tdp_w * (IDLE_POWER_FRACTION
+                                        + gpu_load * (1 - IDLE_POWER_FRACTION)) * noise  # fmt: skip
+        target_c = (
+            self.rack_inlet_c[self.gpu_rack]
+            + IDLE_RISE_K
+            + THERMAL_R_K_PER_W * (gpu_power_w - self.gpu_tdp_w * IDLE_POWER_FRACTION)
+        )
+        self.temp_c += (target_c - self.temp_c) * (1.0 - np.exp(-dt_s / THERMAL_TAU_S))
+        self.energy_j += gpu_power_w * dt_s
+
+        gpu_kw_per_rack = np.bincount(self.gpu_rack, gpu_power_w, len(self.rack_ids)) / 1000.0
+        rest_kw = self.rack_rest_kw * (REST_OF_RACK_IDLE_FRACTION
+                                       + (1 - REST_OF_RACK_IDLE_FRACTION) * rack_load)  # fmt: skip
+        rack_power_kw = gpu_kw_per_rack + rest_kw
+        rack_tokens = self.rack_tokens_capacity * rack_load * decode_share
+
+        plumbed = self.rack_loop >= 0
+        loop_heat_kw = np.bincount(
+            self.rack_loop[plumbed],
+            (rack_power_kw * self.rack_liquid_fraction)[plumbed],
+            len(self.loop_ids),
+        )
+        loop_return_c = self.loop_supply_c + loop_heat_kw * 60.0 / (
+            self.loop_rho_cp * self.loop_flow_lpm
+        )
+        it_kw = float(rack_power_kw.sum())
+        tokens = float(rack_tokens.sum())
+        facility = np.array([it_kw, tokens, tokens / (it_kw * 1000.0) if it_kw > 0 else 0.0])
+        return np.concatenate([
+            gpu_load * 100.0, gpu_power_w, self.temp_c, self.energy_j,
+            rack_power_kw, rack_tokens,
+            loop_heat_kw,
+            loop_heat_kw, self.loop_supply_c, loop_return_c, self.loop_flow_lpm,
+            facility,
+        ])  # fmt: skip
+
+    def publish(self, sink: TelemetrySink, now_s: float, dt_s: float) -> None:
+        values = self.step(dt_s)
+        sink.write(self._keys, np.full(len(values), now_s), values)
+
+    async def run(self, sink: TelemetrySink, rate_hz: float = 1.0) -> None:
+        """Publish in real time until cancelled, on the asyncio loop's clock."""
+        period_s = 1.0 / rate_hz
+        mode = "replaying the recorded H100 trace" if self.trace else "synthetic load phases"
+        sink.event(SourceEvent("simulator", "status", self.design.name,
+                               f"running: {len(self.rack_ids)} racks, {len(self.gpu_rack)} GPUs, "
+                               f"{mode}"))  # fmt: skip
+        loop = asyncio.get_running_loop()
+        next_s = loop.time()
+        while True:
+            self.publish(sink, time.time(), period_s)
+            next_s += period_s
+            await asyncio.sleep(max(0.0, next_s - loop.time()))
