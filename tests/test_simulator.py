@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from pathlib import Path
@@ -15,6 +16,7 @@ from backend.telemetry.simulator import (
     IDLE_POWER_FRACTION,
     THERMAL_TAU_S,
     FacilitySimulator,
+    SimulatorSource,
     trace_profile,
 )
 from backend.telemetry.sink import RecordingSink
@@ -118,3 +120,18 @@ def test_publish_writes_one_batch_with_every_key(demo) -> None:
 def test_same_seed_same_facility(demo) -> None:
     a, b = FacilitySimulator(demo, seed=9), FacilitySimulator(demo, seed=9)
     assert np.array_equal(a.step(1.0), b.step(1.0))
+
+
+@pytest.mark.asyncio
+async def test_simulator_source_publishes_in_real_time(demo) -> None:
+    sink = RecordingSink()
+    source = SimulatorSource(FacilitySimulator(demo), sink, rate_hz=50.0)
+    task = asyncio.create_task(source.run())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    keys = len(source.simulator.keys)
+    while len(sink.readings) < 3 * keys and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+    task.cancel()
+    assert len(sink.readings) >= 3 * keys
+    assert sink.events[0].detail.startswith("running: 26 racks, 1312 GPUs")

@@ -209,16 +209,26 @@ class FacilitySimulator:
         values = self.step(dt_s)
         sink.write(self._keys, np.full(len(values), now_s), values)
 
-    async def run(self, sink: TelemetrySink, rate_hz: float = 1.0) -> None:
-        """Publish in real time until cancelled, on the asyncio loop's clock."""
-        period_s = 1.0 / rate_hz
-        mode = "replaying the recorded H100 trace" if self.trace else "synthetic load phases"
-        sink.event(SourceEvent("simulator", "status", self.design.name,
-                               f"running: {len(self.rack_ids)} racks, {len(self.gpu_rack)} GPUs, "
-                               f"{mode}"))  # fmt: skip
+
+class SimulatorSource:
+    """The simulator as a telemetry source: publishes in real time until cancelled."""
+
+    name = "simulator"
+
+    def __init__(self, simulator: FacilitySimulator, sink: TelemetrySink, rate_hz: float = 1.0):
+        self.simulator = simulator
+        self.sink = sink
+        self.rate_hz = rate_hz
+
+    async def run(self) -> None:
+        sim, period_s = self.simulator, 1.0 / self.rate_hz
+        mode = "replaying the recorded H100 trace" if sim.trace else "synthetic load phases"
+        self.sink.event(SourceEvent("simulator", "status", sim.design.name,
+                                    f"running: {len(sim.rack_ids)} racks, "
+                                    f"{len(sim.gpu_rack)} GPUs, {mode}"))  # fmt: skip
         loop = asyncio.get_running_loop()
         next_s = loop.time()
         while True:
-            self.publish(sink, time.time(), period_s)
+            sim.publish(self.sink, time.time(), period_s)
             next_s += period_s
             await asyncio.sleep(max(0.0, next_s - loop.time()))
