@@ -1,0 +1,257 @@
+"""The telemetry backend in its own process, and the GUI's handle on it.
+
+Why a process (design notes, section 7): on a 2-core machine an ingest thread inside the GUI
+process halves the frame rate at 5,000 messages/s and breaks it above that, whatever the GIL
+switch interval; the same ingest in another process keeps the GUI near 70 fps.
+
+The backend process owns the store and the sources (one asyncio loop). About 30 times a second
+it copies the latest reading of every series into a shared-memory frame table; new series keys
+and source events go to the GUI over a pipe, batched once per frame; commands come back over
+the same pipe. The GUI reads a frame without locks: a sequence number, odd while the backend
+writes, lets it retry a torn read (a torn frame would only ever be shown, never alarmed on:
+alarms and history are evaluated in the backend from its own store).
+
+The backend exits when its parent dies (the pipe closes) and unlinks its shared memory on the
+way out; if it is killed outright, Python's resource tracker unlinks the segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
+
+import numpy as np
+
+from backend.telemetry.sink import SourceEvent
+
+FRAME_HZ = 30.0
+HEADER_BYTES = 64
+"""int64 sequence number and series count, padded so the arrays start aligned."""
+
+
+def _frame_bytes(capacity: int) -> int:
+    return HEADER_BYTES + capacity * (8 + 4 + 1 + 1)
+
+
+class FrameTable:
+    """The shared-memory layout: header, then times (f8), values (f4), quality (u1), stale (u1)."""
+
+    def __init__(self, shm: SharedMemory, capacity: int):
+        self.shm = shm
+        self.capacity = capacity
+        buf = shm.buf
+        self.header = np.ndarray((2,), np.int64, buf, 0)
+        offset = HEADER_BYTES
+        self.times_s = np.ndarray((capacity,), np.float64, buf, offset)
+        offset += 8 * capacity
+        self.values = np.ndarray((capacity,), np.float32, buf, offset)
+        offset += 4 * capacity
+        self.qualities = np.ndarray((capacity,), np.uint8, buf, offset)
+        offset += capacity
+        self.stale = np.ndarray((capacity,), np.bool_, buf, offset)
+
+    @classmethod
+    def create(cls, capacity: int) -> FrameTable:
+        return cls(SharedMemory(create=True, size=_frame_bytes(capacity)), capacity)
+
+    @classmethod
+    def attach(cls, name: str, capacity: int) -> FrameTable:
+        return cls(SharedMemory(name=name), capacity)
+
+    def release(self) -> None:
+        """Drop the numpy views before closing: the buffer cannot close while they exist."""
+        del self.header, self.times_s, self.values, self.qualities, self.stale
+        self.shm.close()
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """What the backend process should run; plain data, so it crosses the process boundary."""
+
+    design_path: str
+    simulate: bool = True
+    simulator_hz: float = 4.0
+    trace_path: str | None = None
+    """Replay this NVML trace (``series_4hz``) as the simulated GPUs' load, if given."""
+    retention_s: float = 3600.0
+    extra: dict = field(default_factory=dict)
+    """Settings of further sources (MQTT, Prometheus, NVML), by source name."""
+
+
+# --- The backend process ------------------------------------------------------------------------
+
+
+def backend_main(conn: Connection, config: BackendConfig) -> None:
+    """Entry point of the spawned backend process."""
+    asyncio.run(_serve(conn, config))
+
+
+def build_sources(config: BackendConfig, sink) -> list:
+    """The sources ``config`` asks for, writing to ``sink``."""
+    import json
+
+    from backend.design_file import load_design
+    from backend.telemetry.simulator import FacilitySimulator, SimulatorSource, trace_profile
+
+    sources = []
+    if config.simulate:
+        trace = None
+        if config.trace_path:
+            series = json.loads(Path(config.trace_path).read_text())["series_4hz"]
+            trace = trace_profile(series)
+        simulator = FacilitySimulator(load_design(config.design_path), trace=trace)
+        sources.append(SimulatorSource(simulator, sink, config.simulator_hz))
+    return sources
+
+
+async def _serve(conn: Connection, config: BackendConfig) -> None:
+    from backend.telemetry.runner import run_sources
+    from backend.telemetry.store import TelemetryStore
+
+    store = TelemetryStore(retention_s=config.retention_s)
+    table = FrameTable.create(1024)
+    conn.send(("segment", table.shm.name, table.capacity))
+    runner = asyncio.create_task(run_sources(build_sources(config, store), store))
+    keys_sent = 0
+    events_seen = 0
+    try:
+        while True:
+            if _parent_says_stop(conn):
+                break
+            snap = store.snapshot("", time.time())
+            count = len(snap.keys)
+            if count > table.capacity:
+                old = table
+                table = FrameTable.create(max(count, 2 * old.capacity))
+                conn.send(("segment", table.shm.name, table.capacity))
+                old.release()
+                old.shm.unlink()
+            if count > keys_sent:
+                conn.send(("keys", keys_sent, [str(k) for k in snap.keys[keys_sent:count]]))
+                keys_sent = count
+            _write_frame(table, snap)
+            events, events_seen = store.events_since(events_seen)
+            if events:
+                conn.send(("events", events))
+            await asyncio.sleep(1.0 / FRAME_HZ)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the GUI is gone: stop
+    finally:
+        runner.cancel()
+        table.release()
+        table.shm.unlink()
+
+
+def _parent_says_stop(conn: Connection) -> bool:
+    """True on a stop command or when the parent has gone (the pipe reads EOF)."""
+    while conn.poll():
+        message = conn.recv()  # EOFError here means the parent died
+        if message == ("stop",):
+            return True
+    return False
+
+
+def _write_frame(table: FrameTable, snap) -> None:
+    count = len(snap.keys)
+    table.header[0] += 1  # odd: writing
+    table.times_s[:count] = snap.times_s
+    table.values[:count] = snap.values
+    table.qualities[:count] = snap.qualities
+    table.stale[:count] = snap.stale
+    table.header[1] = count
+    table.header[0] += 1  # even: consistent
+
+
+# --- The GUI's side -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """The latest reading of every series the backend knows, as parallel arrays (copies)."""
+
+    keys: list[str]
+    times_s: np.ndarray
+    values: np.ndarray
+    qualities: np.ndarray
+    stale: np.ndarray
+
+    def value(self, key: str) -> float | None:
+        try:
+            index = self.keys.index(key)
+        except ValueError:
+            return None
+        return float(self.values[index])
+
+
+class BackendClient:
+    """Starts the backend process and reads its frames and events without blocking."""
+
+    def __init__(self, config: BackendConfig):
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_conn = context.Pipe()
+        self.process = context.Process(target=backend_main, args=(child_conn, config),
+                                       name="factoryfloor-backend", daemon=True)  # fmt: skip
+        self.process.start()
+        child_conn.close()
+        self.keys: list[str] = []
+        self._table: FrameTable | None = None
+        self.segment_name = ""
+
+    def poll(self) -> list[SourceEvent]:
+        """Take in everything the backend sent since the last call; the new events."""
+        events: list[SourceEvent] = []
+        try:
+            while self._conn.poll():
+                kind, *payload = self._conn.recv()
+                if kind == "segment":
+                    name, capacity = payload
+                    if self._table is not None:
+                        self._table.release()
+                    self._table = FrameTable.attach(name, capacity)
+                    self.segment_name = name
+                elif kind == "keys":
+                    start, keys = payload
+                    del self.keys[start:]
+                    self.keys.extend(keys)
+                elif kind == "events":
+                    events.extend(payload[0])
+        except (EOFError, OSError):
+            pass  # the backend has gone; ``alive`` says so
+        return events
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def frame(self) -> Frame | None:
+        """The latest frame (None before the first); retried once if caught mid-write."""
+        table = self._table
+        if table is None:
+            return None
+        for _ in range(2):
+            before = int(table.header[0])
+            count = min(int(table.header[1]), len(self.keys), table.capacity)
+            frame = Frame(self.keys[:count], table.times_s[:count].copy(),
+                          table.values[:count].copy(), table.qualities[:count].copy(),
+                          table.stale[:count].copy())  # fmt: skip
+            if before % 2 == 0 and int(table.header[0]) == before:
+                break
+        return frame
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):  # already gone is fine
+            self._conn.send(("stop",))
+        self.process.join(timeout_s)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout_s)
+        if self._table is not None:
+            self._table.release()
+            self._table = None
+        self._conn.close()
