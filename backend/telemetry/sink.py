@@ -18,8 +18,15 @@ Series keys are slash-separated paths ending in a quantity with its unit:
   ``flow_lpm``, ``dp_kpa``, ``valve_pct``, ``leak`` (1 leak, 0 none), ``tokens_per_s``
 - ``cdu/{cdu_id}/{quantity}``: ``supply_temp_c``, ``return_temp_c``, ``flow_lpm``,
   ``pressure_kpa``, ``dp_kpa``, ``pump_rpm``, ``valve_pct``, ``heat_kw``
-- ``loop/{loop_id}/heat_kw``; ``tokens/{server}/{model}/tokens_per_s``;
-  ``facility/{quantity}``: ``it_power_kw``, ``tokens_per_s``, ``tokens_per_j``
+- ``loop/{loop_id}/heat_kw``
+- ``tokens/{server}/{model}/tokens_per_s`` and ``.../prompt_tokens_per_s`` (server is
+  ``host:port``)
+- ``facility/{quantity}``: ``it_power_kw``, ``tokens_per_s``, ``tokens_per_j``, and
+  ``facility/model/{model}/tokens_per_s`` (token figures of different models are kept apart)
+
+Every key segment that comes from outside (model names such as ``meta-llama/Llama-3.1-8B``,
+tag paths) has ``%`` and ``/`` percent-encoded, so a key always splits on ``/`` into its parts;
+``urllib.parse.unquote`` gives the name back.
 
 Quality follows the DSX BMS convention: 1 is good; anything else is a reading that is shown but
 never plotted or alarmed on as good.

@@ -1,0 +1,464 @@
+"""Token output read from inference servers' Prometheus ``/metrics`` pages.
+
+Each server kind names its token counters differently (design notes, section 3):
+
+========  ===============================================  ===================  ============
+kind      generated tokens                                 prompt tokens        model label
+========  ===============================================  ===================  ============
+vllm      ``vllm:generation_tokens_total`` (counter)       ``vllm:prompt_...``  model_name
+sglang    ``sglang:generation_tokens_total`` (counter)     ``sglang:prompt_.``  model_name
+dynamo    ``dynamo_frontend_output_tokens_total``          input sequence _sum  model
+tgi       histogram ``tgi_request_generated_tokens`` _sum  input length _sum    (none)
+triton    histogram ``nv_llm_output_token_len`` _sum       input token len _sum model
+========  ===============================================  ===================  ============
+
+Triton also reports ``nv_energy_consumption`` (joules per GPU since start), read as an energy
+counter so tokens per joule can be had from the same page.
+
+Parsing: only the lines that carry token or energy counters go to prometheus-client's reference
+parser. On a 1.3 MB vLLM page of 50 models x 20 replicas (``bench/prometheus_parse.py``) the
+reference parser takes 0.2-0.3 s for the whole page, almost all of it histogram buckets, against
+about 40 ms for its 2,000 token lines (a one-server page: 8 ms against 0.13 ms). Parsing threads
+share one interpreter lock, so that is the cost on one core whatever the core count. So the page
+is split into lines and a line is kept when it starts with a wanted sample name
+(``str.startswith`` with a tuple of names, a C loop). Comment lines are dropped too, and that
+sidesteps three quirks of ``text_string_to_metric_families``:
+
+- it strips ``_total`` from the *family* name of a counter declared ``foo_total``;
+- for a counter declared without ``_total`` (Triton's ``# TYPE nv_energy_consumption counter``)
+  it renames the *samples* to ``nv_energy_consumption_total``;
+- a ``foo_created`` sample (the counter's creation time in epoch seconds) becomes a family of
+  its own, untyped or gauge: never tokens.
+
+With no TYPE lines each kept sample comes back as an untyped family named exactly as on the
+page, and samples are matched by that exact name, never by family name. Histogram buckets
+(``le`` as a string) are never kept: only ``_sum`` is, the cumulative token count. Lines of
+other metrics are not validated: a broken latency bucket does not cost the token figures.
+Sample timestamps are ignored; the scrape time is the reading's time, as in Prometheus.
+
+Series keys written to the sink follow ``backend/telemetry/sink.py``, plus
+``tokens/{server}/{model}/prompt_tokens_per_s`` and ``facility/model/{model}/tokens_per_s``
+(the facility figure kept per model; see ``token_rate``). Model names contain ``/``
+(``meta-llama/Llama-3.1-8B-Instruct``), so every key segment has ``%`` and ``/`` percent-encoded
+(``meta-llama%2FLlama-3.1-8B-Instruct``); ``urllib.parse.unquote`` gives the name back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from backend.telemetry.sink import EventKind, SourceEvent, TelemetrySink
+from backend.telemetry.token_rate import (
+    DEFAULT_MAX_GAP_S,
+    CounterKind,
+    CounterRates,
+    TokenRates,
+    TokenSample,
+    tokens_per_j,
+)
+
+ServerKind = Literal["vllm", "sglang", "dynamo", "tgi", "triton"]
+
+UNNAMED_MODEL = "unnamed"
+"""Model of a page whose counters carry no model label (TGI serves one model and does not name
+it) when the endpoint does not name it either."""
+
+SOURCE = "prometheus"
+METRICS_CONTENT_TYPES = ("text/plain", "application/openmetrics-text")
+DEFAULT_MAX_PAGE_BYTES = 32 * 1024 * 1024
+MAX_LINE_SHOWN = 160
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFormat:
+    """What one kind of server calls its counters, and which label names the model."""
+
+    counters: Mapping[str, CounterKind]
+    """Sample name exactly as on the page -> what it counts."""
+    model_label: str | None
+
+
+SERVER_FORMATS: dict[ServerKind, ServerFormat] = {
+    "vllm": ServerFormat(
+        {"vllm:generation_tokens_total": "generation", "vllm:prompt_tokens_total": "prompt"},
+        "model_name",
+    ),
+    "sglang": ServerFormat(
+        {"sglang:generation_tokens_total": "generation", "sglang:prompt_tokens_total": "prompt"},
+        "model_name",
+    ),
+    "dynamo": ServerFormat(
+        {
+            "dynamo_frontend_output_tokens_total": "generation",
+            "dynamo_frontend_input_sequence_tokens_sum": "prompt",
+        },
+        "model",
+    ),
+    "tgi": ServerFormat(
+        {
+            "tgi_request_generated_tokens_sum": "generation",
+            "tgi_request_input_length_sum": "prompt",
+        },
+        None,
+    ),
+    "triton": ServerFormat(
+        {
+            "nv_llm_output_token_len_sum": "generation",
+            "nv_llm_input_token_len_sum": "prompt",
+            "nv_energy_consumption": "energy",
+        },
+        "model",
+    ),
+}
+
+_KINDS_OF_NAME: dict[str, tuple[ServerKind, CounterKind]] = {
+    name: (server_kind, counter_kind)
+    for server_kind, server_format in SERVER_FORMATS.items()
+    for name, counter_kind in server_format.counters.items()
+}
+
+
+class ParseError(ValueError):
+    """A page refused, with the endpoint and, where one line is to blame, that line."""
+
+    def __init__(
+        self, endpoint: str, reason: str, line_number: int | None = None, line: str | None = None
+    ) -> None:
+        self.endpoint = endpoint
+        self.reason = reason
+        self.line_number = line_number
+        self.line = line
+        where = f" line {line_number}" if line_number is not None else ""
+        shown = f": {line[:MAX_LINE_SHOWN]!r}" if line is not None else ""
+        super().__init__(f"{endpoint}{where}: {reason}{shown}")
+
+
+def parse_token_counters(
+    text: str, server_kind: ServerKind | None = None, *, server: str = "", model: str | None = None
+) -> list[TokenSample]:
+    """The token (and energy) counters on a ``/metrics`` page.
+
+    ``server_kind`` None detects the kind from the counters present; a page with the counters of
+    two kinds is refused rather than guessed. ``server`` names the endpoint in the samples and in
+    errors; ``model`` names the model where the page does not. A page with no token counters
+    gives an empty list: a server that has served nothing yet may not show them. Raises
+    ``ParseError`` for a malformed token line, a repeated series, or a count that is negative
+    or not finite.
+    """
+    names = SERVER_FORMATS[server_kind].counters if server_kind else _KINDS_OF_NAME
+    lines = _lines_starting_with(text, tuple(names))
+    wanted = [sample for sample in _parse_samples(lines, server) if sample[0] in names]
+    _check_counts(wanted, server)
+    samples = [_token_sample(*sample, server, model or UNNAMED_MODEL) for sample in wanted]
+    _check_one_server_kind(samples, server)
+    return [sample for sample, _kind in samples]
+
+
+Parsed = tuple[str, dict[str, str], float]
+"""A sample as parsed: name, labels, value."""
+
+
+def _lines_starting_with(text: str, prefixes: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(line number, line) of each line that starts with one of ``prefixes``. Lines end at
+    ``\\n`` only, as the reference parser reads them (``splitlines`` would also split on form
+    feeds and Unicode separators inside HELP text and shift the line numbers)."""
+    return [
+        (number, line)
+        for number, line in enumerate(text.split("\n"), start=1)
+        if line.lstrip().startswith(prefixes)
+    ]
+
+
+def _parse_samples(lines: list[tuple[int, str]], endpoint: str) -> Iterator[Parsed]:
+    try:
+        families = list(text_string_to_metric_families("\n".join(line for _n, line in lines)))
+    except Exception:  # the reference parser signals bad text with several exception types
+        raise _blame_line(lines, endpoint) from None
+    for family in families:
+        for sample in family.samples:
+            yield sample.name, sample.labels, float(sample.value)
+
+
+def _check_counts(samples: list[Parsed], endpoint: str) -> None:
+    """Refuses a series given twice and a count that is negative or not finite."""
+    seen: set[str] = set()
+    for name, labels, value in samples:
+        series = name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+        if series in seen:
+            raise ParseError(endpoint, f"series {series} appears twice")
+        seen.add(series)
+        if not math.isfinite(value) or value < 0.0:
+            raise ParseError(endpoint, f"counter {series} is {value}")
+
+
+def _blame_line(lines: list[tuple[int, str]], endpoint: str) -> ParseError:
+    """The first line the reference parser refuses on its own, as a ParseError."""
+    for number, line in lines:
+        try:
+            list(text_string_to_metric_families(line))
+        except Exception as error:
+            return ParseError(endpoint, str(error) or type(error).__name__, number, line)
+    return ParseError(endpoint, "malformed token counters")
+
+
+def _token_sample(
+    name: str, labels: dict[str, str], value: float, server: str, default_model: str
+) -> tuple[TokenSample, ServerKind]:
+    server_kind, counter_kind = _KINDS_OF_NAME[name]
+    model_label = SERVER_FORMATS[server_kind].model_label
+    others = {key: label for key, label in labels.items() if key != model_label}
+    if counter_kind == "energy":
+        model = ""
+    elif model_label is None:
+        model = default_model
+    else:
+        model = labels.get(model_label, default_model)
+    sample = TokenSample(server, model, tuple(sorted(others.items())), counter_kind, value)
+    return sample, server_kind
+
+
+def _check_one_server_kind(samples: list[tuple[TokenSample, ServerKind]], endpoint: str) -> None:
+    kinds = sorted({server_kind for _sample, server_kind in samples})
+    if len(kinds) > 1:
+        raise ParseError(
+            endpoint,
+            f"token counters of {' and '.join(kinds)} on one page: name the server kind",
+        )
+
+
+class Endpoint(NamedTuple):
+    """A ``/metrics`` page to scrape. Scrape either a Dynamo frontend or its workers, not both:
+    the same tokens would be counted twice."""
+
+    url: str
+    server_kind: ServerKind | None = None
+    """None: detect from the page."""
+    rack_id: str | None = None
+    model: str | None = None
+    """The model served, for pages that do not name it (TGI)."""
+
+    @property
+    def server(self) -> str:
+        """``host:port``: the server's name in series keys."""
+        return urlsplit(self.url).netloc or self.url
+
+
+def fetch_page(url: str, timeout_s: float, max_bytes: int) -> str:
+    """GET a metrics page (blocking; run it in a worker thread).
+
+    Environment proxy settings are ignored: scrape targets sit on the site's network, and a
+    desktop's proxy would send them astray. Refuses pages that are not plain text or are larger
+    than ``max_bytes``.
+    """
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, headers={"Accept": "text/plain;version=0.0.4"})
+    with opener.open(request, timeout=timeout_s) as response:
+        content_type = response.headers.get_content_type()
+        if content_type not in METRICS_CONTENT_TYPES:
+            raise ParseError(url, f"not a metrics page: content type {content_type}")
+        body = response.read(max_bytes + 1)
+        charset = response.headers.get_content_charset() or "utf-8"
+    if len(body) > max_bytes:
+        raise ParseError(url, f"page larger than {max_bytes} bytes")
+    return body.decode(charset, errors="replace")
+
+
+def scrape(endpoint: Endpoint, timeout_s: float, max_bytes: int) -> list[TokenSample]:
+    """Fetch and parse one page, both off the event loop: a large page takes milliseconds to
+    filter even when only its token lines are parsed."""
+    text = fetch_page(endpoint.url, timeout_s, max_bytes)
+    return parse_token_counters(
+        text, endpoint.server_kind, server=endpoint.server, model=endpoint.model
+    )
+
+
+def describe_failure(error: BaseException, timeout_s: float) -> tuple[EventKind, str]:
+    """The event kind and operator-facing detail for a failed scrape."""
+    if isinstance(error, ParseError):
+        return "rejected", str(error)
+    if isinstance(error, HTTPError):
+        return "status", f"down: HTTP {error.code} {error.reason}"
+    reason = error.reason if isinstance(error, URLError) else error
+    if isinstance(reason, TimeoutError):
+        return "status", timing_out(timeout_s)
+    if isinstance(reason, OSError) and reason.strerror:
+        return "status", f"down: {reason.strerror.lower()}"
+    return "status", f"down: {type(reason).__name__}: {reason}"
+
+
+def timing_out(timeout_s: float) -> str:
+    return f"timing out: no answer within {timeout_s:g} s"
+
+
+def up(samples: list[TokenSample]) -> str:
+    if not samples:
+        return "up, no token counters on the page"
+    return f"up, {len(samples)} counter series"
+
+
+def key(*parts: str) -> str:
+    """A series key from its segments, each with ``%`` and ``/`` percent-encoded."""
+    return "/".join(part.replace("%", "%25").replace("/", "%2F") for part in parts)
+
+
+def round_readings(
+    rates: TokenRates, facility_power_w: float | None
+) -> Iterator[tuple[str, float]]:
+    """(series key, value) of everything one round measured."""
+    for (server, model), rate in rates.tokens_per_s.items():
+        yield key("tokens", server, model, "tokens_per_s"), rate
+    for (server, model), rate in rates.prompt_tokens_per_s.items():
+        yield key("tokens", server, model, "prompt_tokens_per_s"), rate
+    for rack_id, rate in rates.rack_tokens_per_s.items():
+        yield key("rack", rack_id, "tokens_per_s"), rate
+    for model, rate in rates.model_tokens_per_s.items():
+        yield key("facility", "model", model, "tokens_per_s"), rate
+    if rates.facility_tokens_per_s is not None:
+        yield key("facility", "tokens_per_s"), rates.facility_tokens_per_s
+    per_j = tokens_per_j(rates.facility_tokens_per_s, facility_power_w)
+    if per_j is not None:
+        yield key("facility", "tokens_per_j"), per_j
+
+
+def next_slot_s(previous_s: float, now_s: float, interval_s: float) -> float:
+    """The first slot on the ``interval_s`` grid after ``now_s``: an overrun round skips the
+    slots it missed instead of scraping back to back to catch up."""
+    return previous_s + interval_s * (math.floor((now_s - previous_s) / interval_s) + 1)
+
+
+class PrometheusSource:
+    """Scrapes every endpoint once per ``interval_s`` and writes tokens/s to the sink.
+
+    A round fetches all pages at once in worker threads (a dedicated pool, so hung servers
+    cannot starve the loop's default executor), waits at most ``timeout_s`` (default
+    0.8 x interval), then writes every figure of the round in one batch stamped with the round's
+    start time. A server still busy with the previous round's request is not asked again.
+    Status events are sent when an endpoint's state changes, not every round. A series unseen
+    for max(30 s, 10 intervals) starts its rate over.
+
+    ``facility_power_w``, when given, says the facility power in watts for tokens per joule
+    (e.g. the store's latest IT power); without it the GPU energy counters on the pages are used,
+    only when every server producing tokens reports them. ``clock`` gives epoch seconds.
+    """
+
+    def __init__(
+        self,
+        endpoints: Iterable[Endpoint | tuple | str],
+        sink: TelemetrySink,
+        interval_s: float = 1.0,
+        *,
+        timeout_s: float | None = None,
+        max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+        facility_power_w: Callable[[], float | None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.endpoints = [
+            Endpoint(endpoint) if isinstance(endpoint, str) else Endpoint(*endpoint)
+            for endpoint in endpoints
+        ]
+        unknown = {e.server_kind for e in self.endpoints} - {None, *SERVER_FORMATS}
+        if unknown:
+            raise ValueError(
+                f"unknown server kind {sorted(unknown)}; known: {list(SERVER_FORMATS)}"
+            )
+        servers = [endpoint.server for endpoint in self.endpoints]
+        if len(set(servers)) != len(servers):
+            raise ValueError(f"two endpoints on the same server: {sorted(servers)}")
+        self.sink = sink
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s if timeout_s is not None else 0.8 * interval_s
+        self.max_page_bytes = max_page_bytes
+        self._facility_power_w = facility_power_w
+        self._clock = clock
+        self._rates = CounterRates(
+            {e.server: e.rack_id for e in self.endpoints if e.rack_id},
+            max_gap_s=max(DEFAULT_MAX_GAP_S, 10 * interval_s),
+        )
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, min(32, len(self.endpoints))), thread_name_prefix="scrape"
+        )
+        self._in_flight: dict[str, Future[list[TokenSample]]] = {}
+        self._reported: dict[str, tuple[EventKind, str]] = {}
+
+    async def run(self) -> None:
+        """Scrape rounds until cancelled."""
+        loop = asyncio.get_running_loop()
+        slot_s = loop.time()
+        try:
+            while True:
+                await self.scrape_round()
+                slot_s = next_slot_s(slot_s, loop.time(), self.interval_s)
+                await asyncio.sleep(slot_s - loop.time())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Lets go of the worker threads; a fetch still running ends at its socket timeout."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def scrape_round(self) -> None:
+        """One round: fetch, parse, rate, one write, events for what changed."""
+        time_s = self._clock()
+        started = self._start_scrapes(time_s)
+        if started:
+            try:
+                await asyncio.wait(started.values(), timeout=self.timeout_s)
+            finally:
+                for future in started.values():
+                    future.cancel()  # a late page is dropped; its thread runs to its timeout
+        samples: list[TokenSample] = []
+        for endpoint, future in started.items():
+            samples.extend(self._outcome(endpoint, future, time_s))
+        rates = self._rates.update(samples, time_s)
+        self._write(rates, time_s)
+
+    def _start_scrapes(self, time_s: float) -> dict[Endpoint, asyncio.Future[list[TokenSample]]]:
+        started = {}
+        for endpoint in self.endpoints:
+            previous = self._in_flight.get(endpoint.server)
+            if previous is not None and not previous.done():
+                self._report(endpoint, "status", timing_out(self.timeout_s), time_s)
+                continue
+            future = self._executor.submit(scrape, endpoint, self.timeout_s, self.max_page_bytes)
+            self._in_flight[endpoint.server] = future
+            started[endpoint] = asyncio.wrap_future(future)
+        return started
+
+    def _outcome(
+        self, endpoint: Endpoint, future: asyncio.Future[list[TokenSample]], time_s: float
+    ) -> list[TokenSample]:
+        """The samples of a finished scrape, reporting how it went; none for a failed one."""
+        if future.cancelled():
+            self._report(endpoint, "status", timing_out(self.timeout_s), time_s)
+            return []
+        error = future.exception()
+        if error is not None:
+            self._report(endpoint, *describe_failure(error, self.timeout_s), time_s)
+            return []
+        samples = future.result()
+        self._report(endpoint, "status", up(samples), time_s)
+        return samples
+
+    def _report(self, endpoint: Endpoint, kind: EventKind, detail: str, time_s: float) -> None:
+        if self._reported.get(endpoint.server) == (kind, detail):
+            return
+        self._reported[endpoint.server] = (kind, detail)
+        self.sink.event(SourceEvent(SOURCE, kind, endpoint.url, detail, time_s))
+
+    def _write(self, rates: TokenRates, time_s: float) -> None:
+        power_w = self._facility_power_w() if self._facility_power_w else rates.total_gpu_power_w()
+        readings = list(round_readings(rates, power_w))
+        if readings:
+            keys, values = zip(*readings, strict=True)
+            self.sink.write(keys, [time_s] * len(keys), values)
