@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,47 @@ def test_backend_exits_and_frees_its_memory_when_the_gui_dies() -> None:
         if gui.poll() is None:
             gui.kill()
         gui.stdout.close()
+
+
+class AdvancingVllm(BaseHTTPRequestHandler):
+    """A vLLM /metrics page whose generation counter grows by 1,000 tokens per request."""
+
+    requests = 0
+
+    def do_GET(self) -> None:
+        AdvancingVllm.requests += 1
+        body = (
+            "# TYPE vllm:generation_tokens_total counter\n"
+            'vllm:generation_tokens_total{model_name="demo-70b"} '
+            f"{1000.0 * AdvancingVllm.requests}\n"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_token_counters_scraped_in_the_backend_reach_the_frames() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AdvancingVllm)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    endpoints = ((url, "vllm", "A01", None),)
+    client = BackendClient(BackendConfig(DEMO, simulate=False, prometheus_endpoints=endpoints))
+    try:
+        key = f"tokens/127.0.0.1:{server.server_address[1]}/demo-70b/tokens_per_s"
+
+        def rate_seen() -> bool:
+            frame = client.frame()
+            return frame is not None and (frame.value(key) or 0) > 0
+
+        assert wait_for(rate_seen, poll=client.poll)
+        # 1,000 tokens per scrape at about one scrape a second: a rate near 1,000 tok/s.
+        assert 200 < client.frame().value(key) < 5000
+        assert (client.frame().value("rack/A01/tokens_per_s") or 0) > 0
+    finally:
+        client.stop()
+        server.shutdown()

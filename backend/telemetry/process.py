@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.telemetry.sink import SourceEvent
+from backend.telemetry.store import TelemetryStore
 
 FRAME_HZ = 30.0
 HEADER_BYTES = 64
@@ -80,8 +81,8 @@ class BackendConfig:
     trace_path: str | None = None
     """Replay this NVML trace (``series_4hz``) as the simulated GPUs' load, if given."""
     retention_s: float = 3600.0
-    extra: dict = field(default_factory=dict)
-    """Settings of further sources (MQTT, Prometheus, NVML), by source name."""
+    prometheus_endpoints: tuple[tuple, ...] = ()
+    """Inference servers' /metrics pages: (url, server kind or None, rack id or None, model)."""
 
 
 # --- The backend process ------------------------------------------------------------------------
@@ -92,14 +93,23 @@ def backend_main(conn: Connection, config: BackendConfig) -> None:
     asyncio.run(_serve(conn, config))
 
 
-def build_sources(config: BackendConfig, sink) -> list:
+def build_sources(config: BackendConfig, sink: TelemetryStore) -> list:
     """The sources ``config`` asks for, writing to ``sink``."""
     import json
 
     from backend.design_file import load_design
+    from backend.telemetry.prometheus import PrometheusSource
     from backend.telemetry.simulator import FacilitySimulator, SimulatorSource, trace_profile
 
-    sources = []
+    sources: list = []
+    if config.prometheus_endpoints:
+
+        def facility_power_w() -> float | None:
+            latest = sink.latest("facility/it_power_kw")
+            return None if latest is None else latest[1] * 1000.0
+
+        sources.append(PrometheusSource(config.prometheus_endpoints, sink,
+                                        facility_power_w=facility_power_w))  # fmt: skip
     if config.simulate:
         trace = None
         if config.trace_path:
@@ -112,7 +122,6 @@ def build_sources(config: BackendConfig, sink) -> list:
 
 async def _serve(conn: Connection, config: BackendConfig) -> None:
     from backend.telemetry.runner import run_sources
-    from backend.telemetry.store import TelemetryStore
 
     store = TelemetryStore(retention_s=config.retention_s)
     table = FrameTable.create(1024)

@@ -352,6 +352,8 @@ class PrometheusSource:
     only when every server producing tokens reports them. ``clock`` gives epoch seconds.
     """
 
+    name = "prometheus"
+
     def __init__(
         self,
         endpoints: Iterable[Endpoint | tuple | str],
