@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="factoryfloor",
         description="Design and run AI factories. With no arguments, opens the demo facility.",
         epilog="Subcommands: 'factoryfloor check FILE' validates a design and prints its figures "
-        "(exit 0 ok, 1 over capacity, 2 invalid); 'factoryfloor catalog' lists GPU models.",
+        "(exit 0 ok, 1 over capacity, 2 invalid); 'factoryfloor catalog' lists GPU models; "
+        "'factoryfloor telemetry FILE' runs the telemetry sources headless.",
     )
     parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo facility")
@@ -90,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         check_parser.add_argument("file", type=Path)
         return check(check_parser.parse_args(args[1:]).file)
+    if args[:1] == ["telemetry"]:
+        from app.telemetry_cli import main as telemetry_main
+
+        return telemetry_main(args[1:])
     if args[:1] == ["catalog"]:
         argparse.ArgumentParser(
             prog="factoryfloor catalog", description="List the GPU catalog."

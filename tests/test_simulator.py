@@ -107,6 +107,11 @@ def test_replay_follows_the_recorded_trace(demo) -> None:
     sim.trace_offset_s[:] = profile.times_s[idle]  # the trace's idle (74 W)
     v = values_by_key(sim, sim.step(0.0))
     assert v["gpu/C01/0/power_w"] == pytest.approx(700 * IDLE_POWER_FRACTION, rel=0.05)
+    assert v["rack/C01/tokens_per_s"] == 0.0
+    generating = next(i for i, s in enumerate(series) if s["phase"] == "generate")
+    sim.trace_offset_s[:] = profile.times_s[generating]  # the trace generating tokens
+    v = values_by_key(sim, sim.step(0.0))
+    assert v["rack/C01/tokens_per_s"] > 0
 
 
 def test_publish_writes_one_batch_with_every_key(demo) -> None:

@@ -52,6 +52,10 @@ PHASE_DECODE_SHARE = np.array([0.0, 0.2, 1.0])
 PHASE_MEAN_S = np.array([30.0, 20.0, 90.0])
 
 
+TOKEN_PHASES = frozenset({"generate", "decode"})
+"""Phases of a recorded trace in which the GPU produced output tokens."""
+
+
 @dataclass(frozen=True, slots=True)
 class TraceProfile:
     """A recorded load curve: times (s) and load 0-1, looped; replay gives each rack an offset."""
@@ -77,7 +81,7 @@ def trace_profile(series: list[dict]) -> TraceProfile:
     power_w = np.array([s["power_mw"] for s in series], dtype=float) / 1000.0
     idle_w, peak_w = float(power_w.min()), float(power_w.max())
     load = np.clip((power_w - idle_w) / (peak_w - idle_w), 0.0, 1.0)
-    decode = np.array([1.0 if "token" in str(s["phase"]) else 0.0 for s in series])
+    decode = np.array([1.0 if s["phase"] in TOKEN_PHASES else 0.0 for s in series])
     return TraceProfile(times_s, load, decode)
 
 
