@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from pathlib import Path
 
 from backend.design_file import load_design
+from backend.model import Design
 from backend.report import fmt
-from backend.telemetry.prometheus import PrometheusSource
+from backend.telemetry.mqtt_config import MqttConfig
 from backend.telemetry.runner import run_sources
-from backend.telemetry.simulator import FacilitySimulator, SimulatorSource, trace_profile
+from backend.telemetry.settings import MetricsEndpoint, TelemetrySettings
+from backend.telemetry.sources import build_sources
 from backend.telemetry.store import TelemetryStore
 
 SUMMARY_KEYS = (  # key, label, unit, decimals
@@ -29,27 +30,38 @@ SUMMARY_KEYS = (  # key, label, unit, decimals
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("file", type=Path, help="design file (.json) of the facility")
+    add("file", type=Path, help="design file (.json); its telemetry settings are the default")
     add("--seconds", type=float, default=0.0, help="stop after this long (default: until Ctrl+C)")
-    add("--no-simulator", action="store_true", help="only real sources (default: simulate)")
-    add("--trace", type=Path, help="replay this recorded NVML trace as the simulated GPUs' load")
+    add("--no-simulator", action="store_true", help="only real sources")
+    add("--replay", action="store_true",
+        help="drive the simulated GPUs with the recorded H100 trace")  # fmt: skip
+    add("--nvml", action="store_true", help="read this machine's GPUs through NVML")
+    add("--mqtt", metavar="HOST[:PORT]", help="subscribe to this broker (DSX BMS, node agents)")
     add("--metrics", action="append", default=[], metavar="URL[,KIND[,RACK]]",
         help="an inference server's /metrics page (vllm, sglang, dynamo, tgi, triton; kind "
         "detected if left out); repeatable")  # fmt: skip
 
 
-def build(args: argparse.Namespace, store: TelemetryStore) -> list:
-    design = load_design(args.file)
-    sources: list = []
-    if not args.no_simulator:
-        trace = None
-        if args.trace:
-            trace = trace_profile(json.loads(args.trace.read_text())["series_4hz"])
-        sources.append(SimulatorSource(FacilitySimulator(design, trace=trace), store, 4.0))
+def settings_from(args: argparse.Namespace, design: Design) -> TelemetrySettings:
+    """The design's telemetry settings with the command line's additions."""
+    settings = design.telemetry.model_copy()
+    updates: dict[str, object] = {}
+    if args.no_simulator:
+        updates["simulate"] = False
+    if args.replay:
+        updates["replay_trace"] = True
+    if args.nvml:
+        updates["nvml"] = True
+    if args.mqtt:
+        host, _, port = args.mqtt.partition(":")
+        updates["mqtt"] = MqttConfig(host=host, port=int(port or 1883))
     if args.metrics:
-        endpoints = [tuple(part or None for part in spec.split(",")) for spec in args.metrics]
-        sources.append(PrometheusSource(endpoints, store))
-    return sources
+        fields = ("url", "server_kind", "rack_id")
+        updates["metrics"] = [*settings.metrics, *(
+            MetricsEndpoint(**{k: v for k, v in zip(fields, spec.split(","), strict=False) if v})
+            for spec in args.metrics
+        )]  # fmt: skip
+    return settings.model_copy(update=updates)
 
 
 def summary_line(store: TelemetryStore) -> str:
@@ -62,9 +74,10 @@ def summary_line(store: TelemetryStore) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     store = TelemetryStore()
-    sources = build(args, store)
+    design = load_design(args.file)
+    sources = build_sources(design, settings_from(args, design), store)
     if not sources:
-        print("nothing to run: give --metrics, or leave the simulator on")
+        print("nothing to run: give --nvml, --mqtt or --metrics, or leave the simulator on")
         return 2
     task = asyncio.create_task(run_sources(sources, store))
     started = time.monotonic()

@@ -147,6 +147,7 @@ def reference_problems(design: Design) -> list[FieldProblem]:
                         f"{floor.width_m:g} x {floor.depth_m:g} m floor",
                     )
                 )
+    problems += _telemetry_reference_problems(design)
     for i, loop in enumerate(design.loops):
         for j, (x_m, y_m) in enumerate(loop.route):
             if x_m > floor.width_m or y_m > floor.depth_m:
@@ -188,6 +189,23 @@ def read_json_document(raw: bytes, source: str, what: str) -> str:
     if reason:
         raise fail("schema_version", reason)
     return text
+
+
+def _telemetry_reference_problems(design: Design) -> list[FieldProblem]:
+    """Sensor points and inference servers must name racks and CDUs the plan has."""
+    problems: list[FieldProblem] = []
+    known = {"rack": {r.id for r in design.racks}, "cdu": {c.id for c in design.cdus}}
+    telemetry = design.telemetry
+    if telemetry.mqtt is not None:
+        for i, point in enumerate(telemetry.mqtt.points):
+            if point.entity_id not in known[point.kind]:
+                problems.append(FieldProblem(f"telemetry.mqtt.points[{i}].entity_id",
+                                             f"no {point.kind} {point.entity_id!r}"))  # fmt: skip
+    for i, endpoint in enumerate(telemetry.metrics):
+        if endpoint.rack_id is not None and endpoint.rack_id not in known["rack"]:
+            problems.append(FieldProblem(f"telemetry.metrics[{i}].rack_id",
+                                         f"no rack {endpoint.rack_id!r}"))  # fmt: skip
+    return problems
 
 
 def parse_design(raw: bytes, source: str) -> Design:

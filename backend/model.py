@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from backend.model_base import EntityId, StrictModel
+from backend.telemetry.settings import TelemetrySettings
 
 SCHEMA_VERSION = 1
 """The design-file schema this version reads and writes."""
@@ -26,27 +29,10 @@ SCHEMA_VERSION = 1
 Fluid = Literal["water", "pg25"]
 """Coolant of a TCS loop: plain water, or 25 % propylene glycol."""
 
-EntityId = Annotated[
-    str,
-    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
-]
-"""A short name such as ``A-07`` or ``CDU-B1``: letters, digits, ``_ . -``."""
-
 Metres = Annotated[float, Field(ge=0, le=10_000)]
 Rotation = Annotated[float, Field(ge=0, lt=360)]
 Footprint = Annotated[float, Field(gt=0, le=50)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
-
-
-class StrictModel(BaseModel):
-    """Strict: a typo'd field or a quoted number is an error, never silently accepted.
-
-    A field's docstring becomes its description, which the properties panel shows as the
-    field's tooltip: one explanation for the code and the user."""
-
-    model_config = ConfigDict(
-        extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True
-    )
 
 
 class GpuModel(StrictModel):
@@ -153,6 +139,8 @@ class Design(StrictModel):
     cdus: list[Cdu] = Field(default_factory=list)
     loops: list[CoolingLoop] = Field(default_factory=list)
     feeds: list[PowerFeed] = Field(default_factory=list)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    """Where live readings come from when the facility runs; the simulator by default."""
 
     def racks_on_loop(self, loop_id: str) -> list[Rack]:
         return [rack for rack in self.racks if rack.loop_id == loop_id]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from backend.telemetry.process import BackendClient, BackendConfig
+from backend.telemetry.settings import MetricsEndpoint, TelemetrySettings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "resources" / "demo_hall.json")
@@ -57,6 +58,7 @@ def test_frames_arrive_from_the_simulated_hall_and_stop_cleans_up() -> None:
 PARENT = """
 import sys, time
 from backend.telemetry.process import BackendClient, BackendConfig
+from backend.telemetry.settings import MetricsEndpoint, TelemetrySettings
 client = BackendClient(BackendConfig(sys.argv[1], simulator_hz=20.0))
 while not client.segment_name:
     client.poll(); time.sleep(0.01)
@@ -118,8 +120,9 @@ def test_token_counters_scraped_in_the_backend_reach_the_frames() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), AdvancingVllm)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    endpoints = ((url, "vllm", "A01", None),)
-    client = BackendClient(BackendConfig(DEMO, simulate=False, prometheus_endpoints=endpoints))
+    endpoint = MetricsEndpoint(url=url, server_kind="vllm", rack_id="A01")
+    settings = TelemetrySettings(simulate=False, metrics=[endpoint])
+    client = BackendClient(BackendConfig(DEMO, telemetry=settings))
     try:
         key = f"tokens/127.0.0.1:{server.server_address[1]}/demo-70b/tokens_per_s"
 

@@ -379,3 +379,18 @@ def test_pipe_route_outside_the_floor_is_refused() -> None:
     tree["loops"][1]["route"][2] = [99.0, 3.8]
     problems = problems_of(encode(tree))
     assert "outside" in problems["loops[1].route[2]"]
+
+
+def test_telemetry_must_name_racks_and_cdus_the_plan_has() -> None:
+    tree = demo_tree()
+    tree["telemetry"]["metrics"] = [{"url": "http://10.0.0.5:8000/metrics", "rack_id": "Z99"}]
+    tree["telemetry"]["mqtt"] = {"points": [{
+        "object_type": "rack", "point_type": "RackLiquidSupplyTemperature", "tag_path": "Hall1/A01",
+        "kind": "rack", "entity_id": "A01", "quantity": "supply_temp_c"}, {
+        "object_type": "cdu", "point_type": "LiquidTemperature", "tag_path": "Hall1/CDU-X",
+        "kind": "cdu", "entity_id": "CDU-X", "quantity": "supply_temp_c"}]}  # fmt: skip
+    problems = problems_of(encode(tree))
+    assert problems == {
+        "telemetry.metrics[0].rack_id": "no rack 'Z99'",
+        "telemetry.mqtt.points[1].entity_id": "no cdu 'CDU-X'",
+    }

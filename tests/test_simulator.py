@@ -22,7 +22,7 @@ from backend.telemetry.simulator import (
 from backend.telemetry.sink import RecordingSink
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACE = ROOT.parent / "shared" / "reference" / "h100_nvml_trace.json"
+TRACE = ROOT / "resources" / "h100_nvml_trace.json"
 
 
 @pytest.fixture
@@ -94,7 +94,6 @@ def test_idle_power_matches_the_recorded_h100(demo) -> None:
     assert v["rack/C01/tokens_per_s"] == 0.0
 
 
-@pytest.mark.skipif(not TRACE.exists(), reason="reference trace not present beside the repo")
 def test_replay_follows_the_recorded_trace(demo) -> None:
     series = json.loads(TRACE.read_text())["series_4hz"]
     profile = trace_profile(series)

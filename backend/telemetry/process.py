@@ -24,11 +24,14 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
-from pathlib import Path
 
 import numpy as np
 
+from backend.design_file import load_design
+from backend.telemetry.runner import run_sources
+from backend.telemetry.settings import TelemetrySettings
 from backend.telemetry.sink import SourceEvent
+from backend.telemetry.sources import build_sources
 from backend.telemetry.store import TelemetryStore
 
 FRAME_HZ = 30.0
@@ -76,13 +79,10 @@ class BackendConfig:
     """What the backend process should run; plain data, so it crosses the process boundary."""
 
     design_path: str
-    simulate: bool = True
+    telemetry: TelemetrySettings | None = None
+    """Sources to run; None: the design file's own telemetry settings."""
     simulator_hz: float = 4.0
-    trace_path: str | None = None
-    """Replay this NVML trace (``series_4hz``) as the simulated GPUs' load, if given."""
     retention_s: float = 3600.0
-    prometheus_endpoints: tuple[tuple, ...] = ()
-    """Inference servers' /metrics pages: (url, server kind or None, rack id or None, model)."""
 
 
 # --- The backend process ------------------------------------------------------------------------
@@ -93,40 +93,14 @@ def backend_main(conn: Connection, config: BackendConfig) -> None:
     asyncio.run(_serve(conn, config))
 
 
-def build_sources(config: BackendConfig, sink: TelemetryStore) -> list:
-    """The sources ``config`` asks for, writing to ``sink``."""
-    import json
-
-    from backend.design_file import load_design
-    from backend.telemetry.prometheus import PrometheusSource
-    from backend.telemetry.simulator import FacilitySimulator, SimulatorSource, trace_profile
-
-    sources: list = []
-    if config.prometheus_endpoints:
-
-        def facility_power_w() -> float | None:
-            latest = sink.latest("facility/it_power_kw")
-            return None if latest is None else latest[1] * 1000.0
-
-        sources.append(PrometheusSource(config.prometheus_endpoints, sink,
-                                        facility_power_w=facility_power_w))  # fmt: skip
-    if config.simulate:
-        trace = None
-        if config.trace_path:
-            series = json.loads(Path(config.trace_path).read_text())["series_4hz"]
-            trace = trace_profile(series)
-        simulator = FacilitySimulator(load_design(config.design_path), trace=trace)
-        sources.append(SimulatorSource(simulator, sink, config.simulator_hz))
-    return sources
-
-
 async def _serve(conn: Connection, config: BackendConfig) -> None:
-    from backend.telemetry.runner import run_sources
-
     store = TelemetryStore(retention_s=config.retention_s)
+    design = load_design(config.design_path)
+    sources = build_sources(design, config.telemetry or design.telemetry, store,
+                            config.simulator_hz)  # fmt: skip
     table = FrameTable.create(1024)
     conn.send(("segment", table.shm.name, table.capacity))
-    runner = asyncio.create_task(run_sources(build_sources(config, store), store))
+    runner = asyncio.create_task(run_sources(sources, store))
     keys_sent = 0
     events_seen = 0
     try:

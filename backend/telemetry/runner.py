@@ -1,8 +1,9 @@
 """Runs every telemetry source on one asyncio loop, supervised.
 
-A source is anything with a ``name`` and an ``async run()`` that goes on until cancelled. If
-one raises, the operator sees why (a ``status`` event) and it is restarted after a backoff, so
-a bug or an unexpected error in one source never stops the others or the store.
+A source is anything with a ``name`` and an ``async run()`` that goes on until cancelled, or
+returns when it has nothing to do here (NVML on a machine with no GPU, having said so). If one
+raises, the operator sees why (a ``status`` event) and it is restarted after a backoff, so a
+bug or an unexpected error in one source never stops the others or the store.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ async def supervise(source: Source, sink: TelemetrySink) -> None:
     while True:
         try:
             await source.run()
-            detail = "stopped unexpectedly"
+            return  # finished on purpose (e.g. no NVML library here); it said why itself
         except asyncio.CancelledError:
             raise
         except Exception as error:  # any bug in one source must not stop the others

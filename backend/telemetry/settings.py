@@ -1,0 +1,38 @@
+"""Telemetry settings a design file holds: which sources feed the running facility.
+
+With nothing configured the facility is simulated, so the app runs with no GPU and no broker.
+Secrets are never stored here (the MQTT password comes from the environment).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from backend.model_base import EntityId, StrictModel
+from backend.telemetry.mqtt_config import MqttConfig
+
+
+class MetricsEndpoint(StrictModel):
+    """An inference server's Prometheus ``/metrics`` page."""
+
+    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
+    server_kind: Literal["vllm", "sglang", "dynamo", "tgi", "triton"] | None = None
+    """None: detected from the page."""
+    rack_id: EntityId | None = None
+    """The rack the server runs on, for tokens/s per rack and tokens per joule."""
+    model: str | None = Field(default=None, max_length=200)
+    """The model served, for servers whose page does not name it (TGI)."""
+
+
+class TelemetrySettings(StrictModel):
+    simulate: bool = True
+    """Simulate the facility (the default when no real source is configured)."""
+    replay_trace: bool = False
+    """Drive the simulated GPUs with the recorded H100 trace instead of synthetic phases."""
+    nvml: bool = False
+    """Read this machine's GPUs through NVML."""
+    mqtt: MqttConfig | None = None
+    """The broker of the facility sensors (DSX BMS) and node agents, with the point mapping."""
+    metrics: list[MetricsEndpoint] = Field(default_factory=list)
