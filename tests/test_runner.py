@@ -56,3 +56,34 @@ async def test_a_crashing_source_is_restarted_and_the_others_keep_going(monkeypa
     failures = [e for e in sink.events if e.source == "broken"]
     assert failures and "RuntimeError: decoder bug" in failures[0].detail
     assert "restarting in" in failures[0].detail
+
+
+class NothingHere:
+    """Like NVML on a machine without GPUs: says so, then returns."""
+
+    name = "nothing-here"
+
+    def __init__(self, sink: RecordingSink) -> None:
+        self.sink = sink
+        self.starts = 0
+
+    async def run(self) -> None:
+        self.starts += 1
+
+
+@pytest.mark.asyncio
+async def test_a_source_that_finishes_on_purpose_is_not_restarted(monkeypatch) -> None:
+    monkeypatch.setattr(runner, "RESTART_BACKOFF_S", (0.001, 0.004))
+    sink = RecordingSink()
+    idle = NothingHere(sink)
+    counter = Counter(sink)
+    task = asyncio.create_task(run_sources([counter, idle], sink))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while len(sink.readings) < 200 and loop.time() < deadline:
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert idle.starts == 1
+    assert not [e for e in sink.events if e.source == "nothing-here"]
