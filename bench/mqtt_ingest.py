@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.broker
 from backend.telemetry.mqtt_config import MqttConfig
 from backend.telemetry.mqtt_source import MqttSource
 from backend.telemetry.sink import SourceEvent
+from backend.telemetry.store import TelemetryStore
 from tests.broker import Mosquitto
 
 TOPIC = "factoryfloor/v1/node/bench-1/readings"
@@ -274,28 +275,32 @@ def bare_paho(broker: Mosquitto, kind: str, count: int) -> Run:
     return PahoSubscriber(broker, kind, count).measure()
 
 
-class CountingSink:
-    """Keeps the values written (for the loss check) and says when the expected number is in."""
+class CountingSink(TelemetryStore):
+    """The real store, which also keeps the values written (for the loss check by sequence)
+    and says when the expected number is in: ingest is measured as far as the store."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.values: list[float] = []
         self.events: list[SourceEvent] = []
         self.expected = 0
         self.done = asyncio.Event()
 
     def write(self, keys, times_s, values, quality=None) -> None:  # type: ignore[no-untyped-def]
+        super().write(keys, times_s, values, quality)
         self.values.extend(values)
         if len(self.values) >= self.expected > 0:
             self.done.set()
 
     def event(self, event: SourceEvent) -> None:
+        super().event(event)
         self.events.append(event)
 
 
 async def through_source(
     broker: Mosquitto, kind: str, count: int, protocol: str = "3.1.1", qos: int = 0
 ) -> tuple[Run, CountingSink, MqttSource]:
-    """(c) MqttSource end to end into a counting sink."""
+    """(c) MqttSource end to end: received, decoded, mapped, written to the store."""
     sink = CountingSink()
     config = MqttConfig(
         host=broker.host,
@@ -351,9 +356,9 @@ def bench_single(broker: Mosquitto, count: int, repeat: int) -> None:
                 bare_aiomqtt(broker, "single", count)
             ),
             "(b) bare paho loop_forever + json": lambda: bare_paho(broker, "single", count),
-            "(c) MqttSource -> counting sink": lambda: asyncio.run(
-                through_source(broker, "single", count)
-            )[0],
+            "(c) MqttSource -> store": lambda: asyncio.run(through_source(broker, "single", count))[
+                0
+            ],
             "(a5) bare aiomqtt, MQTT 5": lambda: asyncio.run(
                 bare_aiomqtt(broker, "single", count, "5")
             ),
@@ -382,9 +387,9 @@ def bench_batched(broker: Mosquitto, count: int, repeat: int) -> None:
             "(a) bare aiomqtt async-for + json": lambda: asyncio.run(
                 bare_aiomqtt(broker, "batch", count)
             ),
-            "(c) MqttSource -> counting sink": lambda: asyncio.run(
-                through_source(broker, "batch", count)
-            )[0],
+            "(c) MqttSource -> store": lambda: asyncio.run(through_source(broker, "batch", count))[
+                0
+            ],
         },
         repeat,
     )
@@ -404,7 +409,7 @@ def bench_qos1(broker: Mosquitto, count: int) -> None:
         results.append(asyncio.run(through_source(broker, "single", count, qos=1)))
         return results[-1][0]
 
-    take_turns({"(c) MqttSource -> counting sink": measure}, 1)
+    take_turns({"(c) MqttSource -> store": measure}, 1)
     _, sink, source = results[0]
     missing = set(range(count)) - {int(value) for value in sink.values}
     gaps = sum(source.stats.dropped.values())
