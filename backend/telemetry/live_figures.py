@@ -1,0 +1,101 @@
+"""Live per-rack and facility figures from a frame of latest readings, for the Run view.
+
+Maps series keys to columns once per key list (a frame's keys only change when series are
+added), then each frame is a few numpy gathers and ``bincount``s, so colouring a 16,000-GPU
+hall costs well under a millisecond per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RACK_QUANTITIES: dict[str, tuple[str, str]] = {
+    "util_pct": ("GPU utilisation", "%"),
+    "power_kw": ("Rack power", "kW"),
+    "temp_c": ("GPU temperature", "°C"),
+    "tokens_per_s": ("Tokens/s", "tok/s"),
+    "tokens_per_j": ("Tokens per joule", "tok/J"),
+}
+"""What the Run view can colour racks by: quantity -> (label, unit)."""
+
+FACILITY_KEYS = ("it_power_kw", "tokens_per_s", "tokens_per_j")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFigures:
+    rack_values: dict[str, float]
+    """Rack id -> value of the chosen quantity (racks with no reading are left out)."""
+    facility: dict[str, float]
+    """Facility figures by quantity (it_power_kw, tokens_per_s, tokens_per_j, gpus_busy)."""
+
+
+class LiveAggregator:
+    BUSY_UTIL_PCT = 50.0
+    """A GPU counts as busy above this utilisation."""
+
+    def __init__(self, rack_ids: list[str]):
+        self.rack_ids = rack_ids
+        self._rack_index = {rack_id: i for i, rack_id in enumerate(rack_ids)}
+        self._keys: list[str] | None = None
+        self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _map_keys(self, keys: list[str]) -> None:
+        """Column and rack index of every series each quantity is computed from."""
+        columns: dict[str, tuple[list[int], list[int]]] = {}
+        for column, key in enumerate(keys):
+            parts = key.split("/")
+            if parts[0] == "gpu" and len(parts) == 4:
+                rack = self._rack_index.get(parts[1])
+                name = f"gpu:{parts[3]}"
+            elif parts[0] == "rack" and len(parts) == 3:
+                rack = self._rack_index.get(parts[1])
+                name = f"rack:{parts[2]}"
+            elif parts[0] == "facility" and len(parts) == 2:
+                rack, name = 0, f"facility:{parts[1]}"
+            else:
+                continue
+            if rack is not None:
+                cols, racks = columns.setdefault(name, ([], []))
+                cols.append(column)
+                racks.append(rack)
+        self._columns = {n: (np.array(c), np.array(r)) for n, (c, r) in columns.items()}
+        self._keys = keys
+
+    def _per_rack_mean(self, values: np.ndarray, name: str) -> np.ndarray | None:
+        if name not in self._columns:
+            return None
+        cols, racks = self._columns[name]
+        picked = values[cols].astype(np.float64)
+        valid = np.isfinite(picked)
+        sums = np.bincount(racks[valid], picked[valid], len(self.rack_ids))
+        counts = np.bincount(racks[valid], minlength=len(self.rack_ids))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, sums / counts, np.nan)
+
+    def update(self, keys: list[str], values: np.ndarray, quantity: str) -> LiveFigures:
+        if keys is not self._keys and keys != self._keys:
+            self._map_keys(keys)
+        if quantity in ("util_pct", "temp_c"):
+            per_rack = self._per_rack_mean(values, f"gpu:{quantity}")
+        elif quantity == "tokens_per_j":
+            tokens = self._per_rack_mean(values, "rack:tokens_per_s")
+            power = self._per_rack_mean(values, "rack:power_kw")
+            per_rack = None if tokens is None or power is None else tokens / (power * 1000.0)
+        else:
+            per_rack = self._per_rack_mean(values, f"rack:{quantity}")
+        rack_values = {} if per_rack is None else {
+            rack_id: float(v) for rack_id, v in zip(self.rack_ids, per_rack, strict=True)
+            if np.isfinite(v)
+        }  # fmt: skip
+        facility = {}
+        for name in FACILITY_KEYS:
+            cols = self._columns.get(f"facility:{name}")
+            if cols is not None:
+                facility[name] = float(values[cols[0][0]])
+        util = self._columns.get("gpu:util_pct")
+        if util is not None:
+            facility["gpus_busy"] = float(np.sum(values[util[0]] > self.BUSY_UTIL_PCT))
+            facility["gpus"] = float(len(util[0]))
+        return LiveFigures(rack_values, facility)
