@@ -37,6 +37,8 @@ class BackgroundTasks(QObject):
 
     def _deliver(self, future: Future, callbacks: tuple[Callable, Callable]) -> None:
         on_done, on_error = callbacks
+        if future.cancelled():  # shut down before it ran: nobody waits for it any more
+            return
         error = future.exception()
         if error is not None:
             on_error(error)

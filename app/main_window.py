@@ -29,6 +29,7 @@ from app.background import BackgroundTasks
 from app.cli import demo_path
 from app.document import DesignDocument
 from app.editor_controller import EditorController
+from app.run_mode import RunMode, scale_range
 from app.settings import recovery_store
 from backend.catalog import builtin_catalog
 from backend.design_file import DesignFileError, atomic_write_text, design_to_json, load_design
@@ -36,12 +37,16 @@ from backend.figures_csv import figures_csv
 from backend.model import Design, Floor
 from backend.recovery import RecoveryFile
 from backend.report import fmt
+from backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures
+from widgets.colour_scale import ColourScaleBar, scale_colour
 from widgets.figures_panel import FiguresPanel
 from widgets.floor_plan import FloorPlanScene, PlanLegend
+from widgets.live_panel import LivePanel
 from widgets.plan_editor import SELECT, PlanEditorView, Tool
 from widgets.plan_export import export_png, export_svg
 from widgets.problems_panel import ProblemsPanel
 from widgets.properties_panel import PropertiesPanel
+from widgets.status_colours import utilisation_colour
 
 MAX_RECENT_FILES = 8
 AUTOSAVE_INTERVAL_S = 30
@@ -92,6 +97,16 @@ class MainWindow(QMainWindow):
         self.figures_panel = FiguresPanel()
         self.problems_panel = ProblemsPanel()
         self.properties_panel = PropertiesPanel()
+        self.live_panel = LivePanel()
+        self.scale_bar = ColourScaleBar()
+        self.scale_bar.hide()
+        self.run_mode = RunMode(self)
+        self._stopping: list = []
+        """Backends being stopped in the background (leaving Run mode)."""
+        self.run_mode.live.connect(self._show_live)
+        self.run_mode.event.connect(
+            lambda e: self.statusBar().showMessage(f"{e.source}: {e.subject}: {e.detail}", 8000)
+        )
         self._build_central()
         self.figures_dock = self._dock("Figures", self.figures_panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
@@ -100,6 +115,9 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.properties_dock, self.figures_dock)
         self.problems_dock = self._dock("Problems", self.problems_panel,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)  # fmt: skip
+        self.live_dock = self._dock("Live", self.live_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.figures_dock, self.live_dock)
+        self.live_dock.hide()
         self.figures_panel.entity_activated.connect(self.select_entity)
         self.problems_panel.entity_activated.connect(self.select_entity)
         self.properties_panel.field_edit_requested.connect(self._edit_field)
@@ -128,6 +146,7 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.plan, 1)
         layout.addWidget(PlanLegend())
+        layout.addWidget(self.scale_bar)
         self.setCentralWidget(centre)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -215,6 +234,7 @@ class MainWindow(QMainWindow):
         file_bar.addSeparator()
         file_bar.addActions([fit, zoom_in, zoom_out])
         self._build_tool_bar()
+        self._build_mode_bar()
 
     def _build_tool_bar(self) -> None:
         bar = self.addToolBar("Tools")
@@ -260,6 +280,100 @@ class MainWindow(QMainWindow):
         self._set_grid(self.grid_box.value())
         bar.addWidget(self.grid_box)
 
+    def _build_mode_bar(self) -> None:
+        bar = self.addToolBar("Mode")
+        bar.setObjectName("modeToolBar")
+        group = QActionGroup(self)
+        self.design_action = QAction("Design", self, checkable=True, checked=True)
+        self.run_action = QAction("Run", self, checkable=True)
+        self.run_action.setToolTip("Run: the plan coloured by live telemetry (F5)")
+        self.run_action.setShortcut(QKeySequence("F5"))
+        self.design_action.triggered.connect(self.enter_design)
+        self.run_action.triggered.connect(self.enter_run)
+        for action in (self.design_action, self.run_action):
+            group.addAction(action)
+            bar.addAction(action)
+        self.quantity_box = QComboBox()
+        for quantity, (label, _) in RACK_QUANTITIES.items():
+            self.quantity_box.addItem(label, quantity)
+        self.quantity_box.currentIndexChanged.connect(self._choose_quantity)
+        self.quantity_label = QLabel(" Show ")
+        self.quantity_actions = [bar.addWidget(self.quantity_label),
+                                 bar.addWidget(self.quantity_box)]  # fmt: skip
+        for action in self.quantity_actions:
+            action.setVisible(False)
+
+    def enter_run(self) -> None:
+        """Colour the plan by live telemetry; editing is off until back in Design."""
+        if self.document is None or self.run_mode.running:
+            return
+        self.plan.set_tool(SELECT)
+        self.plan.read_only = True
+        self._set_editing_enabled(False)
+        for action in self.quantity_actions:
+            action.setVisible(True)
+        self.scale_bar.show()
+        self.live_dock.show()
+        self.live_dock.raise_()
+        self._choose_quantity()
+        document = self.document
+        self.run_mode.start(document.design, document.path, document.is_modified)
+        self.statusBar().showMessage("Run: starting the telemetry backend…", 5000)
+
+    def enter_design(self) -> None:
+        client = self.run_mode.stop()
+        if client is not None:
+            self._stopping.append(client)
+            self.tasks.submit(client.stop, lambda _: self._stopping.remove(client),
+                              lambda _: None)  # fmt: skip
+        self.plan.read_only = False
+        self._set_editing_enabled(True)
+        for action in self.quantity_actions:
+            action.setVisible(False)
+        self.scale_bar.hide()
+        self.live_dock.hide()
+        self.scene.clear_live()
+        self.design_action.setChecked(True)
+
+    def _set_editing_enabled(self, enabled: bool) -> None:
+        for action in (*self.tool_actions.values(), *self.edit_menu.actions()):
+            action.setEnabled(enabled)
+        self.undo_group.setActiveStack(
+            self.document.undo_stack if enabled and self.document else None
+        )
+        self.gpu_model_box.setEnabled(enabled)
+        self.grid_box.setEnabled(enabled)
+        self.properties_panel.setEnabled(enabled)
+
+    def _choose_quantity(self) -> None:
+        quantity = self.quantity_box.currentData()
+        self.run_mode.quantity = quantity
+        if self.document is not None:
+            label, unit = RACK_QUANTITIES[quantity]
+            low, high = scale_range(quantity, self.document.design, self.document.figures)
+            self.scale_bar.set_scale(label, unit, low, high)
+
+    def _show_live(self, live: LiveFigures) -> None:
+        if self.document is None or not self.run_mode.running:
+            return
+        design = self.document.design
+        quantity = self.run_mode.quantity
+        label, unit = RACK_QUANTITIES[quantity]
+        low, high = self.scale_bar.low, self.scale_bar.high
+        rack_colours = {r: scale_colour(v, low, high) for r, v in live.rack_values.items()}
+        capacity_kw = {lp.id: c.capacity_kw for lp in design.loops for c in design.cdus
+                       if c.id == lp.cdu_id}  # fmt: skip
+        near = design.assumptions.near_capacity_fraction
+        loop_colours = {
+            loop_id: utilisation_colour(heat_kw / capacity_kw[loop_id], near)
+            for loop_id, heat_kw in live.loop_heat_kw.items() if loop_id in capacity_kw
+        }  # fmt: skip
+        values = {r: f"{label} {v:,.3g} {unit}" for r, v in live.rack_values.items()}
+        values.update({lp: f"heat {h:,.1f} kW of {capacity_kw[lp]:,.0f} kW"
+                       for lp, h in live.loop_heat_kw.items() if lp in capacity_kw})  # fmt: skip
+        self.scene.show_live(rack_colours, loop_colours, values)
+        self.live_panel.show_figures(live.facility)
+
     def _choose_tool(self, key: str) -> None:
         if key == "select":
             tool = SELECT
@@ -288,6 +402,8 @@ class MainWindow(QMainWindow):
     # Document ----------------------------------------------------------------------------------
 
     def set_document(self, document: DesignDocument) -> None:
+        if self.run_mode.running:
+            self.enter_design()
         if self.document is not None:
             self.undo_group.removeStack(self.document.undo_stack)
             self.document.deleteLater()
@@ -620,6 +736,9 @@ class MainWindow(QMainWindow):
         settings.setValue("mainWindow/geometry", self.saveGeometry())
         settings.setValue("mainWindow/state", self.saveState())
         self.autosave_timer.stop()
+        self.enter_design()
+        for client in self._stopping:  # at exit no backend may outlive the window
+            client.stop()
         self.recovery.clear()
         self.tasks.shutdown()
         super().closeEvent(event)

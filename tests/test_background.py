@@ -32,3 +32,17 @@ def test_errors_arrive_as_exceptions_on_the_gui_thread(qtbot) -> None:
     qtbot.waitUntil(lambda: bool(errors), timeout=5000)
     assert isinstance(errors[0], OSError) and "disk gone" in str(errors[0])
     tasks.shutdown()
+
+
+def test_work_cancelled_at_shutdown_is_dropped_quietly(qtbot) -> None:
+    """Closing the window cancels queued work; its callbacks must not run, nor raise."""
+    tasks = BackgroundTasks()
+    release = threading.Event()
+    calls: list[str] = []
+    tasks.submit(release.wait, lambda r: calls.append("first"), lambda e: calls.append("err"))
+    tasks.submit(release.wait, lambda r: calls.append("second"), lambda e: calls.append("err"))
+    queued = tasks.submit(lambda: 1, lambda r: calls.append("queued"), lambda e: calls.append("e"))
+    tasks.shutdown()  # the third job had not started: it is cancelled
+    release.set()
+    qtbot.waitUntil(lambda: sorted(calls) == ["first", "second"], timeout=5000)
+    assert queued.cancelled()

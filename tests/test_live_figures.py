@@ -48,3 +48,4 @@ def test_facility_figures_and_busy_gpus(frame) -> None:
     busy = sum(1 for k, v in by_key.items() if k.endswith("/util_pct") and v > 50)
     assert live.facility["gpus_busy"] == busy
     assert live.facility["gpus"] == 1312
+    assert live.loop_heat_kw["L-B2"] == pytest.approx(by_key["loop/L-B2/heat_kw"], rel=1e-6)

@@ -27,6 +27,7 @@ FLOOR_FILL = QColor("#ffffff")
 OUTSIDE_FILL = QColor("#e9ecef")
 FEED_WIDTH_M = 0.6
 FEED_DEPTH_M = 1.2
+NO_READING_FILL = QColor("#eceff1")
 LEGEND = [
     ("Liquid-cooled rack", LIQUID_RACK_FILL, False),
     ("Air-cooled rack", AIR_RACK_FILL, False),
@@ -93,6 +94,8 @@ class FloorPlanScene(QGraphicsScene):
         self.items_by_id: dict[str, EquipmentItem | LoopItem] = {}
         self.design: Design | None = None
         self.figures: DesignFigures | None = None
+        self.live_values: dict[str, str] = {}
+        """Run view: the live value of each item, shown on hover instead of design figures."""
         self.grid_m = 1.0
         """Spacing of the fine grid lines: the editor's snap grid, so items visibly snap to it."""
         self._styled: tuple[dict[str, str], DesignFigures] | None = None
@@ -186,8 +189,34 @@ class FloorPlanScene(QGraphicsScene):
             if item.status != entity_status:
                 item.set_status(entity_status)
 
+    def show_live(
+        self,
+        rack_colours: dict[str, QColor],
+        loop_colours: dict[str, QColor],
+        values: dict[str, str],
+    ) -> None:
+        """Run view: racks and loops coloured by live values; ``values`` are shown on hover."""
+        self.live_values = values
+        for entity_id, item in self.items_by_id.items():
+            if isinstance(item, RackItem):
+                item.set_fill(rack_colours.get(entity_id, NO_READING_FILL))
+            elif isinstance(item, LoopItem) and entity_id in loop_colours:
+                item.set_colour(loop_colours[entity_id])
+
+    def clear_live(self) -> None:
+        """Back to the design view's colours."""
+        self.live_values = {}
+        for item in self.items_by_id.values():
+            if isinstance(item, RackItem):
+                item.set_fill(None)
+        self._styled = None
+        self._restyle()
+
     def tooltip_for(self, entity_id: str) -> str:
         """Figures of ``entity_id`` as rich text, built when hovered (figures change per edit)."""
+        live = self.live_values.get(entity_id)
+        if live is not None:
+            return f"<b>{entity_id}</b>: {live}"
         design, figures = self.design, self.figures
         if design is None or figures is None:
             return ""

@@ -66,6 +66,8 @@ class PlanEditorView(FloorPlanView):
         self._space_down = False
         self._source_id = ""
         self._pending_racks: list[str] = []
+        self.read_only = False
+        """Run view: selecting, hovering and panning only; no moves."""
 
     # Tools ------------------------------------------------------------------------------------
 
@@ -131,7 +133,7 @@ class PlanEditorView(FloorPlanView):
             return
         scene_pos = self.mapToScene(event.position().toPoint())
         if event.button() == Qt.MouseButton.RightButton:
-            bend = self._bend_at(event.position())
+            bend = None if self.read_only else self._bend_at(event.position())
             if bend is not None:
                 self.bend_removed.emit(*bend)
             return
@@ -145,10 +147,14 @@ class PlanEditorView(FloorPlanView):
         if self.tool.kind in ("loop", "feed"):
             self._pick_for_connection(item)
             return
-        bend = self._bend_at(event.position())
+        bend = None if self.read_only else self._bend_at(event.position())
         if bend is not None:
             self._bend = bend
             self.bend_drag_started.emit(*bend)
+            return
+        if isinstance(item, EquipmentItem) and self.read_only:
+            self.plan.clearSelection()
+            item.setSelected(True)
             return
         if isinstance(item, EquipmentItem):
             shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
@@ -207,7 +213,7 @@ class PlanEditorView(FloorPlanView):
             self.finish_connection()
             return
         item = self._item_at(event)
-        if isinstance(item, LoopItem) and item.isSelected() and item.route:
+        if isinstance(item, LoopItem) and item.isSelected() and item.route and not self.read_only:
             scene_pos = self.mapToScene(event.position().toPoint())
             segment = item.nearest_segment((scene_pos.x(), scene_pos.y()))
             self.bend_inserted.emit(item.entity_id, segment, scene_pos.x(), scene_pos.y())
@@ -265,7 +271,7 @@ class PlanEditorView(FloorPlanView):
             Qt.Key.Key_Up: (0, -1),
             Qt.Key.Key_Down: (0, 1),
         }.get(Qt.Key(key))
-        if step is not None:
+        if step is not None and not self.read_only:
             ids = [i.entity_id for i in self.plan.selectedItems() if isinstance(i, EquipmentItem)]
             if ids:
                 size_m = self.grid_m if self.grid_m > 0 else 0.1

@@ -89,6 +89,7 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
         """Narrow cabinets (CDUs, feeds) may label along their depth when across does not fit."""
         self.setPos(x_m, y_m)
         self.setRotation(rotation_deg)
+        self.design_fill = fill
         self.setBrush(QBrush(fill))
         self.setPen(cosmetic_pen(fill.darker(170)))
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
@@ -107,6 +108,10 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
     def set_status(self, status: str | None) -> None:
         self.status = status
         self.update()
+
+    def set_fill(self, colour: QColor | None) -> None:
+        """A live colour over the design fill; None goes back to the design fill."""
+        self.setBrush(QBrush(colour if colour is not None else self.design_fill))
 
     def set_lines(self, lines: list[str]) -> None:
         if lines != self.lines:
@@ -151,7 +156,8 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
             lines = self._fitting_lines(height_px, width_px)
         if lines:
             painter.setFont(LABEL_FONT)
-            painter.setPen(QColor("#101418"))
+            dark_fill = self.brush().color().lightnessF() < 0.45  # live colours can be dark
+            painter.setPen(QColor("white") if dark_fill else QColor("#101418"))
             if vertical:
                 painter.translate(on_screen.center())
                 painter.rotate(-90)

@@ -29,6 +29,8 @@ class LiveFigures:
     """Rack id -> value of the chosen quantity (racks with no reading are left out)."""
     facility: dict[str, float]
     """Facility figures by quantity (it_power_kw, tokens_per_s, tokens_per_j, gpus_busy)."""
+    loop_heat_kw: dict[str, float]
+    """Measured heat load of each loop."""
 
 
 class LiveAggregator:
@@ -40,10 +42,12 @@ class LiveAggregator:
         self._rack_index = {rack_id: i for i, rack_id in enumerate(rack_ids)}
         self._keys: list[str] | None = None
         self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._loop_columns: dict[str, int] = {}
 
     def _map_keys(self, keys: list[str]) -> None:
         """Column and rack index of every series each quantity is computed from."""
         columns: dict[str, tuple[list[int], list[int]]] = {}
+        self._loop_columns = {}
         for column, key in enumerate(keys):
             parts = key.split("/")
             if parts[0] == "gpu" and len(parts) == 4:
@@ -54,6 +58,9 @@ class LiveAggregator:
                 name = f"rack:{parts[2]}"
             elif parts[0] == "facility" and len(parts) == 2:
                 rack, name = 0, f"facility:{parts[1]}"
+            elif parts[0] == "loop" and len(parts) == 3 and parts[2] == "heat_kw":
+                self._loop_columns[parts[1]] = column
+                continue
             else:
                 continue
             if rack is not None:
@@ -98,4 +105,5 @@ class LiveAggregator:
         if util is not None:
             facility["gpus_busy"] = float(np.sum(values[util[0]] > self.BUSY_UTIL_PCT))
             facility["gpus"] = float(len(util[0]))
-        return LiveFigures(rack_values, facility)
+        loops = {loop_id: float(values[c]) for loop_id, c in self._loop_columns.items()}
+        return LiveFigures(rack_values, facility, loops)

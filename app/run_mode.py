@@ -1,0 +1,86 @@
+"""Run mode: the same plan, coloured by live telemetry from the backend process.
+
+Starts the backend (its own process: ingest never touches this thread) on the open design,
+reads a frame four times a second, and turns it into rack colours, loop colours and facility
+figures. The design is handed over as a file: the saved one, or a snapshot of unsaved edits.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from backend.design_file import atomic_write_text, design_to_json
+from backend.figures import DesignFigures
+from backend.model import Design
+from backend.telemetry.live_figures import LiveAggregator
+from backend.telemetry.process import BackendClient, BackendConfig
+
+FRAME_INTERVAL_MS = 250
+
+
+def scale_range(quantity: str, design: Design, figures: DesignFigures) -> tuple[float, float]:
+    """Fixed colour-scale ends per quantity, from the design, so colours mean the same from
+    frame to frame (an auto-ranging scale would make an idle hall look busy)."""
+    if quantity == "util_pct":
+        return 0.0, 100.0
+    if quantity == "temp_c":
+        return 25.0, 90.0
+    if quantity == "power_kw":
+        return 0.0, max((r.it_power_kw for r in design.racks), default=1.0)
+    tokens = [f.tokens_per_s or 0.0 for f in figures.racks.values()]
+    if quantity == "tokens_per_s":
+        return 0.0, max(tokens, default=1.0) or 1.0
+    per_j = [f.tokens_per_j or 0.0 for f in figures.racks.values()]
+    return 0.0, max(per_j, default=1.0) or 1.0
+
+
+class RunMode(QObject):
+    live = Signal(object)
+    """LiveFigures of the latest frame."""
+    event = Signal(object)
+    """A SourceEvent from the backend (source status, rejected payloads, ...)."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.client: BackendClient | None = None
+        self.quantity = "util_pct"
+        self._aggregator: LiveAggregator | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(FRAME_INTERVAL_MS)
+        self._timer.timeout.connect(self._read_frame)
+        self._snapshot_dir: tempfile.TemporaryDirectory | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.client is not None
+
+    def start(self, design: Design, saved_path: Path | None, modified: bool) -> None:
+        path = saved_path
+        if path is None or modified:
+            self._snapshot_dir = tempfile.TemporaryDirectory(prefix="factoryfloor-run-")
+            path = Path(self._snapshot_dir.name) / "design.json"
+            atomic_write_text(path, design_to_json(design))
+        self._aggregator = LiveAggregator([r.id for r in design.racks])
+        self.client = BackendClient(BackendConfig(str(path)))
+        self._timer.start()
+
+    def stop(self) -> BackendClient | None:
+        """Stop reading; the caller stops the returned client off the Qt thread."""
+        self._timer.stop()
+        client, self.client = self.client, None
+        if self._snapshot_dir is not None:
+            self._snapshot_dir.cleanup()
+            self._snapshot_dir = None
+        return client
+
+    def _read_frame(self) -> None:
+        if self.client is None or self._aggregator is None:
+            return
+        for event in self.client.poll():
+            self.event.emit(event)
+        frame = self.client.frame()
+        if frame is not None and frame.keys:
+            self.live.emit(self._aggregator.update(frame.keys, frame.values, self.quantity))

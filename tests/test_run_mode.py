@@ -1,0 +1,55 @@
+"""Run mode: the plan coloured by live telemetry from the backend process, and back."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QColor
+
+from app.cli import demo_path
+from app.gui import create_application
+from app.main_window import MainWindow
+from widgets.floor_plan import LIQUID_RACK_FILL
+
+
+@pytest.fixture
+def window(qtbot):
+    create_application()
+    main = MainWindow()
+    main.resize(1400, 900)
+    main.show()
+    with qtbot.waitSignal(main.design_shown, timeout=10_000):
+        main.open_file(demo_path())
+    yield main
+    main.enter_design()
+    main.close()
+    main.deleteLater()
+
+
+def rack_fill(window: MainWindow, rack_id: str) -> QColor:
+    return window.scene.items_by_id[rack_id].brush().color()
+
+
+def test_run_colours_racks_live_and_design_restores_them(window: MainWindow, qtbot) -> None:
+    window.run_action.trigger()
+    assert window.plan.read_only and not window.tool_actions["rack"].isEnabled()
+    # The simulator publishes at 4 Hz; the first frame reaches the plan within seconds.
+    qtbot.waitUntil(lambda: window.live_panel.tiles["it_power_kw"].value.text() != "-",
+                    timeout=30_000)  # fmt: skip
+    assert window.live_panel.tiles["gpus_busy"].value.text().endswith("of 1,312")
+    assert rack_fill(window, "A01") != LIQUID_RACK_FILL
+    assert "GPU utilisation" in window.scene.tooltip_for("A01")
+    assert window.run_mode.client is not None and window.run_mode.client.alive
+    client = window.run_mode.client
+
+    window.design_action.trigger()
+    assert rack_fill(window, "A01") == LIQUID_RACK_FILL
+    assert not window.plan.read_only and window.tool_actions["rack"].isEnabled()
+    qtbot.waitUntil(lambda: not client.alive, timeout=15_000)  # backend stopped
+
+
+def test_choosing_another_quantity_rescales_the_legend(window: MainWindow, qtbot) -> None:
+    window.run_action.trigger()
+    window.quantity_box.setCurrentIndex(window.quantity_box.findData("power_kw"))
+    # The scale runs from 0 to the largest rack's design IT power: 132 kW (GB200 NVL72).
+    assert (window.scale_bar.low, window.scale_bar.high) == (0.0, 132.0)
+    assert window.scale_bar.unit == "kW"
