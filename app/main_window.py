@@ -33,6 +33,7 @@ from app.run_mode import RunMode, scale_range
 from app.settings import recovery_store
 from backend.catalog import builtin_catalog
 from backend.design_file import DesignFileError, atomic_write_text, design_to_json, load_design
+from backend.figures import estimated_pue
 from backend.figures_csv import figures_csv
 from backend.model import Design, Floor
 from backend.recovery import RecoveryFile
@@ -372,7 +373,14 @@ class MainWindow(QMainWindow):
         values.update({lp: f"heat {h:,.1f} kW of {capacity_kw[lp]:,.0f} kW"
                        for lp, h in live.loop_heat_kw.items() if lp in capacity_kw})  # fmt: skip
         self.scene.show_live(rack_colours, loop_colours, values)
-        self.live_panel.show_figures(live.facility)
+        facility = dict(live.facility)
+        if "it_power_kw" in facility and live.loop_heat_kw:
+            liquid_kw = sum(live.loop_heat_kw.values())
+            facility["heat_to_liquid_kw"] = liquid_kw
+            pue = estimated_pue(facility["it_power_kw"], liquid_kw, design.assumptions)
+            if pue is not None:
+                facility["pue"] = pue
+        self.live_panel.show_figures(facility)
 
     def _choose_tool(self, key: str) -> None:
         if key == "select":

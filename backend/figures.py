@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from backend.fluids import required_flow_lpm
-from backend.model import Design, Fluid
+from backend.model import Assumptions, Design, Fluid
 
 Severity = Literal["over", "near", "info"]
 """``over``: over capacity or unserved, fails ``check``; ``near``: within the warning margin."""
@@ -196,6 +196,24 @@ def _capacity_check(
     problems.append(Problem(severity, entity_id, f"{detail}: {severity} capacity"))
 
 
+def overheads_kw(it_kw: float, liquid_kw: float, assumptions: Assumptions) -> tuple[float, float]:
+    """(cooling plant kW, electrical losses kW) for an IT load and its heat to liquid, from the
+    design's stated overheads; the rest of the IT heat goes to air. Design and live figures
+    both use it, so the live PUE estimate is the design's formula on measured loads."""
+    air_kw = it_kw - liquid_kw
+    cooling_kw = (
+        liquid_kw * assumptions.liquid_cooling_overhead + air_kw * assumptions.air_cooling_overhead
+    )
+    return cooling_kw, it_kw * assumptions.electrical_loss_fraction
+
+
+def estimated_pue(it_kw: float, liquid_kw: float, assumptions: Assumptions) -> float | None:
+    if it_kw <= 0:
+        return None
+    cooling_kw, electrical_kw = overheads_kw(it_kw, liquid_kw, assumptions)
+    return (it_kw + cooling_kw + electrical_kw + assumptions.other_overhead_kw) / it_kw
+
+
 def compute_figures(design: Design) -> DesignFigures:
     """All design figures of ``design``; expects a design that passed file validation."""
     assumptions = design.assumptions
@@ -296,9 +314,7 @@ def compute_figures(design: Design) -> DesignFigures:
         )
         _capacity_check(problems, feed.id, "load", load, feed.capacity_kw, "kW", near)
 
-    cooling_kw = (
-        liquid_kw * assumptions.liquid_cooling_overhead + air_kw * assumptions.air_cooling_overhead
-    )
+    cooling_kw, electrical_kw = overheads_kw(it_kw, liquid_kw, assumptions)
     facility = FacilityFigures(
         rack_count=len(design.racks),
         gpu_count=gpu_count,
@@ -307,7 +323,7 @@ def compute_figures(design: Design) -> DesignFigures:
         heat_to_air_kw=air_kw,
         coolant_flow_lpm=flow_total_lpm,
         cooling_power_kw=cooling_kw,
-        electrical_loss_kw=it_kw * assumptions.electrical_loss_fraction,
+        electrical_loss_kw=electrical_kw,
         other_overhead_kw=assumptions.other_overhead_kw,
         workloads=(),
         racks_without_token_figure=racks_without_tokens,

@@ -582,3 +582,15 @@ def test_rack_serving_another_workload_without_its_own_figure_has_unknown_tokens
     assert figures.racks["OTHER"].tokens_per_s is None
     assert figures.facility.workloads == ()
     assert figures.facility.racks_without_token_figure == 1
+
+
+def test_live_pue_uses_the_design_formula_on_measured_loads() -> None:
+    """The Run view's PUE estimate: the same overheads applied to measured IT and liquid heat."""
+    from backend.figures import estimated_pue
+
+    assumptions = Assumptions(liquid_cooling_overhead=0.05, air_cooling_overhead=0.35,
+                              electrical_loss_fraction=0.04, other_overhead_kw=20.0)  # fmt: skip
+    # 1,000 kW IT, 800 kW to liquid, 200 kW to air:
+    # (1,000 + 800 x 0.05 + 200 x 0.35 + 1,000 x 0.04 + 20) / 1,000 = 1,170 / 1,000 = 1.17
+    assert estimated_pue(1000.0, 800.0, assumptions) == pytest.approx(1.17)
+    assert estimated_pue(0.0, 0.0, assumptions) is None

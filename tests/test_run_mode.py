@@ -36,6 +36,9 @@ def test_run_colours_racks_live_and_design_restores_them(window: MainWindow, qtb
     qtbot.waitUntil(lambda: window.live_panel.tiles["it_power_kw"].value.text() != "-",
                     timeout=30_000)  # fmt: skip
     assert window.live_panel.tiles["gpus_busy"].value.text().endswith("of 1,312")
+    qtbot.waitUntil(lambda: window.live_panel.tiles["pue"].value.text() != "n/a", timeout=10_000)
+    # The demo's stated overheads on live loads: a PUE a little above the design's 1.17.
+    assert 1.05 < float(window.live_panel.tiles["pue"].value.text()) < 1.4
     assert rack_fill(window, "A01") != LIQUID_RACK_FILL
     assert "GPU utilisation" in window.scene.tooltip_for("A01")
     assert window.run_mode.client is not None and window.run_mode.client.alive

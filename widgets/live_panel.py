@@ -10,6 +10,8 @@ TILES = (  # facility quantity, caption, format
     ("tokens_per_s", "Tokens/s", "{:,.0f}"),
     ("tokens_per_j", "Tokens per joule", "{:,.3f} tok/J"),
     ("it_power_kw", "IT power (live)", "{:,.1f} kW"),
+    ("heat_to_liquid_kw", "Heat to liquid (live)", "{:,.1f} kW"),
+    ("pue", "PUE (live estimate)", "{:.2f}"),
     ("gpus_busy", "GPUs busy", "{:,.0f}"),
 )
 
