@@ -105,6 +105,9 @@ class MainWindow(QMainWindow):
         self._stopping: list = []
         """Backends being stopped in the background (leaving Run mode)."""
         self.run_mode.live.connect(self._show_live)
+        self.run_mode.history.connect(self._show_rack_history)
+        self.rack_detail_dock: QDockWidget | None = None
+        self.scene.entity_selected.connect(self._rack_clicked)
         self.run_mode.event.connect(
             lambda e: self.statusBar().showMessage(f"{e.source}: {e.subject}: {e.detail}", 8000)
         )
@@ -333,8 +336,30 @@ class MainWindow(QMainWindow):
             action.setVisible(False)
         self.scale_bar.hide()
         self.live_dock.hide()
+        if self.rack_detail_dock is not None:
+            self.rack_detail_dock.hide()
         self.scene.clear_live()
         self.design_action.setChecked(True)
+
+    def _rack_clicked(self, entity_id: str) -> None:
+        """In Run mode, clicking a rack opens its detail: per-GPU curves and current values."""
+        if not self.run_mode.running or self.document is None:
+            return
+        if not any(r.id == entity_id for r in self.document.design.racks):
+            return
+        if self.rack_detail_dock is None:
+            from widgets.rack_detail import RackDetailPanel  # pyqtgraph only when first needed
+
+            self.rack_detail_dock = self._dock("Rack detail", RackDetailPanel(),
+                                               Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
+            self.tabifyDockWidget(self.live_dock, self.rack_detail_dock)
+        self.run_mode.track(entity_id)
+        self.rack_detail_dock.show()
+        self.rack_detail_dock.raise_()
+
+    def _show_rack_history(self, history: object) -> None:
+        if self.rack_detail_dock is not None:
+            self.rack_detail_dock.widget().show_history(history)
 
     def _set_editing_enabled(self, enabled: bool) -> None:
         for action in (*self.tool_actions.values(), *self.edit_menu.actions()):

@@ -8,6 +8,7 @@ figures. The design is handed over as a file: the saved one, or a snapshot of un
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -15,7 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from backend.design_file import atomic_write_text, design_to_json
 from backend.figures import DesignFigures
 from backend.model import Design
-from backend.telemetry.live_figures import LiveAggregator
+from backend.telemetry.live_figures import LiveAggregator, RackHistory
 from backend.telemetry.process import BackendClient, BackendConfig
 
 FRAME_INTERVAL_MS = 250
@@ -42,6 +43,8 @@ class RunMode(QObject):
     """LiveFigures of the latest frame."""
     event = Signal(object)
     """A SourceEvent from the backend (source status, rejected payloads, ...)."""
+    history = Signal(object)
+    """The tracked rack's RackHistory, after each frame."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -52,6 +55,7 @@ class RunMode(QObject):
         self._timer.setInterval(FRAME_INTERVAL_MS)
         self._timer.timeout.connect(self._read_frame)
         self._snapshot_dir: tempfile.TemporaryDirectory | None = None
+        self.tracked: RackHistory | None = None
 
     @property
     def running(self) -> bool:
@@ -67,9 +71,15 @@ class RunMode(QObject):
         self.client = BackendClient(BackendConfig(str(path)))
         self._timer.start()
 
+    def track(self, rack_id: str) -> None:
+        """Keep per-GPU history of ``rack_id`` from now on (for its detail view)."""
+        if self.tracked is None or self.tracked.rack_id != rack_id:
+            self.tracked = RackHistory(rack_id)
+
     def stop(self) -> BackendClient | None:
         """Stop reading; the caller stops the returned client off the Qt thread."""
         self._timer.stop()
+        self.tracked = None
         client, self.client = self.client, None
         if self._snapshot_dir is not None:
             self._snapshot_dir.cleanup()
@@ -84,3 +94,6 @@ class RunMode(QObject):
         frame = self.client.frame()
         if frame is not None and frame.keys:
             self.live.emit(self._aggregator.update(frame.keys, frame.values, self.quantity))
+            if self.tracked is not None:
+                self.tracked.add(frame.keys, time.time(), frame.values)
+                self.history.emit(self.tracked)

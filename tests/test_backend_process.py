@@ -137,3 +137,24 @@ def test_token_counters_scraped_in_the_backend_reach_the_frames() -> None:
     finally:
         client.stop()
         server.shutdown()
+
+
+def test_stopping_twice_from_two_threads_is_safe() -> None:
+    """The window stops a backend in the background when leaving Run, and again at exit."""
+    client = BackendClient(BackendConfig(DEMO, simulator_hz=20.0))
+    assert wait_for(lambda: client.segment_name != "", poll=client.poll)
+    errors: list[BaseException] = []
+
+    def stop() -> None:
+        try:
+            client.stop()
+        except BaseException as error:  # any error here is the bug
+            errors.append(error)
+
+    threads = [threading.Thread(target=stop) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert not client.alive

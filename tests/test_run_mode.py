@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from app.cli import demo_path
@@ -56,3 +57,21 @@ def test_choosing_another_quantity_rescales_the_legend(window: MainWindow, qtbot
     # The scale runs from 0 to the largest rack's design IT power: 132 kW (GB200 NVL72).
     assert (window.scale_bar.low, window.scale_bar.high) == (0.0, 132.0)
     assert window.scale_bar.unit == "kW"
+
+
+def test_clicking_a_rack_opens_its_per_gpu_detail(window: MainWindow, qtbot) -> None:
+    window.run_action.trigger()
+    qtbot.waitUntil(lambda: window.live_panel.tiles["it_power_kw"].value.text() != "-",
+                    timeout=30_000)  # fmt: skip
+    rack = window.scene.items_by_id["C02"]
+    centre = window.plan.mapFromScene(rack.mapToScene(0.0, 0.3))
+    qtbot.mouseClick(window.plan.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert window.rack_detail_dock is not None and window.rack_detail_dock.isVisible()
+    panel = window.rack_detail_dock.widget()
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 16
+                    and panel.table.item(0, 2).text() != "n/a", timeout=10_000)  # fmt: skip
+    assert panel.title.text().startswith("Rack C02: 16 GPUs")
+    assert 50 <= float(panel.table.item(0, 2).text()) <= 750  # an H100's power, in watts
+    assert len(panel.plots["power_w"].getPlotItem().listDataItems()) == 16
+    assert window.scene.items_by_id["C02"].isSelected()
+    assert rack_fill(window, "C02") != QColor("#d5d9de")  # still coloured live, not edited

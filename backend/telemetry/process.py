@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -185,6 +186,8 @@ class BackendClient:
         self.keys: list[str] = []
         self._table: FrameTable | None = None
         self.segment_name = ""
+        self._stop_lock = threading.Lock()
+        self._stopped = False
 
     def poll(self) -> list[SourceEvent]:
         """Take in everything the backend sent since the last call; the new events."""
@@ -228,6 +231,16 @@ class BackendClient:
         return frame
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the backend and release its memory; safe to call twice, from two threads (the
+        window stops it in the background, and again at exit): a second pipe close could
+        close an unrelated file that reused the descriptor."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._stop(timeout_s)
+
+    def _stop(self, timeout_s: float) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):  # already gone is fine
             self._conn.send(("stop",))
         self.process.join(timeout_s)
