@@ -22,17 +22,14 @@ def demo_path() -> Path:
 
 def check(path: Path) -> int:
     """Print the figures of the design at ``path``; the exit code says valid/over/invalid."""
-    from backend.design_file import DesignFileError, load_design
+    from backend.design_file import DesignFileError, describe_file_error, load_design
     from backend.figures import compute_figures
     from backend.report import format_report
 
     try:
         design = load_design(path)
-    except DesignFileError as error:
-        print(error, file=sys.stderr)
-        return EXIT_INVALID
-    except OSError as error:
-        print(f"{path}: cannot read: {error.strerror or error}", file=sys.stderr)
+    except (DesignFileError, OSError) as error:
+        print(describe_file_error(path, error), file=sys.stderr)
         return EXIT_INVALID
     figures = compute_figures(design)
     print(format_report(design, figures, str(path)), end="")

@@ -32,7 +32,12 @@ from app.editor_controller import EditorController
 from app.run_mode import RunMode, scale_range
 from app.settings import recovery_store
 from backend.catalog import builtin_catalog
-from backend.design_file import DesignFileError, atomic_write_text, design_to_json, load_design
+from backend.design_file import (
+    atomic_write_text,
+    describe_file_error,
+    design_to_json,
+    load_design,
+)
 from backend.figures import estimated_pue
 from backend.figures_csv import figures_csv
 from backend.model import Design, Floor
@@ -67,14 +72,6 @@ def load_timed(path: Path) -> LoadedDesign:
     return LoadedDesign(path, design, time.perf_counter() - started)
 
 
-def describe_error(path: Path, error: BaseException) -> str:
-    if isinstance(error, DesignFileError):
-        return str(error)
-    if isinstance(error, OSError):
-        return f"{path}: {error.strerror or error}"
-    return f"{path}: unexpected error: {error!r}"
-
-
 class MainWindow(QMainWindow):
     design_shown = Signal(str)
     """Emitted with the file path (or "") once a design is on screen."""
@@ -103,6 +100,8 @@ class MainWindow(QMainWindow):
         self.scale_bar.hide()
         self.run_mode = RunMode(self)
         self._stopping: list = []
+        self._loop_capacity_kw: dict[str, float] = {}
+        """CDU capacity behind each loop, fixed while running (editing is off in Run)."""
         """Backends being stopped in the background (leaving Run mode)."""
         self.run_mode.live.connect(self._show_live)
         self.run_mode.history.connect(self._show_rack_history)
@@ -321,6 +320,8 @@ class MainWindow(QMainWindow):
         self.live_dock.raise_()
         self._choose_quantity()
         document = self.document
+        cdu_capacity_kw = {c.id: c.capacity_kw for c in document.design.cdus}
+        self._loop_capacity_kw = {lp.id: cdu_capacity_kw[lp.cdu_id] for lp in document.design.loops}
         self.run_mode.start(document.design, document.path, document.is_modified)
         self.statusBar().showMessage("Run: starting the telemetry backend…", 5000)
 
@@ -387,8 +388,7 @@ class MainWindow(QMainWindow):
         label, unit = RACK_QUANTITIES[quantity]
         low, high = self.scale_bar.low, self.scale_bar.high
         rack_colours = {r: scale_colour(v, low, high) for r, v in live.rack_values.items()}
-        capacity_kw = {lp.id: c.capacity_kw for lp in design.loops for c in design.cdus
-                       if c.id == lp.cdu_id}  # fmt: skip
+        capacity_kw = self._loop_capacity_kw
         near = design.assumptions.near_capacity_fraction
         loop_colours = {
             loop_id: utilisation_colour(heat_kw / capacity_kw[loop_id], near)
@@ -552,7 +552,7 @@ class MainWindow(QMainWindow):
         self.design_shown.emit(str(loaded.path))
 
     def _open_failed(self, path: Path, error: BaseException) -> None:
-        text = describe_error(path, error)
+        text = describe_file_error(path, error)
         still = (f"Still showing {self.document.path.name}."
                  if self.document and self.document.path else "")  # fmt: skip
         self.statusBar().showMessage(f"Could not open {path.name}. {still}", 8000)
@@ -605,7 +605,7 @@ class MainWindow(QMainWindow):
         def failed(error: BaseException) -> None:
             self._close_after_save = False
             self._warn("Could not save design", f"{path.name} was not saved; the file on disk "
-                       "is unchanged.", describe_error(path, error))  # fmt: skip
+                       "is unchanged.", describe_file_error(path, error, "write"))  # fmt: skip
 
         self.tasks.submit(lambda: atomic_write_text(path, text), done, failed)
 
@@ -630,7 +630,9 @@ class MainWindow(QMainWindow):
 
         def failed(error: BaseException) -> None:
             self._warn(
-                "Export failed", f"{path.name} was not written.", describe_error(path, error)
+                "Export failed",
+                f"{path.name} was not written.",
+                describe_file_error(path, error, "write"),
             )
 
         if kind == "csv":
@@ -731,7 +733,7 @@ class MainWindow(QMainWindow):
 
         self.tasks.submit(lambda: self.recovery.load(recovery), recovered,
                           lambda e: self._warn("Could not recover", "The autosave is damaged.",
-                                               describe_error(recovery.path, e)))  # fmt: skip
+                                               describe_file_error(recovery.path, e)))  # fmt: skip
 
     # Window ------------------------------------------------------------------------------------
 

@@ -237,6 +237,17 @@ def _schema_version_problem(version: Any, present: bool, what: str) -> str | Non
     return None
 
 
+def describe_file_error(
+    path: str | os.PathLike[str], error: BaseException, action: str = "read"
+) -> str:
+    """What to tell the user about a file that could not be read (or written: ``action``)."""
+    if isinstance(error, DesignFileError):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"{path}: cannot {action}: {error.strerror or error}"
+    return f"{path}: unexpected error: {error!r}"
+
+
 def load_design(path: str | os.PathLike[str]) -> Design:
     """Read and validate a design file; raises DesignFileError (or OSError if unreadable)."""
     path = Path(path)

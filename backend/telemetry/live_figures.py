@@ -147,7 +147,7 @@ class RackHistory:
         self._keys = keys
 
     def add(self, keys: list[str], time_s: float, values: np.ndarray) -> None:
-        if keys != self._keys:
+        if keys is not self._keys and keys != self._keys:
             self._map_keys(keys)
         slot = self._written % self.capacity
         self._times_s[slot] = time_s

@@ -186,6 +186,7 @@ class BackendClient:
         self.keys: list[str] = []
         self._table: FrameTable | None = None
         self.segment_name = ""
+        self._keys_slice: list[str] | None = None
         self._stop_lock = threading.Lock()
         self._stopped = False
 
@@ -205,11 +206,19 @@ class BackendClient:
                     start, keys = payload
                     del self.keys[start:]
                     self.keys.extend(keys)
+                    self._keys_slice = None
                 elif kind == "events":
                     events.extend(payload[0])
         except (EOFError, OSError):
             pass  # the backend has gone; ``alive`` says so
         return events
+
+    def _frame_keys(self, count: int) -> list[str]:
+        """The first ``count`` keys, as the same list object until the keys change, so views
+        that map keys to columns notice a change by identity instead of comparing strings."""
+        if self._keys_slice is None or len(self._keys_slice) != count:
+            self._keys_slice = self.keys[:count]
+        return self._keys_slice
 
     @property
     def alive(self) -> bool:
@@ -223,7 +232,7 @@ class BackendClient:
         for _ in range(2):
             before = int(table.header[0])
             count = min(int(table.header[1]), len(self.keys), table.capacity)
-            frame = Frame(self.keys[:count], table.times_s[:count].copy(),
+            frame = Frame(self._frame_keys(count), table.times_s[:count].copy(),
                           table.values[:count].copy(), table.qualities[:count].copy(),
                           table.stale[:count].copy())  # fmt: skip
             if before % 2 == 0 and int(table.header[0]) == before:
