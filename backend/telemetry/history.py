@@ -1,0 +1,334 @@
+"""Recent history of the live telemetry, at several resolutions, in fixed memory.
+
+The Run view's plots and fleet heatmap show windows from a minute to a day. Frames from the
+backend carry only the latest reading of each series, so the GUI keeps this history itself as
+frames arrive: a few numpy gathers per frame, and memory fixed when the view starts, so a wall
+display left running for days never grows.
+
+Each series is kept in ``TIERS``: ring buffers of bucket means at 1 s, 15 s and 3 min
+resolution. Every tier averages the raw frames itself (no cascading, so each column is the exact
+mean of the frames in its bucket), and a slot remembers which bucket it holds, so a gap in the
+data (the backend restarting, the machine asleep) reads back as missing rather than as stale
+values from a lap of the ring ago. A window is read from the finest tier that covers it: a
+minute is 60 columns of 1 s, a day 480 columns of 3 min.
+
+Per-GPU series are kept as float16 (3 significant digits: 0.1 % utilisation, 0.5 W at 700 W,
+0.06 K): the heatmap and per-GPU curves need no more, and it halves the memory of the largest
+arrays (16,384 GPUs x 3 quantities x 1,560 columns is 150 MB instead of 300 MB).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from backend.model import Design
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    resolution_s: float
+    columns: int
+
+    @property
+    def span_s(self) -> float:
+        return self.resolution_s * self.columns
+
+
+TIERS = (Tier(1.0, 600), Tier(15.0, 480), Tier(180.0, 480))
+"""10 minutes at 1 s, 2 hours at 15 s, 24 hours at 3 minutes."""
+
+WINDOWS_S = (60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
+"""The time windows the views offer."""
+
+GPU_QUANTITIES: dict[str, tuple[str, str]] = {
+    "util_pct": ("GPU utilisation", "%"),
+    "power_w": ("GPU power", "W"),
+    "temp_c": ("GPU temperature", "°C"),
+    "mem_temp_c": ("Memory temperature", "°C"),
+}
+"""Per-GPU quantities kept for the heatmap and per-GPU curves: quantity -> (label, unit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    times_s: np.ndarray
+    """Bucket centres, epoch seconds, oldest first."""
+    values: np.ndarray
+    """(columns, series), float32; NaN where there was no reading."""
+    resolution_s: float
+
+
+class _TierRing:
+    """One tier of a ``SeriesHistory``: bucket means of every series in a ring of columns."""
+
+    def __init__(self, tier: Tier, series: int, dtype: type):
+        self.tier = tier
+        self.data = np.full((tier.columns, series), np.nan, dtype)
+        self.bucket = np.full(tier.columns, -1, np.int64)
+        """Which bucket each slot holds (-1: none yet)."""
+        self._open = -1
+        self._sum = np.zeros(series)
+        self._count = np.zeros(series, np.int32)
+
+    def add(self, time_s: float, values: np.ndarray) -> None:
+        bucket = math.floor(time_s / self.tier.resolution_s)
+        if bucket < self._open:
+            return  # the clock went back: keep what is recorded rather than overwrite it
+        if bucket != self._open:
+            self._open = bucket
+            self._sum[:] = 0.0
+            self._count[:] = 0
+        valid = np.isfinite(values)
+        self._sum[valid] += values[valid]
+        self._count[valid] += 1
+        slot = bucket % self.tier.columns
+        self.bucket[slot] = bucket
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.data[slot] = self._sum / self._count  # 0/0 -> NaN: no reading in this bucket
+
+    def window(self, span_s: float, end_s: float, series: Sequence[int] | None) -> HistoryWindow:
+        res = self.tier.resolution_s
+        last = math.floor(end_s / res)
+        count = min(max(1, math.ceil(span_s / res)), self.tier.columns)
+        buckets = np.arange(last - count + 1, last + 1)
+        slots = buckets % self.tier.columns
+        if series is None:
+            values = self.data[slots].astype(np.float32)
+        else:
+            index = np.asarray(series, np.int64)
+            values = self.data[np.ix_(slots, np.maximum(index, 0))].astype(np.float32)
+            values[:, index < 0] = np.nan
+        values[self.bucket[slots] != buckets] = np.nan
+        return HistoryWindow((buckets + 0.5) * res, values, res)
+
+
+class SeriesHistory:
+    """A fixed set of series at every tier's resolution; the set can grow (rarely: new keys)."""
+
+    def __init__(self, series: int, tiers: Sequence[Tier] = TIERS, dtype: type = np.float32):
+        self.tiers = tuple(tiers)
+        self.dtype = dtype
+        self._rings = [_TierRing(t, series, dtype) for t in self.tiers]
+        self.series = series
+        self.latest_s = math.nan
+
+    def add(self, time_s: float, values: np.ndarray) -> None:
+        """One frame: ``values`` holds one reading per series (NaN: none)."""
+        for ring in self._rings:
+            ring.add(time_s, values)
+        self.latest_s = time_s if math.isnan(self.latest_s) else max(self.latest_s, time_s)
+
+    def tier_for(self, span_s: float) -> Tier:
+        """The finest tier that covers ``span_s`` (the coarsest if none does)."""
+        return next((t for t in self.tiers if t.span_s >= span_s), self.tiers[-1])
+
+    def window(self, span_s: float, end_s: float | None = None,
+               series: Sequence[int] | None = None) -> HistoryWindow:  # fmt: skip
+        """The last ``span_s`` seconds up to ``end_s`` (default: the newest frame), of every
+        series or of the given ones (-1: a series not recorded, read as NaN)."""
+        end = self.latest_s if end_s is None else end_s
+        width = self.series if series is None else len(series)
+        if math.isnan(end):
+            return HistoryWindow(np.empty(0), np.empty((0, width), np.float32), 0.0)
+        tier = self.tier_for(span_s)
+        return self._rings[self.tiers.index(tier)].window(span_s, end, series)
+
+    def grow(self, series: int) -> None:
+        """Make room for more series; what is recorded so far is kept."""
+        if series <= self.series:
+            return
+        for ring in self._rings:
+            data = np.full((ring.tier.columns, series), np.nan, self.dtype)
+            data[:, : self.series] = ring.data
+            ring.data = data
+            ring._sum = np.concatenate([ring._sum, np.zeros(series - self.series)])
+            ring._count = np.concatenate([ring._count, np.zeros(series - self.series, np.int32)])
+        self.series = series
+
+
+def rack_rows(design: Design) -> dict[str, list[str]]:
+    """Racks grouped into rows on the floor: racks facing the same way whose centres line up
+    across the row (within half a rack depth). Named by the common start of their ids (``A``
+    for A01-A08), else by position. A design has no row field: rows are how racks stand."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for rack in sorted(design.racks, key=lambda r: (r.y_m, r.x_m)):
+        facing = round(rack.rotation_deg / 90.0) % 2  # 0: row runs along x, 1: along y
+        across = rack.x_m if facing else rack.y_m
+        key = (facing, round(across / max(rack.depth_m / 2, 0.1)))
+        groups.setdefault(key, []).append(rack.id)
+    rows: dict[str, list[str]] = {}
+    for (facing, _), ids in groups.items():
+        prefix = _row_prefix(ids)
+        first = next(r for r in design.racks if r.id == ids[0])
+        name = f"Row {prefix}" if prefix else f"Row at {'x' if facing else 'y'} = " \
+            f"{first.x_m if facing else first.y_m:.1f} m"  # fmt: skip
+        rows[name if name not in rows else f"{name} ({ids[0]})"] = ids
+    return rows
+
+
+def _row_prefix(ids: list[str]) -> str:
+    """The shared start of a row's rack ids, cut back to a whole token: ``A`` for A01-A08
+    (not ``A0``), ``R003`` for R003-00 to R003-15."""
+    first, last = min(ids), max(ids)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    if n < len(first) and first[n].isdigit():
+        while n and first[n - 1].isdigit():
+            n -= 1
+    return first[:n].rstrip("-_ .")
+
+
+class LiveHistory:
+    """History of a running design: every GPU per quantity (the heatmap's rows, in plan order),
+    every other series by key (racks, loops, CDUs, facility, token servers), and the mean of
+    each GPU quantity per rack, per row and over the hall.
+
+    GPU rows come from the design (racks in order, GPUs by index), so the heatmap's layout is
+    known before the first reading and stays put when a source reconnects. The per-rack, row
+    and hall means are computed as frames arrive (a ``bincount`` each) rather than from the
+    per-GPU history when a plot asks: reading 16,384 GPUs back to average them takes tens of
+    milliseconds, too long to do on every frame.
+    """
+
+    def __init__(self, design: Design, tiers: Sequence[Tier] = TIERS):
+        self.tiers = tuple(tiers)
+        self.gpu_rows: list[tuple[str, int]] = [
+            (rack.id, i) for rack in design.racks for i in range(rack.gpu_count)
+        ]
+        self.rack_rows: dict[str, range] = {}
+        start = 0
+        for rack in design.racks:
+            self.rack_rows[rack.id] = range(start, start + rack.gpu_count)
+            start += rack.gpu_count
+        self.rows = rack_rows(design)
+        self._row_of = {(rack, i): n for n, (rack, i) in enumerate(self.gpu_rows)}
+        self._gpu: dict[str, SeriesHistory] = {}
+        self._gpu_columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        """quantity -> (frame columns, GPU rows) of the readings that fill it."""
+        self._gpu_buffer: dict[str, np.ndarray] = {}
+        self.series = SeriesHistory(0, self.tiers)
+        self.series_keys: dict[str, int] = {}
+        self._series_columns = np.empty(0, np.int64)
+        self._keys: list[str] | None = None
+        self._groups = {by: self._group_rows(by) for by in ("rack", "row", "hall")}
+        self._group_index = {by: self._group_indices(groups)
+                             for by, groups in self._groups.items()}  # fmt: skip
+
+    def _group_rows(self, by: str) -> dict[str, list[int]]:
+        if by == "hall":
+            return {"Hall": list(range(len(self.gpu_rows)))}
+        racks = {r: [r] for r in self.rack_rows} if by == "rack" else self.rows
+        return {name: [n for rack in members for n in self.rack_rows[rack]]
+                for name, members in racks.items()}  # fmt: skip
+
+    @staticmethod
+    def _group_indices(groups: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(GPU rows, group number of each) for a ``bincount`` over a frame."""
+        rows = [n for members in groups.values() for n in members]
+        numbers = [g for g, members in enumerate(groups.values()) for _ in members]
+        return np.array(rows, np.int64), np.array(numbers, np.int64)
+
+    @staticmethod
+    def aggregate_key(by: str, name: str, quantity: str) -> str:
+        """Series key of the mean of a GPU quantity over a rack, a row or the hall."""
+        return f"mean/{by}/{name}/{quantity}"
+
+    # --- Feeding ---------------------------------------------------------------------------
+
+    def _map_keys(self, keys: list[str]) -> None:
+        found: dict[str, tuple[list[int], list[int]]] = {}
+        for column, key in enumerate(keys):
+            parts = key.split("/")
+            if parts[0] == "gpu" and len(parts) == 4:
+                if parts[3] in GPU_QUANTITIES and parts[2].isdigit():
+                    row = self._row_of.get((parts[1], int(parts[2])))
+                    if row is not None:
+                        cols, rows = found.setdefault(parts[3], ([], []))
+                        cols.append(column)
+                        rows.append(row)
+            else:
+                self.series_keys.setdefault(key, len(self.series_keys))
+        for quantity, (cols, rows) in found.items():
+            self._gpu_columns[quantity] = (np.array(cols), np.array(rows))
+            if quantity not in self._gpu:
+                self._gpu[quantity] = SeriesHistory(len(self.gpu_rows), self.tiers, np.float16)
+                self._gpu_buffer[quantity] = np.full(len(self.gpu_rows), np.nan)
+                for by, groups in self._groups.items():
+                    for name in groups:
+                        key = self.aggregate_key(by, name, quantity)
+                        self.series_keys.setdefault(key, len(self.series_keys))
+        self.series.grow(len(self.series_keys))
+        self._series_columns = np.full(len(self.series_keys), -1, np.int64)
+        for column, key in enumerate(keys):
+            index = self.series_keys.get(key)
+            if index is not None:
+                self._series_columns[index] = column
+        self._keys = keys
+
+    def add(self, keys: list[str], time_s: float, values: np.ndarray) -> None:
+        """Record one frame (``values`` in ``keys`` order)."""
+        if keys is not self._keys and keys != self._keys:
+            self._map_keys(keys)
+        known = self._series_columns >= 0
+        row = np.full(len(self._series_columns), np.nan)
+        row[known] = values[self._series_columns[known]]
+        for quantity, (cols, rows) in self._gpu_columns.items():
+            buffer = self._gpu_buffer[quantity]
+            buffer[rows] = values[cols]
+            self._gpu[quantity].add(time_s, buffer)
+            for by, groups in self._groups.items():
+                first = self.series_keys[self.aggregate_key(by, next(iter(groups)), quantity)]
+                row[first : first + len(groups)] = _group_means(buffer, *self._group_index[by],
+                                                                len(groups))  # fmt: skip
+        self.series.add(time_s, row)
+
+    # --- Reading ---------------------------------------------------------------------------
+
+    @property
+    def latest_s(self) -> float:
+        return self.series.latest_s
+
+    @property
+    def gpu_quantities(self) -> list[str]:
+        """The per-GPU quantities some source reports, in ``GPU_QUANTITIES`` order."""
+        return [q for q in GPU_QUANTITIES if q in self._gpu]
+
+    def gpu_window(self, quantity: str, span_s: float, end_s: float | None = None,
+                   rows: Sequence[int] | None = None) -> HistoryWindow:  # fmt: skip
+        """(columns, GPU rows) of ``quantity``, all rows or the given ones; NaN where no
+        source reports it."""
+        history = self._gpu.get(quantity)
+        if history is None:
+            history = SeriesHistory(len(self.gpu_rows), self.tiers[:1])
+        return history.window(span_s, self.latest_s if end_s is None else end_s, rows)
+
+    def series_window(self, keys: Sequence[str], span_s: float,
+                      end_s: float | None = None) -> HistoryWindow:  # fmt: skip
+        """(columns, len(keys)) of the named series; NaN columns for keys never seen."""
+        index = [self.series_keys.get(k, -1) for k in keys]
+        return self.series.window(span_s, end_s, index)
+
+    def group_names(self, by: str) -> list[str]:
+        """Names of the racks ("rack"), rows ("row") or the hall ("hall"), in series order."""
+        return list(self._groups[by])
+
+    def aggregate_window(self, quantity: str, by: str, span_s: float,
+                         end_s: float | None = None) -> HistoryWindow:  # fmt: skip
+        """Mean of a GPU quantity per rack, row or the hall: (columns, ``group_names(by)``)."""
+        keys = [self.aggregate_key(by, name, quantity) for name in self._groups[by]]
+        return self.series_window(keys, span_s, end_s)
+
+
+def _group_means(values: np.ndarray, rows: np.ndarray, groups: np.ndarray,
+                 count: int) -> np.ndarray:  # fmt: skip
+    picked = values[rows]
+    valid = np.isfinite(picked)
+    sums = np.bincount(groups[valid], picked[valid], count)
+    counts = np.bincount(groups[valid], minlength=count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts  # 0/0 -> NaN: a group with no reading
