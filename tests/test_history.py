@@ -1,0 +1,130 @@
+"""Live history behind the Run view's plots and heatmap: resolutions, gaps, groups, memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backend.design_file import load_design
+from backend.telemetry.history import LiveHistory, SeriesHistory, Tier, rack_rows
+from backend.telemetry.simulator import FacilitySimulator
+
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo_hall.json"
+T0 = 1_800_000_000.0  # a whole number of 3-minute buckets, so bucket edges are easy to reason on
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_design(DEMO)
+
+
+def test_a_one_second_column_is_the_mean_of_its_frames() -> None:
+    history = SeriesHistory(1)
+    for i, value in enumerate([10.0, 20.0, 30.0, 40.0, 100.0]):  # 4 Hz: 4 frames, then a 5th
+        history.add(T0 + 0.25 * i, np.array([value]))
+    window = history.window(2.0)
+    assert window.resolution_s == 1.0
+    assert window.values[:, 0].tolist() == [25.0, 100.0]
+    assert window.times_s.tolist() == [T0 + 0.5, T0 + 1.5]
+
+
+@pytest.mark.parametrize(("span_s", "columns", "resolution_s"),
+                         [(60, 60, 1.0), (600, 600, 1.0), (3600, 240, 15.0),
+                          (6 * 3600, 120, 180.0), (24 * 3600, 480, 180.0)])  # fmt: skip
+def test_each_window_reads_the_finest_tier_that_covers_it(span_s, columns, resolution_s) -> None:
+    history = SeriesHistory(2)
+    history.add(T0, np.array([1.0, 2.0]))
+    window = history.window(span_s)
+    assert window.values.shape == (columns, 2)
+    assert window.resolution_s == resolution_s
+
+
+def test_gaps_and_a_lap_of_the_ring_read_as_missing_not_as_old_values() -> None:
+    history = SeriesHistory(1, [Tier(1.0, 10)])
+    for i in range(10):
+        history.add(T0 + i, np.array([float(i)]))
+    history.add(T0 + 13, np.array([99.0]))  # 3 s of silence, and the ring wrapped past 0-2
+    values = history.window(10.0).values[:, 0]
+    assert values[-1] == 99.0
+    assert np.isnan(values[-3:-1]).all()  # T0+11, T0+12: nothing arrived
+    assert values[:6].tolist() == [4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    scrolled_back = history.window(4.0, end_s=T0 + 3).values[:, 0]
+    assert scrolled_back[:3].tolist() == [0.0, 1.0, 2.0]  # still in the ring
+    assert np.isnan(scrolled_back[3])  # T0+3's slot now holds T0+13: not shown as T0+3
+
+
+def test_a_missing_reading_does_not_drag_the_mean_down() -> None:
+    history = SeriesHistory(1)
+    history.add(T0, np.array([50.0]))
+    history.add(T0 + 0.5, np.array([np.nan]))
+    assert history.window(1.0).values[0, 0] == 50.0
+
+
+def test_clock_going_back_keeps_what_was_recorded() -> None:
+    history = SeriesHistory(1)
+    history.add(T0 + 5, np.array([7.0]))
+    history.add(T0 + 1, np.array([1000.0]))
+    window = history.window(10.0, end_s=T0 + 5)
+    assert window.values[-1, 0] == 7.0
+    assert np.isnan(window.values[-5, 0])
+
+
+def test_rows_follow_how_racks_stand_on_the_floor(demo) -> None:
+    rows = rack_rows(demo)
+    assert list(rows) == ["Row A", "Row B", "Row C"]
+    assert rows["Row C"][0] == "C01" and len(rows["Row C"]) == 10
+
+
+def test_gpu_rows_and_means_per_rack_row_and_hall(demo) -> None:
+    sim = FacilitySimulator(demo, seed=3)
+    history = LiveHistory(demo)
+    values = sim.step(1.0)
+    history.add(sim.keys, T0, values)
+    by_key = dict(zip(sim.keys, values.tolist(), strict=True))
+    assert len(history.gpu_rows) == 1312
+    assert history.gpu_rows[history.rack_rows["B03"][5]] == ("B03", 5)
+    assert history.gpu_quantities == ["util_pct", "power_w", "temp_c"]
+
+    gpu = history.gpu_window("power_w", 1.0).values[-1]
+    assert gpu[history.rack_rows["C02"][3]] == pytest.approx(by_key["gpu/C02/3/power_w"], rel=1e-3)
+
+    racks = history.aggregate_window("temp_c", "rack", 1.0)
+    b03 = np.mean([by_key[f"gpu/B03/{i}/temp_c"] for i in range(72)])
+    assert racks.values[-1, history.group_names("rack").index("B03")] == pytest.approx(b03)
+    row_c = history.aggregate_window("util_pct", "row", 1.0).values[-1, 2]
+    expected = np.mean([v for k, v in by_key.items() if k.startswith("gpu/C") and "util" in k])
+    assert row_c == pytest.approx(expected)
+    hall = history.aggregate_window("power_w", "hall", 1.0).values[-1, 0]
+    assert hall == pytest.approx(np.mean([v for k, v in by_key.items() if k.endswith("power_w")]))
+
+    loop = history.series_window(["loop/L-B2/heat_kw", "loop/nowhere/heat_kw"], 1.0).values[-1]
+    assert loop[0] == pytest.approx(by_key["loop/L-B2/heat_kw"], rel=1e-6)
+    assert np.isnan(loop[1])
+
+
+def test_series_that_appear_later_keep_the_history_already_recorded(demo) -> None:
+    history = LiveHistory(demo)
+    history.add(["facility/tokens_per_s"], T0, np.array([100.0]))
+    history.add(["facility/tokens_per_s", "cdu/CDU-A1/flow_lpm"], T0 + 1, np.array([200.0, 9.0]))
+    window = history.series_window(["facility/tokens_per_s", "cdu/CDU-A1/flow_lpm"], 2.0)
+    assert window.values[:, 0].tolist() == [100.0, 200.0]
+    assert np.isnan(window.values[0, 1]) and window.values[1, 1] == 9.0
+
+
+def test_memory_is_fixed_once_series_are_known(demo) -> None:
+    """A wall display runs for days: after the first frame, no frame may grow the history."""
+    sim = FacilitySimulator(demo, seed=1)
+    history = LiveHistory(demo)
+
+    def held_bytes() -> int:
+        rings = [r for h in (history.series, *history._gpu.values()) for r in h._rings]
+        return sum(r.data.nbytes + r.bucket.nbytes for r in rings)
+
+    history.add(sim.keys, T0, sim.step(1.0))
+    before = held_bytes()
+    for minute in range(1, 26 * 60, 7):  # a day and more at a coarse step: every tier laps
+        history.add(sim.keys, T0 + 60.0 * minute, sim.step(1.0))
+    assert held_bytes() == before
+    assert np.isfinite(history.aggregate_window("util_pct", "hall", 86400).values).any()
