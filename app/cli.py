@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo facility")
+    parser.add_argument(
+        "--wall",
+        action="store_true",
+        help="start in Run mode, full screen in control-room mode, with the monitor and "
+        "panels chosen last time (View > Control-Room Mode)",
+    )
     return parser
 
 
@@ -102,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from app.gui import run_gui
 
-    return run_gui(path)
+    return run_gui(path, wall=options.wall)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
@@ -18,9 +19,14 @@ def create_application() -> QApplication:
     return app
 
 
-def run_gui(path: Path) -> int:
+def run_gui(path: Path, wall: bool = False) -> int:
+    """Open ``path``; with ``wall``, go on to Run mode on the control-room wall once shown."""
     app = create_application()
     window = MainWindow()
     window.show()
+    if wall:
+        window.design_shown.connect(
+            lambda _: window.show_control_room(), Qt.ConnectionType.SingleShotConnection
+        )
     window.start(path)
     return app.exec()

@@ -29,7 +29,7 @@ from app.background import BackgroundTasks
 from app.cli import demo_path
 from app.document import DesignDocument
 from app.editor_controller import EditorController
-from app.run_mode import RunMode, scale_range
+from app.run_view import RunView
 from app.settings import recovery_store
 from backend.catalog import builtin_catalog
 from backend.design_file import (
@@ -38,21 +38,17 @@ from backend.design_file import (
     design_to_json,
     load_design,
 )
-from backend.figures import estimated_pue
 from backend.figures_csv import figures_csv
 from backend.model import Design, Floor
 from backend.recovery import RecoveryFile
 from backend.report import fmt
-from backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures
-from widgets.colour_scale import ColourScaleBar, scale_colour
+from widgets.colour_scale import ColourScaleBar
 from widgets.figures_panel import FiguresPanel
 from widgets.floor_plan import FloorPlanScene, PlanLegend
-from widgets.live_panel import LivePanel
 from widgets.plan_editor import SELECT, PlanEditorView, Tool
 from widgets.plan_export import export_png, export_svg
 from widgets.problems_panel import ProblemsPanel
 from widgets.properties_panel import PropertiesPanel
-from widgets.status_colours import utilisation_colour
 
 MAX_RECENT_FILES = 8
 AUTOSAVE_INTERVAL_S = 30
@@ -95,22 +91,18 @@ class MainWindow(QMainWindow):
         self.figures_panel = FiguresPanel()
         self.problems_panel = ProblemsPanel()
         self.properties_panel = PropertiesPanel()
-        self.live_panel = LivePanel()
         self.scale_bar = ColourScaleBar()
         self.scale_bar.hide()
-        self.run_mode = RunMode(self)
         self._stopping: list = []
-        self._loop_capacity_kw: dict[str, float] = {}
-        """CDU capacity behind each loop, fixed while running (editing is off in Run)."""
         """Backends being stopped in the background (leaving Run mode)."""
-        self.run_mode.live.connect(self._show_live)
-        self.run_mode.history.connect(self._show_rack_history)
-        self.rack_detail_dock: QDockWidget | None = None
-        self.scene.entity_selected.connect(self._rack_clicked)
+        self._build_central()
+        self.run_view = RunView(self, self.plan, self.scale_bar, self._dock)
+        self.run_mode = self.run_view.run_mode
+        self.control_room = None
+        self._design_docks_shown: list[QDockWidget] = []
         self.run_mode.event.connect(
             lambda e: self.statusBar().showMessage(f"{e.source}: {e.subject}: {e.detail}", 8000)
         )
-        self._build_central()
         self.figures_dock = self._dock("Figures", self.figures_panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
         self.properties_dock = self._dock("Properties", self.properties_panel,
@@ -118,9 +110,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.properties_dock, self.figures_dock)
         self.problems_dock = self._dock("Problems", self.problems_panel,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)  # fmt: skip
-        self.live_dock = self._dock("Live", self.live_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.tabifyDockWidget(self.figures_dock, self.live_dock)
-        self.live_dock.hide()
+        self.tabifyDockWidget(self.figures_dock, self.run_view.live_dock)
         self.figures_panel.entity_activated.connect(self.select_entity)
         self.problems_panel.entity_activated.connect(self.select_entity)
         self.properties_panel.field_edit_requested.connect(self._edit_field)
@@ -226,6 +216,8 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         for dock in (self.properties_dock, self.figures_dock, self.problems_dock):
             view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        view_menu.addAction(self._action("&Control-Room Mode…", self.choose_control_room, "F11"))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About FactoryFloor", self._about))
 
@@ -296,10 +288,7 @@ class MainWindow(QMainWindow):
         for action in (self.design_action, self.run_action):
             group.addAction(action)
             bar.addAction(action)
-        self.quantity_box = QComboBox()
-        for quantity, (label, _) in RACK_QUANTITIES.items():
-            self.quantity_box.addItem(label, quantity)
-        self.quantity_box.currentIndexChanged.connect(self._choose_quantity)
+        self.quantity_box = self.run_view.quantity_box
         self.quantity_label = QLabel(" Show ")
         self.quantity_actions = [bar.addWidget(self.quantity_label),
                                  bar.addWidget(self.quantity_box)]  # fmt: skip
@@ -315,18 +304,20 @@ class MainWindow(QMainWindow):
         self._set_editing_enabled(False)
         for action in self.quantity_actions:
             action.setVisible(True)
-        self.scale_bar.show()
-        self.live_dock.show()
-        self.live_dock.raise_()
-        self._choose_quantity()
+        # Properties and problems are about editing: their room goes to the live views.
+        self._design_docks_shown = [d for d in (self.properties_dock, self.problems_dock)
+                                    if d.isVisible()]  # fmt: skip
+        for dock in self._design_docks_shown:
+            dock.hide()
         document = self.document
-        cdu_capacity_kw = {c.id: c.capacity_kw for c in document.design.cdus}
-        self._loop_capacity_kw = {lp.id: cdu_capacity_kw[lp.cdu_id] for lp in document.design.loops}
-        self.run_mode.start(document.design, document.path, document.is_modified)
+        self.run_view.start(document.design, document.figures, document.path,
+                            document.is_modified)  # fmt: skip
         self.statusBar().showMessage("Run: starting the telemetry backend…", 5000)
 
     def enter_design(self) -> None:
-        client = self.run_mode.stop()
+        if self.control_room is not None:
+            self.control_room.close()
+        client = self.run_view.stop()
         if client is not None:
             self._stopping.append(client)
             self.tasks.submit(client.stop, lambda _: self._stopping.remove(client),
@@ -335,32 +326,10 @@ class MainWindow(QMainWindow):
         self._set_editing_enabled(True)
         for action in self.quantity_actions:
             action.setVisible(False)
-        self.scale_bar.hide()
-        self.live_dock.hide()
-        if self.rack_detail_dock is not None:
-            self.rack_detail_dock.hide()
-        self.scene.clear_live()
+        for dock in self._design_docks_shown:
+            dock.show()
+        self._design_docks_shown = []
         self.design_action.setChecked(True)
-
-    def _rack_clicked(self, entity_id: str) -> None:
-        """In Run mode, clicking a rack opens its detail: per-GPU curves and current values."""
-        if not self.run_mode.running or self.document is None:
-            return
-        if not any(r.id == entity_id for r in self.document.design.racks):
-            return
-        if self.rack_detail_dock is None:
-            from widgets.rack_detail import RackDetailPanel  # pyqtgraph only when first needed
-
-            self.rack_detail_dock = self._dock("Rack detail", RackDetailPanel(),
-                                               Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
-            self.tabifyDockWidget(self.live_dock, self.rack_detail_dock)
-        self.run_mode.track(entity_id)
-        self.rack_detail_dock.show()
-        self.rack_detail_dock.raise_()
-
-    def _show_rack_history(self, history: object) -> None:
-        if self.rack_detail_dock is not None:
-            self.rack_detail_dock.widget().show_history(history)
 
     def _set_editing_enabled(self, enabled: bool) -> None:
         for action in (*self.tool_actions.values(), *self.edit_menu.actions()):
@@ -371,41 +340,6 @@ class MainWindow(QMainWindow):
         self.gpu_model_box.setEnabled(enabled)
         self.grid_box.setEnabled(enabled)
         self.properties_panel.setEnabled(enabled)
-
-    def _choose_quantity(self) -> None:
-        quantity = self.quantity_box.currentData()
-        self.run_mode.quantity = quantity
-        if self.document is not None:
-            label, unit = RACK_QUANTITIES[quantity]
-            low, high = scale_range(quantity, self.document.design, self.document.figures)
-            self.scale_bar.set_scale(label, unit, low, high)
-
-    def _show_live(self, live: LiveFigures) -> None:
-        if self.document is None or not self.run_mode.running:
-            return
-        design = self.document.design
-        quantity = self.run_mode.quantity
-        label, unit = RACK_QUANTITIES[quantity]
-        low, high = self.scale_bar.low, self.scale_bar.high
-        rack_colours = {r: scale_colour(v, low, high) for r, v in live.rack_values.items()}
-        capacity_kw = self._loop_capacity_kw
-        near = design.assumptions.near_capacity_fraction
-        loop_colours = {
-            loop_id: utilisation_colour(heat_kw / capacity_kw[loop_id], near)
-            for loop_id, heat_kw in live.loop_heat_kw.items() if loop_id in capacity_kw
-        }  # fmt: skip
-        values = {r: f"{label} {v:,.3g} {unit}" for r, v in live.rack_values.items()}
-        values.update({lp: f"heat {h:,.1f} kW of {capacity_kw[lp]:,.0f} kW"
-                       for lp, h in live.loop_heat_kw.items() if lp in capacity_kw})  # fmt: skip
-        self.scene.show_live(rack_colours, loop_colours, values)
-        facility = dict(live.facility)
-        if "it_power_kw" in facility and live.loop_heat_kw:
-            liquid_kw = sum(live.loop_heat_kw.values())
-            facility["heat_to_liquid_kw"] = liquid_kw
-            pue = estimated_pue(facility["it_power_kw"], liquid_kw, design.assumptions)
-            if pue is not None:
-                facility["pue"] = pue
-        self.live_panel.show_figures(facility)
 
     def _choose_tool(self, key: str) -> None:
         if key == "select":
@@ -734,6 +668,36 @@ class MainWindow(QMainWindow):
         self.tasks.submit(lambda: self.recovery.load(recovery), recovered,
                           lambda e: self._warn("Could not recover", "The autosave is damaged.",
                                                describe_file_error(recovery.path, e)))  # fmt: skip
+
+    # Control room ------------------------------------------------------------------------------
+
+    def choose_control_room(self) -> None:
+        """Ask which monitor, panels and arrangement, then put the Run view on the wall."""
+        from app.control_room import ControlRoomDialog, WallLayout
+
+        dialog = ControlRoomDialog(WallLayout.load(), self)
+        dialog.accepted.connect(lambda: self.show_control_room(dialog.chosen()))
+        dialog.open()
+
+    def show_control_room(self, layout=None) -> None:
+        """Full screen on the wall with ``layout`` (default: the one remembered); starts Run
+        mode if needed. The layout is remembered for the next time."""
+        from app.control_room import ControlRoomWindow, WallLayout
+
+        if self.document is None:
+            return
+        layout = layout or WallLayout.load()
+        layout.save()
+        self.enter_run()
+        self.run_action.setChecked(True)
+        if self.control_room is not None:
+            self.control_room.close()
+        self.control_room = ControlRoomWindow(self.run_view, layout)
+        self.control_room.closed.connect(self._control_room_closed)
+        self.control_room.show_on_screen(self.screen())
+
+    def _control_room_closed(self) -> None:
+        self.control_room = None
 
     # Window ------------------------------------------------------------------------------------
 

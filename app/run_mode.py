@@ -11,13 +11,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from backend.design_file import atomic_write_text, design_to_json
 from backend.figures import DesignFigures
 from backend.model import Design
-from backend.telemetry.live_figures import LiveAggregator, RackHistory
+from backend.telemetry.history import LiveHistory
+from backend.telemetry.live_figures import LiveAggregator
 from backend.telemetry.process import BackendClient, BackendConfig
+from backend.telemetry.sink import GOOD
 
 FRAME_INTERVAL_MS = 250
 
@@ -38,13 +41,24 @@ def scale_range(quantity: str, design: Design, figures: DesignFigures) -> tuple[
     return 0.0, max(per_j, default=1.0) or 1.0
 
 
+def gpu_scale_range(quantity: str, design: Design) -> tuple[float, float]:
+    """Fixed colour-scale ends of a per-GPU quantity (the heatmap's): power up to the largest
+    GPU's TDP in the design, temperatures as on the plan."""
+    if quantity == "util_pct":
+        return 0.0, 100.0
+    if quantity == "power_w":
+        used = {r.gpu_model for r in design.racks}
+        return 0.0, max((m.gpu_power_w for m in design.gpu_models if m.id in used), default=1.0)
+    return 25.0, 95.0 if quantity == "mem_temp_c" else 90.0
+
+
 class RunMode(QObject):
     live = Signal(object)
     """LiveFigures of the latest frame."""
     event = Signal(object)
     """A SourceEvent from the backend (source status, rejected payloads, ...)."""
     history = Signal(object)
-    """The tracked rack's RackHistory, after each frame."""
+    """The LiveHistory, after each frame has been added to it."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -55,7 +69,7 @@ class RunMode(QObject):
         self._timer.setInterval(FRAME_INTERVAL_MS)
         self._timer.timeout.connect(self._read_frame)
         self._snapshot_dir: tempfile.TemporaryDirectory | None = None
-        self.tracked: RackHistory | None = None
+        self.recorded: LiveHistory | None = None
 
     @property
     def running(self) -> bool:
@@ -68,18 +82,13 @@ class RunMode(QObject):
             path = Path(self._snapshot_dir.name) / "design.json"
             atomic_write_text(path, design_to_json(design))
         self._aggregator = LiveAggregator([r.id for r in design.racks])
+        self.recorded = LiveHistory(design)
         self.client = BackendClient(BackendConfig(str(path)))
         self._timer.start()
-
-    def track(self, rack_id: str) -> None:
-        """Keep per-GPU history of ``rack_id`` from now on (for its detail view)."""
-        if self.tracked is None or self.tracked.rack_id != rack_id:
-            self.tracked = RackHistory(rack_id)
 
     def stop(self) -> BackendClient | None:
         """Stop reading; the caller stops the returned client off the Qt thread."""
         self._timer.stop()
-        self.tracked = None
         client, self.client = self.client, None
         if self._snapshot_dir is not None:
             self._snapshot_dir.cleanup()
@@ -94,6 +103,8 @@ class RunMode(QObject):
         frame = self.client.frame()
         if frame is not None and frame.keys:
             self.live.emit(self._aggregator.update(frame.keys, frame.values, self.quantity))
-            if self.tracked is not None:
-                self.tracked.add(frame.keys, time.time(), frame.values)
-                self.history.emit(self.tracked)
+            if self.recorded is not None:
+                # History is what was measured: stale or bad-quality readings are gaps in it.
+                shown = np.where(frame.stale | (frame.qualities != GOOD), np.nan, frame.values)
+                self.recorded.add(frame.keys, time.time(), shown)
+                self.history.emit(self.recorded)

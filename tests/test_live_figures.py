@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from backend.design_file import load_design
-from backend.telemetry.live_figures import LiveAggregator, RackHistory
+from backend.telemetry.live_figures import GPU_SLOWDOWN_C, LiveAggregator, live_alarms
 from backend.telemetry.simulator import FacilitySimulator
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo_hall.json"
@@ -51,19 +51,16 @@ def test_facility_figures_and_busy_gpus(frame) -> None:
     assert live.loop_heat_kw["L-B2"] == pytest.approx(by_key["loop/L-B2/heat_kw"], rel=1e-6)
 
 
-def test_rack_history_keeps_the_last_frames_of_each_gpu(frame) -> None:
-    design = frame[0]
-    sim = FacilitySimulator(design, seed=5)
-    history = RackHistory("C02", capacity=10)
-    frames = []
-    for step in range(15):  # more frames than the ring holds
-        values = sim.step(0.25).astype(np.float32)
-        history.add(sim.keys, 1000.0 + 0.25 * step, values)
-        frames.append(dict(zip(sim.keys, values.tolist(), strict=True)))
-    ago, power = history.series("power_w")
-    assert history.gpu_count == 16  # an HGX H100 rack of the demo: 2 x 8 GPUs
-    assert power.shape == (10, 16)
-    assert ago.tolist() == pytest.approx([-2.25 + 0.25 * i for i in range(10)])
-    # The newest row is the last frame, GPU by GPU; the oldest kept is frame 5.
-    assert power[-1, 3] == pytest.approx(frames[-1]["gpu/C02/3/power_w"], rel=1e-6)
-    assert power[0, 15] == pytest.approx(frames[5]["gpu/C02/15/power_w"], rel=1e-6)
+def test_live_alarms_name_loops_over_capacity_and_racks_at_slowdown(frame) -> None:
+    design, keys, values, _ = frame
+    values = values.copy()
+    values[keys.index("gpu/C02/3/temp_c")] = GPU_SLOWDOWN_C + 1.0
+    values[keys.index("gpu/C02/4/temp_c")] = GPU_SLOWDOWN_C
+    values[keys.index("loop/L-B2/heat_kw")] = 999.0
+    live = LiveAggregator([r.id for r in design.racks]).update(keys, values, "util_pct")
+    assert live.hot_gpus == {"C02": 2}
+    capacity = {"L-B2": 500.0, "L-A1": 500.0}
+    assert live_alarms(live, capacity) == [
+        "Loop L-B2: 999 kW, over its CDU's 500 kW",
+        "Rack C02: 2 GPUs at or above 89 °C (slowdown)",
+    ]

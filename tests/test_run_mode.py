@@ -34,12 +34,13 @@ def test_run_colours_racks_live_and_design_restores_them(window: MainWindow, qtb
     window.run_action.trigger()
     assert window.plan.read_only and not window.tool_actions["rack"].isEnabled()
     # The simulator publishes at 4 Hz; the first frame reaches the plan within seconds.
-    qtbot.waitUntil(lambda: window.live_panel.tiles["it_power_kw"].value.text() != "-",
+    qtbot.waitUntil(lambda: window.run_view.live_panel.tiles["it_power_kw"].value.text() != "-",
                     timeout=30_000)  # fmt: skip
-    assert window.live_panel.tiles["gpus_busy"].value.text().endswith("of 1,312")
-    qtbot.waitUntil(lambda: window.live_panel.tiles["pue"].value.text() != "n/a", timeout=10_000)
+    assert window.run_view.live_panel.tiles["gpus_busy"].value.text().endswith("of 1,312")
+    tiles = window.run_view.live_panel.tiles
+    qtbot.waitUntil(lambda: tiles["pue"].value.text() != "n/a", timeout=10_000)
     # The demo's stated overheads on live loads: a PUE a little above the design's 1.17.
-    assert 1.05 < float(window.live_panel.tiles["pue"].value.text()) < 1.4
+    assert 1.05 < float(window.run_view.live_panel.tiles["pue"].value.text()) < 1.4
     assert rack_fill(window, "A01") != LIQUID_RACK_FILL
     assert "GPU utilisation" in window.scene.tooltip_for("A01")
     assert window.run_mode.client is not None and window.run_mode.client.alive
@@ -61,13 +62,13 @@ def test_choosing_another_quantity_rescales_the_legend(window: MainWindow, qtbot
 
 def test_clicking_a_rack_opens_its_per_gpu_detail(window: MainWindow, qtbot) -> None:
     window.run_action.trigger()
-    qtbot.waitUntil(lambda: window.live_panel.tiles["it_power_kw"].value.text() != "-",
+    qtbot.waitUntil(lambda: window.run_view.live_panel.tiles["it_power_kw"].value.text() != "-",
                     timeout=30_000)  # fmt: skip
     rack = window.scene.items_by_id["C02"]
     centre = window.plan.mapFromScene(rack.mapToScene(0.0, 0.3))
     qtbot.mouseClick(window.plan.viewport(), Qt.MouseButton.LeftButton, pos=centre)
-    assert window.rack_detail_dock is not None and window.rack_detail_dock.isVisible()
-    panel = window.rack_detail_dock.widget()
+    panel = window.run_view.rack_detail
+    assert panel.parentWidget().isVisible()
     qtbot.waitUntil(lambda: panel.table.rowCount() == 16
                     and panel.table.item(0, 2).text() != "n/a", timeout=10_000)  # fmt: skip
     assert panel.title.text().startswith("Rack C02: 16 GPUs")

@@ -126,16 +126,23 @@ class SeriesHistory:
         """The finest tier that covers ``span_s`` (the coarsest if none does)."""
         return next((t for t in self.tiers if t.span_s >= span_s), self.tiers[-1])
 
-    def window(self, span_s: float, end_s: float | None = None,
-               series: Sequence[int] | None = None) -> HistoryWindow:  # fmt: skip
+    def window(
+        self,
+        span_s: float,
+        end_s: float | None = None,
+        series: Sequence[int] | None = None,
+        tier: Tier | None = None,
+    ) -> HistoryWindow:
         """The last ``span_s`` seconds up to ``end_s`` (default: the newest frame), of every
-        series or of the given ones (-1: a series not recorded, read as NaN)."""
+        series or of the given ones (-1: a series not recorded, read as NaN), from ``tier``
+        (default: the finest that covers ``span_s``; a view updating a few columns of a long
+        window names its tier)."""
         end = self.latest_s if end_s is None else end_s
         width = self.series if series is None else len(series)
         if math.isnan(end):
             return HistoryWindow(np.empty(0), np.empty((0, width), np.float32), 0.0)
-        tier = self.tier_for(span_s)
-        return self._rings[self.tiers.index(tier)].window(span_s, end, series)
+        ring = self._rings[self.tiers.index(tier or self.tier_for(span_s))]
+        return ring.window(span_s, end, series)
 
     def grow(self, series: int) -> None:
         """Make room for more series; what is recorded so far is kept."""
@@ -298,14 +305,29 @@ class LiveHistory:
         """The per-GPU quantities some source reports, in ``GPU_QUANTITIES`` order."""
         return [q for q in GPU_QUANTITIES if q in self._gpu]
 
-    def gpu_window(self, quantity: str, span_s: float, end_s: float | None = None,
-                   rows: Sequence[int] | None = None) -> HistoryWindow:  # fmt: skip
+    def gpu_window(
+        self,
+        quantity: str,
+        span_s: float,
+        end_s: float | None = None,
+        rows: Sequence[int] | None = None,
+        tier: Tier | None = None,
+    ) -> HistoryWindow:
         """(columns, GPU rows) of ``quantity``, all rows or the given ones; NaN where no
-        source reports it."""
+        source reports it. ``tier`` as in ``SeriesHistory.window``."""
         history = self._gpu.get(quantity)
+        end = self.latest_s if end_s is None else end_s
         if history is None:
-            history = SeriesHistory(len(self.gpu_rows), self.tiers[:1])
-        return history.window(span_s, self.latest_s if end_s is None else end_s, rows)
+            width = len(self.gpu_rows) if rows is None else len(rows)
+            tier = tier or self.series.tier_for(span_s)
+            if math.isnan(end):
+                return HistoryWindow(np.empty(0), np.empty((0, width), np.float32), 0.0)
+            count = min(max(1, math.ceil(span_s / tier.resolution_s)), tier.columns)
+            last = math.floor(end / tier.resolution_s)
+            times = (np.arange(last - count + 1, last + 1) + 0.5) * tier.resolution_s
+            return HistoryWindow(times, np.full((count, width), np.nan, np.float32),
+                                 tier.resolution_s)  # fmt: skip
+        return history.window(span_s, end, rows, tier)
 
     def series_window(self, keys: Sequence[str], span_s: float,
                       end_s: float | None = None) -> HistoryWindow:  # fmt: skip

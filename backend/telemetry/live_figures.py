@@ -22,6 +22,10 @@ RACK_QUANTITIES: dict[str, tuple[str, str]] = {
 
 FACILITY_KEYS = ("it_power_kw", "tokens_per_s", "tokens_per_j")
 
+GPU_SLOWDOWN_C = 89.0
+"""NVML's slowdown threshold on the recorded H100 (design notes, section 4): above it the GPU
+clocks itself down and tokens per joule fall."""
+
 
 @dataclass(frozen=True, slots=True)
 class LiveFigures:
@@ -31,6 +35,8 @@ class LiveFigures:
     """Facility figures by quantity (it_power_kw, tokens_per_s, tokens_per_j, gpus_busy)."""
     loop_heat_kw: dict[str, float]
     """Measured heat load of each loop."""
+    hot_gpus: dict[str, int]
+    """Rack id -> GPUs at or above ``GPU_SLOWDOWN_C`` (racks with none are left out)."""
 
 
 class LiveAggregator:
@@ -106,65 +112,29 @@ class LiveAggregator:
             facility["gpus_busy"] = float(np.sum(values[util[0]] > self.BUSY_UTIL_PCT))
             facility["gpus"] = float(len(util[0]))
         loops = {loop_id: float(values[c]) for loop_id, c in self._loop_columns.items()}
-        return LiveFigures(rack_values, facility, loops)
+        return LiveFigures(rack_values, facility, loops, self._hot_gpus(values))
+
+    def _hot_gpus(self, values: np.ndarray) -> dict[str, int]:
+        temps = self._columns.get("gpu:temp_c")
+        if temps is None:
+            return {}
+        cols, racks = temps
+        hot = np.bincount(racks[values[cols] >= GPU_SLOWDOWN_C], minlength=len(self.rack_ids))
+        return {self.rack_ids[r]: int(hot[r]) for r in np.flatnonzero(hot)}
 
 
-GPU_DETAIL_QUANTITIES = ("util_pct", "power_w", "temp_c")
-
-
-class RackHistory:
-    """Recent per-GPU readings of one rack, kept from frames, for the rack detail's curves.
-
-    Frames carry only the latest value of each series; the detail view needs a minute of
-    history for the one rack on screen, so it keeps its own small ring (``capacity`` frames)
-    rather than asking the backend for windows of every GPU.
-    """
-
-    def __init__(self, rack_id: str, capacity: int = 240):
-        self.rack_id = rack_id
-        self.capacity = capacity
-        self._keys: list[str] | None = None
-        self._columns: dict[str, np.ndarray] = {}
-        self._times_s = np.full(capacity, np.nan)
-        self._values: dict[str, np.ndarray] = {}
-        self._written = 0
-
-    def _map_keys(self, keys: list[str]) -> None:
-        prefix = f"gpu/{self.rack_id}/"
-        found: dict[str, dict[int, int]] = {q: {} for q in GPU_DETAIL_QUANTITIES}
-        for column, key in enumerate(keys):
-            if key.startswith(prefix):
-                _, _, index, quantity = key.split("/")
-                if quantity in found and index.isdigit():
-                    found[quantity][int(index)] = column
-        gpus = max((len(by_index) for by_index in found.values()), default=0)
-        self._columns = {
-            q: np.array([by_index.get(i, -1) for i in range(gpus)], dtype=np.int64)
-            for q, by_index in found.items()
-        }
-        self._values = {q: np.full((self.capacity, gpus), np.nan, np.float32) for q in found}
-        self._written = 0  # new series appeared: the columns moved, so history starts over
-        self._keys = keys
-
-    def add(self, keys: list[str], time_s: float, values: np.ndarray) -> None:
-        if keys is not self._keys and keys != self._keys:
-            self._map_keys(keys)
-        slot = self._written % self.capacity
-        self._times_s[slot] = time_s
-        for quantity, columns in self._columns.items():
-            row = values[np.maximum(columns, 0)].astype(np.float32)
-            row[columns < 0] = np.nan
-            self._values[quantity][slot] = row
-        self._written += 1
-
-    @property
-    def gpu_count(self) -> int:
-        return len(self._columns.get("util_pct", ()))
-
-    def series(self, quantity: str) -> tuple[np.ndarray, np.ndarray]:
-        """(times in seconds before the newest frame, values per frame and GPU), oldest first."""
-        count = min(self._written, self.capacity)
-        order = (np.arange(count) + self._written - count) % self.capacity
-        times = self._times_s[order]
-        ago = times - times[-1] if count else times
-        return ago, self._values.get(quantity, np.empty((0, 0), np.float32))[order]
+def live_alarms(live: LiveFigures, loop_capacity_kw: dict[str, float]) -> list[str]:
+    """Conditions an operator must see now, one line each: loops carrying more heat than their
+    CDU can reject, and racks with GPUs at the slowdown temperature. (Acknowledgement,
+    shelving and the alarm journal are the alarm system's; this is the live view's count.)"""
+    lines = [
+        f"Loop {loop_id}: {heat_kw:,.0f} kW, over its CDU's {loop_capacity_kw[loop_id]:,.0f} kW"
+        for loop_id, heat_kw in sorted(live.loop_heat_kw.items())
+        if loop_id in loop_capacity_kw and heat_kw > loop_capacity_kw[loop_id]
+    ]
+    lines += [
+        f"Rack {rack_id}: {count} GPU{'s' if count > 1 else ''} at or above "
+        f"{GPU_SLOWDOWN_C:.0f} °C (slowdown)"
+        for rack_id, count in sorted(live.hot_gpus.items())
+    ]
+    return lines

@@ -1,0 +1,296 @@
+"""Control-room mode: the Run view full screen on a chosen monitor, for a wall display.
+
+Large type, a dark theme (a bright wall dazzles a dim control room, and dark backgrounds make
+the colour scales stand out), and a chosen set of panels shown tiled or rotating. The wall is
+one more view of the running session: it shares the plan's scene (so rack colours and the
+selection are the same items) and the session's one LiveHistory, and holds no data of its own,
+so leaving it running for days costs no more memory than the desk view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QFont, QGuiApplication, QKeyEvent, QResizeEvent, QScreen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from widgets.colour_scale import ColourScaleBar
+from widgets.floor_plan import FloorPlanView
+from widgets.live_panel import TILES, LivePanel
+
+PANELS = {"plan": "Floor plan", "kpis": "KPI tiles", "heatmap": "Fleet heatmap",
+          "plots": "Plots"}  # fmt: skip
+"""Panels a wall can show: key -> title."""
+
+FONT_SCALE = 1.6
+"""Type on the wall, relative to the desk: readable from a few metres."""
+
+DARK_STYLE = """
+QWidget#controlRoom, QWidget#controlRoom QWidget { background: #0f1317; color: #e3e7eb; }
+QWidget#controlRoom QFrame#figureTile { border: 1px solid #2b353f; border-radius: 6px; }
+QWidget#controlRoom QLabel#panelTitle { color: #8fa1b3; font-weight: bold; }
+QWidget#controlRoom QLabel#trend { color: #b7c3ce; }
+QWidget#controlRoom QComboBox, QWidget#controlRoom QPushButton {
+    background: #1c242c; border: 1px solid #3a4653; padding: 2px 8px; }
+"""
+
+
+@dataclass
+class WallLayout:
+    """What the wall shows and where; remembered between runs (QSettings ``controlRoom/``)."""
+
+    screen: str = ""
+    """QScreen name; empty or unknown: the screen the main window is on."""
+    panels: list[str] = field(default_factory=lambda: list(PANELS))
+    rotating: bool = False
+    rotate_s: int = 20
+
+    @classmethod
+    def load(cls) -> WallLayout:
+        settings = QSettings()
+        panels = settings.value("controlRoom/panels", list(PANELS), list)
+        return cls(
+            screen=str(settings.value("controlRoom/screen", "")),
+            panels=[p for p in panels if p in PANELS] or list(PANELS),
+            rotating=settings.value("controlRoom/rotating", False, bool),
+            rotate_s=int(settings.value("controlRoom/rotate_s", 20)),
+        )
+
+    def save(self) -> None:
+        settings = QSettings()
+        settings.setValue("controlRoom/screen", self.screen)
+        settings.setValue("controlRoom/panels", self.panels)
+        settings.setValue("controlRoom/rotating", self.rotating)
+        settings.setValue("controlRoom/rotate_s", self.rotate_s)
+
+    def target_screen(self, fallback: QScreen) -> QScreen:
+        return next((s for s in QGuiApplication.screens() if s.name() == self.screen), fallback)
+
+
+class ControlRoomDialog(QDialog):
+    """Choose the monitor, the panels and tiled or rotating, before going full screen."""
+
+    def __init__(self, layout: WallLayout, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Control-room mode")
+        form = QFormLayout(self)
+        self.screen_box = QComboBox()
+        for screen in QGuiApplication.screens():
+            size = screen.geometry()
+            self.screen_box.addItem(f"{screen.name()} ({size.width()} x {size.height()})",
+                                    screen.name())  # fmt: skip
+        index = self.screen_box.findData(layout.screen)
+        self.screen_box.setCurrentIndex(max(index, 0))
+        form.addRow("Monitor", self.screen_box)
+        self.panel_boxes: dict[str, QCheckBox] = {}
+        panels = QHBoxLayout()
+        for key, title in PANELS.items():
+            box = QCheckBox(title)
+            box.setChecked(key in layout.panels)
+            self.panel_boxes[key] = box
+            panels.addWidget(box)
+        form.addRow("Panels", panels)
+        self.mode_box = QComboBox()
+        self.mode_box.addItem("Tiled: all at once", False)
+        self.mode_box.addItem("Rotating: one at a time", True)
+        self.mode_box.setCurrentIndex(int(layout.rotating))
+        form.addRow("Show", self.mode_box)
+        self.rotate_box = QSpinBox()
+        self.rotate_box.setRange(5, 600)
+        self.rotate_box.setSuffix(" s")
+        self.rotate_box.setValue(layout.rotate_s)
+        form.addRow("Each panel for", self.rotate_box)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)  # fmt: skip
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def chosen(self) -> WallLayout:
+        return WallLayout(
+            screen=self.screen_box.currentData(),
+            panels=[k for k, box in self.panel_boxes.items() if box.isChecked()] or list(PANELS),
+            rotating=bool(self.mode_box.currentData()),
+            rotate_s=self.rotate_box.value(),
+        )
+
+
+class ControlRoomWindow(QWidget):
+    """The wall: full screen, dark, large type; Esc leaves, Space shows the next panel."""
+
+    closed = Signal()
+
+    def __init__(self, run_view, layout: WallLayout):
+        super().__init__(None, Qt.WindowType.Window)
+        from widgets.fleet_heatmap import FleetHeatmap  # pyqtgraph: Run has imported it already
+        from widgets.history_plots import HistoryPlots
+
+        self.run_view = run_view
+        self.wall_layout = layout
+        self.setObjectName("controlRoom")
+        self.setWindowTitle("FactoryFloor: control room")
+        self.setStyleSheet(DARK_STYLE)
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * FONT_SCALE)
+        self.setFont(font)
+
+        self.plan = FloorPlanView(run_view.scene)
+        self.scale_bar = ColourScaleBar()
+        self.kpis = LivePanel(columns=len(TILES))
+        self.heatmap = FleetHeatmap()
+        self.plots = HistoryPlots()
+        self.plots.set_dark(True)
+        self.heatmap.set_dark(True)
+        self.plots.window_changed.connect(self.heatmap.set_window)
+        self.plots.paused_changed.connect(self.heatmap.set_paused)
+        self.heatmap.gpu_clicked.connect(run_view.select_gpu)
+        plan_panel = QWidget()
+        plan_layout = QVBoxLayout(plan_panel)
+        plan_layout.setContentsMargins(0, 0, 0, 0)
+        plan_layout.addWidget(self.plan, 1)
+        plan_layout.addWidget(self.scale_bar)
+        self.panels: dict[str, QWidget] = {
+            "plan": plan_panel, "kpis": self.kpis, "heatmap": self.heatmap, "plots": self.plots,
+        }  # fmt: skip
+
+        outer = QVBoxLayout(self)
+        self.header = QLabel()
+        self.header.setObjectName("panelTitle")
+        outer.addWidget(self.header)
+        self.stack = QStackedWidget()
+        self.rotation = QTimer(self)
+        self.rotation.timeout.connect(self.next_panel)
+        self._arrange(layout)
+        self._enlarge_tiles()
+        outer.addWidget(self.stack, 1)
+
+        history = run_view.history
+        self.plots.set_history(history, run_view.loop_capacity)
+        self.heatmap.set_history(history)
+        self.set_quantity(run_view.quantity_scale(), run_view.gpu_quantity_scale())
+        run_view.extra_views.append(self)
+
+    # --- Layout --------------------------------------------------------------------------------
+
+    def _titled(self, key: str) -> QWidget:
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(4, 4, 4, 4)
+        title = QLabel(PANELS[key])
+        title.setObjectName("panelTitle")
+        column.addWidget(title)
+        column.addWidget(self.panels[key], 1)
+        return box
+
+    def _arrange(self, layout: WallLayout) -> None:
+        """Rotating: one page per panel. Tiled: KPI tiles in a strip across the top, the plots
+        down the right (they need height: five stacked plots), the plan over the heatmap on
+        the left."""
+        shown = [key for key in PANELS if key in layout.panels]
+        for key in PANELS:
+            self.panels[key].setVisible(key in shown)
+        if layout.rotating:
+            for key in shown:
+                self.stack.addWidget(self._titled(key))
+            self.rotation.start(layout.rotate_s * 1000)
+            self._show_header()
+            return
+        page = QWidget()
+        grid = QGridLayout(page)
+        grid.setContentsMargins(0, 0, 0, 0)
+        top = 0
+        if "kpis" in shown:
+            grid.addWidget(self._titled("kpis"), 0, 0, 1, 2)
+            top = 1
+        left = [key for key in ("plan", "heatmap") if key in shown]
+        right = "plots" in shown
+        for i, key in enumerate(left):
+            grid.addWidget(self._titled(key), top + i, 0, 1, 1 if right else 2)
+            grid.setRowStretch(top + i, 1)
+        if right:
+            grid.addWidget(self._titled("plots"), top, 1 if left else 0, max(len(left), 1),
+                           1 if left else 2)  # fmt: skip
+            grid.setRowStretch(top, 1)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 2)
+        self.stack.addWidget(page)
+        self._show_header()
+
+    def _enlarge_tiles(self) -> None:
+        """KPI figures readable across the room: built before this window's font applied."""
+        for tile in self.kpis.tiles.values():
+            value_font = QFont(self.font())
+            value_font.setPointSizeF(self.font().pointSizeF() * 1.8)
+            value_font.setBold(True)
+            tile.value.setFont(value_font)
+            tile.caption.setFont(self.font())
+            tile.caption.setStyleSheet("color: #9fb0c0;")
+
+    def next_panel(self) -> None:
+        if self.stack.count() > 1:
+            self.stack.setCurrentIndex((self.stack.currentIndex() + 1) % self.stack.count())
+            self._show_header()
+
+    def _show_header(self) -> None:
+        design = self.run_view.design
+        name = design.name if design is not None else ""
+        mode = "rotating" if self.wall_layout.rotating else "tiled"
+        self.header.setText(f"{name} · {mode} · Esc leaves · Space: next panel")
+
+    def show_on_screen(self, fallback: QScreen) -> None:
+        screen = self.wall_layout.target_screen(fallback)
+        self.setScreen(screen)
+        self.setGeometry(screen.geometry())
+        self.showFullScreen()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self.plan.fit_hall)  # once the layout has sized the plan
+
+    # --- One more view of the run (RunView.extra_views) ---------------------------------------
+
+    def refresh(self) -> None:
+        self.plots.refresh()
+        self.heatmap.refresh()
+
+    def show_figures(self, facility: dict[str, float], time_s: float, alarms: list[str]) -> None:
+        self.kpis.show_figures(facility, time_s, alarms)
+
+    def select_gpu(self, rack_id: str, gpu_index: int | None) -> None:
+        self.heatmap.select_gpu(rack_id, gpu_index)
+        self.plots.select_rack(rack_id)
+
+    def set_quantity(self, plan_scale: tuple, gpu_scale: tuple) -> None:
+        self.scale_bar.set_scale(*plan_scale)
+        self.heatmap.set_quantity(*gpu_scale)
+
+    # --- Leaving -------------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        elif event.key() == Qt.Key.Key_Space:
+            self.next_panel()
+        else:
+            super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.rotation.stop()
+        if self in self.run_view.extra_views:
+            self.run_view.extra_views.remove(self)
+        self.closed.emit()
+        super().closeEvent(event)

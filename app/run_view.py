@@ -1,0 +1,234 @@
+"""The Run view: the live plan, KPI tiles, time plots, fleet heatmap and rack detail, wired to
+one RunMode and to each other.
+
+Every view reads the same LiveHistory after each frame, and selection is one thing: a rack
+clicked on the plan, a cell clicked on the heatmap or a rack chosen in the plots selects that
+rack (and GPU) in all of them. The plot and heatmap docks import pyqtgraph, so they are built
+the first time Run mode starts rather than at start-up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QWidget
+
+from app.run_mode import RunMode, gpu_scale_range, scale_range
+from backend.figures import estimated_pue
+from backend.model import Design
+from backend.telemetry.history import GPU_QUANTITIES, LiveHistory
+from backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
+from widgets.colour_scale import ColourScaleBar, scale_colour
+from widgets.floor_plan import FloorPlanScene, FloorPlanView
+from widgets.live_panel import LivePanel
+from widgets.status_colours import utilisation_colour
+
+PLAN_TO_GPU_QUANTITY = {"util_pct": "util_pct", "power_kw": "power_w", "temp_c": "temp_c"}
+"""The heatmap follows the plan's quantity where there is a per-GPU one to show."""
+
+DockFactory = Callable[[str, QWidget, Qt.DockWidgetArea], QDockWidget]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    rack_id: str
+    gpu_index: int | None = None
+
+
+class RunView(QObject):
+    def __init__(self, window: QMainWindow, plan: FloorPlanView, scale_bar: ColourScaleBar,
+                 dock: DockFactory):  # fmt: skip
+        super().__init__(window)
+        self.window = window
+        self.plan = plan
+        self.scene: FloorPlanScene = plan.scene()
+        self.scale_bar = scale_bar
+        self._dock = dock
+        self.run_mode = RunMode(self)
+        self.design: Design | None = None
+        self.live_panel = LivePanel()
+        self.live_dock = dock("Live", self.live_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.live_dock.hide()
+        self.quantity_box = QComboBox()
+        for quantity, (label, _) in RACK_QUANTITIES.items():
+            self.quantity_box.addItem(label, quantity)
+        self.quantity_box.currentIndexChanged.connect(self._choose_quantity)
+        self.plots = self.heatmap = self.rack_detail = None
+        self.run_docks: list[QDockWidget] = [self.live_dock]
+        self.selection: Selection | None = None
+        self.loop_capacity: dict[str, tuple[str, float]] = {}
+        """Loop id -> (CDU id, capacity kW), fixed while running (editing is off in Run)."""
+        self.run_mode.live.connect(self._show_live)
+        self.run_mode.history.connect(self._show_history)
+        self.scene.entity_selected.connect(self._plan_selected)
+        self.extra_views: list[QObject] = []
+        """Further views of the same run (the control-room wall) that want each frame."""
+
+    @property
+    def running(self) -> bool:
+        return self.run_mode.running
+
+    @property
+    def history(self) -> LiveHistory | None:
+        return self.run_mode.recorded
+
+    # --- Starting and stopping --------------------------------------------------------------
+
+    def start(self, design: Design, figures, saved_path, modified: bool) -> None:
+        self._build_docks()
+        self.design = design
+        cdus = {c.id: c for c in design.cdus}
+        self.loop_capacity = {lp.id: (lp.cdu_id, cdus[lp.cdu_id].capacity_kw)
+                               for lp in design.loops}  # fmt: skip
+        self._figures = figures
+        self.run_mode.start(design, saved_path, modified)
+        history = self.run_mode.recorded
+        self.plots.set_history(history, self.loop_capacity)
+        self.heatmap.set_history(history)
+        self._choose_quantity()
+        self.scale_bar.show()
+        for dock in self.run_docks:
+            dock.show()
+        self.live_dock.raise_()
+
+    def stop(self):
+        """Leave Run mode; returns the backend client for the caller to stop off the Qt thread."""
+        client = self.run_mode.stop()
+        self.scale_bar.hide()
+        for dock in self.run_docks:
+            dock.hide()
+        self.scene.clear_live()
+        self.selection = None
+        return client
+
+    def _build_docks(self) -> None:
+        if self.plots is not None:
+            return
+        # pyqtgraph is imported here, the first time Run starts, to keep start-up quick.
+        from widgets.fleet_heatmap import FleetHeatmap
+        from widgets.history_plots import HistoryPlots
+        from widgets.rack_detail import RackDetailPanel
+
+        self.plots, self.heatmap = HistoryPlots(), FleetHeatmap()
+        self.rack_detail = RackDetailPanel()
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        plots_dock = self._dock("Plots", self.plots, right)
+        heatmap_dock = self._dock("Fleet heatmap", self.heatmap, bottom)
+        detail_dock = self._dock("Rack detail", self.rack_detail, right)
+        self.window.tabifyDockWidget(self.live_dock, detail_dock)
+        self.window.tabifyDockWidget(detail_dock, plots_dock)
+        self.run_docks += [plots_dock, heatmap_dock, detail_dock]
+        self.window.resizeDocks([heatmap_dock], [320], Qt.Orientation.Vertical)
+        for dock in self.run_docks[1:]:
+            self.window.restoreDockWidget(dock)  # placed where the user left it last time
+        self.heatmap.set_window(self.plots.window_s)
+        self.plots.window_changed.connect(self.heatmap.set_window)
+        self.plots.paused_changed.connect(self.heatmap.set_paused)
+        self.heatmap.gpu_clicked.connect(self.select_gpu)
+
+    # --- Selection ---------------------------------------------------------------------------
+
+    def select_gpu(self, rack_id: str, gpu_index: int | None = None) -> None:
+        """Select a rack (and one of its GPUs) in every view."""
+        self.selection = Selection(rack_id, gpu_index)
+        if self.scene.select_entity(rack_id):  # the plan reports back through _plan_selected
+            self.plan.centerOn(self.scene.items_by_id[rack_id])
+        self._show_selection()
+
+    def _plan_selected(self, entity_id: str) -> None:
+        if not self.running or self.design is None:
+            return
+        if not any(r.id == entity_id for r in self.design.racks):
+            return
+        if self.selection is None or self.selection.rack_id != entity_id:
+            self.selection = Selection(entity_id)
+            self._show_selection()
+
+    def _show_selection(self) -> None:
+        selection = self.selection
+        if selection is None or self.plots is None:
+            return
+        self.heatmap.select_gpu(selection.rack_id, selection.gpu_index)
+        self.plots.select_rack(selection.rack_id)
+        for view in self.extra_views:
+            view.select_gpu(selection.rack_id, selection.gpu_index)
+        if self.history is not None:
+            self.rack_detail.show_rack(self.history, selection.rack_id, selection.gpu_index)
+        detail = self.rack_detail.parentWidget()
+        if isinstance(detail, QDockWidget):
+            detail.show()
+            detail.raise_()
+
+    # --- Quantity ----------------------------------------------------------------------------
+
+    def quantity_scale(self) -> tuple[str, str, float, float]:
+        quantity = self.quantity_box.currentData()
+        label, unit = RACK_QUANTITIES[quantity]
+        low, high = scale_range(quantity, self.design, self._figures)
+        return label, unit, low, high
+
+    def gpu_quantity_scale(self) -> tuple[str, str, str, float, float]:
+        """The per-GPU quantity the heatmap shows, with its label, unit and scale."""
+        quantity = PLAN_TO_GPU_QUANTITY.get(self.quantity_box.currentData(), "util_pct")
+        label, unit = GPU_QUANTITIES[quantity]
+        return (quantity, label, unit, *gpu_scale_range(quantity, self.design))
+
+    def _choose_quantity(self) -> None:
+        self.run_mode.quantity = self.quantity_box.currentData()
+        if self.design is None:
+            return
+        self.scale_bar.set_scale(*self.quantity_scale())
+        if self.heatmap is not None:
+            self.heatmap.set_quantity(*self.gpu_quantity_scale())
+        for view in self.extra_views:
+            view.set_quantity(self.quantity_scale(), self.gpu_quantity_scale())
+
+    # --- Each frame ----------------------------------------------------------------------------
+
+    def _show_live(self, live: LiveFigures) -> None:
+        if self.design is None or not self.running:
+            return
+        label, unit, low, high = self.quantity_scale()
+        rack_colours = {r: scale_colour(v, low, high) for r, v in live.rack_values.items()}
+        near = self.design.assumptions.near_capacity_fraction
+        capacity = self.loop_capacity
+        loop_colours = {
+            loop_id: utilisation_colour(heat_kw / capacity[loop_id][1], near)
+            for loop_id, heat_kw in live.loop_heat_kw.items() if loop_id in capacity
+        }  # fmt: skip
+        values = {r: f"{label} {v:,.3g} {unit}" for r, v in live.rack_values.items()}
+        values.update({lp: f"heat {h:,.1f} kW of {capacity[lp][1]:,.0f} kW"
+                       for lp, h in live.loop_heat_kw.items() if lp in capacity})  # fmt: skip
+        self.scene.show_live(rack_colours, loop_colours, values)
+        facility = self.facility_figures(live)
+        alarms = live_alarms(live, {loop_id: kw for loop_id, (_, kw) in capacity.items()})
+        now_s = time.time()
+        self.live_panel.show_figures(facility, now_s, alarms)
+        for view in self.extra_views:
+            view.show_figures(facility, now_s, alarms)
+
+    def facility_figures(self, live: LiveFigures) -> dict[str, float]:
+        """The KPI tiles' figures: the frame's facility figures, heat to liquid and PUE."""
+        facility = dict(live.facility)
+        if "it_power_kw" in facility and live.loop_heat_kw:
+            liquid_kw = sum(live.loop_heat_kw.values())
+            facility["heat_to_liquid_kw"] = liquid_kw
+            pue = estimated_pue(facility["it_power_kw"], liquid_kw, self.design.assumptions)
+            if pue is not None:
+                facility["pue"] = pue
+        return facility
+
+    def _show_history(self, history: LiveHistory) -> None:
+        if self.plots is None:
+            return
+        self.plots.refresh()
+        self.heatmap.refresh()
+        if self.selection is not None and not self.rack_detail.visibleRegion().isEmpty():
+            self.rack_detail.show_rack(history, self.selection.rack_id,
+                                       self.selection.gpu_index)  # fmt: skip
+        for view in self.extra_views:
+            view.refresh()

@@ -1,0 +1,333 @@
+"""The Run view's time plots, fed by a real ``LiveHistory`` of simulator frames (no mocks)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QApplication
+
+from backend.model import Design
+from backend.synthetic import generate_hall
+from backend.telemetry.history import WINDOWS_S, LiveHistory
+from backend.telemetry.simulator import FacilitySimulator
+from widgets.history_plots import MAX_CURVES, MAX_READOUT, HistoryPlots, format_value
+
+T0_S = 1_750_000_000.0
+
+
+class Feed:
+    """A hall, its simulator and the history they fill, one frame at a time."""
+
+    def __init__(self, rack_count: int, racks_per_row: int):
+        self.design: Design = generate_hall(rack_count, racks_per_row=racks_per_row)
+        self.sim = FacilitySimulator(self.design)
+        self.history = LiveHistory(self.design)
+        self.now_s = T0_S
+
+    def frames(self, count: int, dt_s: float = 1.0) -> None:
+        for _ in range(count):
+            self.history.add(self.sim.keys, self.now_s, self.sim.step(dt_s))
+            self.now_s += dt_s
+
+    def loop_capacities(self) -> dict[str, tuple[str, float]]:
+        capacity_kw = {cdu.id: cdu.capacity_kw for cdu in self.design.cdus}
+        return {lp.id: (lp.cdu_id, capacity_kw[lp.cdu_id]) for lp in self.design.loops}
+
+
+@pytest.fixture
+def plots(qtbot) -> HistoryPlots:
+    widget = HistoryPlots()
+    qtbot.addWidget(widget)
+    widget.resize(1200, 900)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def shown(widget: HistoryPlots, key: str) -> list:
+    return [c for c in widget.plots[key].curves if c.isVisible()]
+
+
+def x_range(widget: HistoryPlots) -> tuple[float, float]:
+    low, high = widget.plots["gpu"].item.getViewBox().viewRange()[0]
+    return low, high
+
+
+def snapshot(widget: HistoryPlots) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    return {key: [(c.xData.copy(), c.yData.copy()) for c in shown(widget, key)]
+            for key in widget.plots}  # fmt: skip
+
+
+def test_window_sets_x_span_and_resolution(plots: HistoryPlots, qtbot) -> None:
+    feed = Feed(8, 8)
+    feed.frames(3600)
+    plots.set_history(feed.history, feed.loop_capacities())
+    with qtbot.waitSignal(plots.window_changed) as signal:
+        plots.set_window(60.0)
+    assert signal.args == [60.0]
+    curve = shown(plots, "efficiency")[0]
+    assert len(curve.xData) == 60
+    assert np.allclose(np.diff(curve.xData), 1.0)
+    low, high = x_range(plots)
+    assert high - low == pytest.approx(60.0)
+    assert high == pytest.approx(math.floor(feed.history.latest_s) + 1.0)  # newest bucket's end
+
+    plots.window_combo.setCurrentIndex(WINDOWS_S.index(3600.0))  # as the user would
+    assert plots.window_s == 3600.0
+    assert len(curve.xData) == 240
+    assert np.allclose(np.diff(curve.xData), 15.0)
+    low, high = x_range(plots)
+    assert high - low == pytest.approx(3600.0)
+    assert plots.window_combo.currentText() == "1 h"
+
+
+def test_setters_with_the_same_value_emit_nothing(plots: HistoryPlots, qtbot) -> None:
+    feed = Feed(8, 8)
+    feed.frames(10)
+    plots.set_history(feed.history, feed.loop_capacities())
+    with qtbot.assertNotEmitted(plots.window_changed):
+        plots.set_window(plots.window_s)
+    with qtbot.assertNotEmitted(plots.paused_changed):
+        plots.set_paused(False)
+    with pytest.raises(ValueError):
+        plots.set_window(42.0)
+
+
+def test_pause_freezes_the_curves_and_resume_follows(plots: HistoryPlots, qtbot) -> None:
+    feed = Feed(8, 8)
+    feed.frames(120)
+    plots.set_history(feed.history, feed.loop_capacities())
+    plots.set_window(60.0)
+    with qtbot.waitSignal(plots.paused_changed) as signal:
+        plots.set_paused(True)
+    assert signal.args == [True]
+    assert plots.pause_button.isChecked() and plots.pause_button.text() == "Resume"
+    before = snapshot(plots)
+    view_before = x_range(plots)
+    feed.frames(10)
+    plots.refresh()
+    after = snapshot(plots)
+    for key, curves in before.items():
+        assert len(curves) == len(after[key])
+        for (x0, y0), (x1, y1) in zip(curves, after[key], strict=True):
+            assert np.array_equal(x0, x1) and np.array_equal(y0, y1, equal_nan=True), key
+    assert x_range(plots) == view_before
+
+    with qtbot.waitSignal(plots.paused_changed) as signal:
+        plots.pause_button.click()  # as the user would
+    assert signal.args == [False]
+    curve = shown(plots, "efficiency")[0]
+    newest = feed.history.series_window(["facility/tokens_per_j"], 1.0)
+    assert curve.xData[-1] == newest.times_s[-1]
+    assert curve.yData[-1] == pytest.approx(float(newest.values[-1, 0]))
+    assert x_range(plots)[1] == pytest.approx(newest.times_s[-1] + 0.5)
+
+
+def test_space_toggles_pause(plots: HistoryPlots, qtbot) -> None:
+    feed = Feed(8, 8)
+    feed.frames(5)
+    plots.set_history(feed.history, feed.loop_capacities())
+    plots.setFocus()
+    qtbot.keyClick(plots, Qt.Key.Key_Space)
+    assert plots.paused
+    qtbot.keyClick(plots.graphics, Qt.Key.Key_Space)  # the plots have focus after a click
+    assert not plots.paused
+
+
+def test_paused_keeps_older_data_to_scroll_back_to(plots: HistoryPlots) -> None:
+    feed = Feed(8, 8)
+    feed.frames(700)
+    plots.set_history(feed.history, feed.loop_capacities())
+    plots.set_window(60.0)
+    view = plots.plots["heat"].item.getViewBox()
+    assert view.state["mouseEnabled"] == [False, False]  # live: the view follows, no panning
+    curve = shown(plots, "heat")[0]
+    assert len(curve.xData) == 60
+
+    plots.set_paused(True)
+    assert view.state["mouseEnabled"] == [True, False]
+    low, high = x_range(plots)
+    assert high - low == pytest.approx(60.0)  # still showing the last minute ...
+    assert len(curve.xData) == 600  # ... with the 1 s tier's 10 minutes behind it
+    assert curve.xData[0] < low - 500
+    assert np.isfinite(curve.yData[:10]).all()
+    view.translateBy(x=-300.0)  # what dragging to the right does
+    assert x_range(plots)[0] == pytest.approx(low - 300.0)
+    assert plots.plots["efficiency"].item.getViewBox().viewRange()[0][0] == pytest.approx(
+        low - 300.0
+    )  # the axes are linked
+
+    plots.set_paused(False)
+    assert view.state["mouseEnabled"] == [False, False]
+    assert x_range(plots) == pytest.approx((low, high))
+    assert len(curve.xData) == 60
+
+
+def test_loop_plot_draws_each_cdu_capacity_in_its_loop_colour(plots: HistoryPlots) -> None:
+    feed = Feed(64, 16)
+    feed.frames(30)
+    capacities = feed.loop_capacities()
+    plots.set_history(feed.history, capacities)
+    heat = plots.plots["heat"]
+    lines = plots._capacity_lines
+    assert len(lines) == len(capacities) == len(shown(plots, "heat")) == 12
+    for loop, curve, line in zip(capacities, heat.curves, lines, strict=True):
+        assert line.angle == 0
+        assert line.value() == capacities[loop][1]
+        assert line.pen.style() == Qt.PenStyle.DashLine
+        assert line.pen.color() == curve.opts["pen"].color()
+    window = feed.history.series_window([f"loop/{loop}/heat_kw" for loop in capacities], 300.0)
+    for n, curve in enumerate(heat.curves):
+        assert np.array_equal(curve.yData, window.values[:, n], equal_nan=True)
+    plots.grab()  # ranges follow the data when painted
+    low, high = heat.item.getViewBox().viewRange()[1]
+    assert low <= np.nanmax(window.values) and high >= 600.0  # headroom in view
+
+
+def test_a_large_hall_shows_64_racks_and_says_so(plots: HistoryPlots) -> None:
+    feed = Feed(512, 16)
+    feed.frames(3)
+    plots.set_history(feed.history, feed.loop_capacities())
+    plots.set_per("rack")
+    gpu = plots.plots["gpu"]
+    assert len(shown(plots, "gpu")) == MAX_CURVES
+    assert "64 of 512 racks; choose Row or Hall for all" in gpu.item.titleLabel.text
+    assert "64 of 96 loops" in plots.plots["heat"].item.titleLabel.text
+
+    last = feed.design.racks[-1].id  # beyond the first 64: still drawn, thick, on top
+    plots.select_rack(last)
+    assert gpu.names[gpu.pinned] == last
+    pinned = gpu.curves[gpu.pinned]
+    assert pinned.opts["pen"].width() == 3 and pinned.zValue() > gpu.curves[0].zValue()
+    window = feed.history.aggregate_window("util_pct", "rack", plots.window_s)
+    column = feed.history.group_names("rack").index(last)
+    assert np.array_equal(pinned.yData, window.values[:, column], equal_nan=True)
+
+    plots.set_per("hall")
+    assert len(shown(plots, "gpu")) == 1
+    assert "of" not in gpu.item.titleLabel.text
+    plots.set_per("row")
+    assert len(shown(plots, "gpu")) == 32
+
+
+def test_per_gpu_shows_the_selected_racks_gpus(plots: HistoryPlots) -> None:
+    feed = Feed(8, 8)
+    feed.frames(20)
+    plots.set_history(feed.history, feed.loop_capacities())
+    plots.set_quantity("power_w")
+    plots.set_per("gpu")
+    assert not shown(plots, "gpu")
+    assert "select a rack" in plots.plots["gpu"].item.titleLabel.text
+    rack = feed.design.racks[2].id
+    plots.select_rack(rack)
+    rows = list(feed.history.rack_rows[rack])
+    curves = shown(plots, "gpu")
+    assert len(curves) == len(rows)
+    window = feed.history.gpu_window("power_w", plots.window_s, rows=rows)
+    for n, curve in enumerate(curves):
+        assert np.array_equal(curve.yData, window.values[:, n], equal_nan=True)
+    tokens = shown(plots, "tokens")
+    assert len(tokens) == 2  # facility and the selected rack
+
+
+def test_curves_are_built_once_and_updated(plots: HistoryPlots) -> None:
+    feed = Feed(8, 8)
+    feed.frames(10)
+    plots.set_history(feed.history, feed.loop_capacities())
+    curves = {key: list(plot.curves) for key, plot in plots.plots.items()}
+    items = {key: len(plot.item.items) for key, plot in plots.plots.items()}
+    for _ in range(5):
+        feed.frames(1)
+        plots.refresh()
+    assert curves == {key: list(plot.curves) for key, plot in plots.plots.items()}
+    assert items == {key: len(plot.item.items) for key, plot in plots.plots.items()}
+    assert shown(plots, "efficiency")[0].xData[-1] == math.floor(feed.history.latest_s) + 0.5
+
+
+def test_crosshair_lists_the_values_at_the_mouse(plots: HistoryPlots, qtbot) -> None:
+    feed = Feed(64, 16)
+    feed.frames(120)
+    plots.set_history(feed.history, feed.loop_capacities())
+    plots.set_window(60.0)
+    plots.grab()  # lay out and range the plots as on screen
+    at_s = math.floor(feed.history.latest_s) - 20 + 0.5
+    view = plots.plots["coolant"].item.getViewBox()
+    y = sum(view.viewRange()[1]) / 2
+    plots._on_mouse_moved(view.mapViewToScene(QPointF(at_s + 0.2, y)))
+
+    heat = plots.plots["heat"]
+    assert heat.vline is not None and heat.vline.isVisible()
+    assert heat.vline.value() == pytest.approx(at_s + 0.2)
+    time_s, entries = plots.readout_entries("heat", at_s + 0.2)
+    assert time_s == at_s
+    window = feed.history.series_window([f"loop/{n}/heat_kw" for n in heat.names], 60.0)
+    expected = dict(zip(heat.names, window.values[list(window.times_s).index(at_s)], strict=True))
+    assert len(entries) == 12
+    assert [v for _, v in entries] == sorted(expected.values(), reverse=True)  # highest first
+    for name, value in entries:
+        assert value == pytest.approx(float(expected[name]))
+    html = heat.readout.textItem.toHtml()
+    name, value = entries[0]
+    assert name in html and format_value(value, "kW") in html
+    assert f"top {MAX_READOUT} of 12" in html
+    assert entries[MAX_READOUT][0] not in html
+
+    efficiency = plots.plots["efficiency"]
+    _, entries = plots.readout_entries("efficiency", at_s)
+    value = feed.history.series_window(["facility/tokens_per_j"], 60.0).values[-21, 0]
+    assert entries == [("facility", pytest.approx(float(value)))]
+    assert format_value(float(value), "tok/J") in efficiency.readout.textItem.toHtml()
+
+    QApplication.sendEvent(plots.graphics, QEvent(QEvent.Type.Leave))  # the mouse leaves
+    assert not heat.vline.isVisible() and not heat.readout.isVisible()
+
+    # A real mouse move over the plots shows it again, at the mouse's time.
+    scene_pos = view.mapViewToScene(QPointF(at_s, y))
+    qtbot.mouseMove(plots.graphics.viewport(), plots.graphics.mapFromScene(scene_pos))
+    qtbot.waitUntil(heat.vline.isVisible)
+    assert heat.vline.value() == pytest.approx(at_s, abs=1.0)
+
+
+def test_pinned_rack_comes_first_in_the_readout(plots: HistoryPlots) -> None:
+    feed = Feed(64, 16)
+    feed.frames(30)
+    plots.set_history(feed.history, feed.loop_capacities())
+    rack = feed.design.racks[40].id
+    plots.select_rack(rack)
+    _, entries = plots.readout_entries("gpu", math.floor(feed.history.latest_s) + 0.5)
+    assert entries[0][0] == rack and len(entries) == 64
+
+
+def test_dark_theme(plots: HistoryPlots) -> None:
+    feed = Feed(8, 8)
+    feed.frames(10)
+    plots.set_history(feed.history, feed.loop_capacities())
+    plots.set_dark(True)
+    assert plots.graphics.backgroundBrush().color() == QColor("black")
+    assert plots.plots["heat"].item.getAxis("left").textPen().color().lightness() > 180
+    plots.set_dark(False)
+    assert plots.graphics.backgroundBrush().color() == QColor("white")
+
+
+def test_a_hidden_widget_draws_when_shown(qtbot) -> None:
+    widget = HistoryPlots()
+    qtbot.addWidget(widget)
+    feed = Feed(8, 8)
+    feed.frames(10)
+    widget.set_history(feed.history, feed.loop_capacities())
+    assert not shown(widget, "efficiency")
+    widget.show()
+    qtbot.waitExposed(widget)
+    assert len(shown(widget, "efficiency")[0].xData) == widget.window_s
+
+
+def test_no_history_draws_nothing(plots: HistoryPlots) -> None:
+    plots.set_history(None, {})
+    plots.refresh()
+    plots.set_paused(True)
+    plots.set_window(60.0)
+    assert not any(shown(plots, key) for key in plots.plots)

@@ -1,0 +1,411 @@
+"""Run view's fleet heatmap: every GPU a row, time in columns, one quantity as colour.
+
+Built for a whole hall (16,384 GPUs) redrawn on every frame, the fast way (design notes,
+sections 8 and 9): one ``ImageItem`` holding C-contiguous ``uint8`` codes with a 256-entry lookup
+table and fixed levels, so pyqtgraph turns it into an indexed QImage without rescaling or NaN
+checks. The image is laid out like ``LiveHistory`` windows (``axisOrder='col-major'``: time
+columns, GPU rows) so a window converts to codes in one vectorised pass.
+
+Frames arrive at 1-4 Hz and a window is up to 480 columns of 16,384 GPUs, so a frame must not
+re-read the window: ``refresh`` shifts the image by the buckets that have passed and re-reads
+only the newest columns. The whole window is read again only when what is shown changes
+(quantity, window, resuming, a new history).
+
+Colours are those of the floor plan (``colour_scale.scale_colour`` over the same fixed scale
+ends), so a colour means the same value in both views. Code 0 is reserved for "no reading", drawn
+as a neutral grey that is not on the scale, so a silent GPU is not mistaken for an idle one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QCursor, QPainter
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
+
+from backend.telemetry.history import LiveHistory, Tier
+from widgets.colour_scale import ColourScaleBar, scale_colour
+
+NO_READING_CODE = 0
+"""Image code of a cell with no reading (drawn grey); codes 1-255 are the colour scale."""
+SCALE_CODES = 255
+NO_READING_RGB = (190, 190, 190)
+"""Neutral light grey: not on the viridis scale, and reads as "nothing here" on white."""
+SELECTION_RGB = (228, 0, 43)
+"""Red outline of the selected GPU or rack: stands out against every viridis colour."""
+MIN_WINDOW_S, MAX_WINDOW_S = 60.0, 86_400.0
+DEFAULT_WINDOW_S = 300.0
+
+
+def _lookup_table() -> np.ndarray:
+    """256 RGB entries: grey for code 0, then the live colour scale from low (1) to high
+    (255), taken from ``scale_colour`` itself so the heatmap and the plan cannot drift apart."""
+    lut = np.empty((256, 3), np.uint8)
+    lut[NO_READING_CODE] = NO_READING_RGB
+    for code in range(1, 256):
+        colour = scale_colour(code - 1, 0.0, SCALE_CODES - 1)
+        lut[code] = (colour.red(), colour.green(), colour.blue())
+    return lut
+
+
+LOOKUP_TABLE = _lookup_table()
+
+
+def value_codes(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Image codes of ``values``: 1 at ``low`` or below, 255 at ``high`` or above, rounded
+    evenly between; ``NO_READING_CODE`` where a value is NaN. Same shape, ``uint8``."""
+    span = high - low if high > low else 1.0
+    scaled = np.subtract(values, np.float32(low), dtype=np.float32)
+    scaled *= np.float32((SCALE_CODES - 1) / span)
+    scaled += np.float32(1.5)  # code 1 at low; +0.5 so the cast below rounds
+    missing = np.isnan(scaled)
+    np.clip(scaled, 1.0, float(SCALE_CODES), out=scaled)
+    scaled[missing] = NO_READING_CODE  # before the cast: NaN to uint8 is undefined
+    return scaled.astype(np.uint8)
+
+
+def code_value(code: int, low: float, high: float) -> float:
+    """The value at the middle of a code's step of the scale (NaN for "no reading")."""
+    if code == NO_READING_CODE:
+        return math.nan
+    return low + (code - 1) * (high - low) / (SCALE_CODES - 1)
+
+
+class _RackAxis(pg.AxisItem):
+    """Left axis: a tick at each rack's first row, labelled with the rack id just below it (in
+    the rack's band, the y axis being inverted), thinned to the labels that fit at the current
+    zoom. Thinning walks all racks from the first, so the labelled racks do not change while
+    scrolling; the unlabelled boundaries get minor ticks when far enough apart to see."""
+
+    LABEL_GAP_PX = 16.0
+    MINOR_GAP_PX = 4.0
+
+    def __init__(self) -> None:
+        super().__init__("left")
+        self._starts = np.empty(0, np.int64)
+        self._label_of: dict[int, str] = {}
+
+    def set_racks(self, starts: list[int], ids: list[str]) -> None:
+        self._starts = np.asarray(starts, np.int64)
+        self._label_of = dict(zip(starts, ids, strict=True))
+        self.picture = None  # pyqtgraph caches the drawn axis
+        self.update()
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:
+        if not len(self._starts) or size <= 0:
+            return []
+        low, high = min(minVal, maxVal), max(minVal, maxVal)
+        rows_per_px = max(high - low, 1e-9) / size
+        gap_rows = self.LABEL_GAP_PX * rows_per_px
+        labelled = np.zeros(len(self._starts), bool)
+        next_row = -math.inf
+        for i, start in enumerate(self._starts.tolist()):
+            if start >= next_row:
+                labelled[i] = True
+                next_row = start + gap_rows
+        visible = (self._starts >= low) & (self._starts < high)
+        levels = [(gap_rows, self._starts[visible & labelled].astype(float).tolist())]
+        minor = self._starts[visible & ~labelled]
+        if len(minor) and np.diff(self._starts).min() / rows_per_px >= self.MINOR_GAP_PX:
+            levels.append((gap_rows / 2, minor.astype(float).tolist()))
+        return levels
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        return [self._label_of.get(round(v), "") for v in values]
+
+    def generateDrawSpecs(self, p: QPainter) -> tuple:
+        """pyqtgraph centres a label on its tick; move it just below, into the rack's rows,
+        and drop those that would run off the axis."""
+        axis, ticks, texts = super().generateDrawSpecs(p)
+        bottom = self.boundingRect().bottom()
+        moved = [(rect.translated(0, rect.height() / 2 + 1), flags, text)
+                 for rect, flags, text in texts]  # fmt: skip
+        return axis, ticks, [t for t in moved if t[0].bottom() <= bottom]
+
+
+class FleetHeatmap(QWidget):
+    """Every GPU of the running design as a row of colour cells over the chosen time window.
+
+    The main window owns it: it hands over the ``LiveHistory`` (``set_history``), the quantity
+    and its fixed scale ends (``set_quantity``), the window (``set_window``), and calls
+    ``refresh`` after each frame. A left click on a cell emits ``gpu_clicked``; the main window
+    answers with ``select_gpu`` (which never emits), so selection from elsewhere looks the same.
+    """
+
+    gpu_clicked = Signal(str, int)
+    """(rack id, GPU index) of a left-clicked cell."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        header = QHBoxLayout()
+        header.setContentsMargins(8, 2, 8, 2)
+        self.title = QLabel()
+        self.title.setStyleSheet("font-weight: bold;")
+        header.addWidget(self.title)
+        header.addStretch(1)
+        swatch = QLabel("  no reading  ")
+        swatch.setStyleSheet(f"background: rgb{NO_READING_RGB}; color: black;")
+        header.addWidget(swatch)
+        self.legend = ColourScaleBar()
+        self.legend.setMinimumWidth(380)
+        header.addWidget(self.legend)
+        layout.addLayout(header)
+
+        self.date_axis = pg.DateAxisItem("bottom")
+        self.rack_axis = _RackAxis()
+        axes = {"bottom": self.date_axis, "left": self.rack_axis}
+        self.plot = pg.PlotWidget(background="w", axisItems=axes)
+        self.plot.setLabel("bottom", "time")
+        self.plot.setLabel("left", "GPU")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.view: pg.ViewBox = self.plot.getPlotItem().getViewBox()
+        self.view.invertY(True)  # first rack at the top, as lists read
+        self.view.setDefaultPadding(0.0)
+        self.view.setMouseEnabled(x=False, y=True)  # time follows the window; zoom into racks
+        self.view.enableAutoRange(x=False)
+        self.image_item = pg.ImageItem(axisOrder="col-major")
+        self.image_item.setLookupTable(LOOKUP_TABLE)
+        self.view.addItem(self.image_item)
+        self.selection = pg.LinearRegionItem(
+            orientation="horizontal", movable=False,
+            pen=pg.mkPen(SELECTION_RGB, width=2), brush=pg.mkBrush(*SELECTION_RGB, 40),
+        )  # fmt: skip
+        self.selection.setZValue(10)
+        self.selection.hide()
+        self.view.addItem(self.selection, ignoreBounds=True)
+        layout.addWidget(self.plot, 1)
+        scene = self.plot.scene()
+        scene.sigMouseClicked.connect(self._on_click)
+        scene.sigMouseMoved.connect(self._on_hover)
+
+        self._history: LiveHistory | None = None
+        self.quantity, self.label, self.unit = "util_pct", "GPU utilisation", "%"
+        self.low, self.high = 0.0, 100.0
+        self.window_s = DEFAULT_WINDOW_S
+        self.paused = False
+        self._paused_end_s = math.nan
+        """Newest frame when paused: what the image shows, and where rebuilds end meanwhile."""
+        self.image: np.ndarray | None = None
+        """(columns, GPU rows) uint8 codes, oldest column first; None before any reading."""
+        self.resolution_s = 0.0
+        self.columns = 0
+        self._tier: Tier | None = None
+        self._newest_bucket: int | None = None
+        """Index (time / resolution) of the image's newest column."""
+        self.hover_text = ""
+        self._update_header()
+
+    # --- Owner's API -----------------------------------------------------------------------
+
+    def set_history(self, history: LiveHistory | None) -> None:
+        """Lay out one row per GPU of ``history`` (plan order), or clear (None)."""
+        self._history = history
+        self.selection.hide()
+        if self.paused:  # show the new history as it stands, still paused
+            self._paused_end_s = history.latest_s if history is not None else math.nan
+        if history is None:
+            self.rack_axis.set_racks([], [])
+        else:
+            starts = [r.start for r in history.rack_rows.values()]
+            self.rack_axis.set_racks(starts, list(history.rack_rows))
+            self.view.setLimits(yMin=0, yMax=max(len(history.gpu_rows), 1))
+            self.view.setYRange(0, max(len(history.gpu_rows), 1), padding=0)
+        self._rebuild()
+
+    def set_quantity(self, quantity: str, label: str, unit: str, low: float, high: float) -> None:
+        """Show ``quantity`` on the fixed scale ``low``..``high`` (``run_mode.scale_range``)."""
+        self.quantity, self.label, self.unit = quantity, label, unit
+        self.low, self.high = float(low), float(high)
+        self._rebuild()
+
+    def set_window(self, span_s: float) -> None:
+        """Show the last ``span_s`` seconds (60 s to a day), at the finest resolution kept."""
+        self.window_s = min(max(float(span_s), MIN_WINDOW_S), MAX_WINDOW_S)
+        self._rebuild()
+
+    def set_paused(self, paused: bool) -> None:
+        """Freeze the image (frames keep being recorded); resuming jumps back to live."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        history = self._history
+        self._paused_end_s = history.latest_s if paused and history is not None else math.nan
+        if paused:
+            self._update_header()
+        else:
+            self._rebuild()
+
+    def refresh(self) -> None:
+        """Bring the image up to the newest frame: shift by the buckets that have passed and
+        re-read only those columns (and the previous newest, which may have had more frames
+        since it was last read). Does nothing while paused."""
+        history = self._history
+        if self.paused or history is None or math.isnan(history.latest_s):
+            return
+        if self.image is None or self._tier is None or self._newest_bucket is None:
+            self._rebuild()
+            return
+        newest = math.floor(history.latest_s / self.resolution_s)
+        passed = newest - self._newest_bucket
+        if passed < 0 or passed >= self.columns:
+            self._rebuild()  # the clock went back, or the whole window has passed
+            return
+        fresh = self._read_codes(passed + 1, newest)
+        if passed:
+            self.image[:-passed] = self.image[passed:]
+        self.image[-(passed + 1) :] = fresh
+        self._newest_bucket = newest
+        self._show_image()
+
+    def set_dark(self, dark: bool) -> None:
+        """Dark background and light axes, for the control-room wall."""
+        self.plot.setBackground("#0f1317" if dark else "w")
+        ink = pg.mkPen("#c9d1d9" if dark else "#404040")
+        for name in ("bottom", "left"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(ink)
+            axis.setTextPen(ink)
+
+    def select_gpu(self, rack_id: str, index: int | None) -> None:
+        """Outline the row of GPU ``index`` of ``rack_id`` (None: the rack's whole band); an
+        unknown rack or GPU clears the outline. Does not emit ``gpu_clicked``."""
+        history = self._history
+        rows = history.rack_rows.get(rack_id) if history is not None else None
+        if rows is None or (index is not None and not 0 <= index < len(rows)):
+            self.selection.hide()
+            return
+        first = rows.start if index is None else rows.start + index
+        last = rows.stop if index is None else first + 1
+        self.selection.setRegion((first, last))
+        self.selection.show()
+
+    # --- Reading and drawing ---------------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        """Read the whole window again and redraw it (what is shown has changed)."""
+        self._update_header()
+        history = self._history
+        end_s = self._paused_end_s if self.paused else math.nan
+        if history is not None and math.isnan(end_s):
+            end_s = history.latest_s
+        if history is None or math.isnan(end_s):
+            self.image, self._tier, self._newest_bucket = None, None, None
+            self.columns, self.resolution_s = 0, 0.0
+            self.image_item.clear()
+            return
+        self._tier = history.series.tier_for(self.window_s)
+        self.resolution_s = self._tier.resolution_s
+        self.columns = min(max(1, math.ceil(self.window_s / self.resolution_s)),
+                           self._tier.columns)  # fmt: skip
+        self._newest_bucket = math.floor(end_s / self.resolution_s)
+        self._update_header()
+        self.image = np.ascontiguousarray(self._read_codes(self.columns, self._newest_bucket))
+        self._show_image()
+
+    def _read_codes(self, count: int, newest_bucket: int) -> np.ndarray:
+        """Codes of the ``count`` newest columns up to ``newest_bucket``."""
+        return value_codes(self._read_values(count, newest_bucket), self.low, self.high)
+
+    def _read_values(self, count: int, newest_bucket: int,
+                     rows: list[int] | None = None) -> np.ndarray:  # fmt: skip
+        """(count, rows) values of the ``count`` columns up to ``newest_bucket``, from this
+        window's tier (named, so a one-column update of a long window reads one column)."""
+        tier = self._tier
+        end_s = (newest_bucket + 0.5) * tier.resolution_s
+        window = self._history.gpu_window(self.quantity, count * tier.resolution_s,
+                                          end_s=end_s, rows=rows, tier=tier)  # fmt: skip
+        return window.values[-count:]
+
+    def _show_image(self) -> None:
+        if self.image is None or self._newest_bucket is None:
+            return
+        self.image_item.setImage(self.image, autoLevels=False, levels=(0, 255))
+        first_s = (self._newest_bucket - self.columns + 1) * self.resolution_s
+        span_s = self.columns * self.resolution_s
+        self.image_item.setRect(QRectF(first_s, 0.0, span_s, float(self.image.shape[1])))
+        # Time always spans the window exactly (no zoom in x), set here rather than left to
+        # auto-range, which would only catch up at the next paint.
+        self.view.setXRange(first_s, first_s + span_s, padding=0.0)
+
+    def _update_header(self) -> None:
+        text = f"{self.label} ({self.unit})" if self.unit else self.label
+        if self._history is not None:
+            text += f" · {len(self._history.gpu_rows):,} GPUs"
+        text += f" · last {_duration_text(self.window_s)}"
+        if self.resolution_s:
+            text += f", {_duration_text(self.resolution_s)} per column"
+        if self.paused:
+            text += " · paused"
+        self.title.setText(text)
+        self.legend.set_scale(self.unit, "", self.low, self.high)  # "%  0 [bar] 100"
+
+    # --- Pointer ---------------------------------------------------------------------------
+
+    def cell_at(self, scene_pos: QPointF) -> tuple[int | None, int] | None:
+        """(column or None if off the image's time span, GPU row) under a scene position;
+        None outside the plot area or the rows."""
+        history = self._history
+        if history is None or not self.view.sceneBoundingRect().contains(scene_pos):
+            return None
+        point = self.view.mapSceneToView(scene_pos)
+        row = math.floor(point.y())
+        if not 0 <= row < len(history.gpu_rows):
+            return None
+        column = None
+        if self.image is not None and self._newest_bucket is not None:
+            first = self._newest_bucket - self.columns + 1
+            n = math.floor(point.x() / self.resolution_s) - first
+            column = n if 0 <= n < self.columns else None
+        return column, row
+
+    def cell_text(self, column: int, row: int) -> str:
+        """Hover text of a cell: which GPU, when, and its value (or "no reading")."""
+        history = self._history
+        if history is None or self.image is None or self._newest_bucket is None:
+            return ""
+        rack_id, gpu = history.gpu_rows[row]
+        bucket = self._newest_bucket - self.columns + 1 + column
+        start_s = bucket * self.resolution_s
+        when = time.strftime("%H:%M:%S", time.localtime(start_s))
+        if self.resolution_s > 1.0:
+            end = time.strftime("%H:%M:%S", time.localtime(start_s + self.resolution_s))
+            when = f"{when}-{end} mean"
+        values = self._read_values(1, bucket, rows=[row])
+        value = float(values[-1, 0])
+        prefix = ""
+        if math.isnan(value):  # paused long enough for the history to have moved on
+            value, prefix = code_value(int(self.image[column, row]), self.low, self.high), "≈ "
+        reading = "no reading" if math.isnan(value) else f"{prefix}{value:,.1f} {self.unit}"
+        return f"rack {rack_id}, GPU {gpu} · {when} · {reading}".rstrip()
+
+    def _on_click(self, event: object) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or self._history is None:
+            return
+        cell = self.cell_at(event.scenePos())
+        if cell is not None:
+            self.gpu_clicked.emit(*self._history.gpu_rows[cell[1]])
+
+    def _on_hover(self, scene_pos: QPointF) -> None:
+        cell = self.cell_at(scene_pos)
+        text = self.cell_text(*cell) if cell is not None and cell[0] is not None else ""
+        if text != self.hover_text:
+            self.hover_text = text
+            if text:
+                QToolTip.showText(QCursor.pos(), text, self.plot)
+            else:
+                QToolTip.hideText()
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"

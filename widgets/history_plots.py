@@ -1,0 +1,825 @@
+"""Run view's time plots: GPUs, heat per loop against CDU capacity, coolant, tokens.
+
+Read from a ``LiveHistory`` (multi-resolution, fixed memory), so any offered window from a
+minute to a day is a handful of array slices; the plots never keep history of their own.
+
+Drawn the fast way (design notes, sections 8 and 9): every curve is created once (when the
+history is set) and updated with ``setData``; 1 px pens without antialiasing; ``clipToView``
+and peak downsampling; NaN gaps break the line (``connect="finite"``) so a source that went
+quiet reads as a gap, not as a straight line across it. A curve per group stays at most
+``MAX_CURVES`` (64 curves of 600 points draw at ~94 fps; 256 at ~23): larger halls are read
+per row or per hall, and the plot title says what is left out.
+
+Live, each ``refresh`` shows the last window up to the newest frame and the x axes follow it,
+with mouse panning off so the view does not fight the user. Paused, what is shown is frozen:
+the whole span of the window's tier is fetched once (a 1 min window pauses with 10 min of 1 s
+data) and the x axes become draggable (wheel zooms x), so the operator can scroll back.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.telemetry.history import GPU_QUANTITIES, WINDOWS_S, HistoryWindow, LiveHistory
+
+MAX_CURVES = 64
+"""Most curves one plot draws per group kind (racks, rows, loops, CDUs)."""
+MAX_GPU_CURVES = 72
+"""Most per-GPU curves: one GB200 NVL72 rack in full (72 curves draw as fast as 64)."""
+MAX_READOUT = 6
+"""Most values the crosshair readout lists per plot before "…"."""
+LEFT_AXIS_PX = 64
+RIGHT_AXIS_PX = 60
+"""Fixed widths of every plot's left and right axes (the right one only labelled on the tokens
+plot, for the selected rack), so the linked plots line up under one crosshair."""
+
+PER_CHOICES = (("Hall", "hall"), ("Row", "row"), ("Rack", "rack"), ("GPU", "gpu"))
+"""The "per" combo: label -> how GPU readings are grouped ("gpu": the selected rack's GPUs)."""
+
+GROUP_NOUNS = {"rack": "racks", "row": "rows", "hall": "halls", "gpu": "GPUs"}
+
+FACILITY_TOKENS_KEY = "facility/tokens_per_s"
+FACILITY_TOKENS_PER_J_KEY = "facility/tokens_per_j"
+
+_THEMES = {
+    False: {"background": "w", "foreground": "#333333", "grid": "#e6e6e6", "crosshair": "#808080",
+            "readout_fill": (255, 255, 255), "readout_text": "#111111",
+            "highlight": "#000000", "colour_value": 200, "facility": "#1f5fbf",
+            "rack": "#d2620a"},
+    True: {"background": "k", "foreground": "#d8d8d8", "grid": "#2e2e2e", "crosshair": "#a0a0a0",
+           "readout_fill": (0, 0, 0), "readout_text": "#eeeeee",
+           "highlight": "#ffffff", "colour_value": 255, "facility": "#5aa9ff",
+           "rack": "#ffa040"},
+}  # fmt: skip
+"""Light (the default, like the rack detail) and dark (control-room wall) colours. The grid is
+an opaque colour rather than pyqtgraph's translucent default: Qt's raster engine draws a
+translucent line ~30 times slower than an opaque one, and the grid alone made a repaint of the
+six plots take 60 ms instead of 6."""
+
+
+def window_label(span_s: float) -> str:
+    """The window combo's wording for a span: "1 min", "15 min", "1 h", "24 h"."""
+    if span_s < 3600:
+        return f"{span_s / 60:g} min"
+    return f"{span_s / 3600:g} h"
+
+
+def format_value(value: float, unit: str) -> str:
+    """A reading for the crosshair readout: precision that suits the magnitude, with its unit
+    (``n/a`` for a missing reading)."""
+    if not math.isfinite(value):
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        text = f"{value:,.0f}"
+    elif magnitude >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.3g}"
+    return f"{text} {unit}"
+
+
+@dataclass(eq=False)
+class _Plot:
+    """One stacked plot: its curves (created once) and what they show, for the readout."""
+
+    key: str
+    item: pg.PlotItem
+    title: str
+    unit: str
+    curves: list[pg.PlotDataItem] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    """Readout name of each curve in use (the first ``len(names)`` curves)."""
+    colours: list[str] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)
+    times_s: np.ndarray = field(default_factory=lambda: np.empty(0))
+    values: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
+    """(curves in use, columns): what the curves show now."""
+    resolution_s: float = 0.0
+    pinned: int = -1
+    """Curve listed first in the readout (the selected rack), -1 for none."""
+    vline: pg.InfiniteLine | None = None
+    readout: pg.TextItem | None = None
+
+
+class HistoryPlots(QWidget):
+    """Stacked time plots of a ``LiveHistory`` with a shared time axis, pause and crosshair.
+
+    The owner calls ``set_history`` when a run starts, ``refresh`` after each frame and
+    ``select_rack`` when a rack is clicked; ``window_changed`` and ``paused_changed`` tell it
+    when the user (or the setters) change the window or pause, so the fleet heatmap can follow.
+    """
+
+    window_changed = Signal(float)
+    paused_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Space toggles pause
+        self._history: LiveHistory | None = None
+        self._loop_capacities: dict[str, tuple[str, float]] = {}
+        self._window_s = WINDOWS_S[1]
+        self._paused = False
+        self._paused_end_s = math.nan
+        self._rack_id: str | None = None
+        self._quantity = next(iter(GPU_QUANTITIES))
+        self._per = "rack"
+        self._dark = False
+        self._stale = False
+        self._known_quantities: list[str] = []
+        self._series_keys: list[str] = []
+        self._series_slices: dict[str, slice] = {}
+        self._gpu_rows: list[int] | None = None
+        """History rows of the selected rack's GPUs when per = GPU, else None."""
+        self._temp_cdus: list[str] = []
+        """CDUs in the coolant plot (a supply and a return curve each)."""
+        self._mouse_x_s = math.nan
+        self._capacity_lines: list[pg.InfiniteLine] = []
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._build_controls())
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.graphics.installEventFilter(self)
+        layout.addWidget(self.graphics, 1)
+        self._build_plots()
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._apply_theme()
+        self._apply_mouse_mode()
+        self._update_status()
+
+    # --- Construction ------------------------------------------------------------------------
+
+    def _build_controls(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.setContentsMargins(6, 4, 6, 0)
+        self.window_combo = QComboBox()
+        for span_s in WINDOWS_S:
+            self.window_combo.addItem(window_label(span_s), span_s)
+        self.window_combo.setCurrentIndex(WINDOWS_S.index(self._window_s))
+        self.window_combo.currentIndexChanged.connect(
+            lambda i: self.set_window(float(self.window_combo.itemData(i)))
+        )
+        self.quantity_combo = QComboBox()
+        self._fill_quantities(list(GPU_QUANTITIES))
+        self.quantity_combo.currentIndexChanged.connect(self._on_quantity_chosen)
+        self.per_combo = QComboBox()
+        for label, per in PER_CHOICES:
+            self.per_combo.addItem(label, per)
+        self.per_combo.setItemData(3, "The GPUs of the rack selected on the plan",
+                                   Qt.ItemDataRole.ToolTipRole)  # fmt: skip
+        self.per_combo.setCurrentIndex([p for _, p in PER_CHOICES].index(self._per))
+        self.per_combo.currentIndexChanged.connect(self._on_per_chosen)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Freeze the plots and scroll back by dragging (Space)")
+        self.pause_button.toggled.connect(self.set_paused)
+        self.status_label = QLabel()
+        self.status_label.setStyleSheet("color: gray;")
+        for text, widget in (("Window", self.window_combo), ("GPU", self.quantity_combo),
+                             ("per", self.per_combo)):  # fmt: skip
+            row.addWidget(QLabel(text))
+            row.addWidget(widget)
+        row.addWidget(self.pause_button)
+        row.addWidget(self.status_label, 1)
+        return row
+
+    def _new_plot(self, key: str, title: str, label: str, unit: str, si_prefix: bool) -> _Plot:
+        item: pg.PlotItem = self.graphics.addPlot(axisItems={"bottom": pg.DateAxisItem()})
+        self.graphics.nextRow()
+        item.setLabel("left", label, units=unit)
+        item.getAxis("left").enableAutoSIPrefix(si_prefix)
+        item.getAxis("left").setWidth(LEFT_AXIS_PX)
+        item.showAxis("right")
+        item.getAxis("right").setWidth(RIGHT_AXIS_PX)
+        item.getAxis("right").setStyle(showValues=False)
+        item.getAxis("bottom").enableAutoSIPrefix(False)  # dates: and it saves a relabel per frame
+        item.showGrid(x=True, y=True, alpha=1.0)
+        for name in ("left", "bottom"):
+            axis = item.getAxis(name)
+            # Opaque grid (see _THEMES), so: major and minor ticks only, and behind the curves
+            # (the ViewBox is at z -100).
+            axis.setStyle(tickAlpha=255, maxTickLevel=1)
+            axis.setZValue(-200)
+        item.getAxis("right").setGrid(False)  # showGrid puts one on every axis: left's will do
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, mode="peak")
+        item.hideButtons()
+        item.setMenuEnabled(False)
+        item.getViewBox().setAutoVisible(y=True)  # y fits what is in view, not the scroll-back
+        item.getViewBox().enableAutoRange(axis="y")
+        item.setMinimumHeight(90)
+        plot = _Plot(key, item, title, unit)
+        plot.vline = pg.InfiniteLine(angle=90, movable=False)
+        plot.vline.hide()
+        item.addItem(plot.vline, ignoreBounds=True)
+        plot.readout = pg.TextItem(anchor=(0, 0))
+        plot.readout.setParentItem(item.getViewBox())  # pixel placement, outside the data
+        plot.readout.setZValue(100)
+        plot.readout.hide()
+        return plot
+
+    def _build_plots(self) -> None:
+        """The six stacked plots with linked x axes; only the last shows time labels."""
+        gpu = self._new_plot("gpu", "", "", "", False)
+        heat = self._new_plot("heat", "Thermal load per loop (dashed: CDU capacity)",
+                              "heat", "kW", False)  # fmt: skip
+        coolant = self._new_plot("coolant", "Coolant temperature per CDU (solid: supply, "
+                                 "dashed: return)", "temperature", "°C", False)  # fmt: skip
+        flow = self._new_plot("flow", "Coolant flow per CDU", "flow", "L/min", False)
+        tokens = self._new_plot("tokens", "Tokens per second", "facility", "tok/s", True)
+        efficiency = self._new_plot("efficiency", "Facility tokens per joule",
+                                    "efficiency", "tok/J", False)  # fmt: skip
+        self.plots: dict[str, _Plot] = {p.key: p for p in (gpu, heat, coolant, flow, tokens,
+                                                           efficiency)}  # fmt: skip
+        for plot in self.plots.values():
+            if plot is not efficiency:
+                plot.item.setXLink(efficiency.item)
+                plot.item.getAxis("bottom").setStyle(showValues=False)
+                plot.item.getAxis("bottom").setHeight(4)
+        efficiency.item.setLabel("bottom", "local time")
+        self._master = efficiency.item
+        gpu.curves = [self._add_curve(gpu.item) for _ in range(MAX_GPU_CURVES)]
+        tokens.curves = [self._add_curve(tokens.item, name="facility")]
+        # The selected rack's tokens/s on its own right-hand axis: a rack makes a sixty-fourth
+        # of a hall's tokens, so on the facility's axis it would be a flat line at zero.
+        self._rack_tokens_view = pg.ViewBox()
+        tokens.item.scene().addItem(self._rack_tokens_view)
+        right = tokens.item.getAxis("right")
+        right.linkToView(self._rack_tokens_view)
+        # Its range always includes 0: a rack's tokens/s is often flat, and a flat line would
+        # otherwise be ranged to a sliver around its value.
+        self._rack_tokens_view.addItem(pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(None)))
+        self._rack_tokens_view.setXLink(tokens.item)
+        self._rack_tokens_view.setAutoVisible(y=True)
+        self._rack_tokens_view.setMouseEnabled(x=False, y=False)
+        self._rack_tokens_view.setZValue(1)  # over the plot's grid; it takes that plot's drags
+        rack_curve = pg.PlotDataItem(connect="finite", antialias=False)
+        rack_curve.setClipToView(True)
+        rack_curve.setDownsampling(auto=True, method="peak")
+        rack_curve.hide()
+        self._rack_tokens_view.addItem(rack_curve)
+        tokens.curves.append(rack_curve)
+        tokens.item.getViewBox().sigResized.connect(self._sync_rack_tokens_view)
+        assert tokens.readout is not None
+        tokens.readout.setParentItem(self._rack_tokens_view)  # over the rack's curve
+        efficiency.curves = [self._add_curve(efficiency.item)]
+        self._set_gpu_config(redraw=False)
+
+    def _sync_rack_tokens_view(self) -> None:
+        self._rack_tokens_view.setGeometry(
+            self.plots["tokens"].item.getViewBox().sceneBoundingRect()
+        )
+
+    @staticmethod
+    def _add_curve(item: pg.PlotItem, name: str | None = None) -> pg.PlotDataItem:
+        curve = item.plot(connect="finite", antialias=False, name=name)
+        curve.hide()
+        return curve
+
+    # --- Public API ----------------------------------------------------------------------------
+
+    @property
+    def window_s(self) -> float:
+        return self._window_s
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_history(self, history: LiveHistory | None,
+                    loop_capacities: dict[str, tuple[str, float]]) -> None:  # fmt: skip
+        """Show ``history`` (None: nothing). ``loop_capacities``: loop id -> (CDU id, CDU
+        capacity in kW), which also names the loops and CDUs to plot, in that order. Builds the
+        loop and CDU curves, once: refreshes only set their data."""
+        self._history = history
+        self._loop_capacities = dict(loop_capacities)
+        self._known_quantities = []
+        loops = list(self._loop_capacities)
+        cdus = list(dict.fromkeys(cdu for cdu, _ in self._loop_capacities.values()))
+        heat, coolant, flow = self.plots["heat"], self.plots["coolant"], self.plots["flow"]
+        for plot in (heat, coolant, flow):
+            for curve in plot.curves:
+                plot.item.removeItem(curve)
+            plot.curves = []
+        for line in self._capacity_lines:
+            heat.item.removeItem(line)
+        shown_loops = loops[:MAX_CURVES]
+        heat.curves = [self._add_curve(heat.item) for _ in shown_loops]
+        heat.names = shown_loops
+        self._capacity_lines = []
+        for loop in shown_loops:
+            line = pg.InfiniteLine(pos=self._loop_capacities[loop][1], angle=0, movable=False)
+            heat.item.addItem(line)  # in the y range, so the headroom is always in view
+            self._capacity_lines.append(line)
+        shown_temp = self._temp_cdus = cdus[: MAX_CURVES // 2]
+        coolant.curves = [self._add_curve(coolant.item) for _ in range(2 * len(shown_temp))]
+        coolant.names = [f"{c} {end}" for c in shown_temp for end in ("supply", "return")]
+        shown_flow = cdus[:MAX_CURVES]
+        flow.curves = [self._add_curve(flow.item) for _ in shown_flow]
+        flow.names = shown_flow
+        for plot, shown, total, noun in ((heat, shown_loops, loops, "loops"),
+                                         (coolant, shown_temp, cdus, "CDUs"),
+                                         (flow, shown_flow, cdus, "CDUs")):  # fmt: skip
+            plot.units = [plot.unit] * len(plot.names)
+            cut = f" — {len(shown)} of {len(total)} {noun}" if len(shown) < len(total) else ""
+            self._set_title(plot, plot.title + cut)
+        self._sync_quantities()
+        self._paused_end_s = history.latest_s if history is not None and self._paused else math.nan
+        self._set_gpu_config(redraw=False)
+        if history is None:
+            self._draw(self._window_s, math.nan)  # clears every curve
+        elif self._paused:
+            self._draw_paused(reset_view=True)
+        else:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the last window up to the newest frame (live), or nothing (paused). Cheap to
+        call on every frame; while the widget is hidden it only notes that a redraw is due."""
+        if self._history is None:
+            return
+        if self._sync_quantities():  # a source's quantities arrived: the combo may change
+            self._set_gpu_config(redraw=self._paused)  # live, drawn just below
+        if self._paused:
+            return
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
+        latest_s = self._history.latest_s
+        # The x range first: moving it re-clips every curve, so setting it after the data would
+        # clip each curve twice (a third of a refresh).
+        self._show_last_window(latest_s)
+        self._draw(self._window_s, latest_s)
+
+    def _show_last_window(self, end_s: float) -> None:
+        """Put the x axes on the window up to the end of the bucket holding ``end_s``."""
+        if self._history is None or math.isnan(end_s):
+            return
+        resolution_s = self._history.series.tier_for(self._window_s).resolution_s
+        last_s = (math.floor(end_s / resolution_s) + 1) * resolution_s
+        self._master.setXRange(last_s - self._window_s, last_s, padding=0)
+
+    def select_rack(self, rack_id: str | None) -> None:
+        """Highlight a rack's curve (per Rack), show its GPUs (per GPU) and its tokens/s."""
+        if rack_id == self._rack_id:
+            return
+        self._rack_id = rack_id
+        self._set_gpu_config()
+
+    def set_window(self, span_s: float) -> None:
+        """Show the last ``span_s`` seconds, one of ``WINDOWS_S``. Paused, the view moves to the
+        last window before the pause, with its tier's whole span to scroll back through."""
+        span_s = float(span_s)
+        if span_s not in WINDOWS_S:
+            raise ValueError(f"window {span_s} s is not one of {WINDOWS_S}")
+        if span_s == self._window_s:
+            return
+        self._window_s = span_s
+        self.window_combo.blockSignals(True)
+        self.window_combo.setCurrentIndex(WINDOWS_S.index(span_s))
+        self.window_combo.blockSignals(False)
+        if self._paused:
+            self._draw_paused(reset_view=True)
+        else:
+            self.refresh()
+        self.window_changed.emit(span_s)
+
+    def set_paused(self, paused: bool) -> None:
+        """Freeze (True) or follow the newest frame again (False)."""
+        paused = bool(paused)
+        if paused == self._paused:
+            return
+        self._paused = paused
+        self.pause_button.blockSignals(True)
+        self.pause_button.setChecked(paused)
+        self.pause_button.blockSignals(False)
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if paused:
+            history = self._history
+            self._paused_end_s = history.latest_s if history is not None else math.nan
+            self._draw_paused(reset_view=True)
+        else:
+            self._paused_end_s = math.nan
+            self._set_limits(None, None)
+        self._apply_mouse_mode()
+        self._update_status()
+        if not paused:
+            self.refresh()
+        self.paused_changed.emit(paused)
+
+    def set_dark(self, dark: bool) -> None:
+        """Dark theme for the control-room wall (black background, light axes) or light."""
+        if bool(dark) == self._dark:
+            return
+        self._dark = bool(dark)
+        self._apply_theme()
+
+    dark = set_dark
+
+    # --- Drawing -------------------------------------------------------------------------------
+
+    def _draw(self, span_s: float, end_s: float) -> None:
+        """Fetch ``span_s`` up to ``end_s`` and set every curve's data."""
+        history = self._history
+        if history is None or math.isnan(end_s):
+            for plot in self.plots.values():
+                self._show(plot, np.empty(0), np.empty((0, 0), np.float32), 0.0)
+            return
+        window = history.series_window(self._series_keys, span_s, end_s)
+        values = np.ascontiguousarray(window.values.T)  # a contiguous row per curve
+        for key, columns in self._series_slices.items():
+            self._show(self.plots[key], window.times_s, values[columns], window.resolution_s)
+        if self._gpu_rows is not None:
+            gpus = history.gpu_window(self._quantity, span_s, end_s, self._gpu_rows)
+            self._show_window(self.plots["gpu"], gpus)
+
+    def _draw_paused(self, reset_view: bool) -> None:
+        """Paused: the whole span of the window's tier up to the pause, so the user can drag
+        back through it; ``reset_view`` puts the view on the last window."""
+        history = self._history
+        if history is None or math.isnan(self._paused_end_s):
+            self._draw(self._window_s, math.nan)  # paused before any frame: nothing to show
+            return
+        span_s = max(history.series.tier_for(self._window_s).span_s, self._window_s)
+        if reset_view:
+            self._set_limits(None, None)  # the new window may be longer than the old limits
+            self._show_last_window(self._paused_end_s)
+        self._draw(span_s, self._paused_end_s)
+        plot = self.plots["efficiency"]
+        if not len(plot.times_s):
+            return
+        first_s = float(plot.times_s[0]) - plot.resolution_s / 2
+        end_s = float(plot.times_s[-1]) + plot.resolution_s / 2
+        self._set_limits(first_s, end_s)
+
+    def _set_limits(self, first_s: float | None, end_s: float | None) -> None:
+        """Keep scrolling within the fetched data while paused (None: no limits)."""
+        span_s = None if first_s is None or end_s is None else end_s - first_s
+        for plot in self.plots.values():
+            plot.item.getViewBox().setLimits(xMin=first_s, xMax=end_s, maxXRange=span_s)
+
+    def _redraw(self) -> None:
+        """After a change of what is plotted: paused, redraw at the pause, keeping the view."""
+        if self._paused:
+            self._draw_paused(reset_view=False)
+        else:
+            self.refresh()
+
+    def _show_window(self, plot: _Plot, window: HistoryWindow) -> None:
+        self._show(plot, window.times_s, np.ascontiguousarray(window.values.T),
+                   window.resolution_s)  # fmt: skip
+
+    @staticmethod
+    def _show(plot: _Plot, times_s: np.ndarray, values: np.ndarray, resolution_s: float) -> None:
+        """Set the data of the plot's first ``len(values)`` curves; hide the others (hidden
+        curves take no part in the y range)."""
+        plot.times_s, plot.values, plot.resolution_s = times_s, values, resolution_s
+        used = len(values) if len(times_s) else 0
+        for i, curve in enumerate(plot.curves):
+            if i < used:
+                curve.setData(times_s, values[i])
+                if not curve.isVisible():
+                    curve.show()
+            elif curve.isVisible():
+                curve.setData([], [])
+                curve.hide()
+
+    # --- What is plotted -----------------------------------------------------------------------
+
+    def _fill_quantities(self, quantities: list[str]) -> None:
+        self.quantity_combo.blockSignals(True)
+        self.quantity_combo.clear()
+        for quantity in quantities:
+            self.quantity_combo.addItem(GPU_QUANTITIES[quantity][0], quantity)
+        if self._quantity not in quantities and quantities:
+            self._quantity = quantities[0]
+        if quantities:
+            self.quantity_combo.setCurrentIndex(quantities.index(self._quantity))
+        self.quantity_combo.blockSignals(False)
+
+    def _sync_quantities(self) -> bool:
+        """Offer the GPU quantities the history has (all of them until a source reports);
+        True when the selected quantity changed as a result."""
+        history = self._history
+        reported = history.gpu_quantities if history is not None else []
+        if reported == self._known_quantities:
+            return False
+        self._known_quantities = list(reported)
+        before = self._quantity
+        self._fill_quantities(reported or list(GPU_QUANTITIES))
+        return self._quantity != before
+
+    def _on_quantity_chosen(self, index: int) -> None:
+        quantity = self.quantity_combo.itemData(index)
+        if quantity and quantity != self._quantity:
+            self._quantity = quantity
+            self._set_gpu_config()
+
+    def _on_per_chosen(self, index: int) -> None:
+        per = self.per_combo.itemData(index)
+        if per and per != self._per:
+            self._per = per
+            self._set_gpu_config()
+
+    def set_per(self, per: str) -> None:
+        """Group GPU readings per "hall", "row", "rack" or "gpu" (the selected rack's GPUs)."""
+        pers = [p for _, p in PER_CHOICES]
+        self.per_combo.setCurrentIndex(pers.index(per))  # -> _on_per_chosen
+
+    def set_quantity(self, quantity: str) -> None:
+        """Plot one of ``GPU_QUANTITIES`` in the GPU plot."""
+        index = self.quantity_combo.findData(quantity)
+        if index < 0:
+            raise ValueError(f"{quantity!r} is not offered: {self.quantity_combo.count()} are")
+        self.quantity_combo.setCurrentIndex(index)  # -> _on_quantity_chosen
+
+    def _set_gpu_config(self, redraw: bool = True) -> None:
+        """Quantity, grouping or selected rack changed: which GPU series to read, their names,
+        pens and the title; then redraw."""
+        plot = self.plots["gpu"]
+        label, unit = GPU_QUANTITIES[self._quantity]
+        history = self._history
+        plot.item.setLabel("left", label.removeprefix("GPU ").capitalize(), units=unit)
+        self._gpu_rows = None
+        plot.pinned = -1
+        if self._per == "gpu":
+            rows = list(history.rack_rows.get(self._rack_id or "", ())) if history else []
+            shown = rows[:MAX_GPU_CURVES]
+            plot.names = [f"GPU {i}" for i in range(len(shown))]
+            self._gpu_rows = shown
+            if self._rack_id is None:
+                title = f"{label} per GPU: select a rack on the plan"
+            else:
+                title = f"{label} per GPU of rack {self._rack_id}"
+            if len(shown) < len(rows):
+                title += f" — {len(shown)} of {len(rows)} GPUs"
+        else:
+            names = history.group_names(self._per) if history is not None else []
+            shown = names[:MAX_CURVES]
+            if self._rack_id in names and self._rack_id not in shown:
+                shown[-1] = self._rack_id  # the selected rack is always drawn
+            plot.names = shown
+            if self._per == "rack" and self._rack_id in shown:
+                plot.pinned = shown.index(self._rack_id)
+            title = f"{label}, hall mean" if self._per == "hall" else \
+                f"{label}, mean per {self._per}"  # fmt: skip
+            if len(shown) < len(names):
+                title += (f" — {len(shown)} of {len(names)} {GROUP_NOUNS[self._per]}; "
+                          "choose Row or Hall for all")  # fmt: skip
+        plot.units = [unit] * len(plot.names)
+        plot.unit = unit
+        self._set_title(plot, title)
+        if self._quantity == "util_pct":
+            plot.item.getViewBox().setYRange(0, 100, padding=0.02)
+        else:
+            plot.item.getViewBox().enableAutoRange(axis="y")
+        tokens = self.plots["tokens"]
+        tokens.names = ["facility"] + ([f"rack {self._rack_id}"] if self._rack_id else [])
+        tokens.units = ["tok/s"] * len(tokens.names)
+        right = tokens.item.getAxis("right")
+        right.setStyle(showValues=bool(self._rack_id))
+        if self._rack_id:
+            right.setLabel(f"rack {self._rack_id}", units="tok/s")
+            right.resizeEvent()  # place the new label: pyqtgraph does so only on a resize
+        else:
+            right.setLabel(None)
+            right.showLabel(False)
+        self._plan_series()
+        self._style_curves()
+        if redraw:
+            self._redraw()
+
+    def _plan_series(self) -> None:
+        """The non-GPU series keys every refresh reads, in one ``series_window`` call, and which
+        columns go to which plot."""
+        keys: list[str] = []
+        self._series_slices = {}
+
+        def take(plot_key: str, plot_keys: list[str]) -> None:
+            self._series_slices[plot_key] = slice(len(keys), len(keys) + len(plot_keys))
+            keys.extend(plot_keys)
+
+        if self._per != "gpu":
+            take("gpu", [LiveHistory.aggregate_key(self._per, name, self._quantity)
+                         for name in self.plots["gpu"].names])  # fmt: skip
+        take("heat", [f"loop/{loop}/heat_kw" for loop in self.plots["heat"].names])
+        take("coolant", [f"cdu/{cdu}/{end}_temp_c"
+                         for cdu in self._temp_cdus for end in ("supply", "return")])  # fmt: skip
+        take("flow", [f"cdu/{cdu}/flow_lpm" for cdu in self.plots["flow"].names])
+        take("tokens", [FACILITY_TOKENS_KEY]
+             + ([f"rack/{self._rack_id}/tokens_per_s"] if self._rack_id else []))  # fmt: skip
+        take("efficiency", [FACILITY_TOKENS_PER_J_KEY])
+        self.plots["efficiency"].names = ["facility"]
+        self.plots["efficiency"].units = ["tok/J"]
+        self._series_keys = keys
+
+    # --- Looks ---------------------------------------------------------------------------------
+
+    def _theme(self, name: str) -> str | tuple[int, ...]:
+        return _THEMES[self._dark][name]
+
+    def _palette(self, count: int) -> list[str]:
+        value = self._theme("colour_value")
+        return [pg.intColor(i, hues=max(count, 1), maxValue=value).name() for i in range(count)]
+
+    def _style_curves(self) -> None:
+        """Pens for every curve: a colour per curve, 1 px; the selected rack thick in the
+        highlight colour and on top; a loop's capacity line dashed in its loop's colour; a
+        CDU's return dashed in its supply's colour. Only on a change, never per frame."""
+        gpu = self.plots["gpu"]
+        colours = self._palette(len(gpu.names))
+        if gpu.pinned >= 0:
+            colours[gpu.pinned] = self._theme("highlight")
+        gpu.colours = colours
+        for i, curve in enumerate(gpu.curves):
+            pinned = i == gpu.pinned
+            colour = colours[i] if i < len(colours) else "#808080"
+            curve.setPen(pg.mkPen(colour, width=3 if pinned else 1))
+            curve.setZValue(10 if pinned else 0)
+        heat = self.plots["heat"]
+        heat.colours = self._palette(len(heat.names))
+        for curve, line, colour in zip(heat.curves, self._capacity_lines, heat.colours,
+                                       strict=True):  # fmt: skip
+            curve.setPen(pg.mkPen(colour, width=1))
+            line.setPen(pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
+        coolant = self.plots["coolant"]
+        cdu_colours = self._palette(len(coolant.names) // 2)
+        coolant.colours = [c for c in cdu_colours for _ in (0, 1)]
+        for i, curve in enumerate(coolant.curves):
+            style = Qt.PenStyle.DashLine if i % 2 else Qt.PenStyle.SolidLine
+            curve.setPen(pg.mkPen(coolant.colours[i], width=1, style=style))
+        flow = self.plots["flow"]
+        flow.colours = self._palette(len(flow.names))
+        for curve, colour in zip(flow.curves, flow.colours, strict=True):
+            curve.setPen(pg.mkPen(colour, width=1))
+        tokens = self.plots["tokens"]
+        tokens.colours = [self._theme("facility"), self._theme("rack")]
+        for curve, colour in zip(tokens.curves, tokens.colours, strict=True):
+            curve.setPen(pg.mkPen(colour, width=1))
+        # No legend: each axis is labelled in its curve's colour.
+        tokens.item.getAxis("left").setTextPen(self._theme("facility"))
+        tokens.item.getAxis("right").setTextPen(self._theme("rack"))
+        efficiency = self.plots["efficiency"]
+        efficiency.colours = [self._theme("facility")]
+        efficiency.curves[0].setPen(pg.mkPen(efficiency.colours[0], width=1))
+
+    def _set_title(self, plot: _Plot, text: str) -> None:
+        plot.item.setTitle(text, color=self._theme("foreground"), size="9pt")
+
+    def _apply_theme(self) -> None:
+        self.graphics.setBackground(self._theme("background"))
+        foreground = self._theme("foreground")
+        for plot in self.plots.values():
+            for name in ("left", "bottom", "right"):
+                axis = plot.item.getAxis(name)
+                axis.setPen(foreground)
+                axis.setTextPen(foreground)
+                axis.setTickPen(self._theme("grid"))
+            plot.item.titleLabel.setText(plot.item.titleLabel.text, color=foreground)
+            assert plot.vline is not None and plot.readout is not None
+            plot.vline.setPen(pg.mkPen(self._theme("crosshair"), width=1))
+            plot.readout.fill = pg.mkBrush(self._theme("readout_fill"))
+            plot.readout.border = pg.mkPen(self._theme("crosshair"))
+            plot.readout.update()
+        self._style_curves()
+        if not math.isnan(self._mouse_x_s):
+            self._update_crosshair(self._mouse_x_s)
+
+    def _apply_mouse_mode(self) -> None:
+        """Live: no panning (the view follows the newest frame). Paused: drag and wheel on x."""
+        for plot in self.plots.values():
+            plot.item.setMouseEnabled(x=self._paused, y=False)
+        self._rack_tokens_view.setMouseEnabled(x=self._paused, y=False)
+
+    def _update_status(self) -> None:
+        if self._paused and not math.isnan(self._paused_end_s):
+            at = time.strftime("%H:%M:%S", time.localtime(self._paused_end_s))
+            self.status_label.setText(f"Paused at {at}: drag to scroll back, wheel to zoom")
+        elif self._paused:
+            self.status_label.setText("Paused")
+        else:
+            self.status_label.setText("Live")
+
+    # --- Crosshair -----------------------------------------------------------------------------
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        """Follow the mouse with a vertical line in every plot and list the values at that
+        time; hide it off the plots."""
+        for plot in self.plots.values():
+            view = plot.item.getViewBox()
+            if view.sceneBoundingRect().contains(scene_pos):
+                self._update_crosshair(view.mapSceneToView(scene_pos).x())
+                return
+        self._hide_crosshair()
+
+    def _hide_crosshair(self) -> None:
+        self._mouse_x_s = math.nan
+        for plot in self.plots.values():
+            assert plot.vline is not None and plot.readout is not None
+            plot.vline.hide()
+            plot.readout.hide()
+
+    def _update_crosshair(self, x_s: float) -> None:
+        """Readouts right of the line, or all left of it when one would not fit (the plots'
+        x axes line up, so they stay in one column)."""
+        self._mouse_x_s = x_s
+        widths_px = []
+        for plot in self.plots.values():
+            assert plot.vline is not None and plot.readout is not None
+            plot.vline.setPos(x_s)
+            plot.vline.show()
+            plot.readout.setHtml(self._readout_html(plot, x_s))
+            plot.readout.show()
+            widths_px.append(plot.readout.boundingRect().width())
+        view = self._master.getViewBox()
+        x_px = view.mapFromView(QPointF(x_s, 0)).x()
+        right = x_px + 8 + max(widths_px) < view.width()
+        for plot, width_px in zip(self.plots.values(), widths_px, strict=True):
+            assert plot.readout is not None
+            plot.readout.setPos(x_px + 8 if right else max(x_px - 8 - width_px, 0), 2)
+
+    def readout_entries(self, plot_key: str, x_s: float) -> tuple[float, list[tuple[str, float]]]:
+        """(time of the nearest column, [(curve name, value)] in readout order) of a plot at
+        ``x_s``: at most ``MAX_READOUT`` entries; past that the selected rack first, then the
+        highest values. Time NaN and no entries when no column is within a resolution."""
+        plot = self.plots[plot_key]
+        times_s = plot.times_s
+        count = min(len(plot.names), len(plot.values))
+        if not len(times_s) or not count:
+            return math.nan, []
+        i = int(np.clip(np.searchsorted(times_s, x_s), 1, len(times_s) - 1)) if \
+            len(times_s) > 1 else 0  # fmt: skip
+        if i and abs(times_s[i - 1] - x_s) <= abs(times_s[i] - x_s):
+            i -= 1
+        if abs(times_s[i] - x_s) > max(plot.resolution_s, 1e-9):
+            return math.nan, []
+        column = plot.values[:count, i]
+        order = list(range(count))
+        if count > MAX_READOUT:
+            finite = np.where(np.isfinite(column), column, -np.inf)
+            order = [int(n) for n in np.argsort(-finite, kind="stable")]
+            if plot.pinned >= 0:
+                order.remove(plot.pinned)
+                order.insert(0, plot.pinned)
+        return float(times_s[i]), [(plot.names[n], float(column[n])) for n in order]
+
+    def _readout_html(self, plot: _Plot, x_s: float) -> str:
+        at_s, entries = self.readout_entries(plot.key, x_s)
+        text = self._theme("readout_text")
+        if math.isnan(at_s):
+            return f'<span style="color:{text}; font-size:8pt">no data</span>'
+        index = {name: n for n, name in enumerate(plot.names)}
+        cells = []
+        for name, value in entries[:MAX_READOUT]:
+            n = index[name]
+            colour = plot.colours[n] if n < len(plot.colours) else text
+            reading = format_value(value, plot.units[n])
+            cells.append(f'<td><span style="color:{colour}">■</span> {name}&nbsp;</td>'
+                         f'<td align="right">{reading}&nbsp;&nbsp;</td>')  # fmt: skip
+        # Two entries a line past three, so six fit in the height of the shortest plot.
+        per_line = 2 if len(cells) > 3 else 1
+        rows = ["".join(cells[i : i + per_line]) for i in range(0, len(cells), per_line)]
+        header = time.strftime("%H:%M:%S", time.localtime(at_s))
+        if len(entries) > MAX_READOUT:
+            header += f"  (top {MAX_READOUT} of {len(entries)})"
+        body = "".join(f"<tr>{row}</tr>" for row in rows)
+        return (f'<div style="color:{text}; font-size:8pt">{header}'
+                f'<table cellspacing="0" cellpadding="0">{body}</table></div>')  # fmt: skip
+
+    # --- Qt events -----------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.graphics and event.type() == QEvent.Type.Leave:
+            self._hide_crosshair()
+        return super().eventFilter(watched, event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Space toggles pause when the plots (or the widget) have focus."""
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self.set_paused(not self._paused)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
