@@ -64,6 +64,8 @@ class RunMode(QObject):
         super().__init__(parent)
         self.client: BackendClient | None = None
         self.quantity = "util_pct"
+        self.simulator_hz = 4.0
+        """Publishing rate of the built-in simulator, when the design runs on it."""
         self._aggregator: LiveAggregator | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(FRAME_INTERVAL_MS)
@@ -83,7 +85,7 @@ class RunMode(QObject):
             atomic_write_text(path, design_to_json(design))
         self._aggregator = LiveAggregator([r.id for r in design.racks])
         self.recorded = LiveHistory(design)
-        self.client = BackendClient(BackendConfig(str(path)))
+        self.client = BackendClient(BackendConfig(str(path), simulator_hz=self.simulator_hz))
         self._timer.start()
 
     def stop(self) -> BackendClient | None:
