@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -135,7 +136,7 @@ class ControlRoomWindow(QWidget):
     closed = Signal()
 
     def __init__(self, run_view, layout: WallLayout):
-        super().__init__(None, Qt.WindowType.Window)
+        super().__init__(None, Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint)
         from widgets.fleet_heatmap import FleetHeatmap  # pyqtgraph: Run has imported it already
         from widgets.history_plots import HistoryPlots
 
@@ -155,6 +156,8 @@ class ControlRoomWindow(QWidget):
         self.plots = HistoryPlots()
         self.plots.set_dark(True)
         self.heatmap.set_dark(True)
+        self.heatmap.legend.setMinimumWidth(0)
+        self.heatmap.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.plots.window_changed.connect(self.heatmap.set_window)
         self.plots.paused_changed.connect(self.heatmap.set_paused)
         self.heatmap.gpu_clicked.connect(run_view.select_gpu)
@@ -172,6 +175,8 @@ class ControlRoomWindow(QWidget):
         self.header.setObjectName("panelTitle")
         outer.addWidget(self.header)
         self.stack = QStackedWidget()
+        # The wall takes its screen's size whatever the panels would like: they squeeze.
+        self.stack.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.rotation = QTimer(self)
         self.rotation.timeout.connect(self.next_panel)
         self._arrange(layout)
@@ -202,7 +207,9 @@ class ControlRoomWindow(QWidget):
         the left."""
         shown = [key for key in PANELS if key in layout.panels]
         for key in PANELS:
-            self.panels[key].setVisible(key in shown)
+            if key not in shown:  # kept (the wall's views stay whole) but owned and hidden
+                self.panels[key].setParent(self)
+                self.panels[key].hide()
         if layout.rotating:
             for key in shown:
                 self.stack.addWidget(self._titled(key))
@@ -232,13 +239,16 @@ class ControlRoomWindow(QWidget):
 
     def _enlarge_tiles(self) -> None:
         """KPI figures readable across the room: built before this window's font applied."""
-        for tile in self.kpis.tiles.values():
+        for key, tile in self.kpis.tiles.items():
             value_font = QFont(self.font())
             value_font.setPointSizeF(self.font().pointSizeF() * 1.8)
             value_font.setBold(True)
             tile.value.setFont(value_font)
             tile.caption.setFont(self.font())
             tile.caption.setStyleSheet("color: #9fb0c0;")
+            for label in (tile.value, tile.caption, self.kpis.trends[key]):
+                # Never wider than the screen: a smaller wall clips a label, not the window.
+                label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
     def next_panel(self) -> None:
         if self.stack.count() > 1:
@@ -259,7 +269,7 @@ class ControlRoomWindow(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        QTimer.singleShot(0, self.plan.fit_hall)  # once the layout has sized the plan
+        QTimer.singleShot(0, self.plan, self.plan.fit_hall)  # once the layout sized the plan
 
     # --- One more view of the run (RunView.extra_views) ---------------------------------------
 

@@ -146,7 +146,10 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"{title.lower()}Dock")
         dock.setWidget(widget)
-        self.addDockWidget(area, dock)
+        restored = self.restoreDockWidget(dock)  # a dock built later goes where it was last time
+        if not restored:
+            self.addDockWidget(area, dock)
+        dock.setProperty("restored", restored)
         return dock
 
     def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None) -> QAction:

@@ -119,12 +119,11 @@ class RunView(QObject):
         plots_dock = self._dock("Plots", self.plots, right)
         heatmap_dock = self._dock("Fleet heatmap", self.heatmap, bottom)
         detail_dock = self._dock("Rack detail", self.rack_detail, right)
-        self.window.tabifyDockWidget(self.live_dock, detail_dock)
-        self.window.tabifyDockWidget(detail_dock, plots_dock)
         self.run_docks += [plots_dock, heatmap_dock, detail_dock]
-        self.window.resizeDocks([heatmap_dock], [320], Qt.Orientation.Vertical)
-        for dock in self.run_docks[1:]:
-            self.window.restoreDockWidget(dock)  # placed where the user left it last time
+        if not any(dock.property("restored") for dock in self.run_docks):  # first time
+            self.window.tabifyDockWidget(self.live_dock, detail_dock)
+            self.window.tabifyDockWidget(detail_dock, plots_dock)
+            self.window.resizeDocks([heatmap_dock], [320], Qt.Orientation.Vertical)
         self.heatmap.set_window(self.plots.window_s)
         self.plots.window_changed.connect(self.heatmap.set_window)
         self.plots.paused_changed.connect(self.heatmap.set_paused)

@@ -432,8 +432,6 @@ class HistoryPlots(QWidget):
         self._dark = bool(dark)
         self._apply_theme()
 
-    dark = set_dark
-
     # --- Drawing -------------------------------------------------------------------------------
 
     def _draw(self, span_s: float, end_s: float) -> None:

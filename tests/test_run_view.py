@@ -1,0 +1,162 @@
+"""The Run view as a whole: one selection across plan, heatmap and plots, shared time window
+and pause, dock layout kept across starts, and the control-room wall."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtWidgets import QDockWidget
+
+from app.cli import demo_path
+from app.control_room import PANELS, ControlRoomDialog, WallLayout
+from app.gui import create_application
+from app.main_window import MainWindow
+
+
+def open_demo(qtbot) -> MainWindow:
+    create_application()
+    main = MainWindow()
+    main.resize(1400, 900)
+    main.show()
+    with qtbot.waitSignal(main.design_shown, timeout=10_000):
+        main.open_file(demo_path())
+    return main
+
+
+def close(main: MainWindow) -> None:
+    main.enter_design()
+    main.close()
+    main.deleteLater()
+
+
+@pytest.fixture
+def running(qtbot):
+    """The demo in Run mode, once the first frames have reached the history."""
+    main = open_demo(qtbot)
+    main.run_action.trigger()
+    qtbot.waitUntil(lambda: main.run_view.history is not None
+                    and not math.isnan(main.run_view.history.latest_s), timeout=30_000)  # fmt: skip
+    yield main
+    close(main)
+
+
+def test_run_gives_the_room_of_the_design_docks_to_the_live_views(running: MainWindow,
+                                                                  qtbot) -> None:  # fmt: skip
+    main = running
+    assert not main.properties_dock.isVisible() and not main.problems_dock.isVisible()
+    heatmap_dock = main.run_view.heatmap.parentWidget()
+    assert isinstance(heatmap_dock, QDockWidget) and heatmap_dock.isVisible()
+    main.design_action.trigger()
+    assert main.properties_dock.isVisible() and main.problems_dock.isVisible()
+    assert not heatmap_dock.isVisible()
+
+
+def test_clicking_a_heatmap_cell_selects_that_gpu_everywhere(running: MainWindow, qtbot) -> None:
+    main, heatmap = running, running.run_view.heatmap
+    qtbot.waitUntil(lambda: heatmap.image is not None, timeout=10_000)
+    history = main.run_view.history
+    row = history.rack_rows["B03"].start + 5
+    x_s = (heatmap._newest_bucket + 0.5) * heatmap.resolution_s  # the newest column
+    heatmap.view.setYRange(row - 8, row + 8, padding=0)  # zoomed in: 1,312 rows fill no screen
+    pos = heatmap.plot.mapFromScene(heatmap.view.mapViewToScene(QPointF(x_s, row + 0.5)))
+    qtbot.mouseClick(heatmap.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+
+    assert main.scene.items_by_id["B03"].isSelected()  # the plan
+    detail = main.run_view.rack_detail
+    assert detail.rack_id == "B03" and detail.gpu_index == 5  # the rack detail, GPU 5 shown
+    assert detail.table.selectedItems()[0].row() == 5
+    low, high = heatmap.selection.getRegion()
+    assert (low, high) == (row, row + 1)  # the heatmap outlines that GPU's row
+    tokens = main.run_view.plots.plots["tokens"]
+    qtbot.waitUntil(lambda: any("B03" in name for name in tokens.names), timeout=5000)
+
+
+def test_clicking_a_rack_on_the_plan_outlines_its_rows_on_the_heatmap(running: MainWindow,
+                                                                      qtbot) -> None:  # fmt: skip
+    main = running
+    rack = main.scene.items_by_id["C02"]
+    qtbot.mouseClick(main.plan.viewport(), Qt.MouseButton.LeftButton,
+                     pos=main.plan.mapFromScene(rack.mapToScene(0.0, 0.3)))  # fmt: skip
+    rows = main.run_view.history.rack_rows["C02"]
+    assert main.run_view.heatmap.selection.isVisible()
+    assert main.run_view.heatmap.selection.getRegion() == (rows.start, rows.stop)
+    assert main.run_view.rack_detail.rack_id == "C02"
+
+
+def test_window_and_pause_chosen_on_the_plots_apply_to_the_heatmap(running: MainWindow,
+                                                                   qtbot) -> None:  # fmt: skip
+    plots, heatmap = running.run_view.plots, running.run_view.heatmap
+    plots.window_combo.setCurrentIndex(plots.window_combo.findData(3600.0))
+    assert heatmap.window_s == 3600.0 and heatmap.resolution_s == 15.0
+    qtbot.mouseClick(plots.pause_button, Qt.MouseButton.LeftButton)
+    assert heatmap.paused and plots.paused
+    frozen = heatmap.image.copy()
+    shown_until = heatmap._newest_bucket
+    qtbot.waitUntil(lambda: running.run_view.history.latest_s // 15 > shown_until
+                    or running.run_view.history.latest_s > 0, timeout=5000)  # fmt: skip
+    running.run_view.heatmap.refresh()
+    assert (heatmap.image == frozen).all()  # paused: frames do not move the picture
+    qtbot.mouseClick(plots.pause_button, Qt.MouseButton.LeftButton)
+    assert not heatmap.paused and plots.pause_button.text() == "Pause"
+
+
+def test_dock_layout_of_the_run_view_is_restored_on_the_next_start(qtbot) -> None:
+    first = open_demo(qtbot)
+    first.run_action.trigger()
+    heatmap_dock = first.run_view.heatmap.parentWidget()
+    first.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, heatmap_dock)
+    first.close()  # enters Design and saves the layout
+    first.deleteLater()
+
+    second = open_demo(qtbot)
+    second.run_action.trigger()
+    dock = second.run_view.heatmap.parentWidget()
+    assert second.dockWidgetArea(dock) == Qt.DockWidgetArea.LeftDockWidgetArea
+    close(second)
+
+
+# --- Control room ---------------------------------------------------------------------------
+
+
+def test_wall_layout_is_remembered_and_offered_again(qtbot) -> None:
+    create_application()
+    chosen = WallLayout(screen="", panels=["plan", "plots"], rotating=True, rotate_s=45)
+    chosen.save()
+    assert WallLayout.load() == chosen
+    dialog = ControlRoomDialog(WallLayout.load())
+    qtbot.addWidget(dialog)
+    assert [k for k, box in dialog.panel_boxes.items() if box.isChecked()] == ["plan", "plots"]
+    assert dialog.chosen().rotating and dialog.chosen().rotate_s == 45
+    QSettings().remove("controlRoom")
+
+
+def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow, qtbot) -> None:
+    main = running
+    main.show_control_room(WallLayout(panels=list(PANELS), rotating=False))
+    wall = main.control_room
+    assert wall is not None and wall.isFullScreen()
+    assert wall.stack.count() == 1 and all(wall.panels[k].isVisible() for k in PANELS)
+    assert wall.plots.graphics.backgroundBrush().color().lightness() < 40  # dark
+    qtbot.waitUntil(lambda: wall.kpis.tiles["tokens_per_s"].value.text() not in ("-", "n/a"),
+                    timeout=10_000)  # fmt: skip
+    qtbot.waitUntil(lambda: wall.heatmap.image is not None, timeout=10_000)
+    main.run_view.select_gpu("A02", 3)
+    assert wall.heatmap.selection.getRegion()[0] == main.run_view.history.rack_rows["A02"][3]
+    qtbot.keyClick(wall, Qt.Key.Key_Escape)
+    assert main.control_room is None and wall not in main.run_view.extra_views
+    assert main.run_view.running  # leaving the wall leaves Run on the desk
+
+
+def test_control_room_rotates_one_panel_at_a_time(running: MainWindow, qtbot) -> None:
+    running.show_control_room(WallLayout(panels=["kpis", "heatmap"], rotating=True, rotate_s=5))
+    wall = running.control_room
+    assert wall.stack.count() == 2 and wall.rotation.isActive()
+    assert wall.rotation.interval() == 5000
+    first = wall.stack.currentIndex()
+    qtbot.keyClick(wall, Qt.Key.Key_Space)
+    assert wall.stack.currentIndex() == (first + 1) % 2
+    assert WallLayout.load().panels == ["kpis", "heatmap"]  # remembered for next time
+    wall.close()
+    QSettings().remove("controlRoom")
