@@ -156,8 +156,7 @@ class ControlRoomWindow(QWidget):
         self.plots = HistoryPlots()
         self.plots.set_dark(True)
         self.heatmap.set_dark(True)
-        self.heatmap.legend.setMinimumWidth(0)
-        self.heatmap.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.heatmap.title.setMinimumWidth(1)  # shrinks (clipped) before the wall outgrows a screen
         self.plots.window_changed.connect(self.heatmap.set_window)
         self.plots.paused_changed.connect(self.heatmap.set_paused)
         self.heatmap.gpu_clicked.connect(run_view.select_gpu)
