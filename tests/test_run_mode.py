@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from demo_window import close, open_demo
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from app.cli import demo_path
-from app.gui import create_application
 from app.main_window import MainWindow
 from widgets.floor_plan import LIQUID_RACK_FILL
 
 
 @pytest.fixture
 def window(qtbot):
-    create_application()
-    main = MainWindow()
-    main.resize(1400, 900)
-    main.show()
-    with qtbot.waitSignal(main.design_shown, timeout=10_000):
-        main.open_file(demo_path())
+    main = open_demo(qtbot)
     yield main
-    main.enter_design()
-    main.close()
-    main.deleteLater()
+    close(main)
 
 
 def rack_fill(window: MainWindow, rack_id: str) -> QColor:

@@ -6,29 +6,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from demo_window import close, open_demo
 from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtWidgets import QDockWidget
 
-from app.cli import demo_path
 from app.control_room import PANELS, ControlRoomDialog, WallLayout
 from app.gui import create_application
 from app.main_window import MainWindow
-
-
-def open_demo(qtbot) -> MainWindow:
-    create_application()
-    main = MainWindow()
-    main.resize(1400, 900)
-    main.show()
-    with qtbot.waitSignal(main.design_shown, timeout=10_000):
-        main.open_file(demo_path())
-    return main
-
-
-def close(main: MainWindow) -> None:
-    main.enter_design()
-    main.close()
-    main.deleteLater()
 
 
 @pytest.fixture
