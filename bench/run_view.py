@@ -66,7 +66,6 @@ if "FACTORYFLOOR_BENCH_SETTINGS" not in os.environ:  # once: scenarios and backe
 # Qt and the app are imported inside functions: the backend is a spawned process that imports
 # this module again, and needs none of them.
 
-PROBE_MS = 10
 GPUS_PER_RACK = 32
 SCENARIOS = {  # name -> (racks, simulator Hz, target fps)
     "2048": (64, 4.0, 60.0),
@@ -162,17 +161,11 @@ def percentile(values: list[float], percent: float) -> float:
 def measure(wall, seconds: float, frames: FrameTimer) -> dict:
     """Repaint ``wall`` as fast as the loop allows for ``seconds`` while a 10 ms probe timer
     records its lateness; fps, stalls, and the per-frame data path meanwhile."""
-    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
+    from stall_probe import StallProbe
 
-    lateness_ms: list[float] = []
     paint_ms: list[float] = []
-    last = time.perf_counter()
-
-    def probe() -> None:
-        nonlocal last
-        now = time.perf_counter()
-        lateness_ms.append(max(0.0, (now - last) * 1000 - PROBE_MS))
-        last = now
+    probe = StallProbe()
 
     def paint() -> None:
         started = time.perf_counter()
@@ -180,20 +173,17 @@ def measure(wall, seconds: float, frames: FrameTimer) -> dict:
         paint_ms.append((time.perf_counter() - started) * 1000)
 
     loop = QEventLoop()
-    probe_timer, paint_timer = QTimer(), QTimer()
-    probe_timer.setTimerType(Qt.TimerType.PreciseTimer)
-    probe_timer.timeout.connect(probe)
+    paint_timer = QTimer()
     paint_timer.timeout.connect(paint)
     first_frame = len(frames.ms)
     started = time.perf_counter()
-    probe_timer.start(PROBE_MS)
+    probe.start()
     paint_timer.start(0)
     QTimer.singleShot(int(seconds * 1000), loop.quit)
     loop.exec()
     elapsed_s = time.perf_counter() - started
-    probe_timer.stop()
     paint_timer.stop()
-    lateness_ms.append(max(0.0, (time.perf_counter() - last) * 1000 - PROBE_MS))  # to the end
+    lateness_ms = probe.stop()  # the last entry: the wait to the end
     frame_ms = frames.ms[first_frame:] or [0.0]
     return {
         "seconds": elapsed_s,

@@ -28,6 +28,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QCoreApplication, QTimer
+from stall_probe import StallProbe
 
 from backend.design_file import save_design
 from backend.synthetic import generate_hall
@@ -35,37 +36,26 @@ from backend.telemetry.process import BackendClient, BackendConfig
 from backend.telemetry.simulator import FacilitySimulator, SimulatorSource
 from backend.telemetry.store import TelemetryStore
 
-PROBE_MS = 10
-
 
 def measure(seconds: float, read_frame: Callable[[], object]) -> tuple[list[float], int]:
     """Run the event loop for ``seconds``: probe lateness samples (ms) and frames read."""
     app = QCoreApplication.instance()
-    lateness_ms: list[float] = []
+    probe = StallProbe()
     frames = 0
-    last = time.perf_counter()
-
-    def probe() -> None:
-        nonlocal last
-        now = time.perf_counter()
-        lateness_ms.append(max(0.0, (now - last) * 1000 - PROBE_MS))
-        last = now
 
     def frame() -> None:
         nonlocal frames
         read_frame()
         frames += 1
 
-    probe_timer, frame_timer = QTimer(), QTimer()
-    probe_timer.timeout.connect(probe)
+    frame_timer = QTimer()
     frame_timer.timeout.connect(frame)
-    probe_timer.start(PROBE_MS)
+    probe.start()
     frame_timer.start(16)
     QTimer.singleShot(int(seconds * 1000), app.quit)
     app.exec()
-    probe_timer.stop()
     frame_timer.stop()
-    return lateness_ms[5:], frames  # the first ticks include start-up
+    return probe.stop()[5:], frames  # the first ticks include start-up
 
 
 def report(label: str, lateness_ms: list[float], frames: int, seconds: float) -> None:
