@@ -68,3 +68,24 @@ def test_clicking_a_rack_opens_its_per_gpu_detail(window: MainWindow, qtbot) -> 
     assert len(panel.plots["power_w"].getPlotItem().listDataItems()) == 16
     assert window.scene.items_by_id["C02"].isSelected()
     assert rack_fill(window, "C02") != QColor("#d5d9de")  # still coloured live, not edited
+
+
+def test_a_tick_with_nothing_new_is_recorded_but_not_redrawn(window: MainWindow, qtbot) -> None:
+    """At 1 Hz the 250 ms tick finds the same readings three times in four: the history holds
+    them (no empty 1 s columns between readings) but the views are not redrawn for them."""
+    run_mode = window.run_view.run_mode
+    run_mode.simulator_hz = 1.0
+    window.run_action.trigger()
+    with qtbot.waitSignal(run_mode.history, timeout=30_000):
+        pass
+    run_mode._timer.stop()  # ticks by hand from here, back to back
+    redrawn: list[float] = []
+    run_mode.history.connect(lambda history: redrawn.append(history.latest_s))
+    recorded: list[float] = []
+    for _ in range(8):
+        run_mode._read_frame()
+        recorded.append(run_mode.recorded.latest_s)
+    assert len(set(recorded)) == 8  # every tick recorded, at its own time
+    # Back to back: at most one new 1 Hz reading among the eight ticks, and one heartbeat if
+    # a slow machine let a second pass since the last redraw.
+    assert len(redrawn) <= 2
