@@ -66,6 +66,8 @@ class RunView(QObject):
         self.scene.entity_selected.connect(self._plan_selected)
         self.extra_views: list[QObject] = []
         """Further views of the same run (the control-room wall) that want each frame."""
+        self.desk_covered = False
+        """The control-room wall is full screen over this window: its views are not redrawn."""
 
     @property
     def running(self) -> bool:
@@ -221,13 +223,31 @@ class RunView(QObject):
                 facility["pue"] = pue
         return facility
 
+    def set_desk_covered(self, covered: bool) -> None:
+        """The wall went full screen on this window's screen (True) or left it (False).
+
+        Nobody sees the desk views under a full-screen wall, yet a shared plan scene and
+        per-frame data would have Qt repaint them all: at 16,384 GPUs as much work as the wall
+        itself. So the window stops painting while covered, and its views catch up once when
+        it is uncovered."""
+        if covered == self.desk_covered:
+            return
+        self.desk_covered = covered
+        self.window.setUpdatesEnabled(not covered)
+        if not covered and self.running and self.history is not None:
+            self._refresh_desk(self.history)
+
     def _show_history(self, history: LiveHistory) -> None:
         if self.plots is None:
             return
-        self.plots.refresh()
+        if not self.desk_covered:
+            self._refresh_desk(history)
+        for view in self.extra_views:
+            view.refresh()
+
+    def _refresh_desk(self, history: LiveHistory) -> None:
+        self.plots.refresh()  # nothing but a note while its tab is hidden
         self.heatmap.refresh()
         if self.selection is not None and not self.rack_detail.visibleRegion().isEmpty():
             self.rack_detail.show_rack(history, self.selection.rack_id,
                                        self.selection.gpu_index)  # fmt: skip
-        for view in self.extra_views:
-            view.refresh()

@@ -14,7 +14,13 @@ from backend.model import Design
 from backend.synthetic import generate_hall
 from backend.telemetry.history import WINDOWS_S, LiveHistory
 from backend.telemetry.simulator import FacilitySimulator
-from widgets.history_plots import MAX_CURVES, MAX_READOUT, HistoryPlots, format_value
+from widgets.history_plots import (
+    MAX_CURVES,
+    MAX_LOOP_CURVES,
+    MAX_READOUT,
+    HistoryPlots,
+    format_value,
+)
 
 T0_S = 1_750_000_000.0
 
@@ -188,6 +194,32 @@ def test_loop_plot_draws_each_cdu_capacity_in_its_loop_colour(plots: HistoryPlot
     assert low <= np.nanmax(window.values) and high >= 600.0  # headroom in view
 
 
+def test_a_large_hall_plots_the_loops_nearest_capacity_with_their_cdus(
+    plots: HistoryPlots,
+) -> None:
+    feed = Feed(512, 16)
+    feed.frames(30)
+    capacities = feed.loop_capacities()
+    plots.set_history(feed.history, capacities)
+    heat = plots.plots["heat"]
+    assert len(shown(plots, "heat")) == MAX_LOOP_CURVES
+    latest = feed.history.series_window([f"loop/{lp}/heat_kw" for lp in capacities], 1.0)
+    load = {lp: v / capacities[lp][1] for lp, v in zip(capacities, latest.values[-1],
+                                                           strict=True)}  # fmt: skip
+    hidden = [lp for lp in capacities if lp not in heat.names]
+    # Every plotted loop is nearer capacity than every hidden one (give or take the 2 % that
+    # keeps a plotted loop through near-ties).
+    assert min(load[lp] for lp in heat.names) >= max(load[lp] for lp in hidden) - 0.02
+    window = feed.history.series_window([f"loop/{lp}/heat_kw" for lp in heat.names], 300.0)
+    for n, curve in enumerate(heat.curves):
+        assert np.array_equal(curve.yData, window.values[:, n], equal_nan=True)
+        assert plots._capacity_lines[n].value() == capacities[heat.names[n]][1]
+    cdus = [capacities[lp][0] for lp in heat.names]
+    assert plots.plots["flow"].names == cdus
+    assert plots.plots["coolant"].names[:2] == [f"{cdus[0]} supply", f"{cdus[0]} return"]
+    assert len(shown(plots, "coolant")) == 2 * MAX_LOOP_CURVES
+
+
 def test_a_large_hall_shows_64_racks_and_says_so(plots: HistoryPlots) -> None:
     feed = Feed(512, 16)
     feed.frames(3)
@@ -196,7 +228,7 @@ def test_a_large_hall_shows_64_racks_and_says_so(plots: HistoryPlots) -> None:
     gpu = plots.plots["gpu"]
     assert len(shown(plots, "gpu")) == MAX_CURVES
     assert "64 of 512 racks; choose Row or Hall for all" in gpu.item.titleLabel.text
-    assert "64 of 96 loops" in plots.plots["heat"].item.titleLabel.text
+    assert "the 16 of 96 loops nearest capacity" in plots.plots["heat"].item.titleLabel.text
 
     last = feed.design.racks[-1].id  # beyond the first 64: still drawn, thick, on top
     plots.select_rack(last)

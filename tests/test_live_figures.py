@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from backend.design_file import load_design
-from backend.telemetry.live_figures import GPU_SLOWDOWN_C, LiveAggregator, live_alarms
+from backend.telemetry.live_figures import (
+    GPU_SLOWDOWN_C,
+    LiveAggregator,
+    live_alarms,
+    loops_nearest_capacity,
+)
 from backend.telemetry.simulator import FacilitySimulator
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo_hall.json"
@@ -64,3 +70,20 @@ def test_live_alarms_name_loops_over_capacity_and_racks_at_slowdown(frame) -> No
         "Loop L-B2: 999 kW, over its CDU's 500 kW",
         "Rack C02: 2 GPUs at or above 89 °C (slowdown)",
     ]
+
+
+def test_a_large_hall_plots_the_loops_nearest_their_cdu_capacity() -> None:
+    capacity_kw = {"L1": 100.0, "L2": 200.0, "L3": 100.0, "L4": 400.0}
+    heat_kw = {"L1": 50.0, "L2": 180.0, "L3": math.nan, "L4": 300.0}  # 50 %, 90 %, -, 75 %
+    assert loops_nearest_capacity(heat_kw, capacity_kw, 2) == ["L2", "L4"]  # design order
+    assert loops_nearest_capacity(heat_kw, capacity_kw, 3) == ["L1", "L2", "L4"]
+    # A loop with no reading ranks last but still fills a place nobody else needs.
+    assert loops_nearest_capacity(heat_kw, capacity_kw, 4) == ["L1", "L2", "L3", "L4"]
+
+
+def test_a_shown_loop_is_not_swapped_out_for_a_near_tie() -> None:
+    capacity_kw = {"L1": 100.0, "L2": 100.0}
+    heat_kw = {"L1": 80.0, "L2": 81.0}
+    assert loops_nearest_capacity(heat_kw, capacity_kw, 1, shown=["L1"]) == ["L1"]
+    heat_kw["L2"] = 83.0  # ahead by more than the 2 % margin
+    assert loops_nearest_capacity(heat_kw, capacity_kw, 1, shown=["L1"]) == ["L2"]

@@ -128,9 +128,18 @@ def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow,
     qtbot.waitUntil(lambda: wall.heatmap.image is not None, timeout=10_000)
     main.run_view.select_gpu("A02", 3)
     assert wall.heatmap.selection.getRegion()[0] == main.run_view.history.rack_rows["A02"][3]
+    # One screen: the wall covers the desk, which stops painting and redrawing meanwhile ...
+    assert main.run_view.desk_covered and not main.updatesEnabled()
+    desk = main.run_view.heatmap
+    covered_at = desk._newest_bucket
+    qtbot.waitUntil(lambda: wall.heatmap._newest_bucket > covered_at + 1, timeout=10_000)
+    assert desk._newest_bucket == covered_at
     qtbot.keyClick(wall, Qt.Key.Key_Escape)
     assert main.control_room is None and wall not in main.run_view.extra_views
     assert main.run_view.running  # leaving the wall leaves Run on the desk
+    # ... and catches up with the run when the wall leaves.
+    assert main.updatesEnabled() and not main.run_view.desk_covered
+    assert desk._newest_bucket >= wall.heatmap._newest_bucket
 
 
 def test_control_room_rotates_one_panel_at_a_time(running: MainWindow, qtbot) -> None:

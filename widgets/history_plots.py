@@ -3,12 +3,16 @@
 Read from a ``LiveHistory`` (multi-resolution, fixed memory), so any offered window from a
 minute to a day is a handful of array slices; the plots never keep history of their own.
 
-Drawn the fast way (design notes, sections 8 and 9): every curve is created once (when the
-history is set) and updated with ``setData``; 1 px pens without antialiasing; ``clipToView``
-and peak downsampling; NaN gaps break the line (``connect="finite"``) so a source that went
-quiet reads as a gap, not as a straight line across it. A curve per group stays at most
-``MAX_CURVES`` (64 curves of 600 points draw at ~94 fps; 256 at ~23): larger halls are read
-per row or per hall, and the plot title says what is left out.
+Drawn the fast way (design notes, sections 8 and 9): every curve is a bare ``PlotCurveItem``
+created once (when the history is set) and updated with ``setData``; 1 px pens without
+antialiasing; NaN gaps break the line (``connect="finite"``) so a source that went quiet reads as
+a gap, not as a straight line across it. A window is at most 600 columns, so there is nothing to
+clip or downsample, and moving the time axis costs no re-processing of the curves. Y ranges are
+steady (``axis_range``): computed from the data drawn, and changed only when the data leaves
+them, so axes and grid are not re-laid on every frame. A curve per group stays at most
+``MAX_CURVES`` (64 curves of 600 points draw at ~94 fps; 256 at ~23): larger halls are read per
+row or per hall, and the plot title says what is left out. Past ``MAX_LOOP_CURVES`` loops, the
+loop, coolant and flow plots show the loops nearest their CDU's capacity.
 
 Live, each ``refresh`` shows the last window up to the newest frame and the x axes follow it,
 with mouse panning off so the view does not fight the user. Paused, what is shown is frozen:
@@ -36,11 +40,16 @@ from PySide6.QtWidgets import (
 )
 
 from backend.telemetry.history import GPU_QUANTITIES, WINDOWS_S, HistoryWindow, LiveHistory
+from backend.telemetry.live_figures import loops_nearest_capacity
+from widgets.axis_range import steady_range
 
 MAX_CURVES = 64
 """Most curves one plot draws per group kind (racks, rows, loops, CDUs)."""
 MAX_GPU_CURVES = 72
 """Most per-GPU curves: one GB200 NVL72 rack in full (72 curves draw as fast as 64)."""
+MAX_LOOP_CURVES = 16
+"""Most loops plotted (with their CDUs' coolant and flow): past this many, the loops nearest
+their CDU's capacity, which is the headroom an operator watches."""
 MAX_READOUT = 6
 """Most values the crosshair readout lists per plot before "…"."""
 LEFT_AXIS_PX = 64
@@ -113,6 +122,8 @@ class _Plot:
     resolution_s: float = 0.0
     pinned: int = -1
     """Curve listed first in the readout (the selected rack), -1 for none."""
+    y_range: tuple[float, float] | None = None
+    """The steady y range shown (None: not set yet, or fixed by the quantity)."""
     vline: pg.InfiniteLine | None = None
     readout: pg.TextItem | None = None
 
@@ -160,6 +171,7 @@ class HistoryPlots(QWidget):
         layout.addWidget(self.graphics, 1)
         self._build_plots()
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._master.sigXRangeChanged.connect(self._on_x_range_changed)
         self._apply_theme()
         self._apply_mouse_mode()
         self._update_status()
@@ -218,12 +230,9 @@ class HistoryPlots(QWidget):
             axis.setStyle(tickAlpha=255, maxTickLevel=1)
             axis.setZValue(-200)
         item.getAxis("right").setGrid(False)  # showGrid puts one on every axis: left's will do
-        item.setClipToView(True)
-        item.setDownsampling(auto=True, mode="peak")
         item.hideButtons()
         item.setMenuEnabled(False)
-        item.getViewBox().setAutoVisible(y=True)  # y fits what is in view, not the scroll-back
-        item.getViewBox().enableAutoRange(axis="y")
+        item.getViewBox().disableAutoRange()  # x follows the window, y is steady_range's
         item.setMinimumHeight(90)
         plot = _Plot(key, item, title, unit)
         plot.vline = pg.InfiniteLine(angle=90, movable=False)
@@ -256,24 +265,19 @@ class HistoryPlots(QWidget):
         efficiency.item.setLabel("bottom", "local time")
         self._master = efficiency.item
         gpu.curves = [self._add_curve(gpu.item) for _ in range(MAX_GPU_CURVES)]
-        tokens.curves = [self._add_curve(tokens.item, name="facility")]
+        tokens.curves = [self._add_curve(tokens.item)]
         # The selected rack's tokens/s on its own right-hand axis: a rack makes a sixty-fourth
         # of a hall's tokens, so on the facility's axis it would be a flat line at zero.
         self._rack_tokens_view = pg.ViewBox()
         tokens.item.scene().addItem(self._rack_tokens_view)
         right = tokens.item.getAxis("right")
         right.linkToView(self._rack_tokens_view)
-        # Its range always includes 0: a rack's tokens/s is often flat, and a flat line would
-        # otherwise be ranged to a sliver around its value.
-        self._rack_tokens_view.addItem(pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(None)))
         self._rack_tokens_view.setXLink(tokens.item)
-        self._rack_tokens_view.setAutoVisible(y=True)
+        self._rack_tokens_view.disableAutoRange()
+        self._rack_tokens_range: tuple[float, float] | None = None
         self._rack_tokens_view.setMouseEnabled(x=False, y=False)
         self._rack_tokens_view.setZValue(1)  # over the plot's grid; it takes that plot's drags
-        rack_curve = pg.PlotDataItem(connect="finite", antialias=False)
-        rack_curve.setClipToView(True)
-        rack_curve.setDownsampling(auto=True, method="peak")
-        rack_curve.hide()
+        rack_curve = self._new_curve()
         self._rack_tokens_view.addItem(rack_curve)
         tokens.curves.append(rack_curve)
         tokens.item.getViewBox().sigResized.connect(self._sync_rack_tokens_view)
@@ -288,9 +292,14 @@ class HistoryPlots(QWidget):
         )
 
     @staticmethod
-    def _add_curve(item: pg.PlotItem, name: str | None = None) -> pg.PlotDataItem:
-        curve = item.plot(connect="finite", antialias=False, name=name)
+    def _new_curve() -> pg.PlotCurveItem:
+        curve = pg.PlotCurveItem(connect="finite", antialias=False)
         curve.hide()
+        return curve
+
+    def _add_curve(self, item: pg.PlotItem) -> pg.PlotCurveItem:
+        curve = self._new_curve()
+        item.addItem(curve)
         return curve
 
     # --- Public API ----------------------------------------------------------------------------
@@ -311,35 +320,22 @@ class HistoryPlots(QWidget):
         self._history = history
         self._loop_capacities = dict(loop_capacities)
         self._known_quantities = []
-        loops = list(self._loop_capacities)
-        cdus = list(dict.fromkeys(cdu for cdu, _ in self._loop_capacities.values()))
         heat, coolant, flow = self.plots["heat"], self.plots["coolant"], self.plots["flow"]
         for plot in (heat, coolant, flow):
             for curve in plot.curves:
                 plot.item.removeItem(curve)
-            plot.curves = []
         for line in self._capacity_lines:
             heat.item.removeItem(line)
-        shown_loops = loops[:MAX_CURVES]
-        heat.curves = [self._add_curve(heat.item) for _ in shown_loops]
-        heat.names = shown_loops
+        count = min(len(self._loop_capacities), MAX_LOOP_CURVES)
+        heat.curves = [self._add_curve(heat.item) for _ in range(count)]
+        coolant.curves = [self._add_curve(coolant.item) for _ in range(2 * count)]
+        flow.curves = [self._add_curve(flow.item) for _ in range(count)]
         self._capacity_lines = []
-        for loop in shown_loops:
-            line = pg.InfiniteLine(pos=self._loop_capacities[loop][1], angle=0, movable=False)
-            heat.item.addItem(line)  # in the y range, so the headroom is always in view
+        for _ in range(count):
+            line = pg.InfiniteLine(angle=0, movable=False)
+            heat.item.addItem(line)
             self._capacity_lines.append(line)
-        shown_temp = self._temp_cdus = cdus[: MAX_CURVES // 2]
-        coolant.curves = [self._add_curve(coolant.item) for _ in range(2 * len(shown_temp))]
-        coolant.names = [f"{c} {end}" for c in shown_temp for end in ("supply", "return")]
-        shown_flow = cdus[:MAX_CURVES]
-        flow.curves = [self._add_curve(flow.item) for _ in shown_flow]
-        flow.names = shown_flow
-        for plot, shown, total, noun in ((heat, shown_loops, loops, "loops"),
-                                         (coolant, shown_temp, cdus, "CDUs"),
-                                         (flow, shown_flow, cdus, "CDUs")):  # fmt: skip
-            plot.units = [plot.unit] * len(plot.names)
-            cut = f" — {len(shown)} of {len(total)} {noun}" if len(shown) < len(total) else ""
-            self._set_title(plot, plot.title + cut)
+        self._show_loops(list(self._loop_capacities)[:count], configure=False)
         self._sync_quantities()
         self._paused_end_s = history.latest_s if history is not None and self._paused else math.nan
         self._set_gpu_config(redraw=False)
@@ -349,6 +345,47 @@ class HistoryPlots(QWidget):
             self._draw_paused(reset_view=True)
         else:
             self.refresh()
+
+    def _show_loops(self, loops: list[str], configure: bool = True) -> None:
+        """Plot these loops' heat (each against its CDU's capacity) and their CDUs' coolant
+        and flow. Colours follow a loop's place in the design, so a loop keeps its colour when
+        the loops nearest capacity change."""
+        heat, coolant, flow = self.plots["heat"], self.plots["coolant"], self.plots["flow"]
+        capacities = self._loop_capacities
+        heat.names = loops
+        for loop, line in zip(loops, self._capacity_lines, strict=True):
+            line.setPos(capacities[loop][1])
+        cdus = list(dict.fromkeys(capacities[loop][0] for loop in loops))
+        self._temp_cdus = cdus
+        coolant.names = [f"{c} {end}" for c in cdus for end in ("supply", "return")]
+        flow.names = cdus
+        total = len(capacities)
+        for plot in (heat, coolant, flow):
+            plot.units = [plot.unit] * len(plot.names)
+            plot.y_range = None
+            cut = f" — the {len(loops)} of {total} loops nearest capacity" if \
+                len(loops) < total else ""  # fmt: skip
+            self._set_title(plot, plot.title + cut)
+        if configure:
+            self._plan_series()
+            self._style_curves()
+
+    def _follow_loops_nearest_capacity(self) -> None:
+        """Live, in a hall with more loops than are plotted: re-choose the loops by the newest
+        heat readings (a chosen loop keeps its place through near-ties)."""
+        history = self._history
+        capacities = self._loop_capacities
+        if history is None or len(capacities) <= MAX_LOOP_CURVES:
+            return
+        latest = history.series_window([f"loop/{loop}/heat_kw" for loop in capacities], 1.0)
+        if not len(latest.times_s):
+            return
+        heat_kw = dict(zip(capacities, latest.values[-1].tolist(), strict=True))
+        capacity_kw = {loop: kw for loop, (_, kw) in capacities.items()}
+        shown = self.plots["heat"].names
+        chosen = loops_nearest_capacity(heat_kw, capacity_kw, MAX_LOOP_CURVES, shown)
+        if chosen != shown:
+            self._show_loops(chosen)
 
     def refresh(self) -> None:
         """Redraw the last window up to the newest frame (live), or nothing (paused). Cheap to
@@ -363,9 +400,8 @@ class HistoryPlots(QWidget):
             self._stale = True
             return
         self._stale = False
+        self._follow_loops_nearest_capacity()
         latest_s = self._history.latest_s
-        # The x range first: moving it re-clips every curve, so setting it after the data would
-        # clip each curve twice (a third of a refresh).
         self._show_last_window(latest_s)
         self._draw(self._window_s, latest_s)
 
@@ -448,6 +484,51 @@ class HistoryPlots(QWidget):
         if self._gpu_rows is not None:
             gpus = history.gpu_window(self._quantity, span_s, end_s, self._gpu_rows)
             self._show_window(self.plots["gpu"], gpus)
+        self._fit_y()
+
+    def _fit_y(self) -> None:
+        """Steady y ranges for the columns in view (paused: the part of the scroll-back in
+        view). A loop's CDU capacity is always in range, so its headroom shows; the selected
+        rack's tokens/s range includes zero, or a flat rack would fill its axis."""
+        low_s, high_s = self._master.getViewBox().viewRange()[0]
+        tokens = self.plots["tokens"]
+        for plot in self.plots.values():
+            if plot.key == "gpu" and self._quantity == "util_pct":
+                continue  # fixed at 0-100 %
+            rows = plot.values[:1] if plot is tokens else plot.values[: len(plot.names)]
+            extra = [line.value() for line in self._capacity_lines] if plot.key == "heat" else []
+            plot.y_range = self._fit_view(plot.item.getViewBox(), plot, rows, low_s, high_s,
+                                          extra, plot.y_range)  # fmt: skip
+        if self._rack_id:
+            self._rack_tokens_range = self._fit_view(
+                self._rack_tokens_view, tokens, tokens.values[1:2], low_s, high_s, [0.0],
+                self._rack_tokens_range,
+            )  # fmt: skip
+
+    @staticmethod
+    def _fit_view(view: pg.ViewBox, plot: _Plot, rows: np.ndarray, low_s: float,
+                  high_s: float, extra: list[float],
+                  current: tuple[float, float] | None) -> tuple[float, float] | None:  # fmt: skip
+        """Set ``view``'s y range to hold ``rows`` (curves, columns of ``plot.times_s``) between
+        ``low_s`` and ``high_s``, and ``extra`` values; the range shown."""
+        half_s = plot.resolution_s / 2
+        in_view = (plot.times_s >= low_s - half_s) & (plot.times_s <= high_s + half_s)
+        shown = rows[:, in_view] if rows.ndim == 2 and rows.shape[1] == len(in_view) else \
+            np.empty(0, np.float32)  # fmt: skip
+        ends = list(extra)
+        if np.isfinite(shown).any():
+            ends += [float(np.nanmin(shown)), float(np.nanmax(shown))]
+        if not ends:
+            return current
+        new = steady_range(min(ends), max(ends), current)
+        if new is not None and new != current:
+            view.setYRange(*new, padding=0.0)
+            return new
+        return current
+
+    def _on_x_range_changed(self) -> None:
+        if self._paused:  # scrolling back: fit y to what came into view
+            self._fit_y()
 
     def _draw_paused(self, reset_view: bool) -> None:
         """Paused: the whole span of the window's tier up to the pause, so the user can drag
@@ -585,11 +666,11 @@ class HistoryPlots(QWidget):
         plot.units = [unit] * len(plot.names)
         plot.unit = unit
         self._set_title(plot, title)
+        plot.y_range = None
         if self._quantity == "util_pct":
             plot.item.getViewBox().setYRange(0, 100, padding=0.02)
-        else:
-            plot.item.getViewBox().enableAutoRange(axis="y")
         tokens = self.plots["tokens"]
+        self._rack_tokens_range = None
         tokens.names = ["facility"] + ([f"rack {self._rack_id}"] if self._rack_id else [])
         tokens.units = ["tok/s"] * len(tokens.names)
         right = tokens.item.getAxis("right")
@@ -653,19 +734,20 @@ class HistoryPlots(QWidget):
             curve.setPen(pg.mkPen(colour, width=3 if pinned else 1))
             curve.setZValue(10 if pinned else 0)
         heat = self.plots["heat"]
-        heat.colours = self._palette(len(heat.names))
+        loops = list(self._loop_capacities)
+        palette = self._palette(len(loops))  # by place in the design: a loop keeps its colour
+        heat.colours = [palette[loops.index(loop)] for loop in heat.names]
         for curve, line, colour in zip(heat.curves, self._capacity_lines, heat.colours,
                                        strict=True):  # fmt: skip
             curve.setPen(pg.mkPen(colour, width=1))
             line.setPen(pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
         coolant = self.plots["coolant"]
-        cdu_colours = self._palette(len(coolant.names) // 2)
-        coolant.colours = [c for c in cdu_colours for _ in (0, 1)]
+        coolant.colours = [c for c in heat.colours for _ in (0, 1)]  # a CDU in its loop's colour
         for i, curve in enumerate(coolant.curves):
             style = Qt.PenStyle.DashLine if i % 2 else Qt.PenStyle.SolidLine
             curve.setPen(pg.mkPen(coolant.colours[i], width=1, style=style))
         flow = self.plots["flow"]
-        flow.colours = self._palette(len(flow.names))
+        flow.colours = list(heat.colours)
         for curve, colour in zip(flow.curves, flow.colours, strict=True):
             curve.setPen(pg.mkPen(colour, width=1))
         tokens = self.plots["tokens"]

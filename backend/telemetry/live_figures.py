@@ -7,6 +7,8 @@ hall costs well under a millisecond per frame.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,3 +140,26 @@ def live_alarms(live: LiveFigures, loop_capacity_kw: dict[str, float]) -> list[s
         for rack_id, count in sorted(live.hot_gpus.items())
     ]
     return lines
+
+
+def loops_nearest_capacity(
+    heat_kw: dict[str, float],
+    capacity_kw: dict[str, float],
+    count: int,
+    shown: Collection[str] = (),
+    margin: float = 0.02,
+) -> list[str]:
+    """The ``count`` loops carrying the largest fraction of their CDU's capacity, in
+    ``capacity_kw`` order: what a hall too large to plot every loop should show, the headroom
+    that is running out. A loop already ``shown`` keeps its place unless another is ahead of it
+    by ``margin`` (a fraction of capacity), so near-ties do not swap curves on every frame.
+    Loops with no reading rank last."""
+
+    def load(loop_id: str) -> float:
+        fraction = heat_kw.get(loop_id, math.nan) / capacity_kw[loop_id]
+        if not math.isfinite(fraction):
+            return -math.inf
+        return fraction + (margin if loop_id in shown else 0.0)
+
+    chosen = set(sorted(capacity_kw, key=load, reverse=True)[:count])
+    return [loop_id for loop_id in capacity_kw if loop_id in chosen]
