@@ -13,7 +13,7 @@ from backend.model import Design
 from backend.synthetic import generate_hall
 from backend.telemetry.history import LiveHistory
 from backend.telemetry.simulator import FacilitySimulator
-from widgets.fleet_heatmap import NO_READING_CODE, FleetHeatmap, value_codes
+from widgets.fleet_heatmap import NO_READING_CODE, FleetHeatmap, value_codes, worst_rows
 
 T0_S = 1_699_999_200.0
 """A whole hour (and 3-minute bucket) in epoch seconds, so bucket edges are easy to reason."""
@@ -265,3 +265,46 @@ def test_rack_axis_labels_rack_ids_and_thins_them(heatmap: FleetHeatmap) -> None
     short = axis.tickValues(0, rows, 400)[0][1]
     assert 5 <= len(short) <= 400 / 16 + 1
     assert np.diff(short).min() * 400 / rows >= 16  # labels do not overlap
+
+
+def test_reduced_rows_keep_the_worst_gpu_and_no_reading() -> None:
+    codes = np.array([[10, 200, 30, 0, 5, 6, 7]], np.uint8)  # one column, 7 GPU rows
+    assert worst_rows(codes, 3, low_is_worst=False).tolist() == [[200, 0, 7]]
+    assert worst_rows(codes, 3, low_is_worst=True).tolist() == [[10, 0, 7]]
+    assert worst_rows(codes, 1, low_is_worst=False).tolist() == codes.tolist()
+
+
+def test_a_whole_hall_in_a_few_hundred_pixels_still_shows_one_hot_gpu(qtbot) -> None:
+    design = generate_hall(64, racks_per_row=16)  # 4,608 GPUs
+    widget = FleetHeatmap()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 500)
+    widget.set_quantity("temp_c", "GPU temperature", "°C", 25.0, 90.0)
+    widget.set_window(60.0)
+    widget.show()
+    qtbot.waitExposed(widget)
+    history = LiveHistory(design)
+    keys = [f"gpu/{rack.id}/{i}/temp_c" for rack in design.racks for i in range(rack.gpu_count)]
+    temps_c = np.full(len(keys), 40.0)
+    hot_row = history.rack_rows[design.racks[37].id].start + 11
+    temps_c[hot_row] = 95.0
+    widget.set_history(history)
+    for i in range(5):
+        history.add(keys, T0_S + i + 0.5, temps_c)
+        widget.refresh()
+    first, end, group = widget.shown_rows
+    assert group > 1 and widget.shown.shape[1] * group >= end - first
+    assert widget.shown.shape[1] <= widget.view.height()  # no more rows than pixel rows
+    assert np.array_equal(widget.image_item.image, widget.shown)  # what is drawn
+    hot_band = (hot_row - first) // group
+    assert (widget.shown[-5:, hot_band] == 255).all()  # the hot GPU is drawn, not sampled away
+    assert (np.delete(widget.shown[-5:], hot_band, axis=1) < 255).all()
+    # Pointing anywhere in that pixel row names (and a click selects) the hot GPU.
+    x_s = T0_S + 5.0 - 0.5
+    scene_pos = widget.view.mapViewToScene(QPointF(x_s, first + hot_band * group + 0.5))
+    assert widget.cell_at(scene_pos)[1] == hot_row
+    assert "95.0 °C" in widget.cell_text(*widget.cell_at(scene_pos))
+    # Zoomed in to a few racks, every GPU has its own rows of pixels again.
+    widget.view.setYRange(hot_row - 40, hot_row + 40, padding=0)
+    assert widget.shown_rows[2] == 1
+    assert widget.shown[-1, hot_row - widget.shown_rows[0]] == 255

@@ -11,6 +11,13 @@ re-read the window: ``refresh`` shifts the image by the buckets that have passed
 only the newest columns. The whole window is read again only when what is shown changes
 (quantity, window, resuming, a new history).
 
+A hall has far more GPUs than the view has pixel rows (16,384 rows in 300 px), and a scaled image
+shows one row in 55 and drops the rest, so a hot GPU could simply not be drawn. The image shown
+is therefore the rows in view reduced to the view's pixel height, each pixel row the worst of the
+GPUs it covers (the hottest, the most power, or the least busy; "no reading" before any of
+them), and hovering or clicking a pixel names that GPU. It is also what makes a whole hall cheap
+to draw: 300 rows instead of 16,384.
+
 Colours are those of the floor plan (``colour_scale.scale_colour`` over the same fixed scale
 ends), so a colour means the same value in both views. Code 0 is reserved for "no reading", drawn
 as a neutral grey that is not on the scale, so a silent GPU is not mistaken for an idle one.
@@ -37,6 +44,9 @@ NO_READING_RGB = (190, 190, 190)
 """Neutral light grey: not on the viridis scale, and reads as "nothing here" on white."""
 SELECTION_RGB = (228, 0, 43)
 """Red outline of the selected GPU or rack: stands out against every viridis colour."""
+LOW_IS_WORST = frozenset({"util_pct"})
+"""Quantities whose worst GPU is the lowest (an idle GPU makes no tokens); for the others the
+highest is (temperatures, power)."""
 MIN_WINDOW_S, MAX_WINDOW_S = 60.0, 86_400.0
 DEFAULT_WINDOW_S = 300.0
 
@@ -66,6 +76,26 @@ def value_codes(values: np.ndarray, low: float, high: float) -> np.ndarray:
     np.clip(scaled, 1.0, float(SCALE_CODES), out=scaled)
     scaled[missing] = NO_READING_CODE  # before the cast: NaN to uint8 is undefined
     return scaled.astype(np.uint8)
+
+
+def severity(codes: np.ndarray, low_is_worst: bool) -> np.ndarray:
+    """``codes`` ranked by how bad they are (uint8, higher is worse): "no reading" worst of all,
+    then the lowest reading (``low_is_worst``) or the highest. Its own inverse's input."""
+    if low_is_worst:
+        return np.uint8(SCALE_CODES) - codes  # no reading (0) -> 255, code 1 -> 254
+    return codes - np.uint8(1)  # uint8 wraps: no reading (0) -> 255, code 255 -> 254
+
+
+def worst_rows(codes: np.ndarray, group: int, low_is_worst: bool) -> np.ndarray:
+    """(columns, ceil(rows / group)) codes, each the worst of ``group`` consecutive rows
+    (``severity``): a silent or overheating GPU must not vanish from a reduced picture."""
+    columns, rows = codes.shape
+    ranked = severity(codes, low_is_worst)
+    pad = (-rows) % group
+    if pad:  # the last group is short: pad with the least bad rank
+        ranked = np.pad(ranked, ((0, 0), (0, pad)), constant_values=0)
+    worst = ranked.reshape(columns, -1, group).max(axis=2)
+    return severity(worst, low_is_worst) if low_is_worst else worst + np.uint8(1)
 
 
 def code_value(code: int, low: float, high: float) -> float:
@@ -184,6 +214,8 @@ class FleetHeatmap(QWidget):
         scene = self.plot.scene()
         scene.sigMouseClicked.connect(self._on_click)
         scene.sigMouseMoved.connect(self._on_hover)
+        self.view.sigYRangeChanged.connect(self._follow_view)
+        self.view.sigResized.connect(self._follow_view)
 
         self._history: LiveHistory | None = None
         self.quantity, self.label, self.unit = "util_pct", "GPU utilisation", "%"
@@ -194,6 +226,10 @@ class FleetHeatmap(QWidget):
         """Newest frame when paused: what the image shows, and where rebuilds end meanwhile."""
         self.image: np.ndarray | None = None
         """(columns, GPU rows) uint8 codes, oldest column first; None before any reading."""
+        self.shown: np.ndarray | None = None
+        """What is drawn: ``image``'s rows in view reduced to pixel rows (``worst_rows``)."""
+        self.shown_rows = (0, 0, 1)
+        """(first GPU row, end row, GPU rows per shown row) of ``shown``."""
         self.resolution_s = 0.0
         self.columns = 0
         self._tier: Tier | None = None
@@ -258,9 +294,10 @@ class FleetHeatmap(QWidget):
             self._rebuild()  # the clock went back, or the whole window has passed
             return
         fresh = self._read_codes(passed + 1, newest)
-        if passed:
-            self.image[:-passed] = self.image[passed:]
-        self.image[-(passed + 1) :] = fresh
+        for image, columns in ((self.image, fresh), (self.shown, self._reduce(fresh))):
+            if passed:
+                image[:-passed] = image[passed:]
+            image[-(passed + 1) :] = columns
         self._newest_bucket = newest
         self._show_image()
 
@@ -296,7 +333,7 @@ class FleetHeatmap(QWidget):
         if history is not None and math.isnan(end_s):
             end_s = history.latest_s
         if history is None or math.isnan(end_s):
-            self.image, self._tier, self._newest_bucket = None, None, None
+            self.image, self.shown, self._tier, self._newest_bucket = None, None, None, None
             self.columns, self.resolution_s = 0, 0.0
             self.image_item.clear()
             return
@@ -307,6 +344,8 @@ class FleetHeatmap(QWidget):
         self._newest_bucket = math.floor(end_s / self.resolution_s)
         self._update_header()
         self.image = np.ascontiguousarray(self._read_codes(self.columns, self._newest_bucket))
+        self.shown_rows = self._rows_in_view()
+        self.shown = self._reduce(self.image)
         self._show_image()
 
     def _read_codes(self, count: int, newest_bucket: int) -> np.ndarray:
@@ -323,13 +362,42 @@ class FleetHeatmap(QWidget):
                                           end_s=end_s, rows=rows, tier=tier)  # fmt: skip
         return window.values[-count:]
 
-    def _show_image(self) -> None:
-        if self.image is None or self._newest_bucket is None:
+    def _rows_in_view(self) -> tuple[int, int, int]:
+        """(first GPU row, end row, rows per pixel row) to draw: the rows in view, in groups of
+        as many rows as a pixel row covers, aligned to the group so panning keeps them."""
+        count = len(self._history.gpu_rows) if self._history is not None else 0
+        low, high = self.view.viewRange()[1]
+        height_px = self.view.height()
+        group = max(1, math.ceil((high - low) / height_px - 1e-6)) if height_px >= 1 else 1
+        first = max(0, math.floor(low / group) * group)
+        end = min(count, math.ceil(high / group) * group)
+        return (first, end, group) if end > first else (0, count, 1)
+
+    def _reduce(self, codes: np.ndarray) -> np.ndarray:
+        """``codes`` (columns, every GPU row) as shown: the rows in view, reduced."""
+        first, end, group = self.shown_rows
+        rows = codes[:, first:end]
+        if group == 1:
+            return rows.copy()  # never ``image`` itself: both are shifted on each frame
+        return worst_rows(rows, group, self.quantity in LOW_IS_WORST)
+
+    def _follow_view(self) -> None:
+        """Zoomed, scrolled or resized: reduce the rows now in view, if they changed."""
+        if self.image is None or self._rows_in_view() == self.shown_rows:
             return
-        self.image_item.setImage(self.image, autoLevels=False, levels=(0, 255))
+        self.shown_rows = self._rows_in_view()
+        self.shown = self._reduce(self.image)
+        self._show_image()
+
+    def _show_image(self) -> None:
+        if self.shown is None or self._newest_bucket is None:
+            return
+        self.image_item.setImage(self.shown, autoLevels=False, levels=(0, 255))
         first_s = (self._newest_bucket - self.columns + 1) * self.resolution_s
         span_s = self.columns * self.resolution_s
-        self.image_item.setRect(QRectF(first_s, 0.0, span_s, float(self.image.shape[1])))
+        first, _, group = self.shown_rows
+        height = float(self.shown.shape[1] * group)
+        self.image_item.setRect(QRectF(first_s, float(first), span_s, height))
         # Time always spans the window exactly (no zoom in x), set here rather than left to
         # auto-range, which would only catch up at the next paint.
         self.view.setXRange(first_s, first_s + span_s, padding=0.0)
@@ -350,7 +418,8 @@ class FleetHeatmap(QWidget):
 
     def cell_at(self, scene_pos: QPointF) -> tuple[int | None, int] | None:
         """(column or None if off the image's time span, GPU row) under a scene position;
-        None outside the plot area or the rows."""
+        None outside the plot area or the rows. Where a pixel row stands for several GPUs, the
+        GPU row is the worst of them: the one whose colour is drawn there."""
         history = self._history
         if history is None or not self.view.sceneBoundingRect().contains(scene_pos):
             return None
@@ -363,6 +432,11 @@ class FleetHeatmap(QWidget):
             first = self._newest_bucket - self.columns + 1
             n = math.floor(point.x() / self.resolution_s) - first
             column = n if 0 <= n < self.columns else None
+        first_row, _, group = self.shown_rows
+        if column is not None and group > 1:  # the GPU whose colour this pixel row shows
+            start = first_row + (row - first_row) // group * group
+            band = self.image[column, start : start + group]
+            row = start + int(np.argmax(severity(band, self.quantity in LOW_IS_WORST)))
         return column, row
 
     def cell_text(self, column: int, row: int) -> str:
