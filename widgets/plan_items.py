@@ -94,6 +94,10 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
         self.setPen(cosmetic_pen(fill.darker(170)))
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setAcceptHoverEvents(True)
+        # Drawn once per change into a pixmap at screen resolution: a hall is hundreds of racks
+        # with text, repainted at the wall's frame rate but recoloured at most a few times a
+        # second (a 512-rack plan repaints in about half the time).
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def boundingRect(self) -> QRectF:
         """The footprint plus a sliver for the outline: cosmetic pens are pixels, and the base
@@ -111,7 +115,9 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
 
     def set_fill(self, colour: QColor | None) -> None:
         """A live colour over the design fill; None goes back to the design fill."""
-        self.setBrush(QBrush(colour if colour is not None else self.design_fill))
+        colour = colour if colour is not None else self.design_fill
+        if colour != self.brush().color():  # an unchanged colour keeps the cached drawing
+            self.setBrush(QBrush(colour))
 
     def set_lines(self, lines: list[str]) -> None:
         if lines != self.lines:
