@@ -6,7 +6,10 @@ control-room wall shows every panel tiled at 1920 x 1080: the live plan, the KPI
 heatmap (every GPU) and the time plots per rack (64 live curves; a 512-rack hall still shows 64).
 While frames arrive on RunMode's own 250 ms timer, a 0 ms timer repaints the whole wall
 synchronously (fps: how fast the wall can be redrawn with data flowing) and a 10 ms probe timer
-records its own lateness (the longest event-loop stall). The same run then swaps in a naive wall
+records its own lateness (the longest event-loop stall). The stall is measured twice: during
+the forced repaints (a tick then waits behind a synthetic repaint as well as the frame's own
+work) and as an operator's wall runs, with Qt painting only when a view asks. The same run then
+swaps in a naive wall
 (the same panels rebuilt every frame: a curve per GPU created afresh, a new float ``ImageItem``
 with auto levels) and measures it the same way.
 
@@ -197,12 +200,50 @@ def measure(wall, seconds: float, frames: FrameTimer) -> dict:
     }
 
 
+def measure_as_used(wall, seconds: float) -> dict:
+    """The event loop as an operator's wall runs it: data flowing, Qt painting the wall when
+    a view asks for it (no forced repaints), the probe recording stalls; and how often the
+    plots (the costliest panel) were painted meanwhile."""
+    from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+    from stall_probe import StallProbe
+
+    class PaintCounter(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.paints = 0
+
+        def eventFilter(self, watched, event) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                self.paints += 1
+            return False
+
+    counter = PaintCounter()
+    plots = wall.plots.graphics.viewport()
+    plots.installEventFilter(counter)
+    probe = StallProbe()
+    loop = QEventLoop()
+    started = time.perf_counter()
+    probe.start()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+    elapsed_s = time.perf_counter() - started
+    lateness_ms = probe.stop()
+    plots.removeEventFilter(counter)
+    return {"seconds": elapsed_s, "paints_per_s": counter.paints / elapsed_s,
+            "worst_ms": max(lateness_ms), "p99_ms": percentile(lateness_ms, 99)}  # fmt: skip
+
+
 def report(label: str, result: dict) -> None:
     print(f"  {label}: {result['fps']:.1f} fps (repaint {result['paint_ms']:.1f} ms), "
           f"worst stall {result['worst_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms; "
           f"{result['frames']} data frames, {result['frame_ms']:.1f} ms each "
           f"(max {result['frame_max_ms']:.0f}) over {result['seconds']:.1f} s",
           flush=True)  # fmt: skip
+    if "as_used" in result:
+        used = result["as_used"]
+        print(f"  {label}, as used (no forced repaints): worst stall {used['worst_ms']:.0f} ms, "
+              f"p99 {used['p99_ms']:.0f} ms; the plots painted {used['paints_per_s']:.1f} "
+              f"times a second over {used['seconds']:.1f} s", flush=True)  # fmt: skip
 
 
 # --- The naive wall ---------------------------------------------------------------------------
@@ -422,6 +463,7 @@ def run_live(name: str, args: argparse.Namespace) -> dict:
         profiler = cProfile.Profile()
         profiler.enable()
     result = measure(wall, args.seconds, frames)
+    result["as_used"] = measure_as_used(wall, args.seconds)
     if profiler is not None:
         profiler.disable()
     report("design", result)
@@ -565,6 +607,14 @@ def print_table(results: list[dict]) -> None:
                    f"stall {'yes' if m['worst_ms'] < STALL_TARGET_MS else 'NO'}")  # fmt: skip
             print(f"{label + ' ' + kind:<27} | {m['fps']:6.1f} | {m['worst_ms']:14,.0f} | "
                   f"{m['p99_ms']:8,.0f} | {target:<24} | {met}")  # fmt: skip
+    for r in results:
+        if r["scenario"] == "memory" or "as_used" not in r["design"]:
+            continue
+        used = r["design"]["as_used"]
+        met = "met" if used["worst_ms"] < STALL_TARGET_MS else "NOT met"
+        print(f"{r['gpus']:,} GPUs as used (data flowing, Qt painting on demand, no forced "
+              f"repaints): worst stall {used['worst_ms']:.0f} ms, p99 {used['p99_ms']:.0f} ms "
+              f"(target < {STALL_TARGET_MS:.0f} ms: {met})")  # fmt: skip
     for r in results:
         if r["scenario"] == "memory":
             continue
