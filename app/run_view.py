@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QWidget
 
@@ -21,7 +22,7 @@ from backend.figures import estimated_pue
 from backend.model import Design
 from backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
-from widgets.colour_scale import ColourScaleBar, scale_colour
+from widgets.colour_scale import ColourScaleBar, scale_colours
 from widgets.floor_plan import FloorPlanScene, FloorPlanView
 from widgets.live_panel import LivePanel
 from widgets.status_colours import utilisation_colour
@@ -194,7 +195,8 @@ class RunView(QObject):
         if self.design is None or not self.running:
             return
         label, unit, low, high = self.quantity_scale()
-        rack_colours = {r: scale_colour(v, low, high) for r, v in live.rack_values.items()}
+        colours = scale_colours(np.fromiter(live.rack_values.values(), np.float32), low, high)
+        rack_colours = dict(zip(live.rack_values, colours, strict=True))
         near = self.design.assumptions.near_capacity_fraction
         capacity = self.loop_capacity
         loop_colours = {

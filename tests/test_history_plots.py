@@ -220,6 +220,29 @@ def test_a_large_hall_plots_the_loops_nearest_capacity_with_their_cdus(
     assert len(shown(plots, "coolant")) == 2 * MAX_LOOP_CURVES
 
 
+def test_the_plotted_loops_hold_still_but_a_loop_over_capacity_shows_at_once(
+    plots: HistoryPlots,
+) -> None:
+    feed = Feed(512, 16)
+    feed.frames(30)
+    capacities = feed.loop_capacities()
+    plots.set_history(feed.history, capacities)
+    heat = plots.plots["heat"]
+    chosen = list(heat.names)
+    for _ in range(5):  # under LOOP_CHOICE_HOLD_S: the same curves, whatever the readings do
+        feed.frames(1)
+        plots.refresh()
+        assert heat.names == chosen
+    hidden = next(lp for lp in capacities if lp not in chosen)
+    values = feed.sim.step(1.0)
+    values[feed.sim.keys.index(f"loop/{hidden}/heat_kw")] = 1.2 * capacities[hidden][1]
+    feed.history.add(feed.sim.keys, feed.now_s, values)
+    plots.refresh()
+    assert hidden in heat.names
+    curve = heat.curves[heat.names.index(hidden)]
+    assert curve.yData[-1] == pytest.approx(1.2 * capacities[hidden][1], rel=1e-3)
+
+
 def test_a_large_hall_shows_64_racks_and_says_so(plots: HistoryPlots) -> None:
     feed = Feed(512, 16)
     feed.frames(3)

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent
 from PySide6.QtWidgets import QWidget
 
 ANCHORS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 _ANCHOR_COLOURS = [QColor(c) for c in ANCHORS]
+
+NO_READING_CODE = 0
+"""Code of "no reading"; codes 1-255 are the colour scale, from its low end to its high end.
+Live views colour by code (the plan's racks, the heatmap's cells): 255 steps cannot be told
+apart from a continuous scale, and an unchanged code is a colour that need not be redrawn."""
+SCALE_CODES = 255
 
 
 def scale_colour(value: float, low: float, high: float) -> QColor:
@@ -27,6 +34,30 @@ def scale_colour(value: float, low: float, high: float) -> QColor:
     return QColor.fromRgbF(a.redF() + f * (b.redF() - a.redF()),
                            a.greenF() + f * (b.greenF() - a.greenF()),
                            a.blueF() + f * (b.blueF() - a.blueF()))  # fmt: skip
+
+
+def value_codes(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Image codes of ``values``: 1 at ``low`` or below, 255 at ``high`` or above, rounded
+    evenly between; ``NO_READING_CODE`` where a value is NaN. Same shape, ``uint8``."""
+    span = high - low if high > low else 1.0
+    scaled = np.subtract(values, np.float32(low), dtype=np.float32)
+    scaled *= np.float32((SCALE_CODES - 1) / span)
+    scaled += np.float32(1.5)  # code 1 at low; +0.5 so the cast below rounds
+    missing = np.isnan(scaled)
+    np.clip(scaled, 1.0, float(SCALE_CODES), out=scaled)
+    scaled[missing] = NO_READING_CODE  # before the cast: NaN to uint8 is undefined
+    return scaled.astype(np.uint8)
+
+
+_CODE_COLOURS = [QColor(_ANCHOR_COLOURS[0])] + [
+    scale_colour(code - 1, 0.0, SCALE_CODES - 1) for code in range(1, SCALE_CODES + 1)
+]
+
+
+def scale_colours(values: np.ndarray, low: float, high: float) -> list[QColor]:
+    """The colours of many ``values`` at once, by code (``value_codes``): a hall's racks in
+    a fraction of a millisecond, where a ``scale_colour`` each takes milliseconds."""
+    return [_CODE_COLOURS[code] for code in value_codes(values, low, high).tolist()]
 
 
 class ColourScaleBar(QWidget):

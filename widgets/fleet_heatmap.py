@@ -35,11 +35,14 @@ from PySide6.QtGui import QCursor, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 from backend.telemetry.history import LiveHistory, Tier
-from widgets.colour_scale import ColourScaleBar, scale_colour
+from widgets.colour_scale import (
+    NO_READING_CODE,
+    SCALE_CODES,
+    ColourScaleBar,
+    scale_colour,
+    value_codes,
+)
 
-NO_READING_CODE = 0
-"""Image code of a cell with no reading (drawn grey); codes 1-255 are the colour scale."""
-SCALE_CODES = 255
 NO_READING_RGB = (190, 190, 190)
 """Neutral light grey: not on the viridis scale, and reads as "nothing here" on white."""
 SELECTION_RGB = (228, 0, 43)
@@ -63,19 +66,6 @@ def _lookup_table() -> np.ndarray:
 
 
 LOOKUP_TABLE = _lookup_table()
-
-
-def value_codes(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Image codes of ``values``: 1 at ``low`` or below, 255 at ``high`` or above, rounded
-    evenly between; ``NO_READING_CODE`` where a value is NaN. Same shape, ``uint8``."""
-    span = high - low if high > low else 1.0
-    scaled = np.subtract(values, np.float32(low), dtype=np.float32)
-    scaled *= np.float32((SCALE_CODES - 1) / span)
-    scaled += np.float32(1.5)  # code 1 at low; +0.5 so the cast below rounds
-    missing = np.isnan(scaled)
-    np.clip(scaled, 1.0, float(SCALE_CODES), out=scaled)
-    scaled[missing] = NO_READING_CODE  # before the cast: NaN to uint8 is undefined
-    return scaled.astype(np.uint8)
 
 
 def severity(codes: np.ndarray, low_is_worst: bool) -> np.ndarray:

@@ -50,6 +50,9 @@ MAX_GPU_CURVES = 72
 MAX_LOOP_CURVES = 16
 """Most loops plotted (with their CDUs' coolant and flow): past this many, the loops nearest
 their CDU's capacity, which is the headroom an operator watches."""
+LOOP_CHOICE_HOLD_S = 10.0
+"""The loops plotted are chosen again at most this often (curves that change owner every
+frame cannot be read), except that a loop over its CDU's capacity is plotted at once."""
 MAX_READOUT = 6
 """Most values the crosshair readout lists per plot before "…"."""
 LEFT_AXIS_PX = 64
@@ -212,6 +215,8 @@ class HistoryPlots(QWidget):
         """CDUs in the coolant plot (a supply and a return curve each)."""
         self._mouse_x_s = math.nan
         self._capacity_lines: list[pg.InfiniteLine] = []
+        self._loops_chosen_s = -math.inf
+        """History time the plotted loops were last chosen (``LOOP_CHOICE_HOLD_S``)."""
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -386,6 +391,7 @@ class HistoryPlots(QWidget):
             line = pg.InfiniteLine(angle=0, movable=False)
             heat.item.addItem(line)
             self._capacity_lines.append(line)
+        self._loops_chosen_s = -math.inf
         self._show_loops(list(self._loop_capacities)[:count], configure=False)
         self._sync_quantities()
         self._paused_end_s = history.latest_s if history is not None and self._paused else math.nan
@@ -423,7 +429,8 @@ class HistoryPlots(QWidget):
 
     def _follow_loops_nearest_capacity(self) -> None:
         """Live, in a hall with more loops than are plotted: re-choose the loops by the newest
-        heat readings (a chosen loop keeps its place through near-ties)."""
+        heat readings, every ``LOOP_CHOICE_HOLD_S`` or at once for a loop over capacity (a
+        chosen loop keeps its place through near-ties)."""
         history = self._history
         capacities = self._loop_capacities
         if history is None or len(capacities) <= MAX_LOOP_CURVES:
@@ -434,6 +441,10 @@ class HistoryPlots(QWidget):
         heat_kw = dict(zip(capacities, latest.values[-1].tolist(), strict=True))
         capacity_kw = {loop: kw for loop, (_, kw) in capacities.items()}
         shown = self.plots["heat"].names
+        over = any(heat_kw[loop] > capacity_kw[loop] for loop in capacities if loop not in shown)
+        if not over and history.latest_s - self._loops_chosen_s < LOOP_CHOICE_HOLD_S:
+            return
+        self._loops_chosen_s = history.latest_s
         chosen = loops_nearest_capacity(heat_kw, capacity_kw, MAX_LOOP_CURVES, shown)
         if chosen != shown:
             self._show_loops(chosen)
