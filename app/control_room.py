@@ -179,8 +179,8 @@ class ControlRoomWindow(QWidget):
         self.rotation = QTimer(self)
         self.rotation.timeout.connect(self.next_panel)
         self._arrange(layout)
-        self._enlarge_tiles()
         outer.addWidget(self.stack, 1)
+        self._enlarge_type()
 
         history = run_view.history
         self.plots.set_history(history, run_view.loop_capacity)
@@ -236,8 +236,12 @@ class ControlRoomWindow(QWidget):
         self.stack.addWidget(page)
         self._show_header()
 
-    def _enlarge_tiles(self) -> None:
-        """KPI figures readable across the room: built before this window's font applied."""
+    def _enlarge_type(self) -> None:
+        """Type readable across the room. Set on every widget: the dark style sheet stops a
+        font set on the window from reaching its children. The plots and heatmap follow
+        their widget's font in their own text; KPI figures are larger still."""
+        for widget in self.findChildren(QWidget):
+            widget.setFont(self.font())
         for key, tile in self.kpis.tiles.items():
             value_font = QFont(self.font())
             value_font.setPointSizeF(self.font().pointSizeF() * 1.8)

@@ -215,7 +215,9 @@ def test_window_sets_columns_and_resolution(heatmap: FleetHeatmap, design: Desig
     rect = heatmap.image_item.mapRectToParent(heatmap.image_item.boundingRect())
     assert rect.width() == pytest.approx(columns * resolution_s)
     assert rect.left() < history.latest_s < rect.right() <= history.latest_s + resolution_s
-    assert title in heatmap.title.text()
+    window_text, column_text = title.split(", ")
+    assert heatmap.title.text().endswith(window_text)
+    assert heatmap.rows_note.text().startswith(column_text)
     assert heatmap.view.viewRange()[0] == pytest.approx([rect.left(), rect.right()])
 
 
@@ -296,6 +298,7 @@ def test_a_whole_hall_in_a_few_hundred_pixels_still_shows_one_hot_gpu(qtbot) -> 
     assert group > 1 and widget.shown.shape[1] * group >= end - first
     assert widget.shown.shape[1] <= widget.view.height()  # no more rows than pixel rows
     assert np.array_equal(widget.image_item.image, widget.shown)  # what is drawn
+    assert f"shows the hottest of {group} GPUs" in widget.rows_note.text()
     hot_band = (hot_row - first) // group
     assert (widget.shown[-5:, hot_band] == 255).all()  # the hot GPU is drawn, not sampled away
     assert (np.delete(widget.shown[-5:], hot_band, axis=1) < 255).all()
@@ -308,3 +311,4 @@ def test_a_whole_hall_in_a_few_hundred_pixels_still_shows_one_hot_gpu(qtbot) -> 
     widget.view.setYRange(hot_row - 40, hot_row + 40, padding=0)
     assert widget.shown_rows[2] == 1
     assert widget.shown[-1, hot_row - widget.shown_rows[0]] == 255
+    assert widget.rows_note.text() == "1 s per column · one row per GPU"

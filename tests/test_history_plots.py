@@ -250,8 +250,8 @@ def test_a_large_hall_shows_64_racks_and_says_so(plots: HistoryPlots) -> None:
     plots.set_per("rack")
     gpu = plots.plots["gpu"]
     assert len(shown(plots, "gpu")) == MAX_CURVES
-    assert "64 of 512 racks; choose Row or Hall for all" in gpu.item.titleLabel.text
-    assert "the 16 of 96 loops nearest capacity" in plots.plots["heat"].item.titleLabel.text
+    assert "64 of 512 racks (Row or Hall: all)" in gpu.item.titleLabel.text
+    assert "16 of 96 loops, nearest capacity" in plots.plots["heat"].item.titleLabel.text
 
     last = feed.design.racks[-1].id  # beyond the first 64: still drawn, thick, on top
     plots.select_rack(last)

@@ -123,6 +123,12 @@ def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow,
     assert wall is not None and wall.isFullScreen()
     assert wall.stack.count() == 1 and all(wall.panels[k].isVisible() for k in PANELS)
     assert wall.plots.graphics.backgroundBrush().color().lightness() < 40  # dark
+    # Large type reaches every panel, the plots' and heatmap's own text included.
+    wall_pt = wall.font().pointSizeF()
+    assert wall_pt >= 1.5 * main.font().pointSizeF()
+    assert wall.plots.window_combo.font().pointSizeF() == wall_pt
+    assert wall.plots.plots["heat"].item.getAxis("left").style["tickFont"].pointSizeF() == wall_pt
+    assert wall.heatmap.rack_axis.style["tickFont"].pointSizeF() == wall_pt
     qtbot.waitUntil(lambda: wall.kpis.tiles["tokens_per_s"].value.text() not in ("-", "n/a"),
                     timeout=10_000)  # fmt: skip
     qtbot.waitUntil(lambda: wall.heatmap.image is not None, timeout=10_000)

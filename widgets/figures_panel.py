@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontMetricsF, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -42,6 +42,42 @@ TABLES: dict[str, Callable[[Design, DesignFigures], FigureTable]] = {
 }
 
 
+class FittingLabel(QLabel):
+    """A figure that shrinks its type to fit its width instead of being cut off: a wall's
+    tiles are a seventh of the screen, and a large hall's "38,786.7 kW" is long."""
+
+    SMALLEST = 0.5
+    """Never below half the size it was given."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self._base_pt = self.font().pointSizeF()
+
+    def setFont(self, font: QFont) -> None:
+        self._base_pt = font.pointSizeF()
+        super().setFont(font)
+        self._fit()
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        font = QFont(self.font())
+        font.setPointSizeF(self._base_pt)
+        width_px = self.contentsRect().width()
+        text_px = QFontMetricsF(font).horizontalAdvance(self.text())
+        if 0 < width_px < text_px:
+            fitted_pt = self._base_pt * width_px / text_px
+            font.setPointSizeF(max(fitted_pt, self._base_pt * self.SMALLEST))
+        if font.pointSizeF() != self.font().pointSizeF():
+            super().setFont(font)
+
+
 class FigureTile(QFrame):
     """One headline figure: a small caption over a large value."""
 
@@ -54,7 +90,7 @@ class FigureTile(QFrame):
         layout.setSpacing(0)
         self.caption = QLabel(caption)
         self.caption.setStyleSheet("color: #5f6b76;")
-        self.value = QLabel("-")
+        self.value = FittingLabel("-")
         font = QFont(self.value.font())
         font.setPointSizeF(font.pointSizeF() * 1.35)
         font.setBold(True)

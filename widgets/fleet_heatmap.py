@@ -30,8 +30,8 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QCursor, QPainter
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QCursor, QFont, QFontMetricsF, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 from backend.telemetry.history import LiveHistory, Tier
@@ -50,6 +50,9 @@ SELECTION_RGB = (228, 0, 43)
 LOW_IS_WORST = frozenset({"util_pct"})
 """Quantities whose worst GPU is the lowest (an idle GPU makes no tokens); for the others the
 highest is (temperatures, power)."""
+WORST_WORDS = {"util_pct": "least busy", "power_w": "most power", "temp_c": "hottest",
+               "mem_temp_c": "hottest memory"}  # fmt: skip
+"""How the header names the GPU a reduced row shows."""
 MIN_WINDOW_S, MAX_WINDOW_S = 60.0, 86_400.0
 DEFAULT_WINDOW_S = 300.0
 
@@ -101,17 +104,34 @@ class _RackAxis(pg.AxisItem):
     zoom. Thinning walks all racks from the first, so the labelled racks do not change while
     scrolling; the unlabelled boundaries get minor ticks when far enough apart to see."""
 
-    LABEL_GAP_PX = 16.0
+    LABEL_SPACING_PX = 4.0
+    """Room between thinned labels, beyond a line of text."""
     MINOR_GAP_PX = 4.0
 
     def __init__(self) -> None:
         super().__init__("left")
         self._starts = np.empty(0, np.int64)
         self._label_of: dict[int, str] = {}
+        # Thinning already keeps labels apart: pyqtgraph's own limit (labels may fill 80 % of
+        # the axis) would drop every label of a large hall with larger type (on the wall).
+        self.setStyle(textFillLimits=[(0, 1.0)])
+        # Rows are GPU indices: a scaled "x1e3" axis would ask for labels at 0-16, not 0-16,384.
+        self.enableAutoSIPrefix(False)
 
     def set_racks(self, starts: list[int], ids: list[str]) -> None:
         self._starts = np.asarray(starts, np.int64)
         self._label_of = dict(zip(starts, ids, strict=True))
+        self.fit_labels()
+
+    def fit_labels(self) -> None:
+        """Width for the longest rack id in the axis's font. pyqtgraph widens an axis only
+        after drawing it, and drops every label that does not fit meanwhile: a hall whose
+        ids are longer than the first ones drawn lost all its labels."""
+        metrics = QFontMetricsF(self.style["tickFont"] or self.font())
+        widest_px = max((metrics.horizontalAdvance(i) for i in self._label_of.values()), default=0)
+        label_px = metrics.height() * 1.25 if self.label.isVisible() else 0.0
+        self.setWidth(widest_px + max(0, self.style["tickLength"]) +
+                      self.style["tickTextOffset"][0] + label_px + 4)  # fmt: skip
         self.picture = None  # pyqtgraph caches the drawn axis
         self.update()
 
@@ -120,7 +140,8 @@ class _RackAxis(pg.AxisItem):
             return []
         low, high = min(minVal, maxVal), max(minVal, maxVal)
         rows_per_px = max(high - low, 1e-9) / size
-        gap_rows = self.LABEL_GAP_PX * rows_per_px
+        font = self.style["tickFont"] or self.font()
+        gap_rows = (QFontMetricsF(font).height() + self.LABEL_SPACING_PX) * rows_per_px
         labelled = np.zeros(len(self._starts), bool)
         next_row = -math.inf
         for i, start in enumerate(self._starts.tolist()):
@@ -176,6 +197,11 @@ class FleetHeatmap(QWidget):
         self.legend.setMinimumWidth(380)
         header.addWidget(self.legend)
         layout.addLayout(header)
+        self.rows_note = QLabel()
+        """What a row of pixels stands for: one GPU, or the worst of several."""
+        self.rows_note.setStyleSheet("color: gray;")
+        self.rows_note.setContentsMargins(8, 0, 8, 0)
+        layout.addWidget(self.rows_note)
 
         self.date_axis = pg.DateAxisItem("bottom")
         self.rack_axis = _RackAxis()
@@ -201,6 +227,7 @@ class FleetHeatmap(QWidget):
         self.selection.hide()
         self.view.addItem(self.selection, ignoreBounds=True)
         layout.addWidget(self.plot, 1)
+        self._apply_fonts()
         scene = self.plot.scene()
         scene.sigMouseClicked.connect(self._on_click)
         scene.sigMouseMoved.connect(self._on_hover)
@@ -291,6 +318,22 @@ class FleetHeatmap(QWidget):
         self._newest_bucket = newest
         self._show_image()
 
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._apply_fonts()
+
+    def _apply_fonts(self) -> None:
+        """Axis text in the widget's font (pyqtgraph draws in the scene's): larger on the
+        wall, with the rack axis widened for its ids."""
+        font = QFont(self.font())
+        size = f"{round(font.pointSizeF(), 1):g}pt"
+        for axis in (self.date_axis, self.rack_axis):
+            axis.setStyle(tickFont=font)
+            axis.labelStyle = {**axis.labelStyle, "font-size": size}
+            axis.setLabel(axis.labelText, axis.labelUnits)
+        self.rack_axis.fit_labels()
+
     def set_dark(self, dark: bool) -> None:
         """Dark background and light axes, for the control-room wall."""
         self.plot.setBackground("#0f1317" if dark else "w")
@@ -332,10 +375,10 @@ class FleetHeatmap(QWidget):
         self.columns = min(max(1, math.ceil(self.window_s / self.resolution_s)),
                            self._tier.columns)  # fmt: skip
         self._newest_bucket = math.floor(end_s / self.resolution_s)
-        self._update_header()
         self.image = np.ascontiguousarray(self._read_codes(self.columns, self._newest_bucket))
         self.shown_rows = self._rows_in_view()
         self.shown = self._reduce(self.image)
+        self._update_header()
         self._show_image()
 
     def _read_codes(self, count: int, newest_bucket: int) -> np.ndarray:
@@ -377,6 +420,7 @@ class FleetHeatmap(QWidget):
             return
         self.shown_rows = self._rows_in_view()
         self.shown = self._reduce(self.image)
+        self._update_header()
         self._show_image()
 
     def _show_image(self) -> None:
@@ -397,12 +441,19 @@ class FleetHeatmap(QWidget):
         if self._history is not None:
             text += f" · {len(self._history.gpu_rows):,} GPUs"
         text += f" · last {_duration_text(self.window_s)}"
-        if self.resolution_s:
-            text += f", {_duration_text(self.resolution_s)} per column"
         if self.paused:
             text += " · paused"
         self.title.setText(text)
         self.legend.set_scale(self.unit, "", self.low, self.high)  # "%  0 [bar] 100"
+        note = f"{_duration_text(self.resolution_s)} per column · " if self.resolution_s else ""
+        group = self.shown_rows[2]
+        if group > 1 and self.image is not None:
+            worst = WORST_WORDS.get(self.quantity, "worst")
+            note += (f"each row of pixels shows the {worst} of {group} GPUs (grey if one has "
+                     "no reading); the wheel zooms in")  # fmt: skip
+        else:
+            note += "one row per GPU"
+        self.rows_note.setText(note[0].upper() + note[1:])
 
     # --- Pointer ---------------------------------------------------------------------------
 

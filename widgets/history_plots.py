@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QPainter, QPainterPath, QShowEvent
+from PySide6.QtGui import QFont, QFontMetricsF, QKeyEvent, QPainter, QPainterPath, QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -164,6 +165,7 @@ class _Plot:
     key: str
     item: pg.PlotItem
     title: str
+    """The plot's fixed title; ``full_title`` adds what is left out of it."""
     unit: str
     curves: list[_Curve] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
@@ -180,6 +182,8 @@ class _Plot:
     """The steady y range shown (None: not set yet, or fixed by the quantity)."""
     vline: pg.InfiniteLine | None = None
     readout: pg.TextItem | None = None
+    full_title: str = ""
+    """The title as set; what shows may be cut short to the plot's width."""
 
 
 class HistoryPlots(QWidget):
@@ -229,6 +233,7 @@ class HistoryPlots(QWidget):
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._master.sigXRangeChanged.connect(self._on_x_range_changed)
         self._apply_theme()
+        self._apply_fonts()
         self._apply_mouse_mode()
         self._update_status()
 
@@ -289,8 +294,9 @@ class HistoryPlots(QWidget):
         item.hideButtons()
         item.setMenuEnabled(False)
         item.getViewBox().disableAutoRange()  # x follows the window, y is steady_range's
-        item.setMinimumHeight(90)
+        item.setMinimumHeight(70)
         plot = _Plot(key, item, title, unit)
+        item.geometryChanged.connect(lambda: self._show_title(plot))
         plot.vline = pg.InfiniteLine(angle=90, movable=False)
         plot.vline.hide()
         item.addItem(plot.vline, ignoreBounds=True)
@@ -301,16 +307,18 @@ class HistoryPlots(QWidget):
         return plot
 
     def _build_plots(self) -> None:
-        """The six stacked plots with linked x axes; only the last shows time labels."""
+        """The six stacked plots with linked x axes; only the last shows time labels. The
+        titles name the quantities, so the y axes carry just units: a word as well overran a
+        short plot's axis under the wall's large type. Tokens/s names whose it is, because
+        the selected rack's has its own axis on the right."""
         gpu = self._new_plot("gpu", "", "", "", False)
-        heat = self._new_plot("heat", "Thermal load per loop (dashed: CDU capacity)",
-                              "heat", "kW", False)  # fmt: skip
-        coolant = self._new_plot("coolant", "Coolant temperature per CDU (solid: supply, "
-                                 "dashed: return)", "temperature", "°C", False)  # fmt: skip
-        flow = self._new_plot("flow", "Coolant flow per CDU", "flow", "L/min", False)
+        heat = self._new_plot("heat", "Heat per loop (dashed: CDU capacity)", "", "kW", False)
+        coolant = self._new_plot("coolant", "CDU coolant (solid: supply, dashed: return)",
+                                 "", "°C", False)  # fmt: skip
+        flow = self._new_plot("flow", "CDU coolant flow", "", "L/min", False)
         tokens = self._new_plot("tokens", "Tokens per second", "facility", "tok/s", True)
-        efficiency = self._new_plot("efficiency", "Facility tokens per joule",
-                                    "efficiency", "tok/J", False)  # fmt: skip
+        efficiency = self._new_plot("efficiency", "Facility tokens per joule", "", "tok/J",
+                                    False)  # fmt: skip
         self.plots: dict[str, _Plot] = {p.key: p for p in (gpu, heat, coolant, flow, tokens,
                                                            efficiency)}  # fmt: skip
         for plot in self.plots.values():
@@ -420,7 +428,7 @@ class HistoryPlots(QWidget):
         for plot in (heat, coolant, flow):
             plot.units = [plot.unit] * len(plot.names)
             plot.y_range = None
-            cut = f" — the {len(loops)} of {total} loops nearest capacity" if \
+            cut = f" · {len(loops)} of {total} loops, nearest capacity" if \
                 len(loops) < total else ""  # fmt: skip
             self._set_title(plot, plot.title + cut)
         if configure:
@@ -716,7 +724,7 @@ class HistoryPlots(QWidget):
         plot = self.plots["gpu"]
         label, unit = GPU_QUANTITIES[self._quantity]
         history = self._history
-        plot.item.setLabel("left", label.removeprefix("GPU ").capitalize(), units=unit)
+        plot.item.setLabel("left", "", units=unit)
         self._gpu_rows = None
         plot.pinned = -1
         if self._per == "gpu":
@@ -729,7 +737,7 @@ class HistoryPlots(QWidget):
             else:
                 title = f"{label} per GPU of rack {self._rack_id}"
             if len(shown) < len(rows):
-                title += f" — {len(shown)} of {len(rows)} GPUs"
+                title += f" · {len(shown)} of {len(rows)} GPUs"
         else:
             names = history.group_names(self._per) if history is not None else []
             shown = names[:MAX_CURVES]
@@ -741,8 +749,8 @@ class HistoryPlots(QWidget):
             title = f"{label}, hall mean" if self._per == "hall" else \
                 f"{label}, mean per {self._per}"  # fmt: skip
             if len(shown) < len(names):
-                title += (f" — {len(shown)} of {len(names)} {GROUP_NOUNS[self._per]}; "
-                          "choose Row or Hall for all")  # fmt: skip
+                title += (f" · {len(shown)} of {len(names)} {GROUP_NOUNS[self._per]} "
+                          "(Row or Hall: all)")  # fmt: skip
         plot.units = [unit] * len(plot.names)
         plot.unit = unit
         self._set_title(plot, title)
@@ -842,7 +850,42 @@ class HistoryPlots(QWidget):
         efficiency.curves[0].setPen(pg.mkPen(efficiency.colours[0], width=1))
 
     def _set_title(self, plot: _Plot, text: str) -> None:
-        plot.item.setTitle(text, color=self._theme("foreground"), size="9pt")
+        plot.full_title = text
+        self._show_title(plot)
+
+    def _show_title(self, plot: _Plot) -> None:
+        """The title, cut short with "…" where the plot is narrower (a dock, the wall's large
+        type): pyqtgraph would otherwise hold the plot as wide as its title."""
+        font = QFont(self.font())
+        font.setPointSizeF(self._text_pt)
+        width_px = plot.item.size().width() - 12
+        text = plot.full_title
+        if width_px > 0:
+            text = QFontMetricsF(font).elidedText(text, Qt.TextElideMode.ElideRight, width_px)
+        plot.item.setTitle(text, color=self._theme("foreground"), size=f"{self._text_pt:g}pt")
+        plot.item.titleLabel.setMinimumWidth(0)
+
+    @property
+    def _text_pt(self) -> float:
+        return round(self.font().pointSizeF(), 1)
+
+    def _apply_fonts(self) -> None:
+        """pyqtgraph draws its text in the scene's font, whatever the widget's: follow the
+        widget's font (larger on the control-room wall), with axes widened to match."""
+        font = QFont(self.font())
+        scale = self._text_pt / QApplication.font().pointSizeF()
+        for plot in self.plots.values():
+            for name in ("left", "bottom", "right"):
+                axis = plot.item.getAxis(name)
+                axis.setStyle(tickFont=font)
+                axis.labelStyle = {**axis.labelStyle, "font-size": f"{self._text_pt:g}pt"}
+                if axis.label.isVisible():
+                    axis.setLabel(axis.labelText, axis.labelUnits)
+            plot.item.getAxis("left").setWidth(round(LEFT_AXIS_PX * scale))
+            plot.item.getAxis("right").setWidth(round(RIGHT_AXIS_PX * scale))
+            self._show_title(plot)
+        if not math.isnan(self._mouse_x_s):
+            self._update_crosshair(self._mouse_x_s)
 
     def _apply_theme(self) -> None:
         self.graphics.setBackground(self._theme("background"))
@@ -853,7 +896,7 @@ class HistoryPlots(QWidget):
                 axis.setPen(foreground)
                 axis.setTextPen(foreground)
                 axis.setTickPen(self._theme("grid"))
-            plot.item.titleLabel.setText(plot.item.titleLabel.text, color=foreground)
+            self._show_title(plot)
             assert plot.vline is not None and plot.readout is not None
             plot.vline.setPen(pg.mkPen(self._theme("crosshair"), width=1))
             plot.readout.fill = pg.mkBrush(self._theme("readout_fill"))
@@ -944,8 +987,9 @@ class HistoryPlots(QWidget):
     def _readout_html(self, plot: _Plot, x_s: float) -> str:
         at_s, entries = self.readout_entries(plot.key, x_s)
         text = self._theme("readout_text")
+        size = f"{self._text_pt * 0.9:.1f}pt"
         if math.isnan(at_s):
-            return f'<span style="color:{text}; font-size:8pt">no data</span>'
+            return f'<span style="color:{text}; font-size:{size}">no data</span>'
         index = {name: n for n, name in enumerate(plot.names)}
         cells = []
         for name, value in entries[:MAX_READOUT]:
@@ -961,7 +1005,7 @@ class HistoryPlots(QWidget):
         if len(entries) > MAX_READOUT:
             header += f"  (top {MAX_READOUT} of {len(entries)})"
         body = "".join(f"<tr>{row}</tr>" for row in rows)
-        return (f'<div style="color:{text}; font-size:8pt">{header}'
+        return (f'<div style="color:{text}; font-size:{size}">{header}'
                 f'<table cellspacing="0" cellpadding="0">{body}</table></div>')  # fmt: skip
 
     # --- Qt events -----------------------------------------------------------------------------
@@ -983,3 +1027,8 @@ class HistoryPlots(QWidget):
         super().showEvent(event)
         if self._stale:
             self.refresh()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._apply_fonts()
