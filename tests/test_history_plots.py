@@ -194,14 +194,19 @@ def test_loop_plot_draws_each_cdu_capacity_in_its_loop_colour(plots: HistoryPlot
     assert low <= np.nanmax(window.values) and high >= 600.0  # headroom in view
 
 
-def test_a_large_hall_plots_the_loops_nearest_capacity_with_their_cdus(
-    plots: HistoryPlots,
-) -> None:
+@pytest.fixture
+def large_hall(plots: HistoryPlots) -> Feed:
+    """512 racks (98 loops) shown in the plots after 30 frames."""
     feed = Feed(512, 16)
     feed.frames(30)
-    capacities = feed.loop_capacities()
-    plots.set_history(feed.history, capacities)
-    heat = plots.plots["heat"]
+    plots.set_history(feed.history, feed.loop_capacities())
+    return feed
+
+
+def test_a_large_hall_plots_the_loops_nearest_capacity_with_their_cdus(
+    plots: HistoryPlots, large_hall: Feed
+) -> None:
+    feed, capacities, heat = large_hall, large_hall.loop_capacities(), plots.plots["heat"]
     assert len(shown(plots, "heat")) == MAX_LOOP_CURVES
     latest = feed.history.series_window([f"loop/{lp}/heat_kw" for lp in capacities], 1.0)
     load = {lp: v / capacities[lp][1] for lp, v in zip(capacities, latest.values[-1],
@@ -221,13 +226,9 @@ def test_a_large_hall_plots_the_loops_nearest_capacity_with_their_cdus(
 
 
 def test_the_plotted_loops_hold_still_but_a_loop_over_capacity_shows_at_once(
-    plots: HistoryPlots,
+    plots: HistoryPlots, large_hall: Feed
 ) -> None:
-    feed = Feed(512, 16)
-    feed.frames(30)
-    capacities = feed.loop_capacities()
-    plots.set_history(feed.history, capacities)
-    heat = plots.plots["heat"]
+    feed, capacities, heat = large_hall, large_hall.loop_capacities(), plots.plots["heat"]
     chosen = list(heat.names)
     for _ in range(5):  # under LOOP_CHOICE_HOLD_S: the same curves, whatever the readings do
         feed.frames(1)
