@@ -699,16 +699,19 @@ class MainWindow(QMainWindow):
         self.control_room.closed.connect(self._control_room_closed)
         self.control_room.show_on_screen(self.screen())
         self._cover_desk()
-        self.windowHandle().screenChanged.connect(self._cover_desk)
+        if self.windowHandle() is not None:  # moved to the wall's screen, or away from it
+            self.windowHandle().screenChanged.connect(self._cover_desk)
 
     def _cover_desk(self) -> None:
         """Whether the wall covers this window: full screen on the same screen."""
         wall = self.control_room
-        self.run_view.set_desk_covered(wall is not None and wall.screen() is self.screen())
+        covered = wall is not None and wall.screen().name() == self.screen().name()
+        self.run_view.set_desk_covered(covered)
 
     def _control_room_closed(self) -> None:
         self.control_room = None
-        self.windowHandle().screenChanged.disconnect(self._cover_desk)
+        if self.windowHandle() is not None:
+            self.windowHandle().screenChanged.disconnect(self._cover_desk)
         self.run_view.set_desk_covered(False)
 
     # Window ------------------------------------------------------------------------------------
