@@ -387,3 +387,24 @@ def test_no_history_draws_nothing(plots: HistoryPlots) -> None:
     plots.set_paused(True)
     plots.set_window(60.0)
     assert not any(shown(plots, key) for key in plots.plots)
+
+
+def test_plots_redraw_when_a_column_completes_not_on_every_frame(plots: HistoryPlots) -> None:
+    feed = Feed(64, 16)
+    feed.frames(30)
+    plots.set_history(feed.history, feed.loop_capacities())
+    feed.frames(1, dt_s=0.25)  # the first frame of a new 1 s column: redrawn
+    plots.refresh()
+    curve = shown(plots, "efficiency")[0]
+    first_column_s = curve.xData[-1]
+    drawn = curve.yData.copy()
+    feed.frames(3, dt_s=0.25)  # more frames into the same column: not redrawn for them
+    for _ in range(3):
+        plots.refresh()
+    assert np.array_equal(curve.yData, drawn, equal_nan=True)
+    feed.frames(1)  # the next column begins: the last one is drawn with its final mean
+    plots.refresh()
+    assert curve.xData[-1] == first_column_s + 1.0
+    window = feed.history.series_window(["facility/tokens_per_j"], plots.window_s)
+    assert curve.yData[-2] == pytest.approx(float(window.values[-2, 0]))
+    assert curve.yData[-2] != pytest.approx(float(drawn[-1]))  # four frames' mean, not one's
