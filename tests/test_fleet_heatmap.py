@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from on_screen import on_screen
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
@@ -278,13 +279,9 @@ def test_reduced_rows_keep_the_worst_gpu_and_no_reading() -> None:
 
 def test_a_whole_hall_in_a_few_hundred_pixels_still_shows_one_hot_gpu(qtbot) -> None:
     design = generate_hall(64, racks_per_row=16)  # 4,608 GPUs
-    widget = FleetHeatmap()
-    qtbot.addWidget(widget)
-    widget.resize(1000, 500)
+    widget = on_screen(qtbot, FleetHeatmap(), 1000, 500)
     widget.set_quantity("temp_c", "GPU temperature", "°C", 25.0, 90.0)
     widget.set_window(60.0)
-    widget.show()
-    qtbot.waitExposed(widget)
     history = LiveHistory(design)
     keys = [f"gpu/{rack.id}/{i}/temp_c" for rack in design.racks for i in range(rack.gpu_count)]
     temps_c = np.full(len(keys), 40.0)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from on_screen import on_screen
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
@@ -46,12 +47,7 @@ class Feed:
 
 @pytest.fixture
 def plots(qtbot) -> HistoryPlots:
-    widget = HistoryPlots()
-    qtbot.addWidget(widget)
-    widget.resize(1200, 900)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return on_screen(qtbot, HistoryPlots(), 1200, 900)
 
 
 def shown(widget: HistoryPlots, key: str) -> list:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from demo_window import open_demo
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from app.cli import demo_path
-from app.gui import create_application
 from app.main_window import MainWindow
 from backend.design_file import load_design, save_design
 from widgets.floor_plan import LIQUID_RACK_FILL
@@ -19,13 +19,8 @@ from widgets.status_colours import NEAR, OK
 
 @pytest.fixture
 def window(qtbot) -> MainWindow:
-    create_application()
-    main = MainWindow()
+    main = open_demo(qtbot)
     qtbot.addWidget(main)
-    main.resize(1400, 900)
-    main.show()
-    with qtbot.waitSignal(main.design_shown, timeout=10_000):
-        main.open_file(demo_path())
     return main
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from on_screen import on_screen
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QLineEdit
@@ -30,12 +31,7 @@ def choices(demo: Design) -> dict[str, list[str]]:
 
 @pytest.fixture
 def panel(qtbot) -> PropertiesPanel:
-    widget = PropertiesPanel()
-    qtbot.addWidget(widget)
-    widget.resize(360, 560)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return on_screen(qtbot, PropertiesPanel(), 360, 560)
 
 
 def line_edit(panel: PropertiesPanel, field: str) -> QLineEdit:

@@ -49,15 +49,17 @@ def value_codes(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return scaled.astype(np.uint8)
 
 
-_CODE_COLOURS = [QColor(_ANCHOR_COLOURS[0])] + [
+CODE_COLOURS = [QColor(_ANCHOR_COLOURS[0])] + [
     scale_colour(code - 1, 0.0, SCALE_CODES - 1) for code in range(1, SCALE_CODES + 1)
 ]
+"""The colour of each code (code 0, never on the plan, as ``scale_colour`` draws no value);
+the heatmap's lookup table is made from it, so plan and heatmap cannot drift apart."""
 
 
 def scale_colours(values: np.ndarray, low: float, high: float) -> list[QColor]:
     """The colours of many ``values`` at once, by code (``value_codes``): a hall's racks in
     a fraction of a millisecond, where a ``scale_colour`` each takes milliseconds."""
-    return [_CODE_COLOURS[code] for code in value_codes(values, low, high).tolist()]
+    return [CODE_COLOURS[code] for code in value_codes(values, low, high).tolist()]
 
 
 class ColourScaleBar(QWidget):

@@ -36,10 +36,10 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidge
 
 from backend.telemetry.history import LiveHistory, Tier
 from widgets.colour_scale import (
+    CODE_COLOURS,
     NO_READING_CODE,
     SCALE_CODES,
     ColourScaleBar,
-    scale_colour,
     value_codes,
 )
 
@@ -58,13 +58,10 @@ DEFAULT_WINDOW_S = 300.0
 
 
 def _lookup_table() -> np.ndarray:
-    """256 RGB entries: grey for code 0, then the live colour scale from low (1) to high
-    (255), taken from ``scale_colour`` itself so the heatmap and the plan cannot drift apart."""
-    lut = np.empty((256, 3), np.uint8)
+    """256 RGB entries: the plan's colour of each code (``CODE_COLOURS``), with grey for
+    "no reading" (code 0)."""
+    lut = np.array([(c.red(), c.green(), c.blue()) for c in CODE_COLOURS], np.uint8)
     lut[NO_READING_CODE] = NO_READING_RGB
-    for code in range(1, 256):
-        colour = scale_colour(code - 1, 0.0, SCALE_CODES - 1)
-        lut[code] = (colour.red(), colour.green(), colour.blue())
     return lut
 
 
@@ -416,9 +413,10 @@ class FleetHeatmap(QWidget):
 
     def _follow_view(self) -> None:
         """Zoomed, scrolled or resized: reduce the rows now in view, if they changed."""
-        if self.image is None or self._rows_in_view() == self.shown_rows:
+        rows = self._rows_in_view()
+        if self.image is None or rows == self.shown_rows:
             return
-        self.shown_rows = self._rows_in_view()
+        self.shown_rows = rows
         self.shown = self._reduce(self.image)
         self._update_header()
         self._show_image()

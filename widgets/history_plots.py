@@ -221,6 +221,9 @@ class HistoryPlots(QWidget):
         self._capacity_lines: list[pg.InfiniteLine] = []
         self._loops_chosen_s = -math.inf
         """History time the plotted loops were last chosen (``LOOP_CHOICE_HOLD_S``)."""
+        self._heat_keys: list[str] = []
+        self._capacity_kw: dict[str, float] = {}
+        """Every loop's heat series and CDU capacity, for choosing the loops to plot."""
         self._drawn_bucket: int | None = None
         """Column (of the window's resolution) holding the newest frame at the last redraw."""
 
@@ -385,6 +388,8 @@ class HistoryPlots(QWidget):
         loop and CDU curves, once: refreshes only set their data."""
         self._history = history
         self._loop_capacities = dict(loop_capacities)
+        self._heat_keys = [f"loop/{loop}/heat_kw" for loop in self._loop_capacities]
+        self._capacity_kw = {loop: kw for loop, (_, kw) in self._loop_capacities.items()}
         self._known_quantities = []
         heat, coolant, flow = self.plots["heat"], self.plots["coolant"], self.plots["flow"]
         for plot in (heat, coolant, flow):
@@ -445,11 +450,11 @@ class HistoryPlots(QWidget):
         capacities = self._loop_capacities
         if history is None or len(capacities) <= MAX_LOOP_CURVES:
             return
-        latest = history.series_window([f"loop/{loop}/heat_kw" for loop in capacities], 1.0)
+        latest = history.series_window(self._heat_keys, 1.0)
         if not len(latest.times_s):
             return
         heat_kw = dict(zip(capacities, latest.values[-1].tolist(), strict=True))
-        capacity_kw = {loop: kw for loop, (_, kw) in capacities.items()}
+        capacity_kw = self._capacity_kw
         shown = self.plots["heat"].names
         over = any(heat_kw[loop] > capacity_kw[loop] for loop in capacities if loop not in shown)
         if not over and history.latest_s - self._loops_chosen_s < LOOP_CHOICE_HOLD_S:
@@ -843,9 +848,10 @@ class HistoryPlots(QWidget):
             curve.setPen(pg.mkPen(colour, width=3 if pinned else 1))
             curve.setZValue(10 if pinned else 0)
         heat = self.plots["heat"]
-        loops = list(self._loop_capacities)
-        palette = self._palette(len(loops))  # by place in the design: a loop keeps its colour
-        heat.colours = [palette[loops.index(loop)] for loop in heat.names]
+        palette = dict(
+            zip(self._loop_capacities, self._palette(len(self._loop_capacities)), strict=True)
+        )  # by place in the design: a loop keeps its colour
+        heat.colours = [palette[loop] for loop in heat.names]
         for curve, line, colour in zip(heat.curves, self._capacity_lines, heat.colours,
                                        strict=True):  # fmt: skip
             curve.setPen(pg.mkPen(colour, width=1))
