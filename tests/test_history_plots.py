@@ -19,6 +19,7 @@ from widgets.history_plots import (
     MAX_CURVES,
     MAX_LOOP_CURVES,
     MAX_READOUT,
+    MIN_PLOT_PX,
     HistoryPlots,
     format_value,
 )
@@ -404,3 +405,16 @@ def test_plots_redraw_when_a_column_completes_not_on_every_frame(plots: HistoryP
     window = feed.history.series_window(["facility/tokens_per_j"], plots.window_s)
     assert curve.yData[-2] == pytest.approx(float(window.values[-2, 0]))
     assert curve.yData[-2] != pytest.approx(float(drawn[-1]))  # four frames' mean, not one's
+
+
+def test_a_short_dock_scrolls_the_plots_instead_of_squeezing_them(plots: HistoryPlots,
+                                                                   qtbot) -> None:  # fmt: skip
+    feed = Feed(64, 16)
+    feed.frames(30)
+    plots.set_history(feed.history, feed.loop_capacities())
+    plots.resize(1200, 400)
+    qtbot.waitUntil(lambda: plots.scroll.verticalScrollBar().isVisible(), timeout=2000)
+    for plot in plots.plots.values():
+        assert plot.item.height() >= MIN_PLOT_PX - 1
+    plots.resize(1200, 1000)  # tall enough: no scrolling, the plots share the height
+    qtbot.waitUntil(lambda: not plots.scroll.verticalScrollBar().isVisible(), timeout=2000)

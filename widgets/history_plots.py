@@ -33,9 +33,11 @@ from PySide6.QtGui import QFont, QFontMetricsF, QKeyEvent, QPainter, QPainterPat
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -56,6 +58,10 @@ LOOP_CHOICE_HOLD_S = 10.0
 frame cannot be read), except that a loop over its CDU's capacity is plotted at once."""
 MAX_READOUT = 6
 """Most values the crosshair readout lists per plot before "…"."""
+MIN_PLOT_PX = 90
+"""Least height of a plot: below it the y labels of a 0-100 % axis overlap."""
+TIME_AXIS_PX = 40
+"""Room for the time axis under the last plot."""
 LEFT_AXIS_PX = 64
 RIGHT_AXIS_PX = 60
 """Fixed widths of every plot's left and right axes (the right one only labelled on the tokens
@@ -233,8 +239,15 @@ class HistoryPlots(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.graphics.installEventFilter(self)
-        layout.addWidget(self.graphics, 1)
+        # A short dock scrolls rather than squeezing six plots until their labels overlap.
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self.graphics)
+        layout.addWidget(self.scroll, 1)
         self._build_plots()
+        self.graphics.setMinimumHeight(len(self.plots) * MIN_PLOT_PX + TIME_AXIS_PX)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._master.sigXRangeChanged.connect(self._on_x_range_changed)
         self._apply_theme()
@@ -299,7 +312,7 @@ class HistoryPlots(QWidget):
         item.hideButtons()
         item.setMenuEnabled(False)
         item.getViewBox().disableAutoRange()  # x follows the window, y is steady_range's
-        item.setMinimumHeight(70)
+        item.setMinimumHeight(MIN_PLOT_PX)
         plot = _Plot(key, item, title, unit)
         item.geometryChanged.connect(lambda: self._show_title(plot))
         plot.vline = pg.InfiniteLine(angle=90, movable=False)
