@@ -1,7 +1,7 @@
 import multiprocessing
 import sys
 
-from app.cli import main
+from factoryfloor.app.cli import main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()

@@ -8,23 +8,24 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
+
+from factoryfloor.resources import demo_path
 
 EXIT_OK = 0
 EXIT_OVER_CAPACITY = 1
 EXIT_INVALID = 2
 
 
-def demo_path() -> Path:
-    return Path(str(resources.files("resources").joinpath("demo_hall.json")))
-
-
 def check(path: Path) -> int:
     """Print the figures of the design at ``path``; the exit code says valid/over/invalid."""
-    from backend.design_file import DesignFileError, describe_file_error, load_design
-    from backend.figures import compute_figures
-    from backend.report import format_report
+    from factoryfloor.backend.design.design_file import (
+        DesignFileError,
+        describe_file_error,
+        load_design,
+    )
+    from factoryfloor.backend.design.figures import compute_figures
+    from factoryfloor.backend.design.report import format_report
 
     try:
         design = load_design(path)
@@ -37,9 +38,9 @@ def check(path: Path) -> int:
 
 
 def show_catalog() -> int:
-    from backend.catalog import load_catalog, user_catalog_path
-    from backend.design_file import DesignFileError
-    from backend.report import fmt, format_table
+    from factoryfloor.backend.design.catalog import load_catalog, user_catalog_path
+    from factoryfloor.backend.design.design_file import DesignFileError
+    from factoryfloor.backend.design.report import fmt, format_table
 
     try:
         models = load_catalog()
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_parser.add_argument("file", type=Path)
         return check(check_parser.parse_args(args[1:]).file)
     if args[:1] == ["telemetry"]:
-        from app.telemetry_cli import main as telemetry_main
+        from factoryfloor.app.telemetry_cli import main as telemetry_main
 
         return telemetry_main(args[1:])
     if args[:1] == ["catalog"]:
@@ -106,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = _parser().parse_args(args)
     path = demo_path() if options.demo or options.file is None else options.file
 
-    from app.gui import run_gui
+    from factoryfloor.app.gui import run_gui
 
     return run_gui(path, wall=options.wall)
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from factoryfloor.widgets.colour_scale import ColourScaleBar
+from factoryfloor.widgets.floor_plan import FloorPlanView
+from factoryfloor.widgets.live_panel import TILES, LivePanel
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QGuiApplication, QKeyEvent, QResizeEvent, QScreen
 from PySide6.QtWidgets import (
@@ -28,10 +31,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from widgets.colour_scale import ColourScaleBar
-from widgets.floor_plan import FloorPlanView
-from widgets.live_panel import TILES, LivePanel
 
 PANELS = {"plan": "Floor plan", "kpis": "KPI tiles", "heatmap": "Fleet heatmap",
           "plots": "Plots"}  # fmt: skip
@@ -137,8 +136,10 @@ class ControlRoomWindow(QWidget):
 
     def __init__(self, run_view, layout: WallLayout):
         super().__init__(None, Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint)
-        from widgets.fleet_heatmap import FleetHeatmap  # pyqtgraph: Run has imported it already
-        from widgets.history_plots import HistoryPlots
+        from factoryfloor.widgets.fleet_heatmap import (
+            FleetHeatmap,  # pyqtgraph: Run has imported it already
+        )
+        from factoryfloor.widgets.history_plots import HistoryPlots
 
         self.run_view = run_view
         self.wall_layout = layout

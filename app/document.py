@@ -1,21 +1,20 @@
 """The open design as an editable document: the design, its file, its figures and its undo stack.
 
 Every change goes through :meth:`DesignDocument.push`, which wraps a Qt-free
-:class:`backend.edits.Edit` in a ``QUndoCommand``; after each apply or revert the figures are
-recomputed (about 2 ms for 1,000 racks) and ``changed`` names the entities touched, so views
-update only those items.
+:class:`~factoryfloor.backend.design.edits.Edit` in a ``QUndoCommand``; after each apply or
+revert the figures are recomputed (about 2 ms for 1,000 racks) and ``changed`` names the
+entities touched, so views update only those items.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from factoryfloor.backend.design.edits import Change, Edit
+from factoryfloor.backend.design.figures import DesignFigures, compute_figures
+from factoryfloor.backend.design.model import Design
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
-
-from backend.edits import Change, Edit
-from backend.figures import DesignFigures, compute_figures
-from backend.model import Design
 
 
 class EditCommand(QUndoCommand):

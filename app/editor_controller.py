@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from factoryfloor.app.document import DesignDocument
+from factoryfloor.backend.design import edits
+from factoryfloor.backend.design.design_file import FieldProblem
+from factoryfloor.backend.design.edits import Edit, EditError
+from factoryfloor.backend.design.model import Design
+from factoryfloor.widgets.plan_editor import PlanEditorView
 from PySide6.QtCore import QObject, Signal
-
-from app.document import DesignDocument
-from backend import edits
-from backend.design_file import FieldProblem
-from backend.edits import Edit, EditError
-from backend.model import Design
-from widgets.plan_editor import PlanEditorView
 
 
 class EditorController(QObject):

@@ -11,6 +11,30 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from factoryfloor.app.background import BackgroundTasks
+from factoryfloor.app.document import DesignDocument
+from factoryfloor.app.editor_controller import EditorController
+from factoryfloor.app.run_view import RunView
+from factoryfloor.app.settings import recovery_store
+from factoryfloor.backend.design.catalog import builtin_catalog
+from factoryfloor.backend.design.design_file import (
+    atomic_write_text,
+    describe_file_error,
+    design_to_json,
+    load_design,
+)
+from factoryfloor.backend.design.figures_csv import figures_csv
+from factoryfloor.backend.design.model import Design, Floor
+from factoryfloor.backend.design.recovery import RecoveryFile
+from factoryfloor.backend.design.report import fmt
+from factoryfloor.resources import demo_path
+from factoryfloor.widgets.colour_scale import ColourScaleBar
+from factoryfloor.widgets.figures_panel import FiguresPanel
+from factoryfloor.widgets.floor_plan import FloorPlanScene, PlanLegend
+from factoryfloor.widgets.plan_editor import SELECT, PlanEditorView, Tool
+from factoryfloor.widgets.plan_export import export_png, export_svg
+from factoryfloor.widgets.problems_panel import ProblemsPanel
+from factoryfloor.widgets.properties_panel import PropertiesPanel
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import (
@@ -24,31 +48,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from app.background import BackgroundTasks
-from app.cli import demo_path
-from app.document import DesignDocument
-from app.editor_controller import EditorController
-from app.run_view import RunView
-from app.settings import recovery_store
-from backend.catalog import builtin_catalog
-from backend.design_file import (
-    atomic_write_text,
-    describe_file_error,
-    design_to_json,
-    load_design,
-)
-from backend.figures_csv import figures_csv
-from backend.model import Design, Floor
-from backend.recovery import RecoveryFile
-from backend.report import fmt
-from widgets.colour_scale import ColourScaleBar
-from widgets.figures_panel import FiguresPanel
-from widgets.floor_plan import FloorPlanScene, PlanLegend
-from widgets.plan_editor import SELECT, PlanEditorView, Tool
-from widgets.plan_export import export_png, export_svg
-from widgets.problems_panel import ProblemsPanel
-from widgets.properties_panel import PropertiesPanel
 
 MAX_RECENT_FILES = 8
 AUTOSAVE_INTERVAL_S = 30
@@ -676,7 +675,7 @@ class MainWindow(QMainWindow):
 
     def choose_control_room(self) -> None:
         """Ask which monitor, panels and arrangement, then put the Run view on the wall."""
-        from app.control_room import ControlRoomDialog, WallLayout
+        from factoryfloor.app.control_room import ControlRoomDialog, WallLayout
 
         dialog = ControlRoomDialog(WallLayout.load(), self)
         dialog.accepted.connect(lambda: self.show_control_room(dialog.chosen()))
@@ -685,7 +684,7 @@ class MainWindow(QMainWindow):
     def show_control_room(self, layout=None) -> None:
         """Full screen on the wall with ``layout`` (default: the one remembered); starts Run
         mode if needed. The layout is remembered for the next time."""
-        from app.control_room import ControlRoomWindow, WallLayout
+        from factoryfloor.app.control_room import ControlRoomWindow, WallLayout
 
         if self.document is None:
             return

@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from factoryfloor.backend.design.design_file import atomic_write_text, design_to_json
+from factoryfloor.backend.design.figures import DesignFigures
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.telemetry.history import LiveHistory
+from factoryfloor.backend.telemetry.live_figures import LiveAggregator
+from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig
+from factoryfloor.backend.telemetry.sink import GOOD
 from PySide6.QtCore import QObject, QTimer, Signal
-
-from backend.design_file import atomic_write_text, design_to_json
-from backend.figures import DesignFigures
-from backend.model import Design
-from backend.telemetry.history import LiveHistory
-from backend.telemetry.live_figures import LiveAggregator
-from backend.telemetry.process import BackendClient, BackendConfig
-from backend.telemetry.sink import GOOD
 
 FRAME_INTERVAL_MS = 250
 HEARTBEAT_S = 1.0

@@ -14,18 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
+from factoryfloor.backend.design.figures import estimated_pue
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
+from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
+from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
+from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
+from factoryfloor.widgets.live_panel import LivePanel
+from factoryfloor.widgets.status_colours import utilisation_colour
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QWidget
-
-from app.run_mode import RunMode, gpu_scale_range, scale_range
-from backend.figures import estimated_pue
-from backend.model import Design
-from backend.telemetry.history import GPU_QUANTITIES, LiveHistory
-from backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
-from widgets.colour_scale import ColourScaleBar, scale_colours
-from widgets.floor_plan import FloorPlanScene, FloorPlanView
-from widgets.live_panel import LivePanel
-from widgets.status_colours import utilisation_colour
 
 PLAN_TO_GPU_QUANTITY = {"util_pct": "util_pct", "power_kw": "power_w", "temp_c": "temp_c"}
 """The heatmap follows the plan's quantity where there is a per-GPU one to show."""
@@ -111,9 +110,9 @@ class RunView(QObject):
         if self.plots is not None:
             return
         # pyqtgraph is imported here, the first time Run starts, to keep start-up quick.
-        from widgets.fleet_heatmap import FleetHeatmap
-        from widgets.history_plots import HistoryPlots
-        from widgets.rack_detail import RackDetailPanel
+        from factoryfloor.widgets.fleet_heatmap import FleetHeatmap
+        from factoryfloor.widgets.history_plots import HistoryPlots
+        from factoryfloor.widgets.rack_detail import RackDetailPanel
 
         self.plots, self.heatmap = HistoryPlots(), FleetHeatmap()
         self.rack_detail = RackDetailPanel()

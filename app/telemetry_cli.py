@@ -12,14 +12,14 @@ import asyncio
 import time
 from pathlib import Path
 
-from backend.design_file import load_design
-from backend.model import Design
-from backend.report import fmt
-from backend.telemetry.mqtt_config import MqttConfig
-from backend.telemetry.runner import run_sources
-from backend.telemetry.settings import MetricsEndpoint, TelemetrySettings
-from backend.telemetry.sources import build_sources
-from backend.telemetry.store import TelemetryStore
+from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.mqtt_settings import MqttConfig
+from factoryfloor.backend.design.report import fmt
+from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
+from factoryfloor.backend.telemetry.runner import run_sources
+from factoryfloor.backend.telemetry.sources.assemble import build_sources
+from factoryfloor.backend.telemetry.store import TelemetryStore
 
 SUMMARY_KEYS = (  # key, label, unit, decimals
     ("facility/it_power_kw", "IT power", " kW", 1),

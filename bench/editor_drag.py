@@ -24,12 +24,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp(prefix="factoryfloor-bench-"))
 os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp(prefix="factoryfloor-bench-"))
 
+from factoryfloor.app.gui import create_application
+from factoryfloor.app.main_window import MainWindow
+from factoryfloor.backend.design.design_file import save_design
+from factoryfloor.backend.design.synthetic import generate_hall
 from PySide6.QtCore import QEventLoop
-
-from app.gui import create_application
-from app.main_window import MainWindow
-from backend.design_file import save_design
-from backend.synthetic import generate_hall
 
 
 def stats(samples_ms: list[float]) -> str:

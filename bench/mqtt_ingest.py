@@ -42,10 +42,11 @@ import paho.mqtt
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.broker
-from backend.telemetry.mqtt_config import MqttConfig
-from backend.telemetry.mqtt_source import MqttSource
-from backend.telemetry.sink import SourceEvent
-from backend.telemetry.store import TelemetryStore
+from factoryfloor.backend.design.mqtt_settings import MqttConfig
+from factoryfloor.backend.telemetry.sink import SourceEvent
+from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource
+from factoryfloor.backend.telemetry.store import TelemetryStore
+
 from tests.broker import Mosquitto
 
 TOPIC = "factoryfloor/v1/node/bench-1/readings"

@@ -31,10 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import pynvml
-
-from backend.telemetry.nvml_source import NvmlSource
-from backend.telemetry.nvml_trace import NvmlTraceReplay, load_trace, wall_clock
-from backend.telemetry.sink import SourceEvent
+from factoryfloor.backend.telemetry.sink import SourceEvent
+from factoryfloor.backend.telemetry.sources.nvml_source import NvmlSource
+from factoryfloor.backend.telemetry.sources.nvml_trace import (
+    NvmlTraceReplay,
+    load_trace,
+    wall_clock,
+)
 
 TARGET_RATIO = 1.2
 DEFAULT_TRACE = Path(__file__).resolve().parents[1] / "resources" / "h100_nvml_trace.json"

@@ -14,10 +14,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-from backend.design_file import design_to_json, parse_design
-from backend.figures import compute_figures
-from backend.model import Design
-from backend.synthetic import generate_hall
+from factoryfloor.backend.design.design_file import design_to_json, parse_design
+from factoryfloor.backend.design.figures import compute_figures
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.synthetic import generate_hall
 
 TARGET_MS = 5.0
 

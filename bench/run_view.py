@@ -90,9 +90,9 @@ def make_hall(racks: int, folder: Path):
     rack from the difference), which stays within the air limit and the row feeds. Loading the
     saved file validates it; the design must be within capacity, as ``factoryfloor check``
     would say."""
-    from backend.design_file import load_design, save_design
-    from backend.figures import compute_figures
-    from backend.synthetic import generate_hall
+    from factoryfloor.backend.design.design_file import load_design, save_design
+    from factoryfloor.backend.design.figures import compute_figures
+    from factoryfloor.backend.design.synthetic import generate_hall
 
     hall = generate_hall(racks)
     models = {m.id: m for m in hall.gpu_models}
@@ -142,7 +142,7 @@ class FrameTimer:
     class's slot is wrapped before the window connects it to the 250 ms timer."""
 
     def __init__(self) -> None:
-        from app.run_mode import RunMode
+        from factoryfloor.app.run_mode import RunMode
 
         self.ms: list[float] = []
         original = RunMode._read_frame
@@ -262,10 +262,9 @@ def naive_wall_class():
     """The comparison: the same wall, its panels rebuilt on every frame the obvious way."""
     import numpy as np
     import pyqtgraph as pg
+    from factoryfloor.app.control_room import ControlRoomWindow
+    from factoryfloor.widgets.fleet_heatmap import LOOKUP_TABLE
     from PySide6.QtCore import QRectF
-
-    from app.control_room import ControlRoomWindow
-    from widgets.fleet_heatmap import LOOKUP_TABLE
 
     class NaiveWall(ControlRoomWindow):
         """``refresh`` clears every plot and adds a new curve per GPU (and per loop and CDU
@@ -393,8 +392,8 @@ def quiet_offscreen_warnings() -> None:
 
 def open_window(path: Path):
     """The main window (as ``factoryfloor`` opens it) with ``path`` on screen."""
-    from app.gui import create_application
-    from app.main_window import MainWindow
+    from factoryfloor.app.gui import create_application
+    from factoryfloor.app.main_window import MainWindow
 
     quiet_offscreen_warnings()
     app = create_application()
@@ -413,7 +412,7 @@ def prefill(history, design, seconds: float, hz: float) -> float:
     long: the plots and heatmap then draw full windows, not the few seconds since Run began.
     The backend's frames carry on from now (its keys come in another order: the history maps
     them again once). Real seconds taken."""
-    from backend.telemetry.simulator import FacilitySimulator
+    from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 
     started = time.perf_counter()
     simulator = FacilitySimulator(design, seed=1)
@@ -437,7 +436,7 @@ def show_wall(window, wall) -> None:
 
 
 def run_live(name: str, args: argparse.Namespace) -> dict:
-    from app.control_room import PANELS, WallLayout
+    from factoryfloor.app.control_room import PANELS, WallLayout
 
     racks, hz, target_fps = SCENARIOS[name]
     frames = FrameTimer()
@@ -519,12 +518,11 @@ def run_memory(args: argparse.Namespace) -> dict:
     """An hour and more of simulated time through the same views, as fast as they go."""
     import gc
 
+    import factoryfloor.app.run_mode
+    from factoryfloor.app.control_room import PANELS, WallLayout
+    from factoryfloor.backend.telemetry.live_figures import LiveAggregator
+    from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
     from PySide6.QtWidgets import QApplication
-
-    import app.run_mode
-    from app.control_room import PANELS, WallLayout
-    from backend.telemetry.live_figures import LiveAggregator
-    from backend.telemetry.simulator import FacilitySimulator
 
     class NoBackend:
         """Stands in for the backend process: frames are fed by hand below."""
@@ -543,7 +541,7 @@ def run_memory(args: argparse.Namespace) -> dict:
         def stop(self, timeout_s: float = 5.0) -> None:
             return None
 
-    app.run_mode.BackendClient = NoBackend
+    factoryfloor.app.run_mode.BackendClient = NoBackend
     racks = args.memory_racks
     design, path = make_hall(racks, Path(tempfile.mkdtemp(prefix="factoryfloor-bench-")))
     gpus = sum(r.gpu_count for r in design.racks)

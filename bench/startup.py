@@ -16,9 +16,9 @@ import os  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app.cli import demo_path  # noqa: E402
-from app.gui import create_application  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
+from factoryfloor.app.gui import create_application  # noqa: E402
+from factoryfloor.app.main_window import MainWindow  # noqa: E402
+from factoryfloor.resources import demo_path  # noqa: E402
 
 imported = time.perf_counter()
 

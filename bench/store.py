@@ -24,8 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-from backend.telemetry.store import TelemetryStore
+from factoryfloor.backend.telemetry.store import TelemetryStore
 
 QUANTITIES = (
     "util_pct",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.cli import demo_path
-from app.gui import create_application
-from app.main_window import MainWindow
+from factoryfloor.app.gui import create_application
+from factoryfloor.app.main_window import MainWindow
+from factoryfloor.resources import demo_path
 
 
 def open_demo(qtbot) -> MainWindow:

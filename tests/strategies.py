@@ -7,9 +7,7 @@ own existing CDU, items positioned on the floor, and finite floats within every 
 
 from __future__ import annotations
 
-from hypothesis import strategies as st
-
-from backend.model import (
+from factoryfloor.backend.design.model import (
     Assumptions,
     Cdu,
     CoolingLoop,
@@ -19,6 +17,7 @@ from backend.model import (
     PowerFeed,
     Rack,
 )
+from hypothesis import strategies as st
 
 ENTITY_IDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", fullmatch=True)
 

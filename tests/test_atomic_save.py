@@ -16,10 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from backend.design_file import load_design, save_design
-from backend.model import Design
-from backend.synthetic import generate_hall
+from factoryfloor.backend.design.design_file import load_design, save_design
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.synthetic import generate_hall
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_PATH = REPO / "resources" / "demo_hall.json"
@@ -29,8 +28,8 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="uses POSIX signals a
 SAVE_FOREVER = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from backend.design_file import save_design
-from backend.synthetic import generate_hall
+from factoryfloor.backend.design.design_file import save_design
+from factoryfloor.backend.design.synthetic import generate_hall
 
 designs = [generate_hall(2000), generate_hall(2000, seed=1)]
 i = 0
@@ -42,8 +41,8 @@ while True:
 SAVE_WITH_SIZE_LIMIT = """
 import resource, signal, sys
 sys.path.insert(0, sys.argv[1])
-from backend.design_file import save_design
-from backend.synthetic import generate_hall
+from factoryfloor.backend.design.design_file import save_design
+from factoryfloor.backend.design.synthetic import generate_hall
 
 design = generate_hall(2000)  # about 1 MB of JSON
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from widgets.axis_range import nice_step, steady_range
+from factoryfloor.widgets.axis_range import nice_step, steady_range
 
 
 def test_steps_are_one_two_five() -> None:

@@ -12,9 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-from backend.telemetry.process import BackendClient, BackendConfig
-from backend.telemetry.settings import MetricsEndpoint, TelemetrySettings
+from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
+from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "resources" / "demo_hall.json")
@@ -57,8 +56,8 @@ def test_frames_arrive_from_the_simulated_hall_and_stop_cleans_up() -> None:
 
 PARENT = """
 import sys, time
-from backend.telemetry.process import BackendClient, BackendConfig
-from backend.telemetry.settings import MetricsEndpoint, TelemetrySettings
+from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig
+from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
 client = BackendClient(BackendConfig(sys.argv[1], simulator_hz=20.0))
 while not client.segment_name:
     client.poll(); time.sleep(0.01)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from app.background import BackgroundTasks
+from factoryfloor.app.background import BackgroundTasks
 
 
 def test_result_arrives_on_the_gui_thread_after_submit_returns(qtbot) -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import backend
+import factoryfloor.backend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,15 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_backend_imports_and_computes_with_qt_unavailable() -> None:
     """The backend must run headless (node agents, CI, the backend process): with PySide6 and
     pyqtgraph made unimportable, every backend module imports and the demo still computes."""
-    modules = [f"backend.{m.name}" for m in pkgutil.iter_modules(backend.__path__)]
+    modules = [
+        m.name
+        for m in pkgutil.walk_packages(factoryfloor.backend.__path__, "factoryfloor.backend.")
+    ]
     script = (
         "import sys\n"
         "for blocked in ('PySide6', 'pyqtgraph', 'shiboken6'):\n"
         "    sys.modules[blocked] = None\n"
         f"for name in {modules!r}:\n"
         "    __import__(name)\n"
-        "from backend.design_file import load_design\n"
-        "from backend.figures import compute_figures\n"
+        "from factoryfloor.backend.design.design_file import load_design\n"
+        "from factoryfloor.backend.design.figures import compute_figures\n"
         "print(compute_figures(load_design('resources/demo_hall.json')).facility.rack_count)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,

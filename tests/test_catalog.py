@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from backend.catalog import builtin_catalog, load_catalog
-from backend.design_file import DesignFileError
+from factoryfloor.backend.design.catalog import builtin_catalog, load_catalog
+from factoryfloor.backend.design.design_file import DesignFileError
 
 
 def write_catalog(path: Path, models: list[dict[str, Any]]) -> Path:

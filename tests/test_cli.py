@@ -31,7 +31,7 @@ def config_home(tmp_path: Path) -> Path:
 def factoryfloor(config_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XDG_CONFIG_HOME": str(config_home)}
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [sys.executable, "-m", "factoryfloor.app", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

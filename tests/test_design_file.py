@@ -12,11 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from strategies import designs
-
-from backend.design_file import (
+from factoryfloor.backend.design.design_file import (
     MAX_FILE_BYTES,
     DesignFileError,
     design_to_json,
@@ -24,7 +20,10 @@ from backend.design_file import (
     parse_design,
     save_design,
 )
-from backend.model import SCHEMA_VERSION, Design
+from factoryfloor.backend.design.model import SCHEMA_VERSION, Design
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import designs
 
 DEMO_PATH = Path(__file__).resolve().parent.parent / "resources" / "demo_hall.json"
 DEMO_BYTES = DEMO_PATH.read_bytes()

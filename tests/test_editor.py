@@ -12,15 +12,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from factoryfloor.app.gui import create_application
+from factoryfloor.app.main_window import MainWindow
+from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.resources import demo_path
+from factoryfloor.widgets.plan_items import LoopItem
+from factoryfloor.widgets.status_colours import OVER
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QMessageBox
-
-from app.cli import demo_path
-from app.gui import create_application
-from app.main_window import MainWindow
-from backend.design_file import load_design
-from widgets.plan_items import LoopItem
-from widgets.status_colours import OVER
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -201,9 +200,9 @@ def test_exports_write_png_svg_and_csv(window: MainWindow, qtbot, tmp_path: Path
 
 CHILD = """
 import os, sys
-from app.cli import demo_path
-from app.gui import create_application
-from app.main_window import MainWindow
+from factoryfloor.resources import demo_path
+from factoryfloor.app.gui import create_application
+from factoryfloor.app.main_window import MainWindow
 app = create_application()
 window = MainWindow()
 window.show()

@@ -12,14 +12,21 @@ import time
 from collections.abc import Callable
 
 import pytest
+from factoryfloor.backend.design import edits
+from factoryfloor.backend.design.design_file import FieldProblem, reference_problems
+from factoryfloor.backend.design.edits import Change, Edit, EditError, snap_m
+from factoryfloor.backend.design.model import (
+    Cdu,
+    CoolingLoop,
+    Design,
+    Floor,
+    GpuModel,
+    PowerFeed,
+    Rack,
+)
+from factoryfloor.backend.design.synthetic import generate_hall
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from backend import edits
-from backend.design_file import FieldProblem, reference_problems
-from backend.edits import Change, Edit, EditError, snap_m
-from backend.model import Cdu, CoolingLoop, Design, Floor, GpuModel, PowerFeed, Rack
-from backend.synthetic import generate_hall
 
 GB200 = GpuModel(
     id="GB200-NVL72",

@@ -4,9 +4,8 @@ text, and validation in a design file's words."""
 from __future__ import annotations
 
 import pytest
-
-from backend.design_file import load_design
-from backend.field_info import (
+from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.design.field_info import (
     FRACTION_UNIT,
     describe_selection,
     display_text,
@@ -15,7 +14,7 @@ from backend.field_info import (
     value_from_text,
     value_problems,
 )
-from backend.model import Cdu, CoolingLoop, Design, GpuModel, Rack
+from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, GpuModel, Rack
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.synthetic import generate_hall
+from factoryfloor.backend.telemetry.history import LiveHistory
+from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
+from factoryfloor.widgets.fleet_heatmap import (
+    NO_READING_CODE,
+    FleetHeatmap,
+    value_codes,
+    worst_rows,
+)
 from on_screen import on_screen
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
-
-from backend.model import Design
-from backend.synthetic import generate_hall
-from backend.telemetry.history import LiveHistory
-from backend.telemetry.simulator import FacilitySimulator
-from widgets.fleet_heatmap import NO_READING_CODE, FleetHeatmap, value_codes, worst_rows
 
 T0_S = 1_699_999_200.0
 """A whole hour (and 3-minute bucket) in epoch seconds, so bucket edges are easy to reason."""
@@ -83,8 +87,8 @@ def test_rows_columns_and_newest_column_follow_readings(heatmap: FleetHeatmap,
 
 
 def test_lookup_table_matches_the_plan_colours_and_grey_means_no_reading() -> None:
-    from widgets.colour_scale import scale_colour
-    from widgets.fleet_heatmap import LOOKUP_TABLE
+    from factoryfloor.widgets.colour_scale import scale_colour
+    from factoryfloor.widgets.fleet_heatmap import LOOKUP_TABLE
 
     for value in (0.0, 37.0, 100.0):
         code = int(value_codes(np.array([value]), 0.0, 100.0)[0])

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from backend.design_file import load_design
-from backend.telemetry.history import LiveHistory, SeriesHistory, Tier, rack_rows
-from backend.telemetry.simulator import FacilitySimulator
+from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.telemetry.history import LiveHistory, SeriesHistory, Tier, rack_rows
+from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo_hall.json"
 T0 = 1_800_000_000.0  # a whole number of 3-minute buckets, so bucket edges are easy to reason on

@@ -6,16 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from on_screen import on_screen
-from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QApplication
-
-from backend.model import Design
-from backend.synthetic import generate_hall
-from backend.telemetry.history import WINDOWS_S, LiveHistory
-from backend.telemetry.simulator import FacilitySimulator
-from widgets.history_plots import (
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.synthetic import generate_hall
+from factoryfloor.backend.telemetry.history import WINDOWS_S, LiveHistory
+from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
+from factoryfloor.widgets.history_plots import (
     MAX_CURVES,
     MAX_LOOP_CURVES,
     MAX_READOUT,
@@ -23,6 +18,10 @@ from widgets.history_plots import (
     HistoryPlots,
     format_value,
 )
+from on_screen import on_screen
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QApplication
 
 T0_S = 1_750_000_000.0
 

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from backend.design_file import load_design
-from backend.telemetry.live_figures import (
+from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.telemetry.live_figures import (
     GPU_SLOWDOWN_C,
     LiveAggregator,
     live_alarms,
     loops_nearest_capacity,
 )
-from backend.telemetry.simulator import FacilitySimulator
+from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo_hall.json"
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from factoryfloor.widgets.figures_panel import FittingLabel
+from factoryfloor.widgets.live_panel import LivePanel, trend_text
 from PySide6.QtGui import QFont, QFontMetricsF
-
-from widgets.figures_panel import FittingLabel
-from widgets.live_panel import LivePanel, trend_text
 
 
 def test_trend_reads_as_an_arrow_and_the_change() -> None:

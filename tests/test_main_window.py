@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pytest
 from demo_window import open_demo
+from factoryfloor.app.main_window import MainWindow
+from factoryfloor.backend.design.design_file import load_design, save_design
+from factoryfloor.resources import demo_path
+from factoryfloor.widgets.floor_plan import LIQUID_RACK_FILL
+from factoryfloor.widgets.plan_items import LoopItem, RackItem
+from factoryfloor.widgets.status_colours import NEAR, OK
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-
-from app.cli import demo_path
-from app.main_window import MainWindow
-from backend.design_file import load_design, save_design
-from widgets.floor_plan import LIQUID_RACK_FILL
-from widgets.plan_items import LoopItem, RackItem
-from widgets.status_colours import NEAR, OK
 
 
 @pytest.fixture

@@ -16,18 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from pydantic import ValidationError
-
-from backend.telemetry.mqtt_config import (
+from factoryfloor.backend.design.mqtt_settings import (
     PASSWORD_ENV,
     MqttConfig,
     PointMapping,
-    PointMetadata,
-    auto_map,
     name_key,
 )
-from backend.telemetry.mqtt_source import MqttSource, backoff_s
-from backend.telemetry.sink import RecordingSink, SourceEvent
+from factoryfloor.backend.telemetry.sink import RecordingSink, SourceEvent
+from factoryfloor.backend.telemetry.sources.bms_mapping import PointMetadata, auto_map
+from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource, backoff_s
+from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from broker import Mosquitto, Publisher, TlsFiles

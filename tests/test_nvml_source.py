@@ -16,10 +16,17 @@ from typing import Any
 
 import pynvml
 import pytest
-
-from backend.telemetry.nvml_source import NvmlSource, PowerLimitError, decode_clock_event_reasons
-from backend.telemetry.nvml_trace import NvmlTraceReplay, TraceClock, load_trace
-from backend.telemetry.sink import RecordingSink
+from factoryfloor.backend.telemetry.sink import RecordingSink
+from factoryfloor.backend.telemetry.sources.nvml_source import (
+    NvmlSource,
+    PowerLimitError,
+    decode_clock_event_reasons,
+)
+from factoryfloor.backend.telemetry.sources.nvml_trace import (
+    NvmlTraceReplay,
+    TraceClock,
+    load_trace,
+)
 
 TRACE_PATH = Path(__file__).resolve().parents[1] / "resources" / "h100_nvml_trace.json"
 TRACE = load_trace(TRACE_PATH)

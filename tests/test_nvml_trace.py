@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pynvml
 import pytest
-
-from backend.telemetry.nvml_trace import (
+from factoryfloor.backend.telemetry.sources.nvml_trace import (
     NvmlTraceReplay,
     TraceClock,
     load_trace,

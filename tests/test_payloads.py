@@ -7,8 +7,7 @@ import math
 from collections.abc import Callable
 
 import pytest
-
-from backend.telemetry.payloads import (
+from factoryfloor.backend.telemetry.sources.payloads import (
     MAX_PAYLOAD_BYTES,
     Columns,
     PayloadError,

@@ -11,14 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factoryfloor.backend.design.design_file import load_design, reference_problems
+from factoryfloor.backend.design.figures import DesignFigures, Problem, compute_figures
+from factoryfloor.backend.design.fluids import properties, required_flow_lpm
+from factoryfloor.backend.design.model import (
+    Assumptions,
+    Cdu,
+    CoolingLoop,
+    Design,
+    Floor,
+    GpuModel,
+    PowerFeed,
+    Rack,
+)
+from factoryfloor.backend.design.synthetic import generate_hall
 from hypothesis import HealthCheck, given, settings
 from strategies import designs
-
-from backend.design_file import load_design, reference_problems
-from backend.figures import DesignFigures, Problem, compute_figures
-from backend.fluids import properties, required_flow_lpm
-from backend.model import Assumptions, Cdu, CoolingLoop, Design, Floor, GpuModel, PowerFeed, Rack
-from backend.synthetic import generate_hall
 
 DEMO_PATH = Path(__file__).resolve().parent.parent / "resources" / "demo_hall.json"
 
@@ -586,7 +594,7 @@ def test_rack_serving_another_workload_without_its_own_figure_has_unknown_tokens
 
 def test_live_pue_uses_the_design_formula_on_measured_loads() -> None:
     """The Run view's PUE estimate: the same overheads applied to measured IT and liquid heat."""
-    from backend.figures import estimated_pue
+    from factoryfloor.backend.design.figures import estimated_pue
 
     assumptions = Assumptions(liquid_cooling_overhead=0.05, air_cooling_overhead=0.35,
                               electrical_loss_fraction=0.04, other_overhead_kw=20.0)  # fmt: skip

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from demo_window import close, open_demo
+from factoryfloor.app.main_window import MainWindow
+from factoryfloor.widgets.floor_plan import LIQUID_RACK_FILL
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-
-from app.main_window import MainWindow
-from widgets.floor_plan import LIQUID_RACK_FILL
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ import math
 
 import pytest
 from demo_window import close, open_demo
+from factoryfloor.app.control_room import PANELS, ControlRoomDialog, WallLayout
+from factoryfloor.app.gui import create_application
+from factoryfloor.app.main_window import MainWindow
 from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtWidgets import QDockWidget
-
-from app.control_room import PANELS, ControlRoomDialog, WallLayout
-from app.gui import create_application
-from app.main_window import MainWindow
 
 
 @pytest.fixture

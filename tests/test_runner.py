@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from backend.telemetry import runner
-from backend.telemetry.runner import run_sources
-from backend.telemetry.sink import RecordingSink
+from factoryfloor.backend.telemetry import runner
+from factoryfloor.backend.telemetry.runner import run_sources
+from factoryfloor.backend.telemetry.sink import RecordingSink
 
 
 class Counter:

@@ -9,17 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from backend.design_file import load_design
-from backend.fluids import properties
-from backend.telemetry.simulator import (
+from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.design.fluids import properties
+from factoryfloor.backend.telemetry.sink import RecordingSink
+from factoryfloor.backend.telemetry.sources.simulator import (
     IDLE_POWER_FRACTION,
     THERMAL_TAU_S,
     FacilitySimulator,
     SimulatorSource,
     trace_profile,
 )
-from backend.telemetry.sink import RecordingSink
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT / "resources" / "h100_nvml_trace.json"

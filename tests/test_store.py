@@ -13,11 +13,10 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
+from factoryfloor.backend.telemetry.store import Readings, TelemetryStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from backend.telemetry.sink import GOOD, SourceEvent
-from backend.telemetry.store import Readings, TelemetryStore
 
 T0 = 1_700_000_000.0
 SCALAR, BATCH = 1, 1000

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO = "resources/demo_hall.json"
 
 
 def test_simulated_demo_reports_power_and_tokens() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "app", "telemetry", "resources/demo_hall.json", "--seconds", "2.5"],
+        [sys.executable, "-m", "factoryfloor.app", "telemetry", DEMO, "--seconds", "2.5"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -24,7 +25,7 @@ def test_simulated_demo_reports_power_and_tokens() -> None:
 
 def test_nothing_to_run_says_so() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "app", "telemetry", "resources/demo_hall.json", "--no-simulator"],
+        [sys.executable, "-m", "factoryfloor.app", "telemetry", DEMO, "--no-simulator"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2

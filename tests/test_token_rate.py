@@ -4,8 +4,7 @@ sums, tokens per joule. Every expected figure is worked out by hand in the test.
 import math
 
 import pytest
-
-from backend.telemetry.token_rate import (
+from factoryfloor.backend.telemetry.sources.token_rate import (
     CounterRates,
     TokenSample,
     counter_rate,

@@ -1,13 +1,24 @@
 """The summary panel: facility totals as tiles, token capacity, and tables per loop/feed/rack.
 
-It only displays what :func:`backend.figures.compute_figures` returned; clicking a row emits
-``entity_activated`` so the window can select the culprit on the plan.
+It only displays what :func:`~factoryfloor.backend.design.figures.compute_figures` returned;
+clicking a row emits ``entity_activated`` so the window can select the culprit on the plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from factoryfloor.backend.design.figures import DesignFigures
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.report import (
+    FigureTable,
+    facility_rows,
+    feed_table,
+    loop_table,
+    rack_table,
+    workload_table,
+)
+from factoryfloor.widgets.figures_table import FigureRow, FiguresTableModel
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetricsF, QResizeEvent
 from PySide6.QtWidgets import (
@@ -21,18 +32,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from backend.figures import DesignFigures
-from backend.model import Design
-from backend.report import (
-    FigureTable,
-    facility_rows,
-    feed_table,
-    loop_table,
-    rack_table,
-    workload_table,
-)
-from widgets.figures_table import FigureRow, FiguresTableModel
 
 TABLES: dict[str, Callable[[Design, DesignFigures], FigureTable]] = {
     "Tokens": lambda design, figures: workload_table(figures),

@@ -1,6 +1,7 @@
 """The floor plan: a to-scale drawing of the hall (scene units are metres) and its view.
 
-The scene mirrors a :class:`~backend.model.Design` and its figures; it never changes the model.
+The scene mirrors a :class:`~factoryfloor.backend.design.model.Design` and its figures; it
+never changes the model.
 The view zooms around the cursor, pans by dragging, fits the hall, and draws a grid and a scale
 bar in metres.
 """
@@ -9,15 +10,20 @@ from __future__ import annotations
 
 import math
 
+from factoryfloor.backend.design.figures import DesignFigures
+from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, PowerFeed, Rack
+from factoryfloor.backend.design.report import fmt, fmt_pct
+from factoryfloor.widgets.plan_items import (
+    LABEL_FONT,
+    EquipmentItem,
+    LoopItem,
+    RackItem,
+    cosmetic_pen,
+)
+from factoryfloor.widgets.status_colours import NEAR, OK, OVER, utilisation_colour
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
-
-from backend.figures import DesignFigures
-from backend.model import Cdu, CoolingLoop, Design, PowerFeed, Rack
-from backend.report import fmt, fmt_pct
-from widgets.plan_items import LABEL_FONT, EquipmentItem, LoopItem, RackItem, cosmetic_pen
-from widgets.status_colours import NEAR, OK, OVER, utilisation_colour
 
 LIQUID_RACK_FILL = QColor("#9ec5e8")
 AIR_RACK_FILL = QColor("#d5d9de")

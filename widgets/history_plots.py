@@ -28,6 +28,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
+from factoryfloor.backend.telemetry.history import (
+    GPU_QUANTITIES,
+    WINDOWS_S,
+    HistoryWindow,
+    LiveHistory,
+)
+from factoryfloor.backend.telemetry.live_figures import loops_nearest_capacity
+from factoryfloor.widgets.axis_range import steady_range
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetricsF, QKeyEvent, QPainter, QPainterPath, QShowEvent
 from PySide6.QtWidgets import (
@@ -41,10 +49,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from backend.telemetry.history import GPU_QUANTITIES, WINDOWS_S, HistoryWindow, LiveHistory
-from backend.telemetry.live_figures import loops_nearest_capacity
-from widgets.axis_range import steady_range
 
 MAX_CURVES = 64
 """Most curves one plot draws per group kind (racks, rows, loops, CDUs)."""

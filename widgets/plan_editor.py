@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
+from factoryfloor.widgets.plan_items import EquipmentItem, LoopItem, RackItem, cosmetic_pen
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QWidget
-
-from widgets.floor_plan import FloorPlanScene, FloorPlanView
-from widgets.plan_items import EquipmentItem, LoopItem, RackItem, cosmetic_pen
 
 HANDLE_RADIUS_PX = 5.0
 

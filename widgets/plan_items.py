@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 
+from factoryfloor.widgets.status_colours import NEAR, OVER
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
@@ -30,8 +31,6 @@ from PySide6.QtWidgets import (
     QStyleOptionGraphicsItem,
     QWidget,
 )
-
-from widgets.status_colours import NEAR, OVER
 
 LABEL_FONT = QFont()
 LABEL_FONT.setPixelSize(11)

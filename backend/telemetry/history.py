@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from backend.model import Design
+from factoryfloor.backend.design.model import Design
 
 
 @dataclass(frozen=True, slots=True)

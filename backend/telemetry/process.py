@@ -27,13 +27,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
-
-from backend.design_file import load_design
-from backend.telemetry.runner import run_sources
-from backend.telemetry.settings import TelemetrySettings
-from backend.telemetry.sink import SourceEvent
-from backend.telemetry.sources import build_sources
-from backend.telemetry.store import TelemetryStore
+from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
+from factoryfloor.backend.telemetry.runner import run_sources
+from factoryfloor.backend.telemetry.sink import SourceEvent
+from factoryfloor.backend.telemetry.sources.assemble import build_sources
+from factoryfloor.backend.telemetry.store import TelemetryStore
 
 FRAME_HZ = 30.0
 HEADER_BYTES = 64

@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from typing import Protocol
 
-from backend.telemetry.sink import SourceEvent, TelemetrySink
+from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
 
 RESTART_BACKOFF_S = (1.0, 60.0)
 """First and longest wait before restarting a source that failed, doubling in between."""

@@ -52,8 +52,7 @@ from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-
-from backend.telemetry.sink import GOOD, SourceEvent
+from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 
 Allocate = Callable[[tuple[int, ...], type], np.ndarray]
 """Makes a zero-filled array of a shape and dtype; shared memory will supply its own."""

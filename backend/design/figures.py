@@ -1,6 +1,6 @@
 """Design figures: what a plan means for power, cooling and tokens.
 
-``compute_figures`` turns a :class:`~backend.model.Design` into per-rack, per-loop and per-feed
+``compute_figures`` turns a :class:`~.model.Design` into per-rack, per-loop and per-feed
 figures, facility totals and a list of problems. It is pure and fast (one pass over the racks) so
 the editor can call it on every drag; the ``check`` command and the summary panel read the same
 result.
@@ -18,8 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from backend.fluids import required_flow_lpm
-from backend.model import Assumptions, Design, Fluid
+from factoryfloor.backend.design.fluids import required_flow_lpm
+from factoryfloor.backend.design.model import Assumptions, Design, Fluid
 
 Severity = Literal["over", "near", "info"]
 """``over``: over capacity or unserved, fails ``check``; ``near``: within the warning margin."""

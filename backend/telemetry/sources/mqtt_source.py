@@ -40,20 +40,19 @@ from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
-
-from backend.telemetry.mqtt_config import (
-    AutoMapResult,
+from factoryfloor.backend.design.mqtt_settings import (
     MqttConfig,
     PointMapping,
-    PointMetadata,
-    auto_map,
     check_points,
     resolve_password,
 )
-from backend.telemetry.payloads import (
+from factoryfloor.backend.telemetry.sink import EventKind, SourceEvent, TelemetrySink
+from factoryfloor.backend.telemetry.sources.bms_mapping import (
+    AutoMapResult,
+    PointMetadata,
+    auto_map,
+)
+from factoryfloor.backend.telemetry.sources.payloads import (
     Columns,
     PayloadError,
     decode_dsx_value,
@@ -62,7 +61,9 @@ from backend.telemetry.payloads import (
     decode_node_status,
     decode_readings,
 )
-from backend.telemetry.sink import EventKind, SourceEvent, TelemetrySink
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 SOURCE = "mqtt"
 HEARTBEAT_POINT = "HeartbeatTimestampBms"

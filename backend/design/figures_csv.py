@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from backend.figures import DesignFigures
+from factoryfloor.backend.design.figures import DesignFigures
 
 Row = tuple[str, str, str, str, float | int | str | None]
 

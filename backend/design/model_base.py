@@ -1,5 +1,5 @@
 """Base types of the design model, shared with the settings of telemetry sources (which the
-design file holds) without an import cycle through ``backend.model``."""
+design file holds) without an import cycle through ``model``."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
-from backend.telemetry.sink import GOOD
+from factoryfloor.backend.telemetry.sink import GOOD
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 """Larger messages are refused unread: no telemetry message needs more."""

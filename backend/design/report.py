@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from backend.figures import DesignFigures, Problem
-from backend.model import Design
+from factoryfloor.backend.design.figures import DesignFigures, Problem
+from factoryfloor.backend.design.model import Design
 
 SEVERITY_LABEL = {"over": "OVER", "near": "NEAR", "info": "NOTE"}
 

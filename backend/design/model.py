@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from factoryfloor.backend.design.model_base import EntityId, StrictModel
+from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from pydantic import Field
-
-from backend.model_base import EntityId, StrictModel
-from backend.telemetry.settings import TelemetrySettings
 
 SCHEMA_VERSION = 1
 """The design-file schema this version reads and writes."""

@@ -8,13 +8,17 @@ the same figures on every machine whatever its catalog says.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
+from factoryfloor.backend.design.design_file import (
+    DesignFileError,
+    FieldProblem,
+    read_json_document,
+    validate_model,
+)
+from factoryfloor.backend.design.model import GpuModel, StrictModel
+from factoryfloor.resources import GPU_CATALOG, bundled_path
 from platformdirs import user_config_path
-
-from backend.design_file import DesignFileError, FieldProblem, read_json_document, validate_model
-from backend.model import GpuModel, StrictModel
 
 
 class CatalogFile(StrictModel):
@@ -37,8 +41,7 @@ def parse_catalog(raw: bytes, source: str) -> list[GpuModel]:
 
 
 def builtin_catalog() -> list[GpuModel]:
-    entry = resources.files("resources").joinpath("gpu_catalog.json")
-    return parse_catalog(entry.read_bytes(), "built-in gpu_catalog.json")
+    return parse_catalog(bundled_path(GPU_CATALOG).read_bytes(), f"built-in {GPU_CATALOG}")
 
 
 def user_catalog_path() -> Path:

@@ -29,11 +29,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
-from backend.figures import compute_figures
-from backend.fluids import properties
-from backend.model import Design
-from backend.telemetry.sink import SourceEvent, TelemetrySink
+from factoryfloor.backend.design.figures import compute_figures
+from factoryfloor.backend.design.fluids import properties
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
 
 IDLE_POWER_FRACTION = 74.0 / 700.0
 THERMAL_R_K_PER_W = (64.0 - 38.0) / (649.0 - 74.0)

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import json
 import socket
-from importlib import resources
 
-from backend.model import Design
-from backend.telemetry.mqtt_source import MqttSource
-from backend.telemetry.nvml_source import NvmlSource
-from backend.telemetry.prometheus import PrometheusSource
-from backend.telemetry.runner import Source
-from backend.telemetry.settings import TelemetrySettings
-from backend.telemetry.simulator import (
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
+from factoryfloor.backend.telemetry.runner import Source
+from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource
+from factoryfloor.backend.telemetry.sources.nvml_source import NvmlSource
+from factoryfloor.backend.telemetry.sources.prometheus import PrometheusSource
+from factoryfloor.backend.telemetry.sources.simulator import (
     FacilitySimulator,
     SimulatorSource,
     TraceProfile,
     trace_profile,
 )
-from backend.telemetry.store import TelemetryStore
+from factoryfloor.backend.telemetry.store import TelemetryStore
+from factoryfloor.resources import H100_NVML_TRACE, bundled_path
 
 
 def bundled_trace() -> TraceProfile:
     """The recorded H100 trace shipped in ``resources/`` (idle, matmul, token generation)."""
-    raw = resources.files("resources").joinpath("h100_nvml_trace.json").read_bytes()
+    raw = bundled_path(H100_NVML_TRACE).read_bytes()
     return trace_profile(json.loads(raw)["series_4hz"])
 
 

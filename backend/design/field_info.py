@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+from factoryfloor.backend.design.design_file import problems_from_validation
+from factoryfloor.backend.design.model import Cdu, CoolingLoop, GpuModel, PowerFeed, Rack
 from pydantic import BaseModel, ValidationError
-
-from backend.design_file import problems_from_validation
-from backend.model import Cdu, CoolingLoop, GpuModel, PowerFeed, Rack
 
 Item = Rack | Cdu | CoolingLoop | PowerFeed | GpuModel
 """What a properties editor edits: the items drawn on the plan, and catalog entries."""

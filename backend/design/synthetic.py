@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 
-from backend.catalog import builtin_catalog
-from backend.model import Cdu, CoolingLoop, Design, Floor, PowerFeed, Rack
+from factoryfloor.backend.design.catalog import builtin_catalog
+from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, Floor, PowerFeed, Rack
 
 RACK_PITCH_M = 0.6
 ROW_PITCH_M = 3.2

@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pynvml
-
-from backend.telemetry.sink import SourceEvent, TelemetrySink
+from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
 
 CLOCK_EVENT_REASONS: tuple[tuple[int, str], ...] = (
     (0x1, "idle"),

@@ -1,7 +1,7 @@
 """Reversible edits of a design: what the floor-plan editor's commands do, without Qt.
 
 An :class:`Edit` is a labelled list of :class:`Change` s, each replacing, inserting or deleting
-one entity (rack, CDU, loop or feed) of a :class:`~backend.model.Design`. ``apply`` and
+one entity (rack, CDU, loop or feed) of a :class:`~.model.Design`. ``apply`` and
 ``revert`` change the design in place, so the Qt undo stack can wrap them (``redo`` applies,
 ``undo`` reverts) and the view can redraw only ``touched_ids``.
 
@@ -11,7 +11,7 @@ the ``path: reason`` shape of a design file's, with items named by id
 (``racks[A01].it_power_kw``) because positions in a list mean nothing to a user.
 
 After any builder's edit the design still passes
-:func:`~backend.design_file.reference_problems`: positions are clamped to the floor, deletions
+:func:`~.design_file.reference_problems`: positions are clamped to the floor, deletions
 cascade, renames carry their references along, and values a user types are checked against the
 model and the cross-entity rules before an Edit exists.
 
@@ -29,10 +29,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+from factoryfloor.backend.design.design_file import (
+    FieldProblem,
+    problems_from_validation,
+    reference_problems,
+)
+from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, Floor, PowerFeed, Rack
 from pydantic import ValidationError
-
-from backend.design_file import FieldProblem, problems_from_validation, reference_problems
-from backend.model import Cdu, CoolingLoop, Design, Floor, PowerFeed, Rack
 
 Section = Literal["racks", "cdus", "loops", "feeds"]
 """The lists of a design that edits change (GPU models are catalog data, not drawn items)."""

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
-from backend.model import Fluid
+from factoryfloor.backend.design.model import Fluid
 
 
 @dataclass(frozen=True, slots=True)

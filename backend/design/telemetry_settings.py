@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from factoryfloor.backend.design.model_base import EntityId, StrictModel
+from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from pydantic import Field
-
-from backend.model_base import EntityId, StrictModel
-from backend.telemetry.mqtt_config import MqttConfig
 
 
 class MetricsEndpoint(StrictModel):

@@ -56,10 +56,8 @@ from typing import Literal, NamedTuple
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from backend.telemetry.sink import EventKind, SourceEvent, TelemetrySink
-from backend.telemetry.token_rate import (
+from factoryfloor.backend.telemetry.sink import EventKind, SourceEvent, TelemetrySink
+from factoryfloor.backend.telemetry.sources.token_rate import (
     DEFAULT_MAX_GAP_S,
     CounterKind,
     CounterRates,
@@ -67,6 +65,7 @@ from backend.telemetry.token_rate import (
     TokenSample,
     tokens_per_j,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 ServerKind = Literal["vllm", "sglang", "dynamo", "tgi", "triton"]
 

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.design_file import atomic_write_text, design_to_json, parse_design
-from backend.model import Design
+from factoryfloor.backend.design.design_file import atomic_write_text, design_to_json, parse_design
+from factoryfloor.backend.design.model import Design
 
 SUFFIX = ".recovery.json"
 
