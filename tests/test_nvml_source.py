@@ -17,11 +17,8 @@ from typing import Any
 import pynvml
 import pytest
 from factoryfloor.backend.telemetry.sink import RecordingSink
-from factoryfloor.backend.telemetry.sources.nvml_source import (
-    NvmlSource,
-    PowerLimitError,
-    decode_clock_event_reasons,
-)
+from factoryfloor.backend.telemetry.sources.nvml_fields import decode_clock_event_reasons
+from factoryfloor.backend.telemetry.sources.nvml_source import NvmlSource, PowerLimitError
 from factoryfloor.backend.telemetry.sources.nvml_trace import (
     NvmlTraceReplay,
     TraceClock,
@@ -431,6 +428,46 @@ async def test_a_hung_call_trips_the_watchdog_and_the_loop_keeps_running() -> No
         ticking.cancel()
     assert sink.statuses("local")[-1].startswith("driver call returned after")
     assert sink.statuses("local")[-1].endswith("s; polling again")
+
+
+class HangingPowerReadNotingInits(HangingPowerRead):
+    """Also notes the thread of every ``nvmlInit``."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.init_threads: list[int] = []
+
+    def nvmlInit(self) -> None:
+        self.init_threads.append(threading.get_ident())
+        super().nvmlInit()
+
+
+@pytest.mark.asyncio
+async def test_a_run_stopped_during_a_hang_leaves_its_worker_to_the_next_run() -> None:
+    nvml = Counting(replay(gpu_count=1, cls=HangingPowerReadNotingInits))
+    sink = BatchSink()
+    source = NvmlSource(sink, fast_hz=100, slow_hz=10, call_timeout_s=0.3, nvml=nvml)
+    hung = "driver call hung: GPU 0 gave no answer in 0.3 s; NVML calls paused until it returns"
+    try:
+        async with running(source):
+            await until(lambda: len(sink.batches) >= 1)
+            nvml.inner.hang.set()
+            await until(lambda: hung in sink.statuses("local"))
+        assert nvml.calls["nvmlShutdown"] == 0  # it would only queue behind the stuck call
+        async with running(source):
+            await until(lambda: sink.statuses("local").count(hung) == 2)  # the new run says so
+            nvml.inner.release.set()
+            rounds_then = len(sink.batches)
+            await until(lambda: len(sink.batches) >= rounds_then + 5)
+    finally:
+        nvml.inner.release.set()
+    assert nvml.calls["nvmlShutdown"] == 1
+    first, second = nvml.inner.init_threads
+    assert first == second  # the stuck worker was kept and reused, not doubled
+    statuses = sink.statuses("local")
+    assert len(statuses) == 5 and statuses[0].startswith("ok: ") and statuses[4] == statuses[0]
+    assert statuses[1:3] == [hung, hung]
+    assert statuses[3].startswith("driver call returned after")
 
 
 class HangingSetLimit(NvmlTraceReplay):
