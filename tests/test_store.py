@@ -1,20 +1,19 @@
 """The telemetry store against plain Python models of what it should keep.
 
-Times are passed explicitly (no clocks, no sleeps). Small stores (``raw_points=16``, a few
-buckets) make rings wrap and buckets turn over within a test's few hundred readings. Batches
-under 32 readings take the scalar path and larger ones the numpy path; tests that matter for
-both write the same readings both ways.
+Times are passed explicitly (no clocks, no sleeps). Small stores (``raw_points=16``) make rings
+wrap within a test's few hundred readings. Batches under 32 readings take the scalar path and
+larger ones the numpy path; tests that matter for both write the same readings both ways.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 
 import numpy as np
 import pytest
+from factoryfloor.backend.telemetry.readings import Readings
 from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
-from factoryfloor.backend.telemetry.store import Readings, TelemetryStore
+from factoryfloor.backend.telemetry.store import TelemetryStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -117,23 +116,25 @@ def test_quality_other_than_good_is_stored_and_reported(batch: int) -> None:
 
     clipped = [min(max(q, 0), 255) for q in codes]
     np.testing.assert_array_equal(store.recent("rack/r1/supply_temp_c").qualities, clipped)
-    assert store.latest("rack/r1/supply_temp_c")[2] == 0
-    # A bucket holding a bad (0) reading reports bad: the worst code wins.
-    assert set(store.buckets("rack/r1/supply_temp_c", T0, T0 + 100).qualities) == {0}
+    assert store.latest("rack/r1/supply_temp_c").quality == 0
 
 
 @pytest.mark.parametrize("batch", [SCALAR, BATCH])
 def test_nan_and_none_are_accepted_as_no_valid_reading(batch: int) -> None:
-    store = TelemetryStore(retention_s=100.0, buckets=10)  # 10 s buckets
-    values = [1.0, None, math.nan, 3.0] + [math.nan] * 16 + [5.0] * 20
+    store = TelemetryStore()
+    values = [1.0, None, math.nan, 3.0] + [math.nan] * 16 + [5.0] * 19 + [None]
     rows = [("x/a", T0 + i, v, GOOD) for i, v in enumerate(values)]
     write_in_batches(store, rows, batch)
 
-    assert math.isnan(store.recent("x/a").values[1])
-    found = store.buckets("x/a", T0, T0 + 40)
-    np.testing.assert_array_equal(found.counts, [10, 10, 10, 10])
-    np.testing.assert_array_equal(found.means, [2.0, np.nan, 5.0, 5.0])  # NaN: none valid
-    np.testing.assert_array_equal(found.mins, [1.0, np.nan, 5.0, 5.0])
+    expected = np.array([math.nan if v is None else v for v in values], dtype=np.float32)
+    np.testing.assert_array_equal(store.recent("x/a").values, expected)  # NaN compares equal
+    np.testing.assert_array_equal(store.window("x/a", T0, T0 + 40).values, expected)
+    assert math.isnan(store.latest("x/a").value)  # the last reading, though it has no value
+    # Decimating keeps the min and max of each run, skipping NaN: 1.0, 3.0 and 5.0 survive,
+    # and the run of only NaN keeps one NaN (a gap).
+    cut = store.window("x/a", T0, T0 + 40, max_points=8)
+    assert {1.0, 3.0, 5.0} <= set(cut.values[~np.isnan(cut.values)].tolist())
+    assert np.isnan(cut.values).any()
 
 
 def test_stale_flips_after_the_interval() -> None:
@@ -168,6 +169,10 @@ def test_snapshot_is_the_latest_of_every_series_under_a_prefix() -> None:
     np.testing.assert_array_equal(snap.stale, [True, True, False, False, True])
     assert snap.generation == store.generation
     assert store.snapshot("gpu/", T0).keys is snap.keys  # cached until the key set changes
+    store.write(["gpu/n1/10/power_w"], [T0], [6.0])
+    grown = store.snapshot("gpu/", T0)
+    assert grown.generation != snap.generation
+    assert list(grown.keys) == [*snap.keys, "gpu/n1/10/power_w"]  # existing keys never move
     assert store.keys("rack/") == ["rack/r1/power_kw"]
 
     found = store.latest_many(["gpu/n1/2/power_w", "nope"])
@@ -194,21 +199,18 @@ def test_auto_registration_takes_the_key_prefix_defaults() -> None:
     assert TelemetryStore().register("x/rare", expected_hz=0.01).raw_capacity == 36  # 1 h
 
 
-def test_arrays_come_from_the_given_allocator() -> None:
-    """The seam for shared memory: every array is made by the ``allocate`` function."""
-    made: list[np.ndarray] = []
+def test_growing_past_the_initial_series_keeps_every_reading() -> None:
+    store = TelemetryStore(raw_points=16, initial_series=2)
+    nbytes = store.nbytes
+    rows = [(f"x/{i % 5}", T0 + i, float(i), GOOD) for i in range(60)]  # 5 series, rings wrap
+    write_in_batches(store, rows, SCALAR)
 
-    def allocate(shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        made.append(np.zeros(shape, dtype))
-        return made[-1]
-
-    store = TelemetryStore(initial_series=2, allocate=allocate)
-    per_set = len(made)
-    for i in range(5):  # outgrows 2 series: a new, larger set of arrays, old readings copied
-        store.write([f"x/{i}"], [T0], [float(i)])
-    assert len(made) > per_set
-    assert store.nbytes == sum(array.nbytes for array in made[-per_set:])
-    assert store.latest("x/0") == (T0, 0.0, GOOD)
+    assert store.nbytes > nbytes  # outgrew 2 series: larger arrays, old readings copied
+    for key in (f"x/{i}" for i in range(5)):
+        mine = [(t, v, q) for k, t, v, q in rows if k == key]
+        assert_readings_equal(store.recent(key), as_readings(mine[-16:]))
+        assert store.latest(key) == mine[-1]
+    assert store.keys() == [f"x/{i}" for i in range(5)]
 
 
 # -- windows and decimation ------------------------------------------------------------------
@@ -228,34 +230,6 @@ def test_a_single_spike_survives_full_rate_decimation() -> None:
     assert T0 + 1234 * 0.25 in got.times_s  # the spike keeps its own time
 
 
-def test_an_hour_window_comes_from_buckets_then_full_rate_and_keeps_spikes() -> None:
-    store = TelemetryStore()  # 1 h, 12 s buckets, 256 full-rate points (64 s at 4 Hz)
-    times = T0 + np.arange(14_400) * 0.25
-    values = (300.0 + 10.0 * np.sin(np.arange(14_400) / 40.0)).astype(np.float32)
-    values[1000], values[14_300] = 999.0, -1.0  # one early (bucket tier), one recent (ring)
-    store.write(["gpu/n1/0/power_w"] * 14_400, times, values)
-
-    full = store.window("gpu/n1/0/power_w", T0, times[-1])
-    assert np.all(np.diff(full.times_s) >= 0)
-    assert 600 < len(full.times_s) <= 300 * 2 + 256  # buckets as min/max pairs, then the ring
-    got = store.window("gpu/n1/0/power_w", T0, times[-1], max_points=600)
-    assert len(got.times_s) <= 600
-    assert np.all(np.diff(got.times_s) >= 0)
-    assert got.values.max() == 999.0 and got.values.min() == -1.0
-
-
-@pytest.mark.parametrize("batch", [SCALAR, BATCH])
-def test_a_gap_longer_than_the_retention_empties_every_bucket(batch: int) -> None:
-    store = TelemetryStore(retention_s=100.0, buckets=10)  # 10 s buckets
-    rows = [("x/a", T0 + i, float(i), GOOD) for i in range(100)]  # fills all 10 buckets
-    rows += [("x/a", T0 + 1100 + i, -1.0, GOOD) for i in range(5)]  # 1,000 s later
-    write_in_batches(store, rows, batch)
-
-    found = store.buckets("x/a", -math.inf, math.inf)
-    np.testing.assert_array_equal(found.start_times_s, [T0 + 1100])
-    np.testing.assert_array_equal(found.counts, [5])
-
-
 # -- memory ----------------------------------------------------------------------------------
 
 
@@ -273,7 +247,8 @@ def test_memory_is_flat_once_buffers_are_full() -> None:
     nbytes = store.nbytes
     write_hour(T0 + 3600)
     assert store.nbytes == nbytes
-    assert len(store.buckets(keys[0], T0, T0 + 7200).counts) == 300  # only the last hour
+    ring = store.recent(keys[0])  # the last 256 readings (64 s at 4 Hz), and nothing older
+    np.testing.assert_array_equal(ring.times_s, T0 + 3600 + np.arange(14_400 - 256, 14_400) * 0.25)
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -303,46 +278,15 @@ def test_event_counters_aggregate_and_the_event_list_is_bounded() -> None:
 
 # -- against a plain Python model ------------------------------------------------------------
 
-RETENTION_S, BUCKETS, RAW_POINTS = 40.0, 10, 16
-BUCKET_S = RETENTION_S / BUCKETS
+RAW_POINTS = 16
 KEYS = ("x/a", "x/b", "x/c")
 
 
-def model_buckets(rows: list[tuple[float, float, int]]) -> dict[int, list[tuple[float, int]]]:
-    """Bucket number -> (value, quality) of the readings the store's buckets still hold."""
-    by_bucket: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for t, v, q in rows:
-        by_bucket[math.floor(t / BUCKET_S)].append((v, q))
-    newest = max(by_bucket)
-    return {b: by_bucket[b] for b in sorted(by_bucket) if b > newest - BUCKETS}
-
-
-def worst(qualities: list[int]) -> int:
-    bad = [q for q in qualities if q != GOOD]
-    return GOOD if not bad else 0 if 0 in bad else max(bad)
-
-
 def model_window(rows: list[tuple[float, float, int]], lo: float, hi: float) -> Readings:
-    """What ``window`` promises: bucket min/max before the ring's first full bucket, then the
-    ring's readings, in time order."""
+    """What ``window`` promises: the ring's readings within ``[lo, hi]``, in time order (ties
+    in arrival order)."""
     ring = rows[-RAW_POINTS:]
-    points: list[tuple[float, float, int]] = []
-    boundary = -math.inf
-    if len(rows) > RAW_POINTS:
-        boundary = math.floor(min(t for t, _, _ in ring) / BUCKET_S) + 1
-        for b, held in model_buckets(rows).items():
-            centre = b * BUCKET_S + BUCKET_S / 2
-            if b < boundary and lo <= centre <= hi:
-                low, high = (
-                    float(np.fmin.reduce([v for v, _ in held])),
-                    float(np.fmax.reduce([v for v, _ in held])),
-                )
-                quality = worst([q for _, q in held])
-                points.append((centre, low, quality))
-                if high > low:
-                    points.append((centre, high, quality))
-    recent = [r for r in ring if lo <= r[0] <= hi and math.floor(r[0] / BUCKET_S) >= boundary]
-    return as_readings(points + sorted(recent, key=lambda r: r[0]))
+    return as_readings(sorted((r for r in ring if lo <= r[0] <= hi), key=lambda r: r[0]))
 
 
 reading = st.tuples(
@@ -380,31 +324,16 @@ def test_store_matches_a_list_model(
     sequence: tuple[list, list[int]], lo: float, hi: float, max_points: int
 ) -> None:
     rows, cuts = sequence
-    store = TelemetryStore(retention_s=RETENTION_S, raw_points=RAW_POINTS, buckets=BUCKETS)
+    store = TelemetryStore(raw_points=RAW_POINTS)
     write_cut(store, rows, cuts)
 
     for key in {k for k, _, _, _ in rows}:
         mine = [(t, float(np.float32(v)), q) for k, t, v, q in rows if k == key]
         assert_readings_equal(store.recent(key), as_readings(mine[-RAW_POINTS:]))
-        assert_readings_equal(store.window(key, lo, hi), model_window(mine, lo, hi))
-
-        held = model_buckets(mine)
-        found = store.buckets(key, -math.inf, math.inf)
-        np.testing.assert_array_equal(found.start_times_s, [b * BUCKET_S for b in held])
-        np.testing.assert_array_equal(found.counts, [len(h) for h in held.values()])
-        np.testing.assert_array_equal(
-            found.qualities, [worst([q for _, q in h]) for h in held.values()]
-        )
-        np.testing.assert_array_equal(
-            found.mins, [np.fmin.reduce([v for v, _ in h]) for h in held.values()]
-        )
-        means = [
-            np.nanmean([v for v, _ in h]) if any(v == v for v, _ in h) else math.nan
-            for h in held.values()
-        ]
-        np.testing.assert_allclose(found.means, means, rtol=1e-4, atol=10.0)
-
+        assert_readings_equal(store.latest_many([key]), as_readings(mine[-1:]))
         full = store.window(key, lo, hi)
+        assert_readings_equal(full, model_window(mine, lo, hi))
+
         cut = store.window(key, lo, hi, max_points)
         assert len(cut.times_s) <= max_points
         assert np.all(np.diff(cut.times_s) >= 0)
@@ -417,8 +346,8 @@ def test_store_matches_a_list_model(
 @given(write_sequences())
 def test_scalar_and_batch_paths_agree(sequence: tuple[list, list[int]]) -> None:
     rows, _ = sequence
-    one_by_one = TelemetryStore(retention_s=RETENTION_S, raw_points=RAW_POINTS, buckets=BUCKETS)
-    together = TelemetryStore(retention_s=RETENTION_S, raw_points=RAW_POINTS, buckets=BUCKETS)
+    one_by_one = TelemetryStore(raw_points=RAW_POINTS)
+    together = TelemetryStore(raw_points=RAW_POINTS)
     stream = rows * math.ceil(BATCH / len(rows))  # repeats arrive late: out of order too
     write_in_batches(one_by_one, stream, SCALAR)
     write_in_batches(together, stream, len(stream))
@@ -426,10 +355,4 @@ def test_scalar_and_batch_paths_agree(sequence: tuple[list, list[int]]) -> None:
     assert_readings_equal(together.latest_many(KEYS), one_by_one.latest_many(KEYS))
     for key in KEYS:
         assert_readings_equal(together.recent(key), one_by_one.recent(key))
-        a, b = (
-            together.buckets(key, -math.inf, math.inf),
-            one_by_one.buckets(key, -math.inf, math.inf),
-        )
-        for column in ("start_times_s", "mins", "maxs", "counts", "qualities"):
-            np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
-        np.testing.assert_allclose(a.means, b.means, rtol=1e-4, atol=10.0)
+    assert together.keys() == one_by_one.keys()
