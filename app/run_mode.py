@@ -88,7 +88,7 @@ class RunMode(QObject):
             self._snapshot_dir = tempfile.TemporaryDirectory(prefix="factoryfloor-run-")
             path = Path(self._snapshot_dir.name) / "design.json"
             atomic_write_text(path, design_to_json(design))
-        self._aggregator = LiveAggregator([r.id for r in design.racks])
+        self._aggregator = LiveAggregator(design)
         self.recorded = LiveHistory(design)
         self._last_news, self._shown_s = None, -math.inf
         self.client = BackendClient(BackendConfig(str(path), simulator_hz=self.simulator_hz))

@@ -18,13 +18,14 @@ from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.design.report import fmt
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
 from factoryfloor.backend.telemetry.runner import run_sources
+from factoryfloor.backend.telemetry.series import facility_key
 from factoryfloor.backend.telemetry.sources.assemble import build_sources
 from factoryfloor.backend.telemetry.store import TelemetryStore
 
 SUMMARY_KEYS = (  # key, label, unit, decimals
-    ("facility/it_power_kw", "IT power", " kW", 1),
-    ("facility/tokens_per_s", "tokens/s", "", 0),
-    ("facility/tokens_per_j", "tokens/J", "", 3),
+    (facility_key("it_power_kw"), "IT power", " kW", 1),
+    (facility_key("tokens_per_s"), "tokens/s", "", 0),
+    (facility_key("tokens_per_j"), "tokens/J", "", 3),
 )
 
 

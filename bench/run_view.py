@@ -560,7 +560,7 @@ def run_memory(args: argparse.Namespace) -> dict:
     history = run_view.history
     simulator = FacilitySimulator(design)
     keys = simulator.keys
-    aggregator = LiveAggregator([r.id for r in design.racks])
+    aggregator = LiveAggregator(design)
     frame_s = 0.25
     start_s = time.time()
     frames = round(minutes * 60 / frame_s)

@@ -393,3 +393,20 @@ def test_telemetry_must_name_racks_and_cdus_the_plan_has() -> None:
         "telemetry.metrics[0].rack_id": "no rack 'Z99'",
         "telemetry.mqtt.points[1].entity_id": "no cdu 'CDU-X'",
     }
+
+
+def test_gpu_hosts_stand_in_one_rack_each_with_an_equal_share_of_its_gpus() -> None:
+    tree = demo_tree()
+    racks = tree["racks"]  # A01 and A02 hold 72 GPUs each
+    racks[0]["nodes"] = [f"a01-tray{n}" for n in range(18)]
+    racks[1]["nodes"] = ["a02-n1", "a02-n2", "a02-n3", "a02-n4", "A01-TRAY3"]
+    assert problems_of(encode(tree)) == {
+        "racks[1].nodes": "72 GPUs do not split evenly over 5 nodes",
+        "racks[1].nodes[4]": "node 'A01-TRAY3' is already in rack A01",
+    }
+
+
+def test_a_gpu_host_is_named_as_telemetry_names_it() -> None:
+    tree = demo_tree()
+    tree["racks"][2]["nodes"] = ["a03.hall1.example", "bad/host"]
+    assert list(problems_of(encode(tree))) == ["racks[2].nodes[1]"]

@@ -360,6 +360,8 @@ def test_set_field_to_the_current_value_has_no_changes() -> None:
         (["A01"], "x_m", 20.0, "racks[A01]", "outside the 12 x 8 m floor"),
         (["A01"], "it_power", 5.0, "racks[A01].it_power", "unknown field"),
         (["L-A"], "route", [(1.0, 1.0), (13.0, 1.0)], "loops[L-A].route[1]", "outside"),
+        (["B01"], "nodes", ["b1", "b2", "b3"], "racks[B01].nodes", "do not split evenly"),
+        (["B01"], "nodes", ["b1", "b/2"], "racks[B01].nodes[1]", "only letters, digits"),
     ],
 )
 def test_set_field_refuses_impossible_values(

@@ -118,6 +118,9 @@ def test_problems_are_worded_as_a_design_files(demo: Design) -> None:
     assert value_problems([demo.cdus[0]], "fluid", "oil") == [
         "must be 'water' or 'pg25' (got 'oil')"
     ]
+    assert value_problems([rack], "nodes", ["a01-n1", "a01/n2"]) == [
+        "must start with a letter or digit and hold only letters, digits, _ . - (got 'a01/n2')"
+    ]
 
 
 def test_each_kind_is_checked_by_its_own_rules(demo: Design) -> None:

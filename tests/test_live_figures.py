@@ -29,7 +29,7 @@ def frame():
 
 def test_gpu_quantities_are_averaged_per_rack(frame) -> None:
     design, keys, values, by_key = frame
-    live = LiveAggregator([r.id for r in design.racks]).update(keys, values, "util_pct")
+    live = LiveAggregator(design).update(keys, values, "util_pct")
     expected = np.mean([by_key[f"gpu/B03/{i}/util_pct"] for i in range(72)])
     assert live.rack_values["B03"] == pytest.approx(expected, rel=1e-6)
     assert set(live.rack_values) == {r.id for r in design.racks}
@@ -37,7 +37,7 @@ def test_gpu_quantities_are_averaged_per_rack(frame) -> None:
 
 def test_rack_quantities_and_tokens_per_joule(frame) -> None:
     design, keys, values, by_key = frame
-    aggregator = LiveAggregator([r.id for r in design.racks])
+    aggregator = LiveAggregator(design)
     power = aggregator.update(keys, values, "power_kw").rack_values
     assert power["C01"] == pytest.approx(by_key["rack/C01/power_kw"], rel=1e-6)
     per_j = aggregator.update(keys, values, "tokens_per_j").rack_values
@@ -48,7 +48,7 @@ def test_rack_quantities_and_tokens_per_joule(frame) -> None:
 
 def test_facility_figures_and_busy_gpus(frame) -> None:
     design, keys, values, by_key = frame
-    live = LiveAggregator([r.id for r in design.racks]).update(keys, values, "temp_c")
+    live = LiveAggregator(design).update(keys, values, "temp_c")
     assert live.facility["it_power_kw"] == pytest.approx(by_key["facility/it_power_kw"], rel=1e-6)
     busy = sum(1 for k, v in by_key.items() if k.endswith("/util_pct") and v > 50)
     assert live.facility["gpus_busy"] == busy
@@ -62,7 +62,7 @@ def test_live_alarms_name_loops_over_capacity_and_racks_at_slowdown(frame) -> No
     values[keys.index("gpu/C02/3/temp_c")] = GPU_SLOWDOWN_C + 1.0
     values[keys.index("gpu/C02/4/temp_c")] = GPU_SLOWDOWN_C
     values[keys.index("loop/L-B2/heat_kw")] = 999.0
-    live = LiveAggregator([r.id for r in design.racks]).update(keys, values, "util_pct")
+    live = LiveAggregator(design).update(keys, values, "util_pct")
     assert live.hot_gpus == {"C02": 2}
     capacity = {"L-B2": 500.0, "L-A1": 500.0}
     assert live_alarms(live, capacity) == [

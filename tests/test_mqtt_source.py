@@ -22,6 +22,7 @@ from factoryfloor.backend.design.mqtt_settings import (
     PointMapping,
     name_key,
 )
+from factoryfloor.backend.telemetry.series import entity_key
 from factoryfloor.backend.telemetry.sink import RecordingSink, SourceEvent
 from factoryfloor.backend.telemetry.sources.bms_mapping import PointMetadata, auto_map
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource, backoff_s
@@ -287,7 +288,7 @@ async def test_retained_metadata_feeds_auto_map_and_accepted_mappings_take_effec
     async with running(source, sink):
         await eventually(lambda: source.metadata, "the retained metadata")
         proposal = source.propose_mapping(rack_ids=["A-06", "A-07"], cdu_ids=[])
-        assert [m.series_key for m in proposal.proposed] == ["rack/A-07/supply_temp_c"]
+        assert [m.feeds for m in proposal.proposed] == ["rack A-07 supply_temp_c"]
         source.set_points(proposal.proposed)
         publisher.publish(f"{BMS}/Value/{SUPPLY_POINT}", dsx(23.5))
         await eventually(lambda: "rack/A-07/supply_temp_c" in sink.latest(), "the mapped value")
@@ -463,7 +464,7 @@ def test_auto_map_racks_and_cdus_by_name() -> None:
     ]
     result = auto_map(["A-07", "A-08"], ["CDU-B1"], points)
     assert result.unmatched == []
-    assert {(m.point_id, m.series_key) for m in result.proposed} == {
+    assert {(m.point_id, entity_key(m.kind, m.entity_id, m.quantity)) for m in result.proposed} == {
         ("Rack/RackPower/s/r7", "rack/A-07/power_kw"),
         ("Rack/RackLiquidFlow/s/r7", "rack/A-07/flow_lpm"),
         ("Rack/RackLeakDetect/s/r7/leak", "rack/A-07/leak"),

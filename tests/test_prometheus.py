@@ -24,7 +24,6 @@ from factoryfloor.backend.telemetry.sources.prometheus import (
     Endpoint,
     ParseError,
     PrometheusSource,
-    key,
     next_slot_s,
     parse_token_counters,
 )
@@ -207,15 +206,6 @@ def test_a_broken_line_of_another_metric_does_not_cost_the_tokens() -> None:
         'vllm:time_to_first_token_seconds_bucket{engine="0",le="0.5",', "vllm:ttft{le=0.5 ", 1
     )
     assert len(parse_token_counters(text, "vllm")) == 4
-
-
-def test_series_keys_escape_model_names() -> None:
-    assert key("tokens", "h:8000", LLAMA_8B, "tokens_per_s") == (
-        "tokens/h:8000/meta-llama%2FLlama-3.1-8B-Instruct/tokens_per_s"
-    )
-    assert key("facility", "model", "50%/x", "tokens_per_s") == (
-        "facility/model/50%25%2Fx/tokens_per_s"
-    )
 
 
 def test_an_overrun_round_skips_the_slots_it_missed() -> None:

@@ -64,6 +64,7 @@ def test_one_rack_shows_its_fields_with_units(panel, demo, choices) -> None:
     assert panel.field_names() == [
         "id", "x_m", "y_m", "rotation_deg", "width_m", "depth_m", "gpu_model", "gpu_count",
         "it_power_kw", "liquid_fraction", "loop_id", "feed_id", "tokens_per_s_per_gpu", "workload",
+        "nodes",
     ]  # fmt: skip
     power = panel.row("it_power_kw")
     assert (power.label.text(), line_edit(panel, "it_power_kw").text()) == ("IT power", "132")
@@ -104,6 +105,19 @@ def test_a_valid_value_commits_on_enter(qtbot, panel, demo, choices) -> None:
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(edit, Qt.Key.Key_Return)
     assert signal.args == [["A01"], "it_power_kw", 150.0]
+
+
+def test_a_racks_gpu_hosts_are_typed_as_one_line_of_names(qtbot, panel, demo, choices) -> None:
+    panel.show_selection([demo.racks[0]], choices)
+    edit = line_edit(panel, "nodes")
+    assert edit.text() == ""
+    retype(qtbot, edit, "a01-n1, a01-n2 a01-n3,a01-n4")
+    with qtbot.waitSignal(panel.field_edit_requested) as signal:
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert signal.args == [["A01"], "nodes", ["a01-n1", "a01-n2", "a01-n3", "a01-n4"]]
+    rack = demo.racks[0].model_copy(update={"nodes": ["a01-n1", "a01-n2"]})
+    panel.show_selection([rack], choices)
+    assert line_edit(panel, "nodes").text() == "a01-n1, a01-n2"
 
 
 def test_leaving_a_field_commits_it_once(qtbot, panel, demo, choices) -> None:

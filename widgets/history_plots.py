@@ -35,6 +35,7 @@ from factoryfloor.backend.telemetry.history import (
     LiveHistory,
 )
 from factoryfloor.backend.telemetry.live_figures import loops_nearest_capacity
+from factoryfloor.backend.telemetry.series import entity_key, facility_key, mean_key
 from factoryfloor.widgets.axis_range import steady_range
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetricsF, QKeyEvent, QPainter, QPainterPath, QShowEvent
@@ -76,8 +77,8 @@ PER_CHOICES = (("Hall", "hall"), ("Row", "row"), ("Rack", "rack"), ("GPU", "gpu"
 
 GROUP_NOUNS = {"rack": "racks", "row": "rows", "hall": "halls", "gpu": "GPUs"}
 
-FACILITY_TOKENS_KEY = "facility/tokens_per_s"
-FACILITY_TOKENS_PER_J_KEY = "facility/tokens_per_j"
+FACILITY_TOKENS_KEY = facility_key("tokens_per_s")
+FACILITY_TOKENS_PER_J_KEY = facility_key("tokens_per_j")
 
 _THEMES = {
     False: {"background": "w", "foreground": "#333333", "grid": "#e6e6e6", "crosshair": "#808080",
@@ -405,7 +406,7 @@ class HistoryPlots(QWidget):
         loop and CDU curves, once: refreshes only set their data."""
         self._history = history
         self._loop_capacities = dict(loop_capacities)
-        self._heat_keys = [f"loop/{loop}/heat_kw" for loop in self._loop_capacities]
+        self._heat_keys = [entity_key("loop", loop, "heat_kw") for loop in self._loop_capacities]
         self._capacity_kw = {loop: kw for loop, (_, kw) in self._loop_capacities.items()}
         self._known_quantities = []
         heat, coolant, flow = self.plots["heat"], self.plots["coolant"], self.plots["flow"]
@@ -828,14 +829,14 @@ class HistoryPlots(QWidget):
             keys.extend(plot_keys)
 
         if self._per != "gpu":
-            take("gpu", [LiveHistory.aggregate_key(self._per, name, self._quantity)
+            take("gpu", [mean_key(self._per, name, self._quantity)
                          for name in self.plots["gpu"].names])  # fmt: skip
-        take("heat", [f"loop/{loop}/heat_kw" for loop in self.plots["heat"].names])
-        take("coolant", [f"cdu/{cdu}/{end}_temp_c"
+        take("heat", [entity_key("loop", loop, "heat_kw") for loop in self.plots["heat"].names])
+        take("coolant", [entity_key("cdu", cdu, f"{end}_temp_c")
                          for cdu in self._temp_cdus for end in ("supply", "return")])  # fmt: skip
-        take("flow", [f"cdu/{cdu}/flow_lpm" for cdu in self.plots["flow"].names])
-        take("tokens", [FACILITY_TOKENS_KEY]
-             + ([f"rack/{self._rack_id}/tokens_per_s"] if self._rack_id else []))  # fmt: skip
+        take("flow", [entity_key("cdu", cdu, "flow_lpm") for cdu in self.plots["flow"].names])
+        rack_tokens = [entity_key("rack", self._rack_id, "tokens_per_s")] if self._rack_id else []
+        take("tokens", [FACILITY_TOKENS_KEY, *rack_tokens])
         take("efficiency", [FACILITY_TOKENS_PER_J_KEY])
         self.plots["efficiency"].names = ["facility"]
         self.plots["efficiency"].units = ["tok/J"]

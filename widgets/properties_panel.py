@@ -225,6 +225,7 @@ ROW_TYPES: dict[Kind, type[TextRow | ChoiceRow | CheckRow]] = {
     "number": TextRow,
     "integer": TextRow,
     "text": TextRow,
+    "names": TextRow,
     "choice": ChoiceRow,
     "reference": ChoiceRow,
     "bool": CheckRow,

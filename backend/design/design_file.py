@@ -63,7 +63,7 @@ def _reason(error: dict[str, Any]) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         return "unknown field (misspelt, or from a newer version?)"
-    if kind == "string_pattern_mismatch":  # the only patterned strings are ids
+    if kind == "string_pattern_mismatch":  # ids and host names
         message = "must start with a letter or digit and hold only letters, digits, _ . -"
     else:
         message = str(error["msg"]).replace("Input should be", "must be")
@@ -204,6 +204,28 @@ def _telemetry_reference_problems(design: Design) -> list[FieldProblem]:
         if endpoint.rack_id is not None and endpoint.rack_id not in known["rack"]:
             problems.append(FieldProblem(f"telemetry.metrics[{i}].rack_id",
                                          f"no rack {endpoint.rack_id!r}"))  # fmt: skip
+    return problems + _node_problems(design)
+
+
+def _node_problems(design: Design) -> list[FieldProblem]:
+    """A GPU host stands in one rack, and a rack's GPUs split evenly over its hosts, so every
+    host's GPU lands on exactly one place on the plan."""
+    problems: list[FieldProblem] = []
+    rack_of_node: dict[str, str] = {}  # host names are case-insensitive
+    for i, rack in enumerate(design.racks):
+        if rack.nodes and rack.gpu_count % len(rack.nodes):
+            problems.append(FieldProblem(
+                f"racks[{i}].nodes",
+                f"{rack.gpu_count} GPUs do not split evenly over {len(rack.nodes)} nodes",
+            ))  # fmt: skip
+        for j, node in enumerate(rack.nodes):
+            if node.lower() in rack_of_node:
+                problems.append(FieldProblem(
+                    f"racks[{i}].nodes[{j}]",
+                    f"node {node!r} is already in rack {rack_of_node[node.lower()]}",
+                ))  # fmt: skip
+            else:
+                rack_of_node[node.lower()] = rack.id
     return problems
 
 

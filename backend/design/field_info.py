@@ -10,6 +10,7 @@ is one view of it.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from pydantic import BaseModel, ValidationError
 Item = Rack | Cdu | CoolingLoop | PowerFeed | GpuModel
 """What a properties editor edits: the items drawn on the plan, and catalog entries."""
 
-Kind = Literal["number", "integer", "text", "choice", "reference", "bool"]
-"""How a field is edited: typed (number, integer, text), picked (choice, reference), ticked."""
+Kind = Literal["number", "integer", "text", "names", "choice", "reference", "bool"]
+"""How a field is edited: typed (number, integer, text, names separated by commas), picked
+(choice, reference), ticked."""
 
 UNITS: dict[str, str] = {
     "_per_s_per_gpu": "tok/s per GPU",
@@ -54,6 +56,10 @@ ACRONYMS: dict[str, str] = {"id": "ID", "it": "IT", "gpu": "GPU", "cdu": "CDU"}
 
 REFERENCES = frozenset({"gpu_model", "loop_id", "feed_id", "cdu_id"})
 """Fields naming another item by id: picked from the ids that exist, never typed."""
+
+NAME_LISTS = frozenset({"nodes"})
+"""List fields of names without spaces, typed as one line separated by commas (a rack's GPU
+hosts). Other lists (a catalog entry's sources, a loop's route) are not one value."""
 
 NONE_TEXT: dict[str, str] = {"tokens_per_s_per_gpu": "(catalog)", "workload": "(catalog)"}
 """What an empty optional field means where it is not plain "(none)"."""
@@ -104,7 +110,7 @@ def field_unit(name: str) -> str:
 
 def field_spec(model: type[BaseModel], name: str) -> FieldSpec | None:
     """How ``model.name`` is edited, or None where it is not one value (a loop's route is a
-    polyline, drawn on the plan; a catalog entry's sources are a list)."""
+    polyline, drawn on the plan; a catalog entry's sources are a list of citations)."""
     info = model.model_fields[name]
     members = get_args(info.annotation) if _is_union(info.annotation) else (info.annotation,)
     optional = NoneType in members
@@ -125,6 +131,8 @@ def field_spec(model: type[BaseModel], name: str) -> FieldSpec | None:
         kind = "number"
     elif annotation is str:
         kind = "reference" if name in REFERENCES else "text"
+    elif name in NAME_LISTS:
+        kind = "names"
     else:
         return None
     # Docstrings are reST for code readers; a tooltip shows ``tokens_per_s_per_gpu`` bare.
@@ -159,6 +167,8 @@ def value_from_text(spec: FieldSpec, text: str) -> Any:
     text = text.strip()
     if not text and spec.optional:
         return None
+    if spec.kind == "names":
+        return [name for name in re.split(r"[\s,]+", text) if name]
     if spec.kind not in ("number", "integer"):
         return text
     try:
@@ -182,7 +192,8 @@ def value_problems(entities: Sequence[Item], name: str, value: object) -> list[s
             reasons += [
                 problem.reason
                 for problem in problems_from_validation(error)
-                if problem.path.split(".")[0] == name and problem.reason not in reasons
+                if problem.path.split(".")[0].split("[")[0] == name  # nodes[1] is nodes'
+                and problem.reason not in reasons
             ]
     return reasons
 
@@ -192,6 +203,8 @@ def display_text(value: object) -> str:
     empty for None."""
     if value is None:
         return ""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
     if isinstance(value, float):
         return format(value, ".15g")
     return str(value)

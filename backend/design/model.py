@@ -32,6 +32,10 @@ Metres = Annotated[float, Field(ge=0, le=10_000)]
 Rotation = Annotated[float, Field(ge=0, lt=360)]
 Footprint = Annotated[float, Field(gt=0, le=50)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
+NodeName = Annotated[
+    str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+]
+"""A GPU host as its telemetry names it: NVML's host name, a node agent's id."""
 
 
 class GpuModel(StrictModel):
@@ -82,6 +86,10 @@ class Rack(PlacedItem):
     """Override of the catalog figure, for the model this rack actually serves."""
     workload: str | None = Field(default=None, max_length=200)
     """Override of the catalog's reference workload, with ``tokens_per_s_per_gpu``."""
+    nodes: list[NodeName] = Field(default_factory=list, max_length=1024)
+    """The GPU hosts in this rack, in GPU order, each holding an equal share of its GPUs (an
+    NVL72 rack: 18 trays of 4). Empty: the host named like the rack (``A01``, or
+    ``a01.site.example``) holds them all."""
 
 
 class Cdu(PlacedItem):

@@ -90,8 +90,9 @@ class PointMapping(StrictModel):
         return f"{self.object_type}/{self.point_type}/{self.tag_path}"
 
     @property
-    def series_key(self) -> str:
-        return f"{self.kind}/{self.entity_id}/{self.quantity}"
+    def feeds(self) -> str:
+        """The series the point feeds, in words: ``rack A-07 supply_temp_c``."""
+        return f"{self.kind} {self.entity_id} {self.quantity}"
 
 
 class MqttConfig(StrictModel):
@@ -152,9 +153,8 @@ def check_points(points: Iterable[PointMapping]) -> None:
         if point.point_id in point_ids:
             raise ValueError(f"point {point.point_id!r} is mapped twice")
         point_ids.add(point.point_id)
-        if point.series_key in series:
+        if point.feeds in series:
             raise ValueError(
-                f"{point.series_key} is fed by both {series[point.series_key]!r} and "
-                f"{point.point_id!r}"
+                f"{point.feeds} is fed by both {series[point.feeds]!r} and {point.point_id!r}"
             )
-        series[point.series_key] = point.point_id
+        series[point.feeds] = point.point_id

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.telemetry.placement import GpuPlacement, RackGpu
+from factoryfloor.backend.telemetry.series import GpuSeries, MeanScope, mean_key, parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +214,10 @@ class LiveHistory:
             self.rack_rows[rack.id] = range(start, start + rack.gpu_count)
             start += rack.gpu_count
         self.rows = rack_rows(design)
-        self._row_of = {(rack, i): n for n, (rack, i) in enumerate(self.gpu_rows)}
+        self.placement = GpuPlacement(design)
+        """Which rack GPU each host's GPU is; readings of GPUs it places nowhere are left out
+        of the GPU rows rather than drawn on a rack they do not belong to."""
+        self._row_of = {RackGpu(rack, i): n for n, (rack, i) in enumerate(self.gpu_rows)}
         self._gpu: dict[str, SeriesHistory] = {}
         self._gpu_columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         """quantity -> (frame columns, GPU rows) of the readings that fill it."""
@@ -225,7 +230,7 @@ class LiveHistory:
         self._group_index = {by: self._group_indices(groups)
                              for by, groups in self._groups.items()}  # fmt: skip
 
-    def _group_rows(self, by: str) -> dict[str, list[int]]:
+    def _group_rows(self, by: MeanScope) -> dict[str, list[int]]:
         if by == "hall":
             return {"Hall": list(range(len(self.gpu_rows)))}
         racks = {r: [r] for r in self.rack_rows} if by == "rack" else self.rows
@@ -239,24 +244,18 @@ class LiveHistory:
         numbers = [g for g, members in enumerate(groups.values()) for _ in members]
         return np.array(rows, np.int64), np.array(numbers, np.int64)
 
-    @staticmethod
-    def aggregate_key(by: str, name: str, quantity: str) -> str:
-        """Series key of the mean of a GPU quantity over a rack, a row or the hall."""
-        return f"mean/{by}/{name}/{quantity}"
-
     # --- Feeding ---------------------------------------------------------------------------
 
     def _map_keys(self, keys: list[str]) -> None:
         found: dict[str, tuple[list[int], list[int]]] = {}
         for column, key in enumerate(keys):
-            parts = key.split("/")
-            if parts[0] == "gpu" and len(parts) == 4:
-                if parts[3] in GPU_QUANTITIES and parts[2].isdigit():
-                    row = self._row_of.get((parts[1], int(parts[2])))
-                    if row is not None:
-                        cols, rows = found.setdefault(parts[3], ([], []))
-                        cols.append(column)
-                        rows.append(row)
+            named = parse(key)
+            if isinstance(named, GpuSeries):
+                spot = self.placement.place(named.node, named.index)
+                if named.quantity in GPU_QUANTITIES and spot is not None:
+                    cols, rows = found.setdefault(named.quantity, ([], []))
+                    cols.append(column)
+                    rows.append(self._row_of[spot])
             else:
                 self.series_keys.setdefault(key, len(self.series_keys))
         for quantity, (cols, rows) in found.items():
@@ -266,7 +265,7 @@ class LiveHistory:
                 self._gpu_buffer[quantity] = np.full(len(self.gpu_rows), np.nan)
                 for by, groups in self._groups.items():
                     for name in groups:
-                        key = self.aggregate_key(by, name, quantity)
+                        key = mean_key(by, name, quantity)
                         self.series_keys.setdefault(key, len(self.series_keys))
         self.series.grow(len(self.series_keys))
         self._series_columns = np.full(len(self.series_keys), -1, np.int64)
@@ -288,7 +287,7 @@ class LiveHistory:
             buffer[rows] = values[cols]
             self._gpu[quantity].add(time_s, buffer)
             for by, groups in self._groups.items():
-                first = self.series_keys[self.aggregate_key(by, next(iter(groups)), quantity)]
+                first = self.series_keys[mean_key(by, next(iter(groups)), quantity)]
                 row[first : first + len(groups)] = _group_means(buffer, *self._group_index[by],
                                                                 len(groups))  # fmt: skip
         self.series.add(time_s, row)
@@ -334,14 +333,14 @@ class LiveHistory:
         index = [self.series_keys.get(k, -1) for k in keys]
         return self.series.window(span_s, end_s, index)
 
-    def group_names(self, by: str) -> list[str]:
+    def group_names(self, by: MeanScope) -> list[str]:
         """Names of the racks ("rack"), rows ("row") or the hall ("hall"), in series order."""
         return list(self._groups[by])
 
     def aggregate_window(self, quantity: str, by: str, span_s: float,
                          end_s: float | None = None) -> HistoryWindow:  # fmt: skip
         """Mean of a GPU quantity per rack, row or the hall: (columns, ``group_names(by)``)."""
-        keys = [self.aggregate_key(by, name, quantity) for name in self._groups[by]]
+        keys = [mean_key(by, name, quantity) for name in self._groups[by]]
         return self.series_window(keys, span_s, end_s)
 
 

@@ -12,6 +12,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.telemetry.placement import GpuPlacement
+from factoryfloor.backend.telemetry.series import EntitySeries, FacilitySeries, GpuSeries, parse
 
 RACK_QUANTITIES: dict[str, tuple[str, str]] = {
     "util_pct": ("GPU utilisation", "%"),
@@ -45,9 +48,10 @@ class LiveAggregator:
     BUSY_UTIL_PCT = 50.0
     """A GPU counts as busy above this utilisation."""
 
-    def __init__(self, rack_ids: list[str]):
-        self.rack_ids = rack_ids
-        self._rack_index = {rack_id: i for i, rack_id in enumerate(rack_ids)}
+    def __init__(self, design: Design):
+        self.rack_ids = [rack.id for rack in design.racks]
+        self._rack_index = {rack_id: i for i, rack_id in enumerate(self.rack_ids)}
+        self._placement = GpuPlacement(design)
         self._keys: list[str] | None = None
         self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._loop_columns: dict[str, int] = {}
@@ -57,20 +61,21 @@ class LiveAggregator:
         columns: dict[str, tuple[list[int], list[int]]] = {}
         self._loop_columns = {}
         for column, key in enumerate(keys):
-            parts = key.split("/")
-            if parts[0] == "gpu" and len(parts) == 4:
-                rack = self._rack_index.get(parts[1])
-                name = f"gpu:{parts[3]}"
-            elif parts[0] == "rack" and len(parts) == 3:
-                rack = self._rack_index.get(parts[1])
-                name = f"rack:{parts[2]}"
-            elif parts[0] == "facility" and len(parts) == 2:
-                rack, name = 0, f"facility:{parts[1]}"
-            elif parts[0] == "loop" and len(parts) == 3 and parts[2] == "heat_kw":
-                self._loop_columns[parts[1]] = column
-                continue
-            else:
-                continue
+            match parse(key):
+                case GpuSeries(node, index, quantity):
+                    spot = self._placement.place(node, index)
+                    rack = None if spot is None else self._rack_index[spot.rack_id]
+                    name = f"gpu:{quantity}"
+                case EntitySeries("rack", rack_id, quantity):
+                    rack = self._rack_index.get(rack_id)
+                    name = f"rack:{quantity}"
+                case FacilitySeries(quantity, None):
+                    rack, name = 0, f"facility:{quantity}"
+                case EntitySeries("loop", loop_id, "heat_kw"):
+                    self._loop_columns[loop_id] = column
+                    continue
+                case _:
+                    continue
             if rack is not None:
                 cols, racks = columns.setdefault(name, ([], []))
                 cols.append(column)

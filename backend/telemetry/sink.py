@@ -1,4 +1,4 @@
-"""The one interface every telemetry source writes through, and the series-key convention.
+"""The one interface every telemetry source writes through.
 
 Sources (NVML, MQTT, Prometheus scrapes, the simulator) hand readings to a ``TelemetrySink`` in
 batches of parallel columns rather than one object per reading: per-reading overhead dominates
@@ -6,27 +6,8 @@ ingest at tens of thousands of readings per second, and columns go straight into
 Discrete happenings (a source connected or lost, a payload rejected, readings dropped) are
 ``SourceEvent``s, shown to the operator and never allowed to stop the stream.
 
-Series keys are slash-separated paths ending in a quantity with its unit:
-
-- ``gpu/{node}/{index}/{quantity}``: ``util_pct``, ``mem_util_pct``, ``mem_used_bytes``,
-  ``mem_total_bytes``, ``temp_c``, ``mem_temp_c``, ``power_w`` (1 s average),
-  ``power_instant_w``, ``energy_j`` (since driver load), ``sm_clock_mhz``, ``mem_clock_mhz``,
-  ``clock_event_reasons`` (the NVML bitmask), ``pstate``, ``ecc_volatile_total``,
-  ``power_limit_w``, ``power_limit_min_w``, ``power_limit_max_w``, ``pcie_tx_kbps``,
-  ``pcie_rx_kbps``
-- ``rack/{rack_id}/{quantity}``: ``power_kw``, ``supply_temp_c``, ``return_temp_c``,
-  ``flow_lpm``, ``dp_kpa``, ``valve_pct``, ``leak`` (1 leak, 0 none), ``tokens_per_s``
-- ``cdu/{cdu_id}/{quantity}``: ``supply_temp_c``, ``return_temp_c``, ``flow_lpm``,
-  ``pressure_kpa``, ``dp_kpa``, ``pump_rpm``, ``valve_pct``, ``heat_kw``
-- ``loop/{loop_id}/heat_kw``
-- ``tokens/{server}/{model}/tokens_per_s`` and ``.../prompt_tokens_per_s`` (server is
-  ``host:port``)
-- ``facility/{quantity}``: ``it_power_kw``, ``tokens_per_s``, ``tokens_per_j``, and
-  ``facility/model/{model}/tokens_per_s`` (token figures of different models are kept apart)
-
-Every key segment that comes from outside (model names such as ``meta-llama/Llama-3.1-8B``,
-tag paths) has ``%`` and ``/`` percent-encoded, so a key always splits on ``/`` into its parts;
-``urllib.parse.unquote`` gives the name back.
+Series keys (``gpu/{node}/{index}/power_w``, ``rack/{id}/supply_temp_c``, ...) are built and parsed
+by ``series.py`` alone, where the whole convention is listed.
 
 Quality follows the DSX BMS convention: 1 is good; anything else is a reading that is shown but
 never plotted or alarmed on as good.

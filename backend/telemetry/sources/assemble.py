@@ -8,6 +8,7 @@ import socket
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.telemetry.runner import Source
+from factoryfloor.backend.telemetry.series import facility_key
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource
 from factoryfloor.backend.telemetry.sources.nvml_source import NvmlSource
 from factoryfloor.backend.telemetry.sources.prometheus import PrometheusSource
@@ -41,7 +42,7 @@ def build_sources(
     if settings.metrics:
 
         def facility_power_w() -> float | None:
-            latest = store.latest("facility/it_power_kw")
+            latest = store.latest(facility_key("it_power_kw"))
             return None if latest is None else latest[1] * 1000.0
 
         endpoints = [(m.url, m.server_kind, m.rack_id, m.model) for m in settings.metrics]

@@ -96,12 +96,12 @@ def auto_map(
     for point in sorted(metadata, key=lambda p: p.point_id):
         try:
             mapping = _map_point(point, index)
-            if mapping.series_key in fed:
-                raise _NoMatch(f"{mapping.series_key} is already fed by {fed[mapping.series_key]}")
+            if mapping.feeds in fed:
+                raise _NoMatch(f"{mapping.feeds} is already fed by {fed[mapping.feeds]}")
         except _NoMatch as exc:
             unmatched.append(Unmatched(point, str(exc)))
             continue
-        fed[mapping.series_key] = point.point_id
+        fed[mapping.feeds] = point.point_id
         proposed.append(mapping)
     return AutoMapResult(proposed, unmatched)
 

@@ -46,6 +46,7 @@ from factoryfloor.backend.design.mqtt_settings import (
     check_points,
     resolve_password,
 )
+from factoryfloor.backend.telemetry.series import entity_key
 from factoryfloor.backend.telemetry.sink import EventKind, SourceEvent, TelemetrySink
 from factoryfloor.backend.telemetry.sources.bms_mapping import (
     AutoMapResult,
@@ -262,7 +263,10 @@ class MqttSource:
         """Use a new BMS point mapping from the next message on (e.g. accepted proposals);
         ValueError if a point is mapped twice or two points feed one series."""
         check_points(points)
-        self._series_by_point = {point.point_id: point.series_key for point in points}
+        self._series_by_point = {
+            point.point_id: entity_key(point.kind, point.entity_id, point.quantity)
+            for point in points
+        }
         self._routes.clear()
 
     @property

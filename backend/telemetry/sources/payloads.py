@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
+from factoryfloor.backend.telemetry.series import gpu_prefix
 from factoryfloor.backend.telemetry.sink import GOOD
 
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -236,7 +237,7 @@ def _append_gpus(document: dict[str, Any], node_id: str, out: Columns) -> int:
     for position, gpu in enumerate(gpus):
         what = f"gpus[{position}]"
         gpu = _object(gpu, what)
-        prefix = f"gpu/{node_id}/{_integer(_required(gpu, 'index', what), what + '.index')}/"
+        prefix = gpu_prefix(node_id, _integer(_required(gpu, "index", what), what + ".index"))
         for name, raw in gpu.items():
             if name not in GPU_QUANTITIES:
                 continue

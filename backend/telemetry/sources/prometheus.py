@@ -36,11 +36,11 @@ page, and samples are matched by that exact name, never by family name. Histogra
 other metrics are not validated: a broken latency bucket does not cost the token figures.
 Sample timestamps are ignored; the scrape time is the reading's time, as in Prometheus.
 
-Series keys written to the sink follow ``backend/telemetry/sink.py``, plus
-``tokens/{server}/{model}/prompt_tokens_per_s`` and ``facility/model/{model}/tokens_per_s``
-(the facility figure kept per model; see ``token_rate``). Model names contain ``/``
-(``meta-llama/Llama-3.1-8B-Instruct``), so every key segment has ``%`` and ``/`` percent-encoded
-(``meta-llama%2FLlama-3.1-8B-Instruct``); ``urllib.parse.unquote`` gives the name back.
+Series keys written to the sink are built by ``backend/telemetry/series.py``: tokens/s and
+prompt tokens/s per server and model, per rack, per model over the facility (see
+``token_rate``), and the facility's tokens/s and tokens per joule. Model names contain ``/``
+(``meta-llama/Llama-3.1-8B-Instruct``), so their key segment is percent-encoded
+(``meta-llama%2FLlama-3.1-8B-Instruct``); ``series.parse`` gives the name back.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ from typing import Literal, NamedTuple
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
+from factoryfloor.backend.telemetry.series import (
+    entity_key,
+    facility_key,
+    facility_model_key,
+    tokens_key,
+)
 from factoryfloor.backend.telemetry.sink import EventKind, SourceEvent, TelemetrySink
 from factoryfloor.backend.telemetry.sources.token_rate import (
     DEFAULT_MAX_GAP_S,
@@ -306,28 +312,23 @@ def up(samples: list[TokenSample]) -> str:
     return f"up, {len(samples)} counter series"
 
 
-def key(*parts: str) -> str:
-    """A series key from its segments, each with ``%`` and ``/`` percent-encoded."""
-    return "/".join(part.replace("%", "%25").replace("/", "%2F") for part in parts)
-
-
 def round_readings(
     rates: TokenRates, facility_power_w: float | None
 ) -> Iterator[tuple[str, float]]:
     """(series key, value) of everything one round measured."""
     for (server, model), rate in rates.tokens_per_s.items():
-        yield key("tokens", server, model, "tokens_per_s"), rate
+        yield tokens_key(server, model, "tokens_per_s"), rate
     for (server, model), rate in rates.prompt_tokens_per_s.items():
-        yield key("tokens", server, model, "prompt_tokens_per_s"), rate
+        yield tokens_key(server, model, "prompt_tokens_per_s"), rate
     for rack_id, rate in rates.rack_tokens_per_s.items():
-        yield key("rack", rack_id, "tokens_per_s"), rate
+        yield entity_key("rack", rack_id, "tokens_per_s"), rate
     for model, rate in rates.model_tokens_per_s.items():
-        yield key("facility", "model", model, "tokens_per_s"), rate
+        yield facility_model_key(model, "tokens_per_s"), rate
     if rates.facility_tokens_per_s is not None:
-        yield key("facility", "tokens_per_s"), rates.facility_tokens_per_s
+        yield facility_key("tokens_per_s"), rates.facility_tokens_per_s
     per_j = tokens_per_j(rates.facility_tokens_per_s, facility_power_w)
     if per_j is not None:
-        yield key("facility", "tokens_per_j"), per_j
+        yield facility_key("tokens_per_j"), per_j
 
 
 def next_slot_s(previous_s: float, now_s: float, interval_s: float) -> float:

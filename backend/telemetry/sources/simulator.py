@@ -31,7 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 from factoryfloor.backend.design.figures import compute_figures
 from factoryfloor.backend.design.fluids import properties
-from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.model import Design, Rack
+from factoryfloor.backend.telemetry.placement import host_gpu
+from factoryfloor.backend.telemetry.series import entity_key, facility_key, gpu_key
 from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
 
 IDLE_POWER_FRACTION = 74.0 / 700.0
@@ -130,7 +132,7 @@ class FacilitySimulator:
         self.phase_left_s = self.rng.exponential(PHASE_MEAN_S[self.phase])
         self.trace_offset_s = self.rng.uniform(0, trace.duration_s, n_racks) if trace else None
         self.elapsed_s = 0.0
-        self._keys = self._build_keys()
+        self._keys = self._build_keys(racks)
 
     # Keys are built once: a step only fills values.
     GPU_QUANTITIES = ("util_pct", "power_w", "temp_c", "energy_j")
@@ -139,16 +141,15 @@ class FacilitySimulator:
     CDU_QUANTITIES = ("heat_kw", "supply_temp_c", "return_temp_c", "flow_lpm")
     FACILITY_QUANTITIES = ("it_power_kw", "tokens_per_s", "tokens_per_j")
 
-    def _build_keys(self) -> list[str]:
-        keys = [
-            f"gpu/{self.rack_ids[r]}/{i}/{q}"
-            for q in self.GPU_QUANTITIES
-            for r, i in zip(self.gpu_rack, self.gpu_index, strict=True)
-        ]
-        keys += [f"rack/{r}/{q}" for q in self.RACK_QUANTITIES for r in self.rack_ids]
-        keys += [f"loop/{lp}/{q}" for q in self.LOOP_QUANTITIES for lp in self.loop_ids]
-        keys += [f"cdu/{c}/{q}" for q in self.CDU_QUANTITIES for c in self.loop_cdu_ids]
-        keys += [f"facility/{q}" for q in self.FACILITY_QUANTITIES]
+    def _build_keys(self, racks: list[Rack]) -> list[str]:
+        """GPUs are named as their hosts would name them (``Rack.nodes``), so a simulated
+        facility is placed on the plan the way a real one is."""
+        hosts = [host_gpu(racks[r], i) for r, i in zip(self.gpu_rack, self.gpu_index, strict=True)]
+        keys = [gpu_key(host.node, host.index, q) for q in self.GPU_QUANTITIES for host in hosts]
+        keys += [entity_key("rack", r, q) for q in self.RACK_QUANTITIES for r in self.rack_ids]
+        keys += [entity_key("loop", lp, q) for q in self.LOOP_QUANTITIES for lp in self.loop_ids]
+        keys += [entity_key("cdu", c, q) for q in self.CDU_QUANTITIES for c in self.loop_cdu_ids]
+        keys += [facility_key(q) for q in self.FACILITY_QUANTITIES]
         return keys
 
     @property
