@@ -43,8 +43,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import NamedTuple
 
 import numpy as np
+from factoryfloor.backend.telemetry import series
 from factoryfloor.backend.telemetry.event_log import EventKey, EventLog, EventTally, KeptEvents
 from factoryfloor.backend.telemetry.readings import (
     Reading,
@@ -57,16 +59,23 @@ from factoryfloor.backend.telemetry.readings import (
 from factoryfloor.backend.telemetry.series_arrays import SeriesArrays
 from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 
-_PREFIX_DEFAULTS: tuple[tuple[str, float, float | None], ...] = (
-    # (key prefix, expected rate in Hz, fixed stale-after in s or None for 2 expected intervals)
-    ("gpu/", 4.0, None),
+
+class SeriesTiming(NamedTuple):
+    expected_hz: float
+    stale_after_s: float | None
+    """None: two expected intervals."""
+
+
+_KIND_DEFAULTS: dict[str, SeriesTiming] = {
+    series.GPU: SeriesTiming(4.0, None),
     # BMS points are sent on change and re-sent at least every 100 s (DSX), so stale is 2 x 100 s.
-    ("rack/", 0.1, 200.0),
-    ("cdu/", 0.1, 200.0),
-    ("tokens/", 1.0, None),
-    ("facility/", 1.0, None),
-)
-_FALLBACK_HZ = 1.0
+    "rack": SeriesTiming(0.1, 200.0),
+    "cdu": SeriesTiming(0.1, 200.0),
+    series.TOKENS: SeriesTiming(1.0, None),
+    series.FACILITY: SeriesTiming(1.0, None),
+}
+"""Expected timing of a series by the first segment of its key."""
+_FALLBACK_TIMING = SeriesTiming(1.0, None)
 _MIN_RAW_POINTS = 16
 _TIME_LIMIT_S = 1e12
 """Times beyond +-1e12 s (31,700 years) are corrupt: dropped rather than kept as a series'
@@ -155,7 +164,7 @@ class TelemetryStore:
         Registering an existing key again updates its rate and staleness but keeps its buffers
         at the size they were first given: reallocating would lose the history.
         """
-        prefix_hz, prefix_stale_s = _prefix_defaults(key)
+        prefix_hz, prefix_stale_s = _timing_of(key)
         hz = prefix_hz if expected_hz is None else float(expected_hz)
         if not (math.isfinite(hz) and hz > 0):
             raise ValueError(f"{key}: expected_hz must be a positive number")
@@ -477,11 +486,8 @@ class TelemetryStore:
         return self._events.tallies()
 
 
-def _prefix_defaults(key: str) -> tuple[float, float | None]:
-    for prefix, hz, stale_after_s in _PREFIX_DEFAULTS:
-        if key.startswith(prefix):
-            return hz, stale_after_s
-    return _FALLBACK_HZ, None
+def _timing_of(key: str) -> SeriesTiming:
+    return _KIND_DEFAULTS.get(series.kind_of(key), _FALLBACK_TIMING)
 
 
 def _qualities(quality: Sequence[int] | None, count: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pynvml
+from factoryfloor.backend.telemetry.series import gpu_prefix
 from factoryfloor.backend.telemetry.sources.nvml_fields import GPU_GONE_ERRORS, Field
 
 
@@ -33,9 +34,9 @@ class GpuReads:
     keys: tuple[str, ...]
 
     @classmethod
-    def of(cls, subject: str, fields: Sequence[Field]) -> GpuReads:
-        """``subject`` is the GPU's key prefix, ``gpu/{node}/{index}``."""
-        field_keys = tuple(tuple(f"{subject}/{q}" for q in f.quantities) for f in fields)
+    def of(cls, node: str, index: int, fields: Sequence[Field]) -> GpuReads:
+        prefix = gpu_prefix(node, index)
+        field_keys = tuple(tuple(prefix + q for q in f.quantities) for f in fields)
         return cls(tuple(fields), field_keys, tuple(k for keys in field_keys for k in keys))
 
     def keys_read(self, failures: Sequence[FieldFailure], lost: bool) -> list[str]:

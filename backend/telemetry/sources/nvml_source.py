@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import pynvml
+from factoryfloor.backend.telemetry.series import gpu_key, gpu_subject
 from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
 from factoryfloor.backend.telemetry.sources.hang_safe import DriverHungError, HangSafeWorker
 from factoryfloor.backend.telemetry.sources.nvml_fields import FIELDS, UNAVAILABLE_ERRORS, Field
@@ -128,8 +129,9 @@ class _Gpu:
     which are rebuilt (not changed) when the handle or the fields change."""
 
     def __init__(self, node: str, index: int) -> None:
+        self.node = node
         self.index = index
-        self.subject = f"gpu/{node}/{index}"
+        self.subject = gpu_subject(node, index)
         self.handle: Any = None
         self.lost = False
         self.reported: set[tuple[Field, type]] = set()
@@ -137,7 +139,7 @@ class _Gpu:
         self._rebuild()
 
     def key(self, quantity: str) -> str:
-        return f"{self.subject}/{quantity}"
+        return gpu_key(self.node, self.index, quantity)
 
     def set_handle(self, handle: Any) -> None:
         if handle is not self.handle:
@@ -155,8 +157,8 @@ class _Gpu:
         return self._polls[slow]
 
     def _rebuild(self) -> None:
-        fast = GpuReads.of(self.subject, [f for f in self._fields if not f.slow])
-        full = GpuReads.of(self.subject, self._fields)
+        fast = GpuReads.of(self.node, self.index, [f for f in self._fields if not f.slow])
+        full = GpuReads.of(self.node, self.index, self._fields)
         label = f"GPU {self.index}"
         self._polls = (
             GpuPoll(self.index, self.handle, fast, label),
