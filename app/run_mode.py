@@ -1,8 +1,9 @@
 """Run mode: the same plan, coloured by live telemetry from the backend process.
 
 Starts the backend (its own process: ingest never touches this thread) on the open design,
-reads a frame four times a second, and turns it into rack colours, loop colours and facility
-figures. The design is handed over as a file: the saved one, or a snapshot of unsaved edits.
+reads a frame four times a second, records it in the live history and turns it into per-rack
+and facility figures, which the Run view draws as colours, plots and tiles. The design is
+handed over as a file: the saved one, or a snapshot of unsaved edits.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class RunMode(QObject):
         self._aggregator: LiveAggregator | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(FRAME_INTERVAL_MS)
-        self._timer.timeout.connect(self._read_frame)
+        self._timer.timeout.connect(self.read_frame)
         self._snapshot_dir: tempfile.TemporaryDirectory | None = None
         self.recorded: LiveHistory | None = None
         self._last_news: tuple[int, float, int] | None = None
@@ -103,8 +104,9 @@ class RunMode(QObject):
             self._snapshot_dir = None
         return client
 
-    def _read_frame(self) -> None:
-        """Record the frame, and show it when something in it is new.
+    def read_frame(self) -> None:
+        """Record the frame, and show it when something in it is new: what each tick of the
+        frame timer does while running (a no-op when stopped).
 
         The history records every tick (sample and hold: a 1 Hz reading holds for the ticks
         until the next, so a 1 s column is never left empty between readings). The views only

@@ -145,14 +145,14 @@ class FrameTimer:
         from factoryfloor.app.run_mode import RunMode
 
         self.ms: list[float] = []
-        original = RunMode._read_frame
+        original = RunMode.read_frame
 
         def timed(run_mode: RunMode) -> None:
             started = time.perf_counter()
             original(run_mode)
             self.ms.append((time.perf_counter() - started) * 1000)
 
-        RunMode._read_frame = timed
+        RunMode.read_frame = timed
 
 
 def percentile(values: list[float], percent: float) -> float:

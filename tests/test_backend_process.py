@@ -1,7 +1,10 @@
-"""The backend in its own process: frames through shared memory, clean exit, no leaks."""
+"""The backend in its own process: frames through shared memory, requests answered, clean
+exit, no leaks."""
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -13,10 +16,29 @@ from pathlib import Path
 
 import pytest
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
-from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig
+from factoryfloor.backend.telemetry.process import (
+    BackendClient,
+    BackendConfig,
+    FrameTable,
+    backend_main,
+)
+from factoryfloor.backend.telemetry.protocol import (
+    PROTOCOL_VERSION,
+    Accepted,
+    FrameTableOpened,
+    KeysAdded,
+    Message,
+    Refused,
+    Reply,
+    Stop,
+    decode,
+    encode,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "resources" / "demo_hall.json")
+DEMO_SERIES = 1312 * 4 + 52 + 4 + 16 + 3
+"""1,312 GPUs x 4 + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility series."""
 
 
 def wait_for(predicate, timeout_s: float = 30.0, poll=None) -> bool:
@@ -41,8 +63,7 @@ def test_frames_arrive_from_the_simulated_hall_and_stop_cleans_up() -> None:
 
         assert wait_for(ready, poll=lambda: events.extend(client.poll()))
         frame = client.frame()
-        # 1,312 GPUs x 4 + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility series.
-        assert len(frame.keys) == 1312 * 4 + 52 + 4 + 16 + 3
+        assert len(frame.keys) == DEMO_SERIES
         assert 0 < frame.value("facility/it_power_kw") < 2316.0  # never above design IT power
         assert not frame.stale[frame.keys.index("facility/it_power_kw")]
         assert any(e.source == "simulator" and e.detail.startswith("running") for e in events)
@@ -157,3 +178,121 @@ def test_stopping_twice_from_two_threads_is_safe() -> None:
         thread.join(30)
     assert errors == []
     assert not client.alive
+
+
+def test_a_stop_request_is_accepted_and_the_backend_exits_on_its_own() -> None:
+    client = BackendClient(BackendConfig(DEMO, simulator_hz=20.0))
+    try:
+        assert wait_for(lambda: client.segment_name != "", poll=client.poll)
+        segment = Path("/dev/shm") / client.segment_name
+        stop = Stop()
+        replies: list[Reply] = []
+        client.send(stop, replies.append)
+        assert wait_for(lambda: replies, poll=client.poll)
+        assert wait_for(lambda: not client.alive, timeout_s=15)
+        client.poll()  # nothing more is answered, and a closed pipe is no error
+        assert [type(r) for r in replies] == [Accepted]
+        assert replies[0].in_reply_to == stop.msg_id
+        assert client.process.exitcode == 0
+        assert not segment.exists()  # freed by the backend itself, before any terminate
+    finally:
+        client.stop()
+
+
+class RawBackend:
+    """A backend process spoken to over a bare pipe, byte for byte, as no client would."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child_conn = context.Pipe()
+        config = BackendConfig(DEMO, simulator_hz=20.0)
+        self.process = context.Process(target=backend_main, args=(child_conn, config), daemon=True)
+        self.process.start()
+        child_conn.close()
+        self.table: FrameTableOpened | None = None
+        self.series = 0
+        """How many series keys have been announced."""
+
+    def next_reply(self, timeout_s: float = 30.0) -> Reply:
+        """The next reply (blocks on the pipe)."""
+        deadline = time.monotonic() + timeout_s
+        while self.conn.poll(max(0.0, deadline - time.monotonic())):
+            reply = self._take(decode(self.conn.recv_bytes()))
+            if reply is not None:
+                return reply
+        raise AssertionError("no reply from the backend")
+
+    def drain(self) -> None:
+        """Read what has arrived, as a GUI does each frame: a pipe left full blocks the
+        backend's next send."""
+        while self.conn.poll():
+            assert self._take(decode(self.conn.recv_bytes())) is None, "a reply to nothing"
+
+    def _take(self, message: Message) -> Reply | None:
+        if isinstance(message, FrameTableOpened):
+            self.table = message
+        elif isinstance(message, KeysAdded):
+            self.series = message.start + len(message.keys)
+        return message if isinstance(message, Reply) else None
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(10)
+        self.conn.close()
+
+
+def altered(message: Message, version: int = PROTOCOL_VERSION, **content) -> bytes:
+    """``message`` on the wire with another version, or content fields added or changed."""
+    wire = json.loads(encode(message))
+    wire["header"]["version"] = version
+    wire["content"].update(content)
+    return json.dumps(wire).encode()
+
+
+def test_the_backend_refuses_what_it_cannot_take_and_keeps_serving() -> None:
+    backend = RawBackend()
+    try:
+        future_stop, forced_stop = Stop(), Stop()
+        unknown = {"header": {"version": PROTOCOL_VERSION, "msg_type": "acknowledge_alarm",
+                              "msg_id": "ack-1"}, "content": {"alarm_id": 7}}  # fmt: skip
+        notification = KeysAdded(0, ("gpu/x/0/util_pct",))
+        backend.conn.send_bytes(b"\xff not JSON")
+        backend.conn.send(("stop",))  # the bare tuple of old: not a message, not a stop
+        backend.conn.send_bytes(altered(future_stop, version=PROTOCOL_VERSION + 1))
+        backend.conn.send_bytes(altered(forced_stop, force=True))
+        backend.conn.send_bytes(json.dumps(unknown).encode())
+        backend.conn.send_bytes(encode(notification))
+        refusals = [backend.next_reply() for _ in range(6)]
+        assert all(isinstance(r, Refused) for r in refusals), refusals
+        assert [(r.in_reply_to, r.reason) for r in refusals] == [
+            (None, "not a protocol message: not JSON"),
+            (None, "not a protocol message: not JSON"),
+            (future_stop.msg_id, f"protocol version {PROTOCOL_VERSION + 1} is not spoken here: "
+                                 f"this end speaks version {PROTOCOL_VERSION}"),
+            (forced_stop.msg_id, "malformed stop message: force: Unexpected keyword argument"),
+            ("ack-1", "unknown message type 'acknowledge_alarm'"),
+            (notification.msg_id, "the backend takes no keys_added messages"),
+        ]  # fmt: skip
+
+        # Still serving: nothing above stopped it, and frames keep being written (to the table
+        # that holds every series, which is not replaced again).
+        assert backend.process.is_alive()
+        assert wait_for(lambda: backend.series == DEMO_SERIES, poll=backend.drain)
+        assert backend.table is not None and backend.table.capacity >= DEMO_SERIES
+        table = FrameTable.attach(backend.table.segment_name, backend.table.capacity)
+        try:
+            written = int(table.header[0])
+            assert wait_for(lambda: int(table.header[0]) > written + 2, poll=backend.drain)
+        finally:
+            table.release()
+
+        stop = Stop()
+        backend.conn.send_bytes(encode(stop))
+        reply = backend.next_reply()
+        assert isinstance(reply, Accepted) and reply.in_reply_to == stop.msg_id
+        backend.process.join(15)
+        assert backend.process.exitcode == 0
+        assert not (Path("/dev/shm") / backend.table.segment_name).exists()
+    finally:
+        backend.close()

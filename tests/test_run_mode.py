@@ -77,12 +77,13 @@ def test_a_tick_with_nothing_new_is_recorded_but_not_redrawn(window: MainWindow,
     window.run_action.trigger()
     with qtbot.waitSignal(run_mode.history, timeout=30_000):
         pass
-    run_mode._timer.stop()  # ticks by hand from here, back to back
     redrawn: list[float] = []
     run_mode.history.connect(lambda history: redrawn.append(history.latest_s))
     recorded: list[float] = []
+    # Ticks by hand, back to back: the loop never returns to the event loop, so the frame
+    # timer cannot tick in between.
     for _ in range(8):
-        run_mode._read_frame()
+        run_mode.read_frame()
         recorded.append(run_mode.recorded.latest_s)
     assert len(set(recorded)) == 8  # every tick recorded, at its own time
     # Back to back: at most one new 1 Hz reading among the eight ticks, and one heartbeat if

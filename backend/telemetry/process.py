@@ -5,14 +5,17 @@ process halves the frame rate at 5,000 messages/s and breaks it above that, what
 switch interval; the same ingest in another process keeps the GUI near 70 fps.
 
 The backend process owns the store and the sources (one asyncio loop). About 30 times a second
-it copies the latest reading of every series into a shared-memory frame table; new series keys
-and source events go to the GUI over a pipe, batched once per frame; commands come back over
-the same pipe. The GUI reads a frame without locks: a sequence number, odd while the backend
-writes, lets it retry a torn read (a torn frame would only ever be shown, never alarmed on:
-alarms and history are evaluated in the backend from its own store).
+it copies the latest reading of every series into a shared-memory frame table. Everything else
+crosses one pipe as the typed, versioned messages of ``protocol``: where the table is, new
+series keys and source events go to the GUI, batched once per frame; requests (stop) come back,
+each answered with a reply naming it. The GUI reads a frame without locks: a sequence number,
+odd while the backend writes, lets it retry a torn read once; a read still torn after that is
+used as it is, and may mix readings of successive writes. The GUI keeps the history and works
+out the live figures and alarms from these frames itself.
 
 The backend exits when its parent dies (the pipe closes) and unlinks its shared memory on the
-way out; if it is killed outright, Python's resource tracker unlinks the segment.
+way out. If it is killed outright the segment outlives it until the GUI exits: Python's resource
+tracker, which the two processes share, unlinks it then.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
@@ -29,6 +33,19 @@ from multiprocessing.shared_memory import SharedMemory
 import numpy as np
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
+from factoryfloor.backend.telemetry.protocol import (
+    Accepted,
+    EventsRaised,
+    FrameTableOpened,
+    KeysAdded,
+    ProtocolError,
+    Refused,
+    Reply,
+    Request,
+    Stop,
+    decode,
+    encode,
+)
 from factoryfloor.backend.telemetry.runner import run_sources
 from factoryfloor.backend.telemetry.sink import SourceEvent
 from factoryfloor.backend.telemetry.sources.assemble import build_sources
@@ -99,29 +116,30 @@ async def _serve(conn: Connection, config: BackendConfig) -> None:
     sources = build_sources(design, config.telemetry or design.telemetry, store,
                             config.simulator_hz)  # fmt: skip
     table = FrameTable.create(1024)
-    conn.send(("segment", table.shm.name, table.capacity))
+    conn.send_bytes(encode(FrameTableOpened(table.shm.name, table.capacity)))
     runner = asyncio.create_task(run_sources(sources, store))
     keys_sent = 0
     events_seen = 0
     try:
         while True:
-            if _parent_says_stop(conn):
+            if _answer_requests(conn):
                 break
             snap = store.snapshot("", time.time())
             count = len(snap.keys)
             if count > table.capacity:
                 old = table
                 table = FrameTable.create(max(count, 2 * old.capacity))
-                conn.send(("segment", table.shm.name, table.capacity))
+                conn.send_bytes(encode(FrameTableOpened(table.shm.name, table.capacity)))
                 old.release()
                 old.shm.unlink()
             if count > keys_sent:
-                conn.send(("keys", keys_sent, [str(k) for k in snap.keys[keys_sent:count]]))
+                keys = tuple(str(k) for k in snap.keys[keys_sent:count])
+                conn.send_bytes(encode(KeysAdded(keys_sent, keys)))
                 keys_sent = count
             _write_frame(table, snap)
             events, events_seen = store.events_since(events_seen)
             if events:
-                conn.send(("events", events))
+                conn.send_bytes(encode(EventsRaised(tuple(events))))
             await asyncio.sleep(1.0 / FRAME_HZ)
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the GUI is gone: stop
@@ -131,12 +149,23 @@ async def _serve(conn: Connection, config: BackendConfig) -> None:
         table.shm.unlink()
 
 
-def _parent_says_stop(conn: Connection) -> bool:
-    """True on a stop command or when the parent has gone (the pipe reads EOF)."""
+def _answer_requests(conn: Connection) -> bool:
+    """Answer every request waiting on the pipe; True once a stop has been accepted (what
+    follows it is never read). Anything unreadable is refused, with the reason, and serving
+    goes on. EOFError when the parent has gone."""
     while conn.poll():
-        message = conn.recv()  # EOFError here means the parent died
-        if message == ("stop",):
-            return True
+        try:
+            request = decode(conn.recv_bytes())
+        except ProtocolError as error:
+            conn.send_bytes(encode(Refused(error.msg_id, error.reason)))
+            continue
+        match request:
+            case Stop():
+                conn.send_bytes(encode(Accepted(request.msg_id)))
+                return True
+            case _:
+                reason = f"the backend takes no {request.msg_type} messages"
+                conn.send_bytes(encode(Refused(request.msg_id, reason)))
     return False
 
 
@@ -156,7 +185,8 @@ def _write_frame(table: FrameTable, snap) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """The latest reading of every series the backend knows, as parallel arrays (copies)."""
+    """The latest reading of every series the backend knows, as parallel arrays: copies, but
+    ``keys`` is the same list from frame to frame until the keys change."""
 
     keys: list[str]
     times_s: np.ndarray
@@ -173,7 +203,8 @@ class Frame:
 
 
 class BackendClient:
-    """Starts the backend process and reads its frames and events without blocking."""
+    """Starts the backend process, reads its frames and events without blocking, and sends it
+    requests."""
 
     def __init__(self, config: BackendConfig):
         context = multiprocessing.get_context("spawn")
@@ -186,28 +217,43 @@ class BackendClient:
         self._table: FrameTable | None = None
         self.segment_name = ""
         self._keys_slice: list[str] | None = None
+        self._awaiting: dict[str, Callable[[Reply], None]] = {}
+        """Request id -> what to call with its reply."""
         self._stop_lock = threading.Lock()
         self._stopped = False
 
+    def send(self, request: Request, on_reply: Callable[[Reply], None]) -> None:
+        """Send ``request``; a later ``poll`` calls ``on_reply`` with the backend's answer.
+        OSError if the backend has gone."""
+        self._awaiting[request.msg_id] = on_reply
+        self._conn.send_bytes(encode(request))
+
     def poll(self) -> list[SourceEvent]:
-        """Take in everything the backend sent since the last call; the new events."""
+        """Take in everything the backend sent since the last call, handing replies to their
+        requests' callbacks; the new events. ProtocolError if the backend sent something this
+        GUI cannot read or did not ask for: a bug, as the GUI starts the backend from its own
+        install."""
         events: list[SourceEvent] = []
         try:
             while self._conn.poll():
-                kind, *payload = self._conn.recv()
-                if kind == "segment":
-                    name, capacity = payload
-                    if self._table is not None:
-                        self._table.release()
-                    self._table = FrameTable.attach(name, capacity)
-                    self.segment_name = name
-                elif kind == "keys":
-                    start, keys = payload
-                    del self.keys[start:]
-                    self.keys.extend(keys)
-                    self._keys_slice = None
-                elif kind == "events":
-                    events.extend(payload[0])
+                message = decode(self._conn.recv_bytes())
+                match message:
+                    case FrameTableOpened(segment_name=name, capacity=capacity):
+                        if self._table is not None:
+                            self._table.release()
+                        self._table = FrameTable.attach(name, capacity)
+                        self.segment_name = name
+                    case KeysAdded(start=start, keys=keys):
+                        del self.keys[start:]
+                        self.keys.extend(keys)
+                        self._keys_slice = None
+                    case EventsRaised(events=raised):
+                        events.extend(raised)
+                    case Reply(in_reply_to=msg_id) if msg_id in self._awaiting:
+                        self._awaiting.pop(msg_id)(message)
+                    case _:
+                        raise ProtocolError(f"no request awaits this {message.msg_type} "
+                                            "message", message.msg_id)  # fmt: skip
         except (EOFError, OSError):
             pass  # the backend has gone; ``alive`` says so
         return events
@@ -224,7 +270,8 @@ class BackendClient:
         return self.process.is_alive()
 
     def frame(self) -> Frame | None:
-        """The latest frame (None before the first); retried once if caught mid-write."""
+        """The latest frame (None before the first); retried once if caught mid-write, and
+        used as read if caught again."""
         table = self._table
         if table is None:
             return None
@@ -250,7 +297,7 @@ class BackendClient:
 
     def _stop(self, timeout_s: float) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):  # already gone is fine
-            self._conn.send(("stop",))
+            self._conn.send_bytes(encode(Stop()))  # its reply is not awaited: join says
         self.process.join(timeout_s)
         if self.process.is_alive():
             self.process.terminate()
