@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from factoryfloor.app.run_view import GpuQuantityScale, QuantityScale, RunView
 from factoryfloor.widgets.colour_scale import ColourScaleBar
 from factoryfloor.widgets.floor_plan import FloorPlanView
 from factoryfloor.widgets.live_panel import TILES, LivePanel
@@ -34,7 +35,8 @@ from PySide6.QtWidgets import (
 
 PANELS = {"plan": "Floor plan", "kpis": "KPI tiles", "heatmap": "Fleet heatmap",
           "plots": "Plots"}  # fmt: skip
-"""Panels a wall can show: key -> title."""
+"""Panels a wall can show: key -> title. The keys are remembered in the settings
+(``controlRoom/panels``), so they stay as they are."""
 
 FONT_SCALE = 1.6
 """Type on the wall, relative to the desk: readable from a few metres."""
@@ -134,7 +136,7 @@ class ControlRoomWindow(QWidget):
 
     closed = Signal()
 
-    def __init__(self, run_view, layout: WallLayout):
+    def __init__(self, run_view: RunView, layout: WallLayout):
         super().__init__(None, Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint)
         from factoryfloor.widgets.fleet_heatmap import (
             FleetHeatmap,  # pyqtgraph: Run has imported it already
@@ -150,7 +152,7 @@ class ControlRoomWindow(QWidget):
         font.setPointSizeF(font.pointSizeF() * FONT_SCALE)
         self.setFont(font)
 
-        self.plan = FloorPlanView(run_view.scene)
+        self.plan_view = FloorPlanView(run_view.scene)
         self.scale_bar = ColourScaleBar()
         self.kpis = LivePanel(columns=len(TILES))
         self.heatmap = FleetHeatmap()
@@ -164,7 +166,7 @@ class ControlRoomWindow(QWidget):
         plan_panel = QWidget()
         plan_layout = QVBoxLayout(plan_panel)
         plan_layout.setContentsMargins(0, 0, 0, 0)
-        plan_layout.addWidget(self.plan, 1)
+        plan_layout.addWidget(self.plan_view, 1)
         plan_layout.addWidget(self.scale_bar)
         self.panels: dict[str, QWidget] = {
             "plan": plan_panel, "kpis": self.kpis, "heatmap": self.heatmap, "plots": self.plots,
@@ -273,7 +275,7 @@ class ControlRoomWindow(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        QTimer.singleShot(0, self.plan, self.plan.fit_hall)  # once the layout sized the plan
+        QTimer.singleShot(0, self.plan_view, self.plan_view.fit_hall)  # once the layout sized it
 
     # --- One more view of the run (RunView.extra_views) ---------------------------------------
 
@@ -288,8 +290,8 @@ class ControlRoomWindow(QWidget):
         self.heatmap.select_gpu(rack_id, gpu_index)
         self.plots.select_rack(rack_id)
 
-    def set_quantity(self, plan_scale: tuple, gpu_scale: tuple) -> None:
-        self.scale_bar.set_scale(*plan_scale)
+    def set_quantity(self, rack_scale: QuantityScale, gpu_scale: GpuQuantityScale) -> None:
+        self.scale_bar.set_scale(*rack_scale)
         self.heatmap.set_quantity(*gpu_scale)
 
     # --- Leaving -------------------------------------------------------------------------------

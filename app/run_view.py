@@ -12,13 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
-from factoryfloor.backend.design.figures import estimated_pue
+from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
+from factoryfloor.backend.telemetry.process import BackendClient
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
 from factoryfloor.widgets.live_panel import LivePanel
@@ -26,10 +29,16 @@ from factoryfloor.widgets.status_colours import utilisation_colour
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QWidget
 
+if TYPE_CHECKING:  # pyqtgraph views, imported when Run first starts
+    from factoryfloor.widgets.fleet_heatmap import FleetHeatmap
+    from factoryfloor.widgets.history_plots import HistoryPlots
+    from factoryfloor.widgets.rack_detail import RackDetailPanel
+
 PLAN_TO_GPU_QUANTITY = {"util_pct": "util_pct", "power_kw": "power_w", "temp_c": "temp_c"}
 """The heatmap follows the plan's quantity where there is a per-GPU one to show."""
 
 DockFactory = Callable[[str, QWidget, Qt.DockWidgetArea], QDockWidget]
+"""Makes a dock of a title, a widget and the area it goes to the first time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +47,57 @@ class Selection:
     gpu_index: int | None = None
 
 
+class LoopCapacity(NamedTuple):
+    cdu_id: str
+    capacity_kw: float
+
+
+class QuantityScale(NamedTuple):
+    """The per-rack quantity the plan shows and its fixed colour scale."""
+
+    label: str
+    unit: str
+    low: float
+    high: float
+
+
+class GpuQuantityScale(NamedTuple):
+    """The per-GPU quantity the heatmap shows and its fixed colour scale."""
+
+    quantity: str
+    label: str
+    unit: str
+    low: float
+    high: float
+
+
+class ExtraRunView(Protocol):
+    """A further view of the same run (the control-room wall): what the Run view tells it."""
+
+    def refresh(self) -> None: ...
+
+    def show_figures(
+        self, facility: dict[str, float], time_s: float, alarms: list[str]
+    ) -> None: ...
+
+    def select_gpu(self, rack_id: str, gpu_index: int | None) -> None: ...
+
+    def set_quantity(self, rack_scale: QuantityScale, gpu_scale: GpuQuantityScale) -> None: ...
+
+
 class RunView(QObject):
-    def __init__(self, window: QMainWindow, plan: FloorPlanView, scale_bar: ColourScaleBar,
+    def __init__(self, window: QMainWindow, plan_view: FloorPlanView, scale_bar: ColourScaleBar,
                  dock: DockFactory):  # fmt: skip
         super().__init__(window)
         self.window = window
-        self.plan = plan
-        self.scene: FloorPlanScene = plan.scene()
+        self.plan_view = plan_view
+        self.scene: FloorPlanScene = plan_view.scene()
         self.scale_bar = scale_bar
         self._dock = dock
         self.run_mode = RunMode(self)
         self.design: Design | None = None
+        self._figures: DesignFigures | None = None
+        """The design's figures at start: where rate quantities' scales end."""
         self.live_panel = LivePanel()
         self.live_dock = dock("Live", self.live_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.live_dock.hide()
@@ -56,15 +105,17 @@ class RunView(QObject):
         for quantity, (label, _) in RACK_QUANTITIES.items():
             self.quantity_box.addItem(label, quantity)
         self.quantity_box.currentIndexChanged.connect(self._choose_quantity)
-        self.plots = self.heatmap = self.rack_detail = None
+        self.plots: HistoryPlots | None = None
+        self.heatmap: FleetHeatmap | None = None
+        self.rack_detail: RackDetailPanel | None = None
         self.run_docks: list[QDockWidget] = [self.live_dock]
         self.selection: Selection | None = None
-        self.loop_capacity: dict[str, tuple[str, float]] = {}
-        """Loop id -> (CDU id, capacity kW), fixed while running (editing is off in Run)."""
+        self.loop_capacity: dict[str, LoopCapacity] = {}
+        """By loop id; fixed while running (editing is off in Run)."""
         self.run_mode.live.connect(self._show_live)
         self.run_mode.history.connect(self._show_history)
-        self.scene.entity_selected.connect(self._plan_selected)
-        self.extra_views: list[QObject] = []
+        self.scene.entity_selected.connect(self._on_entity_selected)
+        self.extra_views: list[ExtraRunView] = []
         """Further views of the same run (the control-room wall) that want each frame."""
         self.desk_covered = False
         """The control-room wall is full screen over this window: its views are not redrawn."""
@@ -79,12 +130,13 @@ class RunView(QObject):
 
     # --- Starting and stopping --------------------------------------------------------------
 
-    def start(self, design: Design, figures, saved_path, modified: bool) -> None:
+    def start(self, design: Design, figures: DesignFigures, saved_path: Path | None,
+              modified: bool) -> None:  # fmt: skip
         self._build_docks()
         self.design = design
         cdus = {c.id: c for c in design.cdus}
-        self.loop_capacity = {lp.id: (lp.cdu_id, cdus[lp.cdu_id].capacity_kw)
-                               for lp in design.loops}  # fmt: skip
+        self.loop_capacity = {lp.id: LoopCapacity(lp.cdu_id, cdus[lp.cdu_id].capacity_kw)
+                              for lp in design.loops}  # fmt: skip
         self._figures = figures
         self.run_mode.start(design, saved_path, modified)
         history = self.run_mode.recorded
@@ -96,7 +148,7 @@ class RunView(QObject):
             dock.show()
         self.live_dock.raise_()
 
-    def stop(self):
+    def stop(self) -> BackendClient | None:
         """Leave Run mode; returns the backend client for the caller to stop off the Qt thread."""
         client = self.run_mode.stop()
         self.scale_bar.hide()
@@ -136,11 +188,11 @@ class RunView(QObject):
     def select_gpu(self, rack_id: str, gpu_index: int | None = None) -> None:
         """Select a rack (and one of its GPUs) in every view."""
         self.selection = Selection(rack_id, gpu_index)
-        if self.scene.select_entity(rack_id):  # the plan reports back through _plan_selected
-            self.plan.centerOn(self.scene.items_by_id[rack_id])
+        if self.scene.select_entity(rack_id):  # the scene reports back: _on_entity_selected
+            self.plan_view.centerOn(self.scene.items_by_id[rack_id])
         self._show_selection()
 
-    def _plan_selected(self, entity_id: str) -> None:
+    def _on_entity_selected(self, entity_id: str) -> None:
         if not self.running or self.design is None:
             return
         if not any(r.id == entity_id for r in self.design.racks):
@@ -166,17 +218,16 @@ class RunView(QObject):
 
     # --- Quantity ----------------------------------------------------------------------------
 
-    def quantity_scale(self) -> tuple[str, str, float, float]:
+    def quantity_scale(self) -> QuantityScale:
         quantity = self.quantity_box.currentData()
         label, unit = RACK_QUANTITIES[quantity]
         low, high = scale_range(quantity, self.design, self._figures)
-        return label, unit, low, high
+        return QuantityScale(label, unit, low, high)
 
-    def gpu_quantity_scale(self) -> tuple[str, str, str, float, float]:
-        """The per-GPU quantity the heatmap shows, with its label, unit and scale."""
+    def gpu_quantity_scale(self) -> GpuQuantityScale:
         quantity = PLAN_TO_GPU_QUANTITY.get(self.quantity_box.currentData(), "util_pct")
         label, unit = GPU_QUANTITIES[quantity]
-        return (quantity, label, unit, *gpu_scale_range(quantity, self.design))
+        return GpuQuantityScale(quantity, label, unit, *gpu_scale_range(quantity, self.design))
 
     def _choose_quantity(self) -> None:
         self.run_mode.quantity = self.quantity_box.currentData()
@@ -199,15 +250,15 @@ class RunView(QObject):
         near = self.design.assumptions.near_capacity_fraction
         capacity = self.loop_capacity
         loop_colours = {
-            loop_id: utilisation_colour(heat_kw / capacity[loop_id][1], near)
+            loop_id: utilisation_colour(heat_kw / capacity[loop_id].capacity_kw, near)
             for loop_id, heat_kw in live.loop_heat_kw.items() if loop_id in capacity
         }  # fmt: skip
         values = {r: f"{label} {v:,.3g} {unit}" for r, v in live.rack_values.items()}
-        values.update({lp: f"heat {h:,.1f} kW of {capacity[lp][1]:,.0f} kW"
+        values.update({lp: f"heat {h:,.1f} kW of {capacity[lp].capacity_kw:,.0f} kW"
                        for lp, h in live.loop_heat_kw.items() if lp in capacity})  # fmt: skip
         self.scene.show_live(rack_colours, loop_colours, values)
         facility = self.facility_figures(live)
-        alarms = live_alarms(live, {loop_id: kw for loop_id, (_, kw) in capacity.items()})
+        alarms = live_alarms(live, {loop_id: c.capacity_kw for loop_id, c in capacity.items()})
         now_s = time.time()
         self.live_panel.show_figures(facility, now_s, alarms)
         for view in self.extra_views:

@@ -28,6 +28,7 @@ from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.design.design_file import save_design
 from factoryfloor.backend.design.synthetic import generate_hall
+from factoryfloor.widgets.plan_tools import DragOffset
 from PySide6.QtCore import QEventLoop
 
 
@@ -54,13 +55,13 @@ def main() -> None:
     started = time.perf_counter()
     window.open_file(path)
     loop.exec()
-    window.plan.viewport().repaint()
+    window.plan_view.viewport().repaint()
     open_s = time.perf_counter() - started
-    window.plan.zoom_by(3.0)  # a working zoom: a few rows on screen, labels drawn
+    window.plan_view.zoom_by(3.0)  # a working zoom: a few rows on screen, labels drawn
 
     rack_id = window.document.design.racks[len(window.document.design.racks) // 2].id
     window.select_entity(rack_id)
-    window.grid_box.setValue(0.0)  # grid off: every step really moves the rack
+    window.tools.grid_box.setValue(0.0)  # grid off: every step really moves the rack
     controller = window.controller
 
     def drag(repaint: Callable[[], object]) -> list[float]:
@@ -69,7 +70,7 @@ def main() -> None:
         for step in range(args.steps):
             offset_m = 0.6 * ((step % 20) - 10) / 10  # back and forth
             t0 = time.perf_counter()
-            controller.drag_to(offset_m, 0.0)
+            controller.drag_to(DragOffset(offset_m, 0.0))
             repaint()
             samples.append((time.perf_counter() - t0) * 1000)
         controller.end_drag()
@@ -79,11 +80,11 @@ def main() -> None:
     # As the application runs: Qt repaints the regions the edit made dirty.
     drag_ms = drag(lambda: app.sendPostedEvents() or app.processEvents())
     # Worst case: the whole plan repainted after every step (as when the view also scrolls).
-    drag_full_ms = drag(window.plan.viewport().repaint)
+    drag_full_ms = drag(window.plan_view.viewport().repaint)
     bare_ms: list[float] = []
     for _ in range(args.steps):
         t0 = time.perf_counter()
-        window.plan.viewport().repaint()
+        window.plan_view.viewport().repaint()
         bare_ms.append((time.perf_counter() - t0) * 1000)
     app.processEvents()
 

@@ -31,7 +31,7 @@ def main() -> None:
     marks: dict[str, float] = {}
 
     def on_shown(_path: str) -> None:
-        window.plan.viewport().repaint()
+        window.plan_view.viewport().repaint()
         marks["shown"] = time.perf_counter()
         app.quit()
 

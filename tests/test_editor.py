@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,11 +13,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from factoryfloor.app.autosave import AUTOSAVE_INTERVAL_S
+from factoryfloor.app.file_commands import ExportFormat
 from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
-from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.design.design_file import load_design, parse_design
 from factoryfloor.resources import demo_path
 from factoryfloor.widgets.plan_items import LoopItem
+from factoryfloor.widgets.plan_tools import Nudge, ToolKind
+from factoryfloor.widgets.properties_panel import FieldEdit
 from factoryfloor.widgets.status_colours import OVER
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QMessageBox
@@ -25,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def editor_window() -> Iterator[MainWindow]:
+def editor_window(autosave_interval_s: float = AUTOSAVE_INTERVAL_S) -> Iterator[MainWindow]:
     """A shown main window, closed afterwards without the "save changes?" question (pytest-qt's
     own closing would run before any fixture teardown could mark the document clean)."""
     create_application()
-    main = MainWindow()
+    main = MainWindow(autosave_interval_s)
     main.resize(1400, 900)
     main.show()
     try:
@@ -46,13 +51,18 @@ def window(qtbot) -> Iterator[MainWindow]:
     with editor_window() as main:
         with qtbot.waitSignal(main.design_shown, timeout=10_000):
             main.open_file(demo_path())
-        main.plan.grid_m = 0.6
-        main.plan.setFocus()
+        main.tools.grid_box.setValue(0.6)
+        main.plan_view.setFocus()
         yield main
 
 
+def recovery_file(pid: int) -> Path:
+    """Where the FactoryFloor running as process ``pid`` keeps its unsaved changes."""
+    return Path(os.environ["XDG_DATA_HOME"]) / "factoryfloor" / "recovery" / f"{pid}.recovery.json"
+
+
 def at(window: MainWindow, x_m: float, y_m: float):
-    return window.plan.mapFromScene(QPointF(x_m, y_m))
+    return window.plan_view.mapFromScene(QPointF(x_m, y_m))
 
 
 def rack(window: MainWindow, rack_id: str):
@@ -60,7 +70,7 @@ def rack(window: MainWindow, rack_id: str):
 
 
 def drag(qtbot, window: MainWindow, start: tuple[float, float], end: tuple[float, float]) -> None:
-    viewport = window.plan.viewport()
+    viewport = window.plan_view.viewport()
     qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=at(window, *start))
     steps = 5
     for i in range(1, steps + 1):
@@ -71,11 +81,12 @@ def drag(qtbot, window: MainWindow, start: tuple[float, float], end: tuple[float
 
 
 def test_place_a_rack_with_the_palette(window: MainWindow, qtbot) -> None:
-    window.tool_actions["rack"].trigger()
-    index = window.gpu_model_box.findData("H100-SXM")
-    window.gpu_model_box.setCurrentIndex(index)
+    window.tools.tool_actions[ToolKind.PLACE_RACK].trigger()
+    index = window.tools.gpu_model_box.findData("H100-SXM")
+    window.tools.gpu_model_box.setCurrentIndex(index)
     # Click at (10.1, 10.3) m: the rack lands on the 0.6 m grid at (10.2, 10.2).
-    qtbot.mouseClick(window.plan.viewport(), Qt.MouseButton.LeftButton, pos=at(window, 10.1, 10.3))
+    viewport = window.plan_view.viewport()
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=at(window, 10.1, 10.3))
     new = window.document.design.racks[-1]
     assert new.gpu_model == "H100-SXM"
     assert (new.x_m, new.y_m) == pytest.approx((10.2, 10.2))
@@ -93,20 +104,20 @@ def test_drag_snaps_to_the_grid_and_undoes_in_one_step(window: MainWindow, qtbot
     moved = rack(window, "C05")
     assert (moved.x_m, moved.y_m) == pytest.approx((7.2, 9.6))
     assert window.document.undo_stack.count() == 1
-    assert window.undo_action.text() == "&Undo Move C05"
-    qtbot.keyClick(window.plan, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.menus.undo_action.text() == "&Undo Move C05"
+    qtbot.keyClick(window.plan_view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     back = rack(window, "C05")
     assert (back.x_m, back.y_m) == (5.9, 8.8)
     assert not window.isWindowModified()
-    redo = window.redo_action.shortcut()[0]  # the platform's own redo keys
-    qtbot.keyClick(window.plan, redo.key(), redo.keyboardModifiers())
+    redo = window.menus.redo_action.shortcut()[0]  # the platform's own redo keys
+    qtbot.keyClick(window.plan_view, redo.key(), redo.keyboardModifiers())
     assert (rack(window, "C05").x_m, rack(window, "C05").y_m) == pytest.approx((7.2, 9.6))
 
 
 def test_arrow_keys_nudge_the_selection_by_the_grid(window: MainWindow, qtbot) -> None:
     window.select_entity("C01")
-    qtbot.keyClick(window.plan, Qt.Key.Key_Right)
-    qtbot.keyClick(window.plan, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(window.plan_view, Qt.Key.Key_Right)
+    qtbot.keyClick(window.plan_view, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
     moved = rack(window, "C01")
     # 3.5 + 0.6 = 4.1 snaps to 4.2; 8.8 + 6.0 = 14.8 is off the 11 m floor: held at the wall.
     assert moved.x_m == pytest.approx(4.2)
@@ -114,7 +125,7 @@ def test_arrow_keys_nudge_the_selection_by_the_grid(window: MainWindow, qtbot) -
 
 
 def test_rubber_band_selects_a_row(window: MainWindow, qtbot) -> None:
-    viewport = window.plan.viewport()
+    viewport = window.plan_view.viewport()
     qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=at(window, 3.0, 8.0))
     qtbot.mouseMove(viewport, pos=at(window, 7.0, 9.7))
     qtbot.mouseMove(viewport, pos=at(window, 10.0, 9.7))
@@ -124,16 +135,16 @@ def test_rubber_band_selects_a_row(window: MainWindow, qtbot) -> None:
 
 def test_draw_a_loop_from_a_cdu_to_racks(window: MainWindow, qtbot) -> None:
     window.select_entity("L-A1")
-    qtbot.keyClick(window.plan, Qt.Key.Key_Delete)
+    qtbot.keyClick(window.plan_view, Qt.Key.Key_Delete)
     assert "L-A1" not in window.scene.items_by_id
     unplumbed = {p.entity_id for p in window.document.figures.problems if p.severity == "over"}
     assert unplumbed == {"A01", "A02", "A03", "A04"}
 
-    window.tool_actions["loop"].trigger()
-    viewport = window.plan.viewport()
+    window.tools.tool_actions[ToolKind.DRAW_LOOP].trigger()
+    viewport = window.plan_view.viewport()
     for x_m in (3.2, 3.8, 4.4, 5.0, 5.6):  # CDU-A1, then A01..A04
         qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=at(window, x_m, 3.2))
-    qtbot.keyClick(window.plan, Qt.Key.Key_Return)
+    qtbot.keyClick(window.plan_view, Qt.Key.Key_Return)
 
     loop = next(lp for lp in window.document.design.loops if lp.cdu_id == "CDU-A1")
     assert {r.id for r in window.document.design.racks_on_loop(loop.id)} == {
@@ -144,7 +155,7 @@ def test_draw_a_loop_from_a_cdu_to_racks(window: MainWindow, qtbot) -> None:
 
 
 def test_dragging_a_bend_reroutes_the_pipe(window: MainWindow, qtbot) -> None:
-    window.grid_box.setValue(0.0)  # grid off: the bend goes exactly where it is dropped
+    window.tools.grid_box.setValue(0.0)  # grid off: the bend goes exactly where it is dropped
     window.select_entity("L-A1")
     route = window.document.design.loops[0].route
     x_m, y_m = route[2]
@@ -157,24 +168,24 @@ def test_dragging_a_bend_reroutes_the_pipe(window: MainWindow, qtbot) -> None:
 
 def test_editing_a_property_updates_figures_and_overlay(window: MainWindow, qtbot) -> None:
     window.select_entity("CDU-A1")
-    window.controller.set_field(["CDU-A1"], "capacity_kw", 400.0)
+    window.controller.set_field(FieldEdit(("CDU-A1",), "capacity_kw", 400.0))
     # L-A1 carries 448.8 kW: over a 400 kW CDU.
     assert window.scene.items_by_id["L-A1"].pen().color() == OVER
     assert any(p.entity_id == "L-A1" and p.severity == "over"
                for p in window.document.figures.problems)  # fmt: skip
-    window.plan.fit_hall()
-    image = window.plan.viewport().grab().toImage()
+    window.plan_view.fit_hall()
+    image = window.plan_view.viewport().grab().toImage()
     pipe = window.document.design.loops[0].route[-1]
-    pixel = window.plan.mapFromScene(QPointF(pipe[0] - 0.3, pipe[1]))
+    pixel = window.plan_view.mapFromScene(QPointF(pipe[0] - 0.3, pipe[1]))
     assert image.pixelColor(pixel).name() == OVER.name()
 
 
 def test_save_reopen_and_compare(window: MainWindow, qtbot, tmp_path: Path) -> None:
-    window.controller.nudge(["B03"], 0.6, 0.0)
-    window.controller.set_field(["C02"], "it_power_kw", 18.5)
+    window.controller.nudge(Nudge(("B03",), 0.6, 0.0))
+    window.controller.set_field(FieldEdit(("C02",), "it_power_kw", 18.5))
     path = tmp_path / "edited.json"
-    with qtbot.waitSignal(window.saved, timeout=10_000):
-        window.save_to(path)
+    with qtbot.waitSignal(window.files.saved, timeout=10_000):
+        window.files.save_to(path)
     assert not window.isWindowModified()
     assert window.windowTitle().startswith("Hall 1 (demo AI factory) — edited.json")
     assert load_design(path) == window.document.design
@@ -186,16 +197,36 @@ def test_save_reopen_and_compare(window: MainWindow, qtbot, tmp_path: Path) -> N
 
 
 def test_exports_write_png_svg_and_csv(window: MainWindow, qtbot, tmp_path: Path) -> None:
-    window.export_to("png", tmp_path / "plan.png")
-    window.export_to("svg", tmp_path / "plan.svg")
+    window.files.export_to(ExportFormat.PNG, tmp_path / "plan.png")
+    window.files.export_to(ExportFormat.SVG, tmp_path / "plan.svg")
     assert (tmp_path / "plan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = (tmp_path / "plan.svg").read_text()
     assert "<svg" in svg and "A01" in svg
-    window.export_to("csv", tmp_path / "figures.csv")
+    window.files.export_to(ExportFormat.CSV, tmp_path / "figures.csv")
     qtbot.waitUntil(lambda: (tmp_path / "figures.csv").exists(), timeout=5000)
     lines = (tmp_path / "figures.csv").read_text().splitlines()
     assert lines[0] == "section,entity,quantity,unit,value"
     assert "facility,facility,it_power,kW,2316.0" in lines
+
+
+def test_autosave_writes_unsaved_changes_after_its_interval(qtbot) -> None:
+    """Nobody saves: once the interval has passed, the unsaved nudge is in the recovery file on
+    disk, with the file it came from; a normal close removes the recovery file."""
+    autosave = recovery_file(os.getpid())
+    with editor_window(autosave_interval_s=0.2) as window:
+        with qtbot.waitSignal(window.design_shown, timeout=10_000):
+            window.open_file(demo_path())
+        window.tools.grid_box.setValue(0.6)
+        window.select_entity("C01")
+        window.plan_view.setFocus()
+        qtbot.keyClick(window.plan_view, Qt.Key.Key_Right)  # 3.5 + 0.6 snaps to 4.2
+        qtbot.waitUntil(autosave.exists, timeout=10_000)
+        header, _, body = autosave.read_text(encoding="utf-8").partition("\n")
+        assert json.loads(header)["original_path"] == str(demo_path())
+        recovered = parse_design(body.encode(), str(autosave))
+        assert next(r for r in recovered.racks if r.id == "C01").x_m == pytest.approx(4.2)
+        assert recovered == window.document.design
+    assert not autosave.exists()
 
 
 CHILD = """
@@ -203,13 +234,14 @@ import os, sys
 from factoryfloor.resources import demo_path
 from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
+from factoryfloor.widgets.plan_tools import Nudge
 app = create_application()
 window = MainWindow()
 window.show()
-window.grid_box.setValue(0.6)
+window.tools.grid_box.setValue(0.6)
 def edit(_path):
-    window.controller.nudge(["A01"], 0.6, 0.0)
-    window.autosave()
+    window.controller.nudge(Nudge(("A01",), 0.6, 0.0))
+    window.autosave.write()
 window.design_shown.connect(edit)
 window.open_file(demo_path())
 app.exec()
@@ -217,10 +249,9 @@ app.exec()
 
 
 def test_unsaved_changes_are_offered_after_a_crash(qtbot) -> None:
-    recovery_folder = Path(os.environ["XDG_DATA_HOME"]) / "factoryfloor" / "recovery"
     child = subprocess.Popen([sys.executable, "-c", CHILD], cwd=ROOT,
                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})  # fmt: skip
-    autosave = recovery_folder / f"{child.pid}.recovery.json"
+    autosave = recovery_file(child.pid)
     deadline = time.monotonic() + 30
     while not autosave.exists() and time.monotonic() < deadline and child.poll() is None:
         qtbot.wait(50)
@@ -229,7 +260,7 @@ def test_unsaved_changes_are_offered_after_a_crash(qtbot) -> None:
     child.wait(timeout=10)
 
     with editor_window() as window:
-        with qtbot.waitSignal(window.recovery_offered, timeout=5000):
+        with qtbot.waitSignal(window.recovery_offer.recovery_offered, timeout=5000):
             window.start(demo_path())
         question = window.findChild(QMessageBox, "recoveryQuestion")
         recover = next(b for b in question.buttons() if b.text() == "Recover")

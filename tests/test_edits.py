@@ -1,14 +1,13 @@
 """Edits of a design: what each builder does, and that every edit undoes and redoes exactly.
 
 Most tests use ``small_design``, a hall small enough to check by hand; the property test and the
-timing use generated halls. ``apply_checked`` is the contract every edit must keep: after
-``apply`` the design passes ``reference_problems``, ``revert`` gives back the design before
-(``==``, list order included), and applying again gives the same design after.
+drag in a big hall use generated halls. ``apply_checked`` is the contract every edit must keep:
+after ``apply`` the design passes ``reference_problems``, ``revert`` gives back the design
+before (``==``, list order included), and applying again gives the same design after.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -772,18 +771,24 @@ def test_random_edit_sequences_undo_to_the_original(data: st.DataObject) -> None
     assert design == HALL
 
 
-# --- Timing -------------------------------------------------------------------------------------
+# --- A drag in a big hall -----------------------------------------------------------------------
 
 
-def test_moving_one_rack_in_a_big_hall_is_fast(capsys: pytest.CaptureFixture[str]) -> None:
-    """Printed, not asserted: timings vary by machine. Drag updates need well under 1 ms."""
+def test_a_drag_of_one_rack_in_a_big_hall_moves_that_rack_alone() -> None:
+    """A drag is one move per mouse move: 200 small moves of one rack in a 1,000-rack hall each
+    touch that rack alone, add up exactly, and leave the hall valid. (Their speed is a
+    benchmark's: bench/recompute.py prints it.)"""
     design = generate_hall(1000)
+    before = design.model_copy(deep=True)
     rack_id = design.racks[500].id
-    repeats = 200
-    start = time.perf_counter()
-    for _ in range(repeats):
-        edits.move(design, [rack_id], 0.05, 0.0).apply(design)
-    per_move_ms = (time.perf_counter() - start) / repeats * 1000
+    for _ in range(200):
+        edit = edits.move(design, [rack_id], 0.05, 0.0)
+        assert edit.touched_ids == {rack_id}
+        edit.apply(design)
     assert reference_problems(design) == []
-    with capsys.disabled():
-        print(f"\nmove one rack in a 1,000-rack hall: build + apply {per_move_ms:.3f} ms")
+    moved, start = design.racks[500], before.racks[500]
+    assert (moved.x_m, moved.y_m) == (pytest.approx(start.x_m + 200 * 0.05), start.y_m)
+    assert [r for r in design.racks if r.id != rack_id] == [
+        r for r in before.racks if r.id != rack_id
+    ]
+    assert (design.cdus, design.loops, design.feeds) == (before.cdus, before.loops, before.feeds)

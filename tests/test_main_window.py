@@ -59,13 +59,13 @@ def test_near_capacity_loop_is_flagged_on_the_plan(window: MainWindow) -> None:
 def test_rendered_plan_shows_racks_in_their_colour(window: MainWindow, qtbot, tmp_path) -> None:
     """Grab the plan as pixels: a liquid rack's body is drawn in the liquid-rack colour where
     the plan says it stands."""
-    window.plan.fit_hall()
-    image = window.plan.viewport().grab().toImage()
+    window.plan_view.fit_hall()
+    image = window.plan_view.viewport().grab().toImage()
     image.save(str(tmp_path / "plan.png"))
     rack = window.scene.items_by_id["A05"]
     # A point in the rack's body, below its label and front band.
     body = rack.mapToScene(0.0, 0.45)
-    pixel = window.plan.mapFromScene(body)
+    pixel = window.plan_view.mapFromScene(body)
     assert QColor(image.pixel(pixel)).name() == LIQUID_RACK_FILL.name()
 
 
@@ -92,7 +92,7 @@ def test_a_bad_file_is_reported_and_the_open_design_stays(
 ) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(demo_path().read_text().replace('"capacity_kw": 480.0', '"capacity_kw": -1'))
-    with qtbot.waitSignal(window.open_failed, timeout=10_000) as blocker:
+    with qtbot.waitSignal(window.files.open_failed, timeout=10_000) as blocker:
         window.open_file(bad)
     assert "cdus[3].capacity_kw" in blocker.args[0]
     assert window.document is not None and window.document.path == demo_path()

@@ -6,7 +6,7 @@ import pytest
 from factoryfloor.backend.design.design_file import FieldProblem, load_design
 from factoryfloor.backend.design.field_info import FRACTION_UNIT
 from factoryfloor.backend.design.model import Design
-from factoryfloor.widgets.properties_panel import HINT, MIXED_TEXT, PropertiesPanel
+from factoryfloor.widgets.properties_panel import HINT, MIXED_TEXT, FieldEdit, PropertiesPanel
 from on_screen import on_screen
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
@@ -104,7 +104,7 @@ def test_a_valid_value_commits_on_enter(qtbot, panel, demo, choices) -> None:
     retype(qtbot, edit, "150")
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(edit, Qt.Key.Key_Return)
-    assert signal.args == [["A01"], "it_power_kw", 150.0]
+    assert signal.args == [FieldEdit(("A01",), "it_power_kw", 150.0)]
 
 
 def test_a_racks_gpu_hosts_are_typed_as_one_line_of_names(qtbot, panel, demo, choices) -> None:
@@ -122,8 +122,8 @@ def test_a_racks_gpu_hosts_are_typed_as_one_line_of_names(qtbot, panel, demo, ch
 
 def test_leaving_a_field_commits_it_once(qtbot, panel, demo, choices) -> None:
     panel.show_selection([demo.racks[0]], choices)
-    commits: list[tuple] = []
-    panel.field_edit_requested.connect(lambda *args: commits.append(args))
+    commits: list[FieldEdit] = []
+    panel.field_edit_requested.connect(commits.append)
     panel.activateWindow()
     count, power = line_edit(panel, "gpu_count"), line_edit(panel, "it_power_kw")
     retype(qtbot, count, "64")
@@ -133,7 +133,10 @@ def test_leaving_a_field_commits_it_once(qtbot, panel, demo, choices) -> None:
     qtbot.keyClick(power, Qt.Key.Key_Return)
     count.setFocus()  # leaving after Enter commits nothing more
     qtbot.waitUntil(count.hasFocus)
-    assert commits == [(["A01"], "gpu_count", 64), (["A01"], "it_power_kw", 150.0)]
+    assert commits == [
+        FieldEdit(("A01",), "gpu_count", 64),
+        FieldEdit(("A01",), "it_power_kw", 150.0),
+    ]
 
 
 def test_unchanged_text_and_tabbing_through_commit_nothing(qtbot, panel, demo, choices) -> None:
@@ -154,7 +157,7 @@ def test_clearing_an_optional_field_commits_none(qtbot, panel, demo, choices) ->
     qtbot.keyClick(edit, Qt.Key.Key_Backspace)
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(edit, Qt.Key.Key_Return)
-    assert signal.args == [["A01"], "tokens_per_s_per_gpu", None]
+    assert signal.args == [FieldEdit(("A01",), "tokens_per_s_per_gpu", None)]
 
 
 def test_escape_puts_the_shown_value_back(qtbot, panel, demo, choices) -> None:
@@ -185,7 +188,7 @@ def test_disagreeing_racks_show_mixed_and_a_commit_names_them_all(
     qtbot.keyClicks(edit, "100")
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(edit, Qt.Key.Key_Return)
-    assert signal.args == [["A01", "A02", "A03"], "it_power_kw", 100.0]
+    assert signal.args == [FieldEdit(("A01", "A02", "A03"), "it_power_kw", 100.0)]
 
 
 def test_a_cdus_fluid_is_picked_from_its_allowed_values(qtbot, panel, demo, choices) -> None:
@@ -195,7 +198,7 @@ def test_a_cdus_fluid_is_picked_from_its_allowed_values(qtbot, panel, demo, choi
     fluid.setFocus()
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(fluid, Qt.Key.Key_Down)
-    assert signal.args == [["CDU-A1"], "fluid", "pg25"]
+    assert signal.args == [FieldEdit(("CDU-A1",), "fluid", "pg25")]
 
 
 def test_a_rack_can_be_unplumbed_with_none(qtbot, panel, demo, choices) -> None:
@@ -206,7 +209,7 @@ def test_a_rack_can_be_unplumbed_with_none(qtbot, panel, demo, choices) -> None:
     loop.setFocus()
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(loop, Qt.Key.Key_Home)
-    assert signal.args == [["A01"], "loop_id", None]
+    assert signal.args == [FieldEdit(("A01",), "loop_id", None)]
 
 
 def test_a_reference_the_choices_lack_still_shows(panel, demo, choices) -> None:
@@ -235,7 +238,7 @@ def test_a_backend_problem_shows_under_its_field_and_keeps_the_typed_text(
     retype(qtbot, edit, "A02")
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(edit, Qt.Key.Key_Return)
-    assert signal.args == [["A01"], "id", "A02"]
+    assert signal.args == [FieldEdit(("A01",), "id", "A02")]
     panel.show_problems(
         [
             FieldProblem("racks[A01].id", "id 'A02' is used more than once"),
@@ -259,7 +262,7 @@ def test_mixed_kinds_edit_only_the_fields_they_share(qtbot, panel, demo, choices
     retype(qtbot, edit, "90")
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(edit, Qt.Key.Key_Return)
-    assert signal.args == [["A01", "CDU-A1"], "rotation_deg", 90.0]
+    assert signal.args == [FieldEdit(("A01", "CDU-A1"), "rotation_deg", 90.0)]
 
 
 def test_a_reshow_after_an_edit_keeps_the_rows_focus_and_cursor(
@@ -323,4 +326,4 @@ def test_a_yes_no_field_is_a_checkbox_partly_checked_when_mixed(qtbot, panel, de
     assert box.checkState() == Qt.CheckState.PartiallyChecked
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(box, Qt.Key.Key_Space)
-    assert signal.args == [["GB200-NVL72", "H100-SXM"], "liquid_cooled", True]
+    assert signal.args == [FieldEdit(("GB200-NVL72", "H100-SXM"), "liquid_cooled", True)]

@@ -6,6 +6,7 @@ import pytest
 from demo_window import close, open_demo
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.widgets.floor_plan import LIQUID_RACK_FILL
+from factoryfloor.widgets.plan_tools import ToolKind
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
@@ -22,8 +23,9 @@ def rack_fill(window: MainWindow, rack_id: str) -> QColor:
 
 
 def test_run_colours_racks_live_and_design_restores_them(window: MainWindow, qtbot) -> None:
+    rack_tool = window.tools.tool_actions[ToolKind.PLACE_RACK]
     window.run_action.trigger()
-    assert window.plan.read_only and not window.tool_actions["rack"].isEnabled()
+    assert window.plan_view.read_only and not rack_tool.isEnabled()
     # The simulator publishes at 4 Hz; the first frame reaches the plan within seconds.
     qtbot.waitUntil(lambda: window.run_view.live_panel.tiles["it_power_kw"].value.text() != "-",
                     timeout=30_000)  # fmt: skip
@@ -34,18 +36,19 @@ def test_run_colours_racks_live_and_design_restores_them(window: MainWindow, qtb
     assert 1.05 < float(window.run_view.live_panel.tiles["pue"].value.text()) < 1.4
     assert rack_fill(window, "A01") != LIQUID_RACK_FILL
     assert "GPU utilisation" in window.scene.tooltip_for("A01")
-    assert window.run_mode.client is not None and window.run_mode.client.alive
-    client = window.run_mode.client
+    client = window.run_view.run_mode.client
+    assert client is not None and client.alive
 
     window.design_action.trigger()
     assert rack_fill(window, "A01") == LIQUID_RACK_FILL
-    assert not window.plan.read_only and window.tool_actions["rack"].isEnabled()
+    assert not window.plan_view.read_only and rack_tool.isEnabled()
     qtbot.waitUntil(lambda: not client.alive, timeout=15_000)  # backend stopped
 
 
 def test_choosing_another_quantity_rescales_the_legend(window: MainWindow, qtbot) -> None:
     window.run_action.trigger()
-    window.quantity_box.setCurrentIndex(window.quantity_box.findData("power_kw"))
+    quantity_box = window.run_view.quantity_box
+    quantity_box.setCurrentIndex(quantity_box.findData("power_kw"))
     # The scale runs from 0 to the largest rack's design IT power: 132 kW (GB200 NVL72).
     assert (window.scale_bar.low, window.scale_bar.high) == (0.0, 132.0)
     assert window.scale_bar.unit == "kW"
@@ -56,8 +59,8 @@ def test_clicking_a_rack_opens_its_per_gpu_detail(window: MainWindow, qtbot) -> 
     qtbot.waitUntil(lambda: window.run_view.live_panel.tiles["it_power_kw"].value.text() != "-",
                     timeout=30_000)  # fmt: skip
     rack = window.scene.items_by_id["C02"]
-    centre = window.plan.mapFromScene(rack.mapToScene(0.0, 0.3))
-    qtbot.mouseClick(window.plan.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    centre = window.plan_view.mapFromScene(rack.mapToScene(0.0, 0.3))
+    qtbot.mouseClick(window.plan_view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
     panel = window.run_view.rack_detail
     assert panel.parentWidget().isVisible()
     qtbot.waitUntil(lambda: panel.table.rowCount() == 16

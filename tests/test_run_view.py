@@ -60,8 +60,8 @@ def test_clicking_a_rack_on_the_plan_outlines_its_rows_on_the_heatmap(running: M
                                                                       qtbot) -> None:  # fmt: skip
     main = running
     rack = main.scene.items_by_id["C02"]
-    qtbot.mouseClick(main.plan.viewport(), Qt.MouseButton.LeftButton,
-                     pos=main.plan.mapFromScene(rack.mapToScene(0.0, 0.3)))  # fmt: skip
+    qtbot.mouseClick(main.plan_view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=main.plan_view.mapFromScene(rack.mapToScene(0.0, 0.3)))  # fmt: skip
     rows = main.run_view.history.rack_rows["C02"]
     assert main.run_view.heatmap.selection.isVisible()
     assert main.run_view.heatmap.selection.getRegion() == (rows.start, rows.stop)

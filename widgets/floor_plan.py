@@ -9,6 +9,7 @@ bar in metres.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from factoryfloor.backend.design.figures import DesignFigures
 from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, PowerFeed, Rack
@@ -16,6 +17,7 @@ from factoryfloor.backend.design.report import fmt, fmt_pct
 from factoryfloor.widgets.plan_items import (
     LABEL_FONT,
     EquipmentItem,
+    EquipmentKind,
     LoopItem,
     RackItem,
     cosmetic_pen,
@@ -34,18 +36,34 @@ OUTSIDE_FILL = QColor("#e9ecef")
 FEED_WIDTH_M = 0.6
 FEED_DEPTH_M = 1.2
 NO_READING_FILL = QColor("#eceff1")
+
+
+class LegendEntry(NamedTuple):
+    label: str
+    colour: QColor
+    is_line: bool
+    """Drawn as a stroke of pipe (loops) rather than a filled swatch (equipment)."""
+
+
 LEGEND = [
-    ("Liquid-cooled rack", LIQUID_RACK_FILL, False),
-    ("Air-cooled rack", AIR_RACK_FILL, False),
-    ("CDU", CDU_FILL, False),
-    ("Power feed", FEED_FILL, False),
-    ("Loop: OK", OK, True),
-    ("near capacity", NEAR, True),
-    ("over capacity", OVER, True),
+    LegendEntry("Liquid-cooled rack", LIQUID_RACK_FILL, False),
+    LegendEntry("Air-cooled rack", AIR_RACK_FILL, False),
+    LegendEntry("CDU", CDU_FILL, False),
+    LegendEntry("Power feed", FEED_FILL, False),
+    LegendEntry("Loop: OK", OK, True),
+    LegendEntry("near capacity", NEAR, True),
+    LegendEntry("over capacity", OVER, True),
 ]
 
 
-class PlanIndex:
+class Styling(NamedTuple):
+    """What the scene's items were last styled with, so a refresh restyles only changes."""
+
+    status_by_id: dict[str, str]
+    figures: DesignFigures
+
+
+class EntityIndex:
     """The design's entities by id, built once per refresh, and the item each one is drawn as."""
 
     def __init__(self, design: Design):
@@ -66,18 +84,20 @@ class PlanIndex:
         if isinstance(entity, Rack):
             fill = LIQUID_RACK_FILL if entity.liquid_fraction > 0 else AIR_RACK_FILL
             lines = [entity.id, f"{entity.it_power_kw:.0f} kW"]
-            return RackItem("rack", entity.id, entity.x_m, entity.y_m, entity.width_m,
+            return RackItem(EquipmentKind.RACK, entity.id, entity.x_m, entity.y_m, entity.width_m,
                             entity.depth_m, entity.rotation_deg, fill, lines)  # fmt: skip
         if isinstance(entity, CoolingLoop):
             return LoopItem(entity.id, entity.route, self.racks_on_loop[entity.id], OK)
         if isinstance(entity, Cdu):
             item = EquipmentItem(
-                "cdu", entity.id, entity.x_m, entity.y_m, entity.width_m, entity.depth_m,
-                entity.rotation_deg, CDU_FILL, [entity.id],
+                EquipmentKind.CDU, entity.id, entity.x_m, entity.y_m, entity.width_m,
+                entity.depth_m, entity.rotation_deg, CDU_FILL, [entity.id],
             )  # fmt: skip
         elif isinstance(entity, PowerFeed):
-            item = EquipmentItem("feed", entity.id, entity.x_m, entity.y_m, FEED_WIDTH_M,
-                                 FEED_DEPTH_M, 0.0, FEED_FILL, [entity.id])  # fmt: skip
+            item = EquipmentItem(
+                EquipmentKind.FEED, entity.id, entity.x_m, entity.y_m, FEED_WIDTH_M,
+                FEED_DEPTH_M, 0.0, FEED_FILL, [entity.id],
+            )  # fmt: skip
         else:
             return None
         item.vertical_labels = True  # narrow cabinets: label along their depth
@@ -104,8 +124,7 @@ class FloorPlanScene(QGraphicsScene):
         """Run view: the live value of each item, shown on hover instead of design figures."""
         self.grid_m = 1.0
         """Spacing of the fine grid lines: the editor's snap grid, so items visibly snap to it."""
-        self._styled: tuple[dict[str, str], DesignFigures] | None = None
-        """Statuses and figures the items were last styled with: a refresh restyles changes."""
+        self._styled: Styling | None = None
         self.selectionChanged.connect(self._on_selection_changed)
 
     def show_design(self, design: Design, figures: DesignFigures) -> None:
@@ -116,7 +135,7 @@ class FloorPlanScene(QGraphicsScene):
         self.floor_rect = QRectF(0, 0, design.floor.width_m, design.floor.depth_m)
         margin = max(design.floor.width_m, design.floor.depth_m) * 0.05
         self.setSceneRect(self.floor_rect.adjusted(-margin, -margin, margin, margin))
-        index = PlanIndex(design)
+        index = EntityIndex(design)
         for entity_id in index.entities:
             self._rebuild(entity_id, index)
         self._restyle()
@@ -139,7 +158,7 @@ class FloorPlanScene(QGraphicsScene):
                 rebuild.add(entity_id)
         selected = {item.entity_id for item in self.selectedItems()}
         self.blockSignals(True)
-        index = PlanIndex(design)
+        index = EntityIndex(design)
         for entity_id in rebuild:
             self._rebuild(entity_id, index)
         for entity_id in selected & rebuild:
@@ -148,7 +167,7 @@ class FloorPlanScene(QGraphicsScene):
         self.blockSignals(False)
         self._restyle(rebuild)
 
-    def _rebuild(self, entity_id: str, index: PlanIndex) -> None:
+    def _rebuild(self, entity_id: str, index: EntityIndex) -> None:
         old = self.items_by_id.pop(entity_id, None)
         if old is not None:
             self.removeItem(old)
@@ -167,14 +186,14 @@ class FloorPlanScene(QGraphicsScene):
         previous = self._styled
         ids = set(self.items_by_id) if rebuilt is None or previous is None else set(rebuilt)
         if previous is not None and rebuilt is not None:
-            old_status, old_figures = previous
+            old_status, old_figures = previous.status_by_id, previous.figures
             ids |= {i for i in status.keys() | old_status.keys()
                     if status.get(i) != old_status.get(i)}  # fmt: skip
             for lf in figures.loops.values():
                 if lf != old_figures.loops.get(lf.loop_id):
                     ids |= {lf.loop_id, lf.cdu_id}
             ids |= {f for f, ff in figures.feeds.items() if ff != old_figures.feeds.get(f)}
-        self._styled = (status, figures)
+        self._styled = Styling(status, figures)
         loop_by_cdu = {lf.cdu_id: lf for lf in figures.loops.values()}
         for entity_id in ids:
             item = self.items_by_id.get(entity_id)
@@ -269,6 +288,10 @@ class FloorPlanScene(QGraphicsScene):
         item.setSelected(True)
         return True
 
+    def select_all(self) -> None:
+        for item in self.items_by_id.values():
+            item.setSelected(True)
+
     def selected_ids(self) -> list[str]:
         return [item.entity_id for item in self.selectedItems()]
 
@@ -321,19 +344,23 @@ class FloorPlanView(QGraphicsView):
 
     def __init__(self, scene: FloorPlanScene, parent: QWidget | None = None):
         super().__init__(scene, parent)
-        self.plan = scene
+        self._scene = scene
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+
+    def scene(self) -> FloorPlanScene:
+        """Qt's accessor, typed: a plan view shows the one scene it was built with."""
+        return self._scene
 
     @property
     def px_per_m(self) -> float:
         return self.transform().m11()
 
     def fit_hall(self) -> None:
-        if not self.plan.floor_rect.isEmpty():
-            self.fitInView(self.plan.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        if not self._scene.floor_rect.isEmpty():
+            self.fitInView(self._scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
 
     def zoom_by(self, factor: float) -> None:
         target = min(max(self.px_per_m * factor, self.MIN_SCALE_PX_PER_M), self.MAX_SCALE_PX_PER_M)

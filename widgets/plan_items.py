@@ -7,6 +7,7 @@ them, so a 1,000-rack hall zoomed out is not a smear of overlapping text.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import math
 
@@ -46,6 +47,14 @@ def cosmetic_pen(colour: QColor | str, width_px: float = 1.0, style=Qt.PenStyle.
     return pen
 
 
+class EquipmentKind(enum.Enum):
+    """What an equipment item stands for; the value is the word the editor's hints use."""
+
+    RACK = "rack"
+    CDU = "cdu"
+    FEED = "feed"
+
+
 class FiguresTooltip:
     """Mixin: the tooltip is built from the scene's current figures when the item is hovered,
     so an edit elsewhere (a rack's power changing its loop's heat) never leaves it stale."""
@@ -68,7 +77,7 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
 
     def __init__(
         self,
-        kind: str,
+        kind: EquipmentKind,
         entity_id: str,
         x_m: float,
         y_m: float,
@@ -80,7 +89,6 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
     ):
         super().__init__(QRectF(-width_m / 2, -depth_m / 2, width_m, depth_m))
         self.kind = kind
-        """``rack``, ``cdu`` or ``feed``."""
         self.entity_id = entity_id
         self.lines = lines
         self.status: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from factoryfloor.backend.design.design_file import FieldProblem
@@ -49,6 +50,15 @@ _MIXED: Final = object()
 
 Commit = Callable[["FieldRow", Any], None]
 Check = Callable[[str, Any], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldEdit:
+    """A valid value the user committed for one field of every selected entity."""
+
+    ids: tuple[str, ...]
+    field: str
+    value: Any
 
 
 def _common(values: Sequence[Any]) -> Any:
@@ -235,8 +245,7 @@ ROW_TYPES: dict[Kind, type[TextRow | ChoiceRow | CheckRow]] = {
 class PropertiesPanel(QWidget):
     """Edits the selection: one row per field all selected entities share."""
 
-    field_edit_requested = Signal(list, str, object)
-    """(ids of the selected entities, field name, value): a valid value the user committed."""
+    field_edit_requested = Signal(FieldEdit)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -353,8 +362,8 @@ class PropertiesPanel(QWidget):
         if self._rows.get(row.spec.name) is not row:
             return
         self._show_item_problems([])
-        ids = [entity.id for entity in self._entities]
-        self.field_edit_requested.emit(ids, row.spec.name, value)
+        ids = tuple(entity.id for entity in self._entities)
+        self.field_edit_requested.emit(FieldEdit(ids, row.spec.name, value))
 
     def _show_item_problems(self, reasons: list[str]) -> None:
         self.item_problems.setText("\n".join(reasons))

@@ -1,0 +1,130 @@
+"""The menu bar (File, Edit, View, Help) and the File tool bar, which repeats the commonest of
+its commands.
+
+Edit commands and undo/redo are also added to the plan view, so their shortcuts (Delete,
+Ctrl+D, ...) reach it while it has focus. Undo and redo follow the undo group's active stack:
+the open document's in Design, none in Run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from factoryfloor.app.editor_controller import EditorController
+from factoryfloor.app.file_commands import ExportFormat, FileCommands
+from factoryfloor.app.mode_switch import ModeSwitch
+from factoryfloor.backend.design.edits import AlignEdge
+from factoryfloor.resources import demo_path
+from factoryfloor.widgets.plan_editor import PlanEditorView
+from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar
+
+ALIGN_ITEMS: tuple[tuple[str, AlignEdge], ...] = (
+    ("Left", "left"),
+    ("Right", "right"),
+    ("Top", "top"),
+    ("Bottom", "bottom"),
+    ("Centres horizontally", "v-centre"),
+    ("Centres vertically", "h-centre"),
+)
+"""Edit > Align: menu label and the edge the selection lines up on."""
+
+
+class Menus:
+    """Builds the window's menus; keeps the actions the File tool bar and the window use."""
+
+    def __init__(self, window: QMainWindow, files: FileCommands, controller: EditorController,
+                 plan_view: PlanEditorView, undo_group: QUndoGroup,
+                 panel_docks: Sequence[QDockWidget], modes: ModeSwitch):  # fmt: skip
+        self.window = window
+        keys = QKeySequence.StandardKey
+        c = controller
+        self.new_action = self._action("&New", files.new_design, keys.New)
+        self.open_action = self._action("&Open…", files.choose_file, keys.Open)
+        self.save_action = self._action("&Save", files.save, keys.Save)
+        self.save_as_action = self._action("Save &As…", files.save_as, keys.SaveAs)
+        file_menu = window.menuBar().addMenu("&File")
+        file_menu.addActions([self.new_action, self.open_action])
+        recent_menu = file_menu.addMenu("Open &Recent")
+        recent_menu.aboutToShow.connect(lambda: files.fill_recent_menu(recent_menu))
+        file_menu.addAction(
+            self._action("Open &Demo Facility", lambda: files.open_file(demo_path()))
+        )
+        file_menu.addSeparator()
+        file_menu.addActions([self.save_action, self.save_as_action])
+        export_menu = file_menu.addMenu("&Export")
+        for label, export_format in (("Plan as &PNG…", ExportFormat.PNG),
+                                     ("Plan as &SVG…", ExportFormat.SVG),
+                                     ("Figures as &CSV…", ExportFormat.CSV)):  # fmt: skip
+            export_menu.addAction(
+                self._action(label, lambda _=False, f=export_format: files.export(f))
+            )
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Quit", window.close, keys.Quit))
+
+        self.edit_menu = window.menuBar().addMenu("&Edit")
+        # The group's actions follow the open document's stack, with its labels ("Undo Move C05").
+        self.undo_action = undo_group.createUndoAction(window, "&Undo")
+        self.undo_action.setShortcut(keys.Undo)
+        self.redo_action = undo_group.createRedoAction(window, "&Redo")
+        self.redo_action.setShortcut(keys.Redo)
+        self.undo_action.setIconText("Undo")  # the tool bar stays put; the menu names the edit
+        self.redo_action.setIconText("Redo")
+        self.edit_menu.addActions([self.undo_action, self.redo_action])
+        self.edit_menu.addSeparator()
+        edit_actions = [
+            self._action("&Delete", c.delete_selection, keys.Delete),
+            self._action("D&uplicate", c.duplicate_selection, "Ctrl+D"),
+            self._action("R&otate 90°", c.rotate_selection, "Ctrl+R"),
+            self._action("Select &All", plan_view.scene().select_all, keys.SelectAll),
+        ]
+        self.edit_menu.addActions(edit_actions)
+        align_menu = self.edit_menu.addMenu("A&lign")
+        for label, edge in ALIGN_ITEMS:
+            align_menu.addAction(self._action(label, lambda _=False, e=edge: c.align_selection(e)))
+        distribute_menu = self.edit_menu.addMenu("Dis&tribute")
+        distribute_menu.addAction(self._action("Horizontally", lambda: c.distribute_selection("x")))
+        distribute_menu.addAction(self._action("Vertically", lambda: c.distribute_selection("y")))
+        for action in edit_actions:
+            plan_view.addAction(action)
+        plan_view.addActions([self.undo_action, self.redo_action])
+
+        view_menu = window.menuBar().addMenu("&View")
+        self.fit_action = self._action("&Fit Hall", plan_view.fit_hall, "Ctrl+0")
+        self.zoom_in_action = self._action("Zoom &In", lambda: plan_view.zoom_by(1.25),
+                                           keys.ZoomIn)  # fmt: skip
+        self.zoom_out_action = self._action("Zoom &Out", lambda: plan_view.zoom_by(0.8),
+                                            keys.ZoomOut)  # fmt: skip
+        view_menu.addActions([self.fit_action, self.zoom_in_action, self.zoom_out_action])
+        view_menu.addSeparator()
+        for dock in panel_docks:
+            view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        view_menu.addAction(self._action("&Control-Room Mode…", modes.choose_control_room, "F11"))
+        help_menu = window.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&About FactoryFloor", self._about))
+
+    def file_tool_bar(self) -> QToolBar:
+        """New, open, save; undo, redo; fit and zoom."""
+        bar = QToolBar("File")
+        bar.setObjectName("fileToolBar")
+        bar.addActions([self.new_action, self.open_action, self.save_action])
+        bar.addSeparator()
+        bar.addActions([self.undo_action, self.redo_action])
+        bar.addSeparator()
+        bar.addActions([self.fit_action, self.zoom_in_action, self.zoom_out_action])
+        return bar
+
+    def _action(self, text: str, slot: Callable[..., object],
+                shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+                ) -> QAction:  # fmt: skip
+        action = QAction(text, self.window)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        return action
+
+    def _about(self) -> None:
+        QMessageBox.about(self.window, "About FactoryFloor",
+                          "<b>FactoryFloor</b><br>Design and run AI factories: floor plan, "
+                          "cooling, power and tokens per watt.")  # fmt: skip
