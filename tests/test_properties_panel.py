@@ -114,7 +114,7 @@ def test_a_racks_gpu_hosts_are_typed_as_one_line_of_names(qtbot, panel, demo, ch
     retype(qtbot, edit, "a01-n1, a01-n2 a01-n3,a01-n4")
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(edit, Qt.Key.Key_Return)
-    assert signal.args == [["A01"], "nodes", ["a01-n1", "a01-n2", "a01-n3", "a01-n4"]]
+    assert signal.args == [FieldEdit(("A01",), "nodes", ["a01-n1", "a01-n2", "a01-n3", "a01-n4"])]
     rack = demo.racks[0].model_copy(update={"nodes": ["a01-n1", "a01-n2"]})
     panel.show_selection([rack], choices)
     assert line_edit(panel, "nodes").text() == "a01-n1, a01-n2"
