@@ -263,6 +263,7 @@ def naive_wall_class():
     import numpy as np
     import pyqtgraph as pg
     from factoryfloor.app.control_room import ControlRoomWindow
+    from factoryfloor.backend.telemetry.series import entity_key, facility_key
     from factoryfloor.widgets.fleet_heatmap import LOOKUP_TABLE
     from PySide6.QtCore import QRectF
 
@@ -292,11 +293,15 @@ def naive_wall_class():
             capacity = self.run_view.loop_capacity
             cdus = list(dict.fromkeys(cdu for cdu, _ in capacity.values()))
             series = {
-                "heat": [f"loop/{loop}/heat_kw" for loop in capacity],
-                "coolant": [f"cdu/{c}/{end}_temp_c" for c in cdus for end in ("supply", "return")],
-                "flow": [f"cdu/{c}/flow_lpm" for c in cdus],
-                "tokens": ["facility/tokens_per_s"],
-                "efficiency": ["facility/tokens_per_j"],
+                "heat": [entity_key("loop", loop, "heat_kw") for loop in capacity],
+                "coolant": [
+                    entity_key("cdu", c, f"{end}_temp_c")
+                    for c in cdus
+                    for end in ("supply", "return")
+                ],
+                "flow": [entity_key("cdu", c, "flow_lpm") for c in cdus],
+                "tokens": [facility_key("tokens_per_s")],
+                "efficiency": [facility_key("tokens_per_j")],
             }
             self._show_image(times_s, values, gpus.resolution_s)
             plots = self.plots.plots

@@ -3,6 +3,8 @@ or frames written by hand), checked the way an operator would notice it."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from factoryfloor.backend.design.model import Design
@@ -63,7 +65,7 @@ def test_rows_columns_and_newest_column_follow_readings(heatmap: FleetHeatmap,
     heatmap.set_history(history)
     assert heatmap.image is None  # no reading yet: nothing drawn, no error
     keys = util_keys(design)
-    rows = history.rack_rows
+    rows = history.rows_of_rack
     values = np.full(len(keys), 50.0)
     values[rows["R000-00"].start : rows["R000-00"].stop] = 0.0
     values[rows["R000-01"].start : rows["R000-01"].stop] = 100.0
@@ -72,6 +74,7 @@ def test_rows_columns_and_newest_column_follow_readings(heatmap: FleetHeatmap,
         heatmap.refresh()
     image = heatmap.image
     assert image is not None and image.dtype == np.uint8 and image.flags.c_contiguous
+    assert heatmap.shown_until_s == T0_S + 5.0  # the end of the newest second
     assert image.shape == (60, 4 * 72)  # 60 columns of 1 s, one row per GPU
     assert heatmap.resolution_s == 1.0
     newest = image[-1]
@@ -108,7 +111,7 @@ def test_click_on_a_cell_emits_its_rack_and_gpu(heatmap: FleetHeatmap, design: D
     heatmap.set_history(history)
     heatmap.show()
     qtbot.waitExposed(heatmap)
-    row = history.rack_rows["R000-02"].start + 5
+    row = history.rows_of_rack["R000-02"].start + 5
     column = heatmap.columns - 3
     x = T0_S + 10.0 - 60.0 + column + 0.5  # the middle of the cell
     scene_pos = heatmap.view.mapViewToScene(QPointF(x, row + 0.5))
@@ -140,7 +143,7 @@ def test_select_gpu_outlines_its_row_or_its_rack_without_emitting(heatmap: Fleet
                                                                   qtbot) -> None:  # fmt: skip
     history = LiveHistory(design)
     heatmap.set_history(history)
-    start = history.rack_rows["R000-01"].start
+    start = history.rows_of_rack["R000-01"].start
     with qtbot.assertNotEmitted(heatmap.gpu_clicked):
         heatmap.select_gpu("R000-01", 7)
     assert heatmap.selection.isVisible()
@@ -164,12 +167,13 @@ def test_frames_shift_the_image_while_live_not_while_paused(heatmap: FleetHeatma
     assert np.array_equal(heatmap.image, full_codes(history, heatmap))
 
     heatmap.set_paused(True)
-    frozen = heatmap.image.copy()
+    frozen, frozen_until_s = heatmap.image.copy(), heatmap.shown_until_s
     assert "paused" in heatmap.title.text()
     for _ in range(5):
         t = feed(history, sim, 1, t)
         heatmap.refresh()
     assert np.array_equal(heatmap.image, frozen)
+    assert heatmap.shown_until_s == frozen_until_s
     heatmap.set_window(300.0)  # changing the window while paused stays at the paused time
     assert heatmap.image.shape[0] == 300
     assert np.array_equal(heatmap.image[-60:], frozen)
@@ -178,6 +182,7 @@ def test_frames_shift_the_image_while_live_not_while_paused(heatmap: FleetHeatma
     heatmap.set_paused(False)  # resume catches up with the frames recorded meanwhile
     assert np.array_equal(heatmap.image, full_codes(history, heatmap))
     assert not np.array_equal(heatmap.image, frozen)
+    assert heatmap.shown_until_s == frozen_until_s + 5.0
 
 
 def test_incremental_image_equals_a_full_read(heatmap: FleetHeatmap, design: Design) -> None:
@@ -231,7 +236,7 @@ def test_missing_readings_show_as_no_reading(heatmap: FleetHeatmap, design: Desi
     heatmap.set_history(history)
     keys = util_keys(design)
     values = np.full(len(keys), 80.0)
-    silent = history.rack_rows["R000-03"]
+    silent = history.rows_of_rack["R000-03"]
     values[silent.start : silent.stop] = np.nan  # a rack whose exporter is down
     history.add(keys, T0_S + 0.5, values)
     heatmap.refresh()
@@ -257,6 +262,7 @@ def test_set_history_none_clears(heatmap: FleetHeatmap, design: Design) -> None:
     assert heatmap.image is not None
     heatmap.set_history(None)
     assert heatmap.image is None and not heatmap.selection.isVisible()
+    assert math.isnan(heatmap.shown_until_s)
     heatmap.refresh()  # nothing to do, and no error
     assert heatmap.image_item.image is None
 
@@ -268,7 +274,7 @@ def test_rack_axis_labels_rack_ids_and_thins_them(heatmap: FleetHeatmap) -> None
     rows = len(history.gpu_rows)
     tall = axis.tickValues(0, rows, 100_000)[0][1]  # room for every rack
     assert len(tall) == 64
-    assert axis.tickStrings(tall[:2], 1.0, 1.0) == list(history.rack_rows)[:2]
+    assert axis.tickStrings(tall[:2], 1.0, 1.0) == list(history.rows_of_rack)[:2]
     short = axis.tickValues(0, rows, 400)[0][1]
     assert 5 <= len(short) <= 400 / 16 + 1
     assert np.diff(short).min() * 400 / rows >= 16  # labels do not overlap
@@ -289,7 +295,7 @@ def test_a_whole_hall_in_a_few_hundred_pixels_still_shows_one_hot_gpu(qtbot) -> 
     history = LiveHistory(design)
     keys = [f"gpu/{rack.id}/{i}/temp_c" for rack in design.racks for i in range(rack.gpu_count)]
     temps_c = np.full(len(keys), 40.0)
-    hot_row = history.rack_rows[design.racks[37].id].start + 11
+    hot_row = history.rows_of_rack[design.racks[37].id].start + 11
     temps_c[hot_row] = 95.0
     widget.set_history(history)
     for i in range(5):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from factoryfloor.backend.design.design_file import load_design
-from factoryfloor.backend.telemetry.history import LiveHistory, SeriesHistory, Tier, rack_rows
+from factoryfloor.backend.telemetry.history import LiveHistory, SeriesHistory, Tier, floor_rows
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo_hall.json"
@@ -71,7 +71,7 @@ def test_clock_going_back_keeps_what_was_recorded() -> None:
 
 
 def test_rows_follow_how_racks_stand_on_the_floor(demo) -> None:
-    rows = rack_rows(demo)
+    rows = floor_rows(demo)
     assert list(rows) == ["Row A", "Row B", "Row C"]
     assert rows["Row C"][0] == "C01" and len(rows["Row C"]) == 10
 
@@ -83,11 +83,12 @@ def test_gpu_rows_and_means_per_rack_row_and_hall(demo) -> None:
     history.add(sim.keys, T0, values)
     by_key = dict(zip(sim.keys, values.tolist(), strict=True))
     assert len(history.gpu_rows) == 1312
-    assert history.gpu_rows[history.rack_rows["B03"][5]] == ("B03", 5)
+    assert history.gpu_rows[history.rows_of_rack["B03"][5]] == ("B03", 5)
     assert history.gpu_quantities == ["util_pct", "power_w", "temp_c"]
 
     gpu = history.gpu_window("power_w", 1.0).values[-1]
-    assert gpu[history.rack_rows["C02"][3]] == pytest.approx(by_key["gpu/C02/3/power_w"], rel=1e-3)
+    c02_gpu_3 = by_key["gpu/C02/3/power_w"]
+    assert gpu[history.rows_of_rack["C02"][3]] == pytest.approx(c02_gpu_3, rel=1e-3)
 
     racks = history.aggregate_window("temp_c", "rack", 1.0)
     b03 = np.mean([by_key[f"gpu/B03/{i}/temp_c"] for i in range(72)])
@@ -116,14 +117,11 @@ def test_memory_is_fixed_once_series_are_known(demo) -> None:
     """A wall display runs for days: after the first frame, no frame may grow the history."""
     sim = FacilitySimulator(demo, seed=1)
     history = LiveHistory(demo)
-
-    def held_bytes() -> int:
-        rings = [r for h in (history.series, *history._gpu.values()) for r in h._rings]
-        return sum(r.data.nbytes + r.bucket.nbytes for r in rings)
-
     history.add(sim.keys, T0, sim.step(1.0))
-    before = held_bytes()
+    before = history.nbytes
+    gpus, columns = len(history.gpu_rows), sum(tier.columns for tier in history.tiers)
+    assert before >= 3 * gpus * columns * 2  # every GPU's three quantities at float16, held
     for minute in range(1, 26 * 60, 7):  # a day and more at a coarse step: every tier laps
         history.add(sim.keys, T0 + 60.0 * minute, sim.step(1.0))
-    assert held_bytes() == before
+    assert history.nbytes == before
     assert np.isfinite(history.aggregate_window("util_pct", "hall", 86400).values).any()

@@ -10,14 +10,10 @@ from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.synthetic import generate_hall
 from factoryfloor.backend.telemetry.history import WINDOWS_S, LiveHistory
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
-from factoryfloor.widgets.history_plots import (
-    MAX_CURVES,
-    MAX_LOOP_CURVES,
-    MAX_READOUT,
-    MIN_PLOT_PX,
-    HistoryPlots,
-    format_value,
-)
+from factoryfloor.widgets.history_plots import HistoryPlots
+from factoryfloor.widgets.plot_choice import MAX_CURVES, MAX_LOOP_CURVES, format_value
+from factoryfloor.widgets.plot_crosshair import MAX_READOUT
+from factoryfloor.widgets.stacked_plot import MIN_PLOT_PX
 from on_screen import on_screen
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QColor
@@ -78,13 +74,13 @@ def test_window_sets_x_span_and_resolution(plots: HistoryPlots, qtbot) -> None:
     assert high - low == pytest.approx(60.0)
     assert high == pytest.approx(math.floor(feed.history.latest_s) + 1.0)  # newest bucket's end
 
-    plots.window_combo.setCurrentIndex(WINDOWS_S.index(3600.0))  # as the user would
+    plots.controls.window_combo.setCurrentIndex(WINDOWS_S.index(3600.0))  # as the user would
     assert plots.window_s == 3600.0
     assert len(curve.xData) == 240
     assert np.allclose(np.diff(curve.xData), 15.0)
     low, high = x_range(plots)
     assert high - low == pytest.approx(3600.0)
-    assert plots.window_combo.currentText() == "1 h"
+    assert plots.controls.window_combo.currentText() == "1 h"
 
 
 def test_setters_with_the_same_value_emit_nothing(plots: HistoryPlots, qtbot) -> None:
@@ -107,12 +103,17 @@ def test_pause_freezes_the_curves_and_resume_follows(plots: HistoryPlots, qtbot)
     with qtbot.waitSignal(plots.paused_changed) as signal:
         plots.set_paused(True)
     assert signal.args == [True]
-    assert plots.pause_button.isChecked() and plots.pause_button.text() == "Resume"
+    button = plots.controls.pause_button
+    assert button.isChecked() and button.text() == "Resume"
+    assert plots.controls.status_label.text().startswith("Paused at ")
     before = snapshot(plots)
     view_before = x_range(plots)
+    paused_until_s = plots.shown_until_s
+    assert paused_until_s == math.floor(feed.history.latest_s) + 1.0
     feed.frames(10)
     plots.refresh()
     after = snapshot(plots)
+    assert plots.shown_until_s == paused_until_s
     for key, curves in before.items():
         assert len(curves) == len(after[key])
         for (x0, y0), (x1, y1) in zip(curves, after[key], strict=True):
@@ -120,13 +121,14 @@ def test_pause_freezes_the_curves_and_resume_follows(plots: HistoryPlots, qtbot)
     assert x_range(plots) == view_before
 
     with qtbot.waitSignal(plots.paused_changed) as signal:
-        plots.pause_button.click()  # as the user would
+        plots.controls.pause_button.click()  # as the user would
     assert signal.args == [False]
     curve = shown(plots, "efficiency")[0]
     newest = feed.history.series_window(["facility/tokens_per_j"], 1.0)
     assert curve.xData[-1] == newest.times_s[-1]
     assert curve.yData[-1] == pytest.approx(float(newest.values[-1, 0]))
     assert x_range(plots)[1] == pytest.approx(newest.times_s[-1] + 0.5)
+    assert plots.shown_until_s == paused_until_s + 10.0
 
 
 def test_space_toggles_pause(plots: HistoryPlots, qtbot) -> None:
@@ -175,7 +177,7 @@ def test_loop_plot_draws_each_cdu_capacity_in_its_loop_colour(plots: HistoryPlot
     capacities = feed.loop_capacities()
     plots.set_history(feed.history, capacities)
     heat = plots.plots["heat"]
-    lines = plots._capacity_lines
+    lines = plots.capacity_lines
     assert len(lines) == len(capacities) == len(shown(plots, "heat")) == 12
     for loop, curve, line in zip(capacities, heat.curves, lines, strict=True):
         assert line.angle == 0
@@ -214,7 +216,7 @@ def test_a_large_hall_plots_the_loops_nearest_capacity_with_their_cdus(
     window = feed.history.series_window([f"loop/{lp}/heat_kw" for lp in heat.names], 300.0)
     for n, curve in enumerate(heat.curves):
         assert np.array_equal(curve.yData, window.values[:, n], equal_nan=True)
-        assert plots._capacity_lines[n].value() == capacities[heat.names[n]][1]
+        assert plots.capacity_lines[n].value() == capacities[heat.names[n]][1]
     cdus = [capacities[lp][0] for lp in heat.names]
     assert plots.plots["flow"].names == cdus
     assert plots.plots["coolant"].names[:2] == [f"{cdus[0]} supply", f"{cdus[0]} return"]
@@ -276,7 +278,7 @@ def test_per_gpu_shows_the_selected_racks_gpus(plots: HistoryPlots) -> None:
     assert "select a rack" in plots.plots["gpu"].item.titleLabel.text
     rack = feed.design.racks[2].id
     plots.select_rack(rack)
-    rows = list(feed.history.rack_rows[rack])
+    rows = list(feed.history.rows_of_rack[rack])
     curves = shown(plots, "gpu")
     assert len(curves) == len(rows)
     window = feed.history.gpu_window("power_w", plots.window_s, rows=rows)
@@ -309,13 +311,15 @@ def test_crosshair_lists_the_values_at_the_mouse(plots: HistoryPlots, qtbot) -> 
     at_s = math.floor(feed.history.latest_s) - 20 + 0.5
     view = plots.plots["coolant"].item.getViewBox()
     y = sum(view.viewRange()[1]) / 2
-    plots._on_mouse_moved(view.mapViewToScene(QPointF(at_s + 0.2, y)))
+    # What moving the mouse there tells the plots (QTest's moves are checked below).
+    plots.graphics.scene().sigMouseMoved.emit(view.mapViewToScene(QPointF(at_s + 0.2, y)))
 
     heat = plots.plots["heat"]
     assert heat.vline is not None and heat.vline.isVisible()
     assert heat.vline.value() == pytest.approx(at_s + 0.2)
-    time_s, entries = plots.readout_entries("heat", at_s + 0.2)
-    assert time_s == at_s
+    readout = plots.readout_column("heat", at_s + 0.2)
+    assert readout.time_s == at_s
+    entries = readout.entries
     window = feed.history.series_window([f"loop/{n}/heat_kw" for n in heat.names], 60.0)
     expected = dict(zip(heat.names, window.values[list(window.times_s).index(at_s)], strict=True))
     assert len(entries) == 12
@@ -329,7 +333,7 @@ def test_crosshair_lists_the_values_at_the_mouse(plots: HistoryPlots, qtbot) -> 
     assert entries[MAX_READOUT][0] not in html
 
     efficiency = plots.plots["efficiency"]
-    _, entries = plots.readout_entries("efficiency", at_s)
+    entries = plots.readout_column("efficiency", at_s).entries
     value = feed.history.series_window(["facility/tokens_per_j"], 60.0).values[-21, 0]
     assert entries == [("facility", pytest.approx(float(value)))]
     assert format_value(float(value), "tok/J") in efficiency.readout.textItem.toHtml()
@@ -350,7 +354,7 @@ def test_pinned_rack_comes_first_in_the_readout(plots: HistoryPlots) -> None:
     plots.set_history(feed.history, feed.loop_capacities())
     rack = feed.design.racks[40].id
     plots.select_rack(rack)
-    _, entries = plots.readout_entries("gpu", math.floor(feed.history.latest_s) + 0.5)
+    entries = plots.readout_column("gpu", math.floor(feed.history.latest_s) + 0.5).entries
     assert entries[0][0] == rack and len(entries) == 64
 
 
@@ -383,6 +387,7 @@ def test_no_history_draws_nothing(plots: HistoryPlots) -> None:
     plots.set_paused(True)
     plots.set_window(60.0)
     assert not any(shown(plots, key) for key in plots.plots)
+    assert math.isnan(plots.shown_until_s)
 
 
 def test_plots_redraw_when_a_column_completes_not_on_every_frame(plots: HistoryPlots) -> None:

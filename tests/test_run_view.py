@@ -40,8 +40,8 @@ def test_clicking_a_heatmap_cell_selects_that_gpu_everywhere(running: MainWindow
     main, heatmap = running, running.run_view.heatmap
     qtbot.waitUntil(lambda: heatmap.image is not None, timeout=10_000)
     history = main.run_view.history
-    row = history.rack_rows["B03"].start + 5
-    x_s = (heatmap._newest_bucket + 0.5) * heatmap.resolution_s  # the newest column
+    row = history.rows_of_rack["B03"].start + 5
+    x_s = heatmap.shown_until_s - heatmap.resolution_s / 2  # the newest column
     heatmap.view.setYRange(row - 8, row + 8, padding=0)  # zoomed in: 1,312 rows fill no screen
     pos = heatmap.plot.mapFromScene(heatmap.view.mapViewToScene(QPointF(x_s, row + 0.5)))
     qtbot.mouseClick(heatmap.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
@@ -62,7 +62,7 @@ def test_clicking_a_rack_on_the_plan_outlines_its_rows_on_the_heatmap(running: M
     rack = main.scene.items_by_id["C02"]
     qtbot.mouseClick(main.plan_view.viewport(), Qt.MouseButton.LeftButton,
                      pos=main.plan_view.mapFromScene(rack.mapToScene(0.0, 0.3)))  # fmt: skip
-    rows = main.run_view.history.rack_rows["C02"]
+    rows = main.run_view.history.rows_of_rack["C02"]
     assert main.run_view.heatmap.selection.isVisible()
     assert main.run_view.heatmap.selection.getRegion() == (rows.start, rows.stop)
     assert main.run_view.rack_detail.rack_id == "C02"
@@ -70,19 +70,38 @@ def test_clicking_a_rack_on_the_plan_outlines_its_rows_on_the_heatmap(running: M
 
 def test_window_and_pause_chosen_on_the_plots_apply_to_the_heatmap(running: MainWindow,
                                                                    qtbot) -> None:  # fmt: skip
-    plots, heatmap = running.run_view.plots, running.run_view.heatmap
-    plots.window_combo.setCurrentIndex(plots.window_combo.findData(3600.0))
+    run_view = running.run_view
+    plots, heatmap, history = run_view.plots, run_view.heatmap, run_view.history
+    window_combo, pause_button = plots.controls.window_combo, plots.controls.pause_button
+    window_combo.setCurrentIndex(window_combo.findData(3600.0))
     assert heatmap.window_s == 3600.0 and heatmap.resolution_s == 15.0
-    qtbot.mouseClick(plots.pause_button, Qt.MouseButton.LeftButton)
+    window_combo.setCurrentIndex(window_combo.findData(60.0))  # 1 s columns: quick to pass
+    assert heatmap.window_s == 60.0 and heatmap.resolution_s == 1.0
+    plots.parentWidget().raise_()  # the Plots tab: hidden plots do not draw
+    qtbot.waitUntil(lambda: not math.isnan(plots.shown_until_s), timeout=10_000)
+
+    qtbot.mouseClick(pause_button, Qt.MouseButton.LeftButton)
     assert heatmap.paused and plots.paused
     frozen = heatmap.image.copy()
-    shown_until = heatmap._newest_bucket
-    qtbot.waitUntil(lambda: running.run_view.history.latest_s // 15 > shown_until
-                    or running.run_view.history.latest_s > 0, timeout=5000)  # fmt: skip
-    running.run_view.heatmap.refresh()
+    heatmap_until_s, plots_until_s = heatmap.shown_until_s, plots.shown_until_s
+    plots_view = plots.plots["efficiency"].item.getViewBox().viewRange()[0]
+    # Frames keep coming: wait until the history is past the columns shown and the views
+    # have been handed a frame since.
+    qtbot.waitUntil(lambda: history.latest_s > max(heatmap_until_s, plots_until_s) + 1.0,
+                    timeout=10_000)  # fmt: skip
+    with qtbot.waitSignal(run_view.run_mode.history, timeout=5000):
+        pass
+    assert heatmap.shown_until_s == heatmap_until_s
     assert (heatmap.image == frozen).all()  # paused: frames do not move the picture
-    qtbot.mouseClick(plots.pause_button, Qt.MouseButton.LeftButton)
-    assert not heatmap.paused and plots.pause_button.text() == "Pause"
+    assert plots.shown_until_s == plots_until_s
+    assert plots.plots["efficiency"].item.getViewBox().viewRange()[0] == plots_view
+
+    qtbot.mouseClick(pause_button, Qt.MouseButton.LeftButton)
+    assert not heatmap.paused and not plots.paused and pause_button.text() == "Pause"
+    newest_end_s = math.floor(history.latest_s) + 1.0  # resumed: both show the newest column
+    assert heatmap.shown_until_s == newest_end_s > heatmap_until_s
+    assert plots.shown_until_s == newest_end_s > plots_until_s
+    assert plots.plots["efficiency"].item.getViewBox().viewRange()[0][1] == newest_end_s
 
 
 def test_dock_layout_of_the_run_view_is_restored_on_the_next_start(qtbot) -> None:
@@ -125,26 +144,27 @@ def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow,
     # Large type reaches every panel, the plots' and heatmap's own text included.
     wall_pt = wall.font().pointSizeF()
     assert wall_pt >= 1.5 * main.font().pointSizeF()
-    assert wall.plots.window_combo.font().pointSizeF() == wall_pt
+    assert wall.plots.controls.window_combo.font().pointSizeF() == wall_pt
     assert wall.plots.plots["heat"].item.getAxis("left").style["tickFont"].pointSizeF() == wall_pt
     assert wall.heatmap.rack_axis.style["tickFont"].pointSizeF() == wall_pt
     qtbot.waitUntil(lambda: wall.kpis.tiles["tokens_per_s"].value.text() not in ("-", "n/a"),
                     timeout=10_000)  # fmt: skip
     qtbot.waitUntil(lambda: wall.heatmap.image is not None, timeout=10_000)
     main.run_view.select_gpu("A02", 3)
-    assert wall.heatmap.selection.getRegion()[0] == main.run_view.history.rack_rows["A02"][3]
+    assert wall.heatmap.selection.getRegion()[0] == main.run_view.history.rows_of_rack["A02"][3]
     # One screen: the wall covers the desk, which stops painting and redrawing meanwhile ...
     assert main.run_view.desk_covered and not main.updatesEnabled()
     desk = main.run_view.heatmap
-    covered_at = desk._newest_bucket
-    qtbot.waitUntil(lambda: wall.heatmap._newest_bucket > covered_at + 1, timeout=10_000)
-    assert desk._newest_bucket == covered_at
+    covered_until_s = desk.shown_until_s
+    qtbot.waitUntil(lambda: wall.heatmap.shown_until_s >= covered_until_s + 2 * desk.resolution_s,
+                    timeout=10_000)  # fmt: skip
+    assert desk.shown_until_s == covered_until_s
     qtbot.keyClick(wall, Qt.Key.Key_Escape)
     assert main.control_room is None and wall not in main.run_view.extra_views
     assert main.run_view.running  # leaving the wall leaves Run on the desk
     # ... and catches up with the run when the wall leaves.
     assert main.updatesEnabled() and not main.run_view.desk_covered
-    assert desk._newest_bucket >= wall.heatmap._newest_bucket
+    assert desk.shown_until_s >= wall.heatmap.shown_until_s
 
 
 def test_control_room_rotates_one_panel_at_a_time(running: MainWindow, qtbot) -> None:

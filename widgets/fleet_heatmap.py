@@ -9,7 +9,8 @@ columns, GPU rows) so a window converts to codes in one vectorised pass.
 Frames arrive at 1-4 Hz and a window is up to 480 columns of 16,384 GPUs, so a frame must not
 re-read the window: ``refresh`` shifts the image by the buckets that have passed and re-reads
 only the newest columns. The whole window is read again only when what is shown changes
-(quantity, window, resuming, a new history).
+(quantity, window, resuming, a new history), or when the whole window has passed since the last
+frame (or the clock went back).
 
 A hall has far more GPUs than the view has pixel rows (16,384 rows in 300 px), and a scaled image
 shows one row in 55 and drops the rest, so a hot GPU could simply not be drawn. The image shown
@@ -69,7 +70,8 @@ LOOKUP_TABLE = _lookup_table()
 
 def severity(codes: np.ndarray, low_is_worst: bool) -> np.ndarray:
     """``codes`` ranked by how bad they are (uint8, higher is worse): "no reading" worst of all,
-    then the lowest reading (``low_is_worst``) or the highest. Its own inverse's input."""
+    then the lowest reading (``low_is_worst``) or the highest. With ``low_is_worst`` it is its
+    own inverse; otherwise adding 1 undoes it."""
     if low_is_worst:
         return np.uint8(SCALE_CODES) - codes  # no reading (0) -> 255, code 1 -> 254
     return codes - np.uint8(1)  # uint8 wraps: no reading (0) -> 255, code 255 -> 254
@@ -167,10 +169,11 @@ class _RackAxis(pg.AxisItem):
 class FleetHeatmap(QWidget):
     """Every GPU of the running design as a row of colour cells over the chosen time window.
 
-    The main window owns it: it hands over the ``LiveHistory`` (``set_history``), the quantity
-    and its fixed scale ends (``set_quantity``), the window (``set_window``), and calls
-    ``refresh`` after each frame. A left click on a cell emits ``gpu_clicked``; the main window
-    answers with ``select_gpu`` (which never emits), so selection from elsewhere looks the same.
+    The Run view (and the control-room wall) own it: they hand over the ``LiveHistory``
+    (``set_history``), the quantity and its fixed scale ends (``set_quantity``), the window
+    (``set_window``) and pause (``set_paused``), and call ``refresh`` after each frame. A left
+    click on a cell emits ``gpu_clicked``; the Run view answers with ``select_gpu`` (which never
+    emits), so selection from elsewhere looks the same.
     """
 
     gpu_clicked = Signal(str, int)
@@ -253,6 +256,14 @@ class FleetHeatmap(QWidget):
 
     # --- Owner's API -----------------------------------------------------------------------
 
+    @property
+    def shown_until_s(self) -> float:
+        """End of the image's newest column, epoch seconds (NaN: no image): live, the column of
+        the newest frame at the last refresh; paused, the column of the pause."""
+        if self._newest_bucket is None:
+            return math.nan
+        return (self._newest_bucket + 1) * self.resolution_s
+
     def set_history(self, history: LiveHistory | None) -> None:
         """Lay out one row per GPU of ``history`` (plan order), or clear (None)."""
         self._history = history
@@ -262,14 +273,14 @@ class FleetHeatmap(QWidget):
         if history is None:
             self.rack_axis.set_racks([], [])
         else:
-            starts = [r.start for r in history.rack_rows.values()]
-            self.rack_axis.set_racks(starts, list(history.rack_rows))
+            starts = [r.start for r in history.rows_of_rack.values()]
+            self.rack_axis.set_racks(starts, list(history.rows_of_rack))
             self.view.setLimits(yMin=0, yMax=max(len(history.gpu_rows), 1))
             self.view.setYRange(0, max(len(history.gpu_rows), 1), padding=0)
         self._rebuild()
 
     def set_quantity(self, quantity: str, label: str, unit: str, low: float, high: float) -> None:
-        """Show ``quantity`` on the fixed scale ``low``..``high`` (``run_mode.scale_range``)."""
+        """Show ``quantity`` on the fixed scale ``low``..``high`` (``run_mode.gpu_scale_range``)."""
         self.quantity, self.label, self.unit = quantity, label, unit
         self.low, self.high = float(low), float(high)
         self._rebuild()
@@ -343,7 +354,7 @@ class FleetHeatmap(QWidget):
         """Outline the row of GPU ``index`` of ``rack_id`` (None: the rack's whole band); an
         unknown rack or GPU clears the outline. Does not emit ``gpu_clicked``."""
         history = self._history
-        rows = history.rack_rows.get(rack_id) if history is not None else None
+        rows = history.rows_of_rack.get(rack_id) if history is not None else None
         if rows is None or (index is not None and not 0 <= index < len(rows)):
             self.selection.hide()
             return

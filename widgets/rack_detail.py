@@ -47,7 +47,7 @@ class RackDetailPanel(QWidget):
 
     def show_rack(self, history: LiveHistory, rack_id: str, gpu_index: int | None = None) -> None:
         """The last minute of ``rack_id``'s GPUs, ``gpu_index`` (if any) highlighted."""
-        rows = list(history.rack_rows.get(rack_id, ()))
+        rows = list(history.rows_of_rack.get(rack_id, ()))
         if rack_id != self.rack_id or len(self._curves.get("util_pct", ())) != len(rows):
             self._build(rack_id, len(rows))
         if gpu_index != self.gpu_index:

@@ -145,6 +145,11 @@ class SeriesHistory:
         ring = self._rings[self.tiers.index(tier or self.tier_for(span_s))]
         return ring.window(span_s, end, series)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the recorded columns of every tier (and which bucket each holds)."""
+        return sum(ring.data.nbytes + ring.bucket.nbytes for ring in self._rings)
+
     def grow(self, series: int) -> None:
         """Make room for more series; what is recorded so far is kept."""
         if series <= self.series:
@@ -158,10 +163,11 @@ class SeriesHistory:
         self.series = series
 
 
-def rack_rows(design: Design) -> dict[str, list[str]]:
-    """Racks grouped into rows on the floor: racks facing the same way whose centres line up
-    across the row (within half a rack depth). Named by the common start of their ids (``A``
-    for A01-A08), else by position. A design has no row field: rows are how racks stand."""
+def floor_rows(design: Design) -> dict[str, list[str]]:
+    """Racks grouped into rows on the floor (row name -> rack ids): racks facing the same way
+    whose centres line up across the row (within half a rack depth). Named by the common start
+    of their ids (``A`` for A01-A08), else by position. A design has no row field: rows are how
+    racks stand."""
     groups: dict[tuple[int, int], list[str]] = {}
     for rack in sorted(design.racks, key=lambda r: (r.y_m, r.x_m)):
         facing = round(rack.rotation_deg / 90.0) % 2  # 0: row runs along x, 1: along y
@@ -208,12 +214,13 @@ class LiveHistory:
         self.gpu_rows: list[tuple[str, int]] = [
             (rack.id, i) for rack in design.racks for i in range(rack.gpu_count)
         ]
-        self.rack_rows: dict[str, range] = {}
+        """(rack id, GPU index) of each GPU row: the heatmap's rows, top to bottom."""
+        self.rows_of_rack: dict[str, range] = {}
+        """Rack id -> its GPUs' rows (in ``gpu_rows``), GPU 0 first."""
         start = 0
         for rack in design.racks:
-            self.rack_rows[rack.id] = range(start, start + rack.gpu_count)
+            self.rows_of_rack[rack.id] = range(start, start + rack.gpu_count)
             start += rack.gpu_count
-        self.rows = rack_rows(design)
         self.placement = GpuPlacement(design)
         """Which rack GPU each host's GPU is; readings of GPUs it places nowhere are left out
         of the GPU rows rather than drawn on a rack they do not belong to."""
@@ -226,15 +233,18 @@ class LiveHistory:
         self.series_keys: dict[str, int] = {}
         self._series_columns = np.empty(0, np.int64)
         self._keys: list[str] | None = None
-        self._groups = {by: self._group_rows(by) for by in ("rack", "row", "hall")}
+        self._groups = {
+            "rack": self._group_rows({rack: [rack] for rack in self.rows_of_rack}),
+            "row": self._group_rows(floor_rows(design)),
+            "hall": {"Hall": list(range(len(self.gpu_rows)))},
+        }
+        """"rack", "row" or "hall" -> group name -> its GPU rows."""
         self._group_index = {by: self._group_indices(groups)
                              for by, groups in self._groups.items()}  # fmt: skip
 
-    def _group_rows(self, by: MeanScope) -> dict[str, list[int]]:
-        if by == "hall":
-            return {"Hall": list(range(len(self.gpu_rows)))}
-        racks = {r: [r] for r in self.rack_rows} if by == "rack" else self.rows
-        return {name: [n for rack in members for n in self.rack_rows[rack]]
+    def _group_rows(self, racks: dict[str, list[str]]) -> dict[str, list[int]]:
+        """Group name -> the GPU rows of its racks, from group name -> rack ids."""
+        return {name: [n for rack in members for n in self.rows_of_rack[rack]]
                 for name, members in racks.items()}  # fmt: skip
 
     @staticmethod
@@ -297,6 +307,11 @@ class LiveHistory:
     @property
     def latest_s(self) -> float:
         return self.series.latest_s
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the recorded history, every GPU and every series, at every tier."""
+        return self.series.nbytes + sum(history.nbytes for history in self._gpu.values())
 
     @property
     def gpu_quantities(self) -> list[str]:
