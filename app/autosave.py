@@ -25,8 +25,8 @@ AUTOSAVE_INTERVAL_S = 30
 
 
 class Autosave(QObject):
-    """Writes unsaved changes on a timer, skipping a write while the undo stack stands where it
-    stood at the last one."""
+    """Writes unsaved changes on a timer, skipping a write while the same document's undo stack
+    stands where it stood at the last one."""
 
     def __init__(self, window: DocumentWindow, tasks: BackgroundTasks, recovery: RecoveryStore,
                  interval_s: float = AUTOSAVE_INTERVAL_S):  # fmt: skip
@@ -34,8 +34,8 @@ class Autosave(QObject):
         self.window = window
         self.tasks = tasks
         self.recovery = recovery
-        self._written_index = -1
-        """Undo-stack index at the last write, whichever document was open then."""
+        self._written: tuple[DesignDocument, int] | None = None
+        """The document and its undo-stack index at the last write."""
         self._timer = QTimer(self)
         self._timer.setInterval(round(interval_s * 1000))
         self._timer.timeout.connect(self.write)
@@ -46,10 +46,10 @@ class Autosave(QObject):
         document = self.window.document
         if document is None or not document.is_modified:
             return
-        index = document.undo_stack.index()
-        if index == self._written_index:
+        written = (document, document.undo_stack.index())  # a document equals only itself
+        if written == self._written:
             return
-        self._written_index = index
+        self._written = written
         snapshot = document.design.model_copy(deep=True)  # edits go on while it is written
         original = document.path
 

@@ -229,6 +229,28 @@ def test_autosave_writes_unsaved_changes_after_its_interval(qtbot) -> None:
     assert not autosave.exists()
 
 
+def test_autosave_writes_a_newly_opened_document_at_its_first_edit(qtbot, tmp_path) -> None:
+    """A second document whose undo stack reaches the same position as the first one's did at
+    the last write is still written: what is unsaved is a different design."""
+    autosave = recovery_file(os.getpid())
+    other = tmp_path / "other.json"
+    other.write_bytes(demo_path().read_bytes())
+    with editor_window() as window:
+        for path, rack_id in ((demo_path(), "C01"), (other, "C02")):
+            with qtbot.waitSignal(window.design_shown, timeout=10_000):
+                window.open_file(path)
+            window.tools.grid_box.setValue(0.6)
+            window.select_entity(rack_id)
+            window.plan_view.setFocus()
+            qtbot.keyClick(window.plan_view, Qt.Key.Key_Right)
+            window.autosave.write()
+            qtbot.waitUntil(lambda path=path: autosave.exists() and json.loads(
+                autosave.read_text(encoding="utf-8").partition("\n")[0]
+            )["original_path"] == str(path), timeout=10_000)  # fmt: skip
+            window.document.undo_stack.setClean()  # open the next one without a question
+    assert not autosave.exists()
+
+
 CHILD = """
 import os, sys
 from factoryfloor.resources import demo_path
