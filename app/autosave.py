@@ -11,6 +11,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QMessageBox
+
 from factoryfloor.app.background import BackgroundTasks
 from factoryfloor.app.document import DesignDocument
 from factoryfloor.app.document_window import DocumentWindow
@@ -18,8 +21,6 @@ from factoryfloor.app.file_commands import FileCommands
 from factoryfloor.backend.design.design_file import describe_file_error
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.recovery import RecoveryFile, RecoveryStore
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QMessageBox
 
 AUTOSAVE_INTERVAL_S = 30
 

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from factoryfloor.app.run_view import GpuQuantityScale, QuantityScale, RunView
-from factoryfloor.widgets.colour_scale import ColourScaleBar
-from factoryfloor.widgets.floor_plan import FloorPlanView
-from factoryfloor.widgets.live_panel import TILES, LivePanel
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QGuiApplication, QKeyEvent, QResizeEvent, QScreen
 from PySide6.QtWidgets import (
@@ -32,6 +28,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from factoryfloor.app.run_view import GpuQuantityScale, QuantityScale, RunView
+from factoryfloor.widgets.colour_scale import ColourScaleBar
+from factoryfloor.widgets.floor_plan import FloorPlanView
+from factoryfloor.widgets.live_panel import TILES, LivePanel
 
 PANELS = {"plan": "Floor plan", "kpis": "KPI tiles", "heatmap": "Fleet heatmap",
           "plots": "Plots"}  # fmt: skip

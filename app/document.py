@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
 from factoryfloor.backend.design.edits import Change, Edit
 from factoryfloor.backend.design.figures import DesignFigures, compute_figures
 from factoryfloor.backend.design.model import Design
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
 
 
 class EditCommand(QUndoCommand):

@@ -7,8 +7,9 @@ main window itself: the main window's module assembles them, so they must not im
 
 from __future__ import annotations
 
-from factoryfloor.app.document import DesignDocument
 from PySide6.QtWidgets import QMainWindow, QMessageBox
+
+from factoryfloor.app.document import DesignDocument
 
 
 class DocumentWindow(QMainWindow):

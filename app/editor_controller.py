@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtCore import QObject, Signal
+
 from factoryfloor.app.document import DesignDocument
 from factoryfloor.backend.design import edits
 from factoryfloor.backend.design.design_file import FieldProblem
@@ -27,7 +29,6 @@ from factoryfloor.widgets.plan_tools import (
     Placement,
 )
 from factoryfloor.widgets.properties_panel import FieldEdit
-from PySide6.QtCore import QObject, Signal
 
 
 class EditorController(QObject):

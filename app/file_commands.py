@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
+
 from factoryfloor.app.background import BackgroundTasks
 from factoryfloor.app.document import DesignDocument
 from factoryfloor.app.document_window import DocumentWindow
@@ -28,8 +31,6 @@ from factoryfloor.backend.design.model import Design, Floor
 from factoryfloor.backend.design.recovery import RecoveryStore
 from factoryfloor.widgets.floor_plan import FloorPlanScene
 from factoryfloor.widgets.plan_export import export_png, export_svg
-from PySide6.QtCore import QObject, QSettings, Signal
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 MAX_RECENT_FILES = 8
 DESIGN_FILTER = "FactoryFloor design (*.json)"

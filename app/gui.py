@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from factoryfloor.app.main_window import MainWindow
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
+
+from factoryfloor.app.main_window import MainWindow
 
 
 def create_application() -> QApplication:

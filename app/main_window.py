@@ -12,6 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QUndoGroup
+from PySide6.QtWidgets import QDockWidget, QLabel, QVBoxLayout, QWidget
+
 from factoryfloor.app.autosave import AUTOSAVE_INTERVAL_S, Autosave, RecoveryOffer
 from factoryfloor.app.background import BackgroundTasks
 from factoryfloor.app.document import DesignDocument
@@ -30,9 +34,6 @@ from factoryfloor.widgets.floor_plan import FloorPlanScene, PlanLegend
 from factoryfloor.widgets.plan_editor import PlanEditorView
 from factoryfloor.widgets.problems_panel import ProblemsPanel
 from factoryfloor.widgets.properties_panel import FieldEdit, PropertiesPanel
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QUndoGroup
-from PySide6.QtWidgets import QDockWidget, QLabel, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
     from factoryfloor.app.control_room import ControlRoomWindow, WallLayout

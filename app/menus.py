@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar
+
 from factoryfloor.app.editor_controller import EditorController
 from factoryfloor.app.file_commands import ExportFormat, FileCommands
 from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.backend.design.edits import AlignEdge
 from factoryfloor.resources import demo_path
 from factoryfloor.widgets.plan_editor import PlanEditorView
-from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar
 
 ALIGN_ITEMS: tuple[tuple[str, AlignEdge], ...] = (
     ("Left", "left"),

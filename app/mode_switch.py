@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QDockWidget
+
 from factoryfloor.app.background import BackgroundTasks
 from factoryfloor.app.document_window import DocumentWindow
 from factoryfloor.app.run_view import RunView
@@ -18,8 +21,6 @@ from factoryfloor.app.tool_bars import ModeToolBar
 from factoryfloor.backend.telemetry.process import BackendClient
 from factoryfloor.widgets.plan_editor import PlanEditorView
 from factoryfloor.widgets.plan_tools import SELECT
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QDockWidget
 
 if TYPE_CHECKING:
     from factoryfloor.app.control_room import ControlRoomWindow, WallLayout

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
 from factoryfloor.backend.design.design_file import atomic_write_text, design_to_json
 from factoryfloor.backend.design.figures import DesignFigures
 from factoryfloor.backend.design.model import Design
@@ -21,7 +23,6 @@ from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.live_figures import LiveAggregator
 from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig
 from factoryfloor.backend.telemetry.sink import GOOD
-from PySide6.QtCore import QObject, QTimer, Signal
 
 FRAME_INTERVAL_MS = 250
 HEARTBEAT_S = 1.0

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QWidget
+
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
@@ -26,8 +29,6 @@ from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
 from factoryfloor.widgets.live_panel import LivePanel
 from factoryfloor.widgets.status_colours import utilisation_colour
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QWidget
 
 if TYPE_CHECKING:  # pyqtgraph views, imported when Run first starts
     from factoryfloor.widgets.fleet_heatmap import FleetHeatmap

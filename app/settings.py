@@ -3,8 +3,9 @@ in Qt's own place; recovery files are in the platform's data folder."""
 
 from __future__ import annotations
 
-from factoryfloor.backend.design.recovery import RecoveryStore
 from platformdirs import user_data_path
+
+from factoryfloor.backend.design.recovery import RecoveryStore
 
 
 def recovery_store() -> RecoveryStore:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from factoryfloor.backend.design.model import Design
-from factoryfloor.widgets.plan_editor import PlanEditorView
-from factoryfloor.widgets.plan_tools import Tool, ToolKind
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidget
+
+from factoryfloor.backend.design.model import Design
+from factoryfloor.widgets.plan_editor import PlanEditorView
+from factoryfloor.widgets.plan_tools import Tool, ToolKind
 
 
 class ToolButton(NamedTuple):

@@ -24,12 +24,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp(prefix="factoryfloor-bench-"))
 os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp(prefix="factoryfloor-bench-"))
 
+from PySide6.QtCore import QEventLoop
+
 from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.design.design_file import save_design
 from factoryfloor.backend.design.synthetic import generate_hall
 from factoryfloor.widgets.plan_tools import DragOffset
-from PySide6.QtCore import QEventLoop
 
 
 def stats(samples_ms: list[float]) -> str:

@@ -46,7 +46,6 @@ from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.telemetry.sink import SourceEvent
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource
 from factoryfloor.backend.telemetry.store import TelemetryStore
-
 from tests.broker import Mosquitto
 
 TOPIC = "factoryfloor/v1/node/bench-1/readings"

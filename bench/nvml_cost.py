@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pynvml
+
 from factoryfloor.backend.telemetry.sink import SourceEvent
 from factoryfloor.backend.telemetry.sources.nvml_source import NvmlSource
 from factoryfloor.backend.telemetry.sources.nvml_trace import (

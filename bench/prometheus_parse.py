@@ -26,9 +26,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-from factoryfloor.backend.telemetry.sources.prometheus import parse_token_counters
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+
+from factoryfloor.backend.telemetry.sources.prometheus import parse_token_counters
 
 VLLM_HISTOGRAMS = [
     "vllm:time_to_first_token_seconds",

@@ -262,10 +262,11 @@ def naive_wall_class():
     """The comparison: the same wall, its panels rebuilt on every frame the obvious way."""
     import numpy as np
     import pyqtgraph as pg
+    from PySide6.QtCore import QRectF
+
     from factoryfloor.app.control_room import ControlRoomWindow
     from factoryfloor.backend.telemetry.series import entity_key, facility_key
     from factoryfloor.widgets.fleet_heatmap import LOOKUP_TABLE
-    from PySide6.QtCore import QRectF
 
     class NaiveWall(ControlRoomWindow):
         """``refresh`` clears every plot and adds a new curve per GPU (and per loop and CDU
@@ -523,11 +524,12 @@ def run_memory(args: argparse.Namespace) -> dict:
     """An hour and more of simulated time through the same views, as fast as they go."""
     import gc
 
+    from PySide6.QtWidgets import QApplication
+
     import factoryfloor.app.run_mode
     from factoryfloor.app.control_room import PANELS, WallLayout
     from factoryfloor.backend.telemetry.live_figures import LiveAggregator
     from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
-    from PySide6.QtWidgets import QApplication
 
     class NoBackend:
         """Stands in for the backend process: frames are fed by hand below."""

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
 from factoryfloor.backend.telemetry.store import TelemetryStore
 
 QUANTITIES = (

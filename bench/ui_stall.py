@@ -27,13 +27,14 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from PySide6.QtCore import QCoreApplication, QTimer
+from stall_probe import StallProbe
+
 from factoryfloor.backend.design.design_file import save_design
 from factoryfloor.backend.design.synthetic import generate_hall
 from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator, SimulatorSource
 from factoryfloor.backend.telemetry.store import TelemetryStore
-from PySide6.QtCore import QCoreApplication, QTimer
-from stall_probe import StallProbe
 
 
 def measure(seconds: float, read_frame: Callable[[], object]) -> tuple[list[float], int]:

@@ -7,6 +7,8 @@ own existing CDU, items positioned on the floor, and finite floats within every 
 
 from __future__ import annotations
 
+from hypothesis import strategies as st
+
 from factoryfloor.backend.design.model import (
     Assumptions,
     Cdu,
@@ -17,7 +19,6 @@ from factoryfloor.backend.design.model import (
     PowerFeed,
     Rack,
 )
-from hypothesis import strategies as st
 
 ENTITY_IDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", fullmatch=True)
 

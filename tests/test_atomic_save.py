@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from factoryfloor.backend.design.design_file import load_design, save_design
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.synthetic import generate_hall

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from factoryfloor.widgets.axis_range import nice_step, steady_range
 
 

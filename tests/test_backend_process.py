@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
 from factoryfloor.backend.telemetry.process import (
     BackendClient,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from factoryfloor.backend.design.catalog import builtin_catalog, load_catalog
 from factoryfloor.backend.design.design_file import DesignFileError
 

@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import designs
+
 from factoryfloor.backend.design.design_file import (
     MAX_FILE_BYTES,
     DesignFileError,
@@ -21,9 +25,6 @@ from factoryfloor.backend.design.design_file import (
     save_design,
 )
 from factoryfloor.backend.design.model import SCHEMA_VERSION, Design
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from strategies import designs
 
 DEMO_PATH = Path(__file__).resolve().parent.parent / "resources" / "demo_hall.json"
 DEMO_BYTES = DEMO_PATH.read_bytes()

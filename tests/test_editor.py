@@ -13,6 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QMessageBox
+
 from factoryfloor.app.autosave import AUTOSAVE_INTERVAL_S
 from factoryfloor.app.file_commands import ExportFormat
 from factoryfloor.app.gui import create_application
@@ -23,8 +26,6 @@ from factoryfloor.widgets.plan_items import LoopItem
 from factoryfloor.widgets.plan_tools import Nudge, ToolKind
 from factoryfloor.widgets.properties_panel import FieldEdit
 from factoryfloor.widgets.status_colours import OVER
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QMessageBox
 
 ROOT = Path(__file__).resolve().parents[1]
 

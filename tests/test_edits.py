@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from factoryfloor.backend.design import edits
 from factoryfloor.backend.design.design_file import FieldProblem, reference_problems
 from factoryfloor.backend.design.edits import Change, Edit, EditError, snap_m
@@ -24,8 +27,6 @@ from factoryfloor.backend.design.model import (
     Rack,
 )
 from factoryfloor.backend.design.synthetic import generate_hall
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 GB200 = GpuModel(
     id="GB200-NVL72",

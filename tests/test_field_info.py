@@ -4,6 +4,7 @@ text, and validation in a design file's words."""
 from __future__ import annotations
 
 import pytest
+
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.design.field_info import (
     FRACTION_UNIT,

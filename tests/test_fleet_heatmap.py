@@ -7,6 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from on_screen import on_screen
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.synthetic import generate_hall
 from factoryfloor.backend.telemetry.history import LiveHistory
@@ -17,10 +22,6 @@ from factoryfloor.widgets.fleet_heatmap import (
     value_codes,
     worst_rows,
 )
-from on_screen import on_screen
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication
 
 T0_S = 1_699_999_200.0
 """A whole hour (and 3-minute bucket) in epoch seconds, so bucket edges are easy to reason."""

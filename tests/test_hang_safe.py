@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+
 from factoryfloor.backend.telemetry.sources.hang_safe import DriverHungError, HangSafeWorker
 
 WAIT_S = 10.0

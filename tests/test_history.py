@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.telemetry.history import LiveHistory, SeriesHistory, Tier, floor_rows
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator

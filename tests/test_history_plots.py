@@ -6,6 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from on_screen import on_screen
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QApplication
+
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.synthetic import generate_hall
 from factoryfloor.backend.telemetry.history import WINDOWS_S, LiveHistory
@@ -14,10 +19,6 @@ from factoryfloor.widgets.history_plots import HistoryPlots
 from factoryfloor.widgets.plot_choice import MAX_CURVES, MAX_LOOP_CURVES, format_value
 from factoryfloor.widgets.plot_crosshair import MAX_READOUT
 from factoryfloor.widgets.stacked_plot import MIN_PLOT_PX
-from on_screen import on_screen
-from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QApplication
 
 T0_S = 1_750_000_000.0
 

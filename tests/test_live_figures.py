@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.telemetry.live_figures import (
     GPU_SLOWDOWN_C,

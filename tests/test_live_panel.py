@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from PySide6.QtGui import QFont, QFontMetricsF
+
 from factoryfloor.widgets.figures_panel import FittingLabel
 from factoryfloor.widgets.live_panel import LivePanel, trend_text
-from PySide6.QtGui import QFont, QFontMetricsF
 
 
 def test_trend_reads_as_an_arrow_and_the_change() -> None:

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 from demo_window import open_demo
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.design.design_file import load_design, save_design
 from factoryfloor.resources import demo_path
 from factoryfloor.widgets.floor_plan import LIQUID_RACK_FILL
 from factoryfloor.widgets.plan_items import LoopItem, RackItem
 from factoryfloor.widgets.status_colours import NEAR, OK
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
 
 
 @pytest.fixture

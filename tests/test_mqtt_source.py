@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import ValidationError
+
 from factoryfloor.backend.design.mqtt_settings import (
     PASSWORD_ENV,
     MqttConfig,
@@ -26,7 +28,6 @@ from factoryfloor.backend.telemetry.series import entity_key
 from factoryfloor.backend.telemetry.sink import RecordingSink, SourceEvent
 from factoryfloor.backend.telemetry.sources.bms_mapping import PointMetadata, auto_map
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource, backoff_s
-from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from broker import Mosquitto, Publisher, TlsFiles

@@ -16,6 +16,7 @@ from typing import Any
 
 import pynvml
 import pytest
+
 from factoryfloor.backend.telemetry.sink import RecordingSink
 from factoryfloor.backend.telemetry.sources.nvml_fields import decode_clock_event_reasons
 from factoryfloor.backend.telemetry.sources.nvml_source import NvmlSource, PowerLimitError

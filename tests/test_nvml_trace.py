@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pynvml
 import pytest
+
 from factoryfloor.backend.telemetry.sources.nvml_trace import (
     NvmlTraceReplay,
     TraceClock,

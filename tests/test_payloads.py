@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 
 import pytest
+
 from factoryfloor.backend.telemetry.sources.payloads import (
     MAX_PAYLOAD_BYTES,
     Columns,

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from strategies import designs
+
 from factoryfloor.backend.design.design_file import load_design, reference_problems
 from factoryfloor.backend.design.figures import DesignFigures, Problem, compute_figures
 from factoryfloor.backend.design.fluids import properties, required_flow_lpm
@@ -25,8 +28,6 @@ from factoryfloor.backend.design.model import (
     Rack,
 )
 from factoryfloor.backend.design.synthetic import generate_hall
-from hypothesis import HealthCheck, given, settings
-from strategies import designs
 
 DEMO_PATH = Path(__file__).resolve().parent.parent / "resources" / "demo_hall.json"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from factoryfloor.backend.design.synthetic import generate_hall
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.series import mean_key

@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from factoryfloor.backend.telemetry.sink import RecordingSink, SourceEvent
 from factoryfloor.backend.telemetry.sources.prometheus import (
     UNNAMED_MODEL,
@@ -28,7 +30,6 @@ from factoryfloor.backend.telemetry.sources.prometheus import (
     parse_token_counters,
 )
 from factoryfloor.backend.telemetry.sources.token_rate import TokenSample
-from prometheus_client.parser import text_string_to_metric_families
 
 PAGES = Path(__file__).parent / "data" / "metrics"
 LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"

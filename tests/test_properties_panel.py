@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from factoryfloor.backend.design.design_file import FieldProblem, load_design
-from factoryfloor.backend.design.field_info import FRACTION_UNIT
-from factoryfloor.backend.design.model import Design
-from factoryfloor.widgets.properties_panel import HINT, MIXED_TEXT, FieldEdit, PropertiesPanel
 from on_screen import on_screen
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QLineEdit
+
+from factoryfloor.backend.design.design_file import FieldProblem, load_design
+from factoryfloor.backend.design.field_info import FRACTION_UNIT
+from factoryfloor.backend.design.model import Design
+from factoryfloor.widgets.properties_panel import HINT, MIXED_TEXT, FieldEdit, PropertiesPanel
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@ import pickle
 from dataclasses import fields, is_dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from factoryfloor.backend.telemetry import protocol
 from factoryfloor.backend.telemetry.protocol import (
     MESSAGE_TYPES,
@@ -28,8 +31,6 @@ from factoryfloor.backend.telemetry.protocol import (
     encode,
 )
 from factoryfloor.backend.telemetry.sink import SourceEvent
-from hypothesis import given
-from hypothesis import strategies as st
 
 TEXT = st.text(max_size=30)
 IDS = st.one_of(st.none(), TEXT)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 from demo_window import close, open_demo
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.widgets.floor_plan import LIQUID_RACK_FILL
 from factoryfloor.widgets.plan_tools import ToolKind
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
 
 
 @pytest.fixture

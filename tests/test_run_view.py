@@ -7,11 +7,12 @@ import math
 
 import pytest
 from demo_window import close, open_demo
+from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtWidgets import QDockWidget
+
 from factoryfloor.app.control_room import PANELS, ControlRoomDialog, WallLayout
 from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
-from PySide6.QtCore import QPointF, QSettings, Qt
-from PySide6.QtWidgets import QDockWidget
 
 
 @pytest.fixture

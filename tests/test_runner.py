@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from factoryfloor.backend.telemetry import runner
 from factoryfloor.backend.telemetry.runner import run_sources
 from factoryfloor.backend.telemetry.sink import RecordingSink

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from factoryfloor.backend.telemetry import series
 from factoryfloor.backend.telemetry.series import (
     EntitySeries,
@@ -11,8 +14,6 @@ from factoryfloor.backend.telemetry.series import (
     MeanSeries,
     TokensSeries,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
 names = st.text(min_size=1, max_size=40).filter(lambda s: "\x00" not in s)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.design.fluids import properties
 from factoryfloor.backend.telemetry.sink import RecordingSink

@@ -11,11 +11,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from factoryfloor.backend.telemetry.readings import Readings
 from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 from factoryfloor.backend.telemetry.store import TelemetryStore
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 T0 = 1_700_000_000.0
 SCALAR, BATCH = 1, 1000

@@ -4,6 +4,7 @@ sums, tokens per joule. Every expected figure is worked out by hand in the test.
 import math
 
 import pytest
+
 from factoryfloor.backend.telemetry.sources.token_rate import (
     CounterRates,
     TokenSample,

@@ -8,17 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from factoryfloor.backend.design.figures import DesignFigures
-from factoryfloor.backend.design.model import Design
-from factoryfloor.backend.design.report import (
-    FigureTable,
-    facility_rows,
-    feed_table,
-    loop_table,
-    rack_table,
-    workload_table,
-)
-from factoryfloor.widgets.figures_table import FigureRow, FiguresTableModel
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetricsF, QResizeEvent
 from PySide6.QtWidgets import (
@@ -32,6 +21,18 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from factoryfloor.backend.design.figures import DesignFigures
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.report import (
+    FigureTable,
+    facility_rows,
+    feed_table,
+    loop_table,
+    rack_table,
+    workload_table,
+)
+from factoryfloor.widgets.figures_table import FigureRow, FiguresTableModel
 
 TABLES: dict[str, Callable[[Design, DesignFigures], FigureTable]] = {
     "Tokens": lambda design, figures: workload_table(figures),

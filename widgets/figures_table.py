@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from factoryfloor.widgets.status_colours import SEVERITY_COLOURS
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
+
+from factoryfloor.widgets.status_colours import SEVERITY_COLOURS
 
 Index = QModelIndex | QPersistentModelIndex
 

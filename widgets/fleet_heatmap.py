@@ -31,6 +31,10 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QCursor, QFont, QFontMetricsF, QPainter
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
+
 from factoryfloor.backend.telemetry.history import LiveHistory, Tier
 from factoryfloor.widgets.colour_scale import (
     CODE_COLOURS,
@@ -39,9 +43,6 @@ from factoryfloor.widgets.colour_scale import (
     ColourScaleBar,
     value_codes,
 )
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QCursor, QFont, QFontMetricsF, QPainter
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
 NO_READING_RGB = (190, 190, 190)
 """Neutral light grey: not on the viridis scale, and reads as "nothing here" on white."""

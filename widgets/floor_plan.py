@@ -11,6 +11,10 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPaintEvent, QWheelEvent
+from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
+
 from factoryfloor.backend.design.figures import DesignFigures
 from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, PowerFeed, Rack
 from factoryfloor.backend.design.report import fmt, fmt_pct
@@ -23,9 +27,6 @@ from factoryfloor.widgets.plan_items import (
     cosmetic_pen,
 )
 from factoryfloor.widgets.status_colours import NEAR, OK, OVER, utilisation_colour
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPaintEvent, QWheelEvent
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
 LIQUID_RACK_FILL = QColor("#9ec5e8")
 AIR_RACK_FILL = QColor("#d5d9de")

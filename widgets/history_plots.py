@@ -31,6 +31,10 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QFont, QKeyEvent, QShowEvent
+from PySide6.QtWidgets import QApplication, QFrame, QScrollArea, QVBoxLayout, QWidget
+
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, WINDOWS_S, LiveHistory
 from factoryfloor.widgets.plot_choice import (
     EFFICIENCY_CURVES,
@@ -46,9 +50,6 @@ from factoryfloor.widgets.plot_controls import PlotControls
 from factoryfloor.widgets.plot_crosshair import Crosshair, ReadoutColumn, readout_column
 from factoryfloor.widgets.plot_theme import LIGHT_THEME, WALL_THEME, style_curves
 from factoryfloor.widgets.stacked_plot import MIN_PLOT_PX, StackedPlot
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QFont, QKeyEvent, QShowEvent
-from PySide6.QtWidgets import QApplication, QFrame, QScrollArea, QVBoxLayout, QWidget
 
 TIME_AXIS_PX = 40
 """Room for the time axis under the last plot."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from factoryfloor.widgets.figures_panel import FigureTile
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+
+from factoryfloor.widgets.figures_panel import FigureTile
 
 TILES = (  # facility quantity, caption, format
     ("tokens_per_s", "Tokens/s", "{:,.0f}"),

@@ -15,6 +15,10 @@ it. Middle button or Space + drag pans in every tool.
 
 from __future__ import annotations
 
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QWidget
+
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
 from factoryfloor.widgets.plan_items import (
     EquipmentItem,
@@ -35,9 +39,6 @@ from factoryfloor.widgets.plan_tools import (
     Tool,
     ToolKind,
 )
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QWidget
 
 HANDLE_RADIUS_PX = 5.0
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from factoryfloor.widgets.floor_plan import FloorPlanScene
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgGenerator
+
+from factoryfloor.widgets.floor_plan import FloorPlanScene
 
 
 def _render(scene: FloorPlanScene, painter: QPainter, target: QRectF) -> None:

@@ -11,7 +11,6 @@ import enum
 import itertools
 import math
 
-from factoryfloor.widgets.status_colours import NEAR, OVER
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
@@ -32,6 +31,8 @@ from PySide6.QtWidgets import (
     QStyleOptionGraphicsItem,
     QWidget,
 )
+
+from factoryfloor.widgets.status_colours import NEAR, OVER
 
 LABEL_FONT = QFont()
 LABEL_FONT.setPixelSize(11)

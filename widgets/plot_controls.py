@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 import time
 
-from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, WINDOWS_S
-from factoryfloor.widgets.plot_choice import PER_CHOICES, window_label
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, WINDOWS_S
+from factoryfloor.widgets.plot_choice import PER_CHOICES, window_label
 
 
 class PlotControls(QWidget):

@@ -15,10 +15,11 @@ from typing import NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QPointF
+
 from factoryfloor.widgets.plot_choice import format_value
 from factoryfloor.widgets.plot_theme import PlotTheme
 from factoryfloor.widgets.stacked_plot import StackedPlot
-from PySide6.QtCore import QPointF
 
 MAX_READOUT = 6
 """Most values the crosshair readout lists per plot; past it, its header says "top 6 of N"."""

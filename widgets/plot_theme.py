@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyqtgraph as pg
-from factoryfloor.widgets.stacked_plot import StackedPlot
 from PySide6.QtCore import Qt
+
+from factoryfloor.widgets.stacked_plot import StackedPlot
 
 
 @dataclass(frozen=True, slots=True)

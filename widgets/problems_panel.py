@@ -3,12 +3,13 @@ culprit on the plan (``entity_activated``)."""
 
 from __future__ import annotations
 
-from factoryfloor.backend.design.figures import Problem
-from factoryfloor.backend.design.report import SEVERITY_LABEL
-from factoryfloor.widgets.status_colours import SEVERITY_COLOURS
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
+
+from factoryfloor.backend.design.figures import Problem
+from factoryfloor.backend.design.report import SEVERITY_LABEL
+from factoryfloor.widgets.status_colours import SEVERITY_COLOURS
 
 SEVERITY_ORDER = {"over": 0, "near": 1, "info": 2}
 

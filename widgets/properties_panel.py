@@ -14,18 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from factoryfloor.backend.design.design_file import FieldProblem
-from factoryfloor.backend.design.field_info import (
-    FieldSpec,
-    Item,
-    Kind,
-    describe_selection,
-    display_text,
-    editable_fields,
-    value_from_text,
-    value_problems,
-)
-from factoryfloor.widgets.status_colours import OVER
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut, QWheelEvent
 from PySide6.QtWidgets import (
@@ -39,6 +27,19 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from factoryfloor.backend.design.design_file import FieldProblem
+from factoryfloor.backend.design.field_info import (
+    FieldSpec,
+    Item,
+    Kind,
+    describe_selection,
+    display_text,
+    editable_fields,
+    value_from_text,
+    value_problems,
+)
+from factoryfloor.widgets.status_colours import OVER
 
 HINT = "Select an item on the plan to edit it."
 MIXED_TEXT = "(mixed)"

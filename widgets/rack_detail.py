@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from factoryfloor.backend.telemetry.history import LiveHistory
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from factoryfloor.backend.telemetry.history import LiveHistory
 
 WINDOW_S = 60.0
 PLOTS = (("util_pct", "GPU utilisation", "%"), ("power_w", "GPU power", "W"))

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from factoryfloor.widgets.axis_range import steady_range
-from factoryfloor.widgets.plot_curve import BoundedCurve
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF
+
+from factoryfloor.widgets.axis_range import steady_range
+from factoryfloor.widgets.plot_curve import BoundedCurve
 
 MIN_PLOT_PX = 90
 """Least height of a plot: below it the y labels of a 0-100 % axis overlap."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from platformdirs import user_config_path
+
 from factoryfloor.backend.design.design_file import (
     DesignFileError,
     FieldProblem,
@@ -18,7 +20,6 @@ from factoryfloor.backend.design.design_file import (
 )
 from factoryfloor.backend.design.model import GpuModel, StrictModel
 from factoryfloor.resources import GPU_CATALOG, bundled_path
-from platformdirs import user_config_path
 
 
 class CatalogFile(StrictModel):

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factoryfloor.backend.design.model import SCHEMA_VERSION, Design
 from pydantic import BaseModel, ValidationError
+
+from factoryfloor.backend.design.model import SCHEMA_VERSION, Design
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Far beyond a 10,000-rack hall (about 3 MB); refuses to parse anything larger."""

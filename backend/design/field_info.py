@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+from pydantic import BaseModel, ValidationError
+
 from factoryfloor.backend.design.design_file import problems_from_validation
 from factoryfloor.backend.design.model import Cdu, CoolingLoop, GpuModel, PowerFeed, Rack
-from pydantic import BaseModel, ValidationError
 
 Item = Rack | Cdu | CoolingLoop | PowerFeed | GpuModel
 """What a properties editor edits: the items drawn on the plan, and catalog entries."""

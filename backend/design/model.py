@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from pydantic import Field
+
 from factoryfloor.backend.design.model_base import EntityId, StrictModel
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
-from pydantic import Field
 
 SCHEMA_VERSION = 1
 """The design-file schema this version reads and writes."""

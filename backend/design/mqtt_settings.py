@@ -17,8 +17,9 @@ import re
 from collections.abc import Iterable
 from typing import Literal, Self
 
-from factoryfloor.backend.design.model_base import EntityId, StrictModel
 from pydantic import Field, model_validator
+
+from factoryfloor.backend.design.model_base import EntityId, StrictModel
 
 PASSWORD_ENV = "FACTORYFLOOR_MQTT_PASSWORD"
 

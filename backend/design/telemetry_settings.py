@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from factoryfloor.backend.design.model_base import EntityId, StrictModel
 from factoryfloor.backend.design.mqtt_settings import MqttConfig
-from pydantic import Field
 
 
 class MetricsEndpoint(StrictModel):

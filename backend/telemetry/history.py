@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.telemetry.placement import GpuPlacement, RackGpu
 from factoryfloor.backend.telemetry.series import GpuSeries, MeanScope, mean_key, parse

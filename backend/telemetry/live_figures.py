@@ -12,6 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
+
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.telemetry.placement import GpuPlacement
 from factoryfloor.backend.telemetry.series import EntitySeries, FacilitySeries, GpuSeries, parse

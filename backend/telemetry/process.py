@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
+
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.telemetry.protocol import (

@@ -34,8 +34,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from factoryfloor.backend.telemetry.sink import SourceEvent
 from pydantic import ConfigDict, JsonValue, TypeAdapter, ValidationError
+
+from factoryfloor.backend.telemetry.sink import SourceEvent
 
 PROTOCOL_VERSION = 1
 

@@ -46,6 +46,7 @@ from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
+
 from factoryfloor.backend.telemetry import series
 from factoryfloor.backend.telemetry.event_log import EventKey, EventLog, EventTally, KeptEvents
 from factoryfloor.backend.telemetry.readings import (

@@ -23,13 +23,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+from pydantic import ValidationError
+
 from factoryfloor.backend.design.design_file import (
     FieldProblem,
     problems_from_validation,
     reference_problems,
 )
 from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, PowerFeed, Rack
-from pydantic import ValidationError
 
 Section = Literal["racks", "cdus", "loops", "feeds"]
 """The lists of a design that edits change (GPU models are catalog data, not drawn items)."""

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from factoryfloor.backend.design.mqtt_settings import EntityKind, PointMapping, name_key
 from pydantic import ValidationError
+
+from factoryfloor.backend.design.mqtt_settings import EntityKind, PointMapping, name_key
 
 RACK_POINT_QUANTITIES: dict[str, str] = {
     "RackLiquidSupplyTemperature": "supply_temp_c",

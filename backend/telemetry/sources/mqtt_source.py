@@ -40,6 +40,10 @@ from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
 from factoryfloor.backend.design.mqtt_settings import (
     MqttConfig,
     PointMapping,
@@ -62,9 +66,6 @@ from factoryfloor.backend.telemetry.sources.payloads import (
     decode_node_status,
     decode_readings,
 )
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 SOURCE = "mqtt"
 HEARTBEAT_POINT = "HeartbeatTimestampBms"

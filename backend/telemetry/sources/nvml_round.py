@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pynvml
+
 from factoryfloor.backend.telemetry.series import gpu_prefix
 from factoryfloor.backend.telemetry.sources.nvml_fields import GPU_GONE_ERRORS, Field
 

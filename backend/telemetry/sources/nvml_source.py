@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import pynvml
+
 from factoryfloor.backend.telemetry.series import gpu_key, gpu_subject
 from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
 from factoryfloor.backend.telemetry.sources.hang_safe import DriverHungError, HangSafeWorker

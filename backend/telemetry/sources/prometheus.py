@@ -56,6 +56,8 @@ from typing import Literal, NamedTuple
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from factoryfloor.backend.telemetry.series import (
     entity_key,
     facility_key,
@@ -71,7 +73,6 @@ from factoryfloor.backend.telemetry.sources.token_rate import (
     TokenSample,
     tokens_per_j,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 ServerKind = Literal["vllm", "sglang", "dynamo", "tgi", "triton"]
 

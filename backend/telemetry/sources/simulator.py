@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
 from factoryfloor.backend.design.figures import compute_figures
 from factoryfloor.backend.design.fluids import properties
 from factoryfloor.backend.design.model import Design, Rack
