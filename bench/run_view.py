@@ -35,6 +35,9 @@ Run: QT_QPA_PLATFORM=offscreen python bench/run_view.py [--seconds 15] [--warmup
      [--prefill 600] [--naive-seconds 15] [--only 2048|16384|memory] [--memory-racks 512]
      [--memory-minutes 70] [--profile]
 (the whole run takes about 16 minutes, most of it the 70 simulated minutes of the memory check)
+
+One file of about 700 lines, longer than the project's modules: a benchmark is run as one
+script by path, with its scenarios, the naive wall it compares against and the report together.
 """
 
 from __future__ import annotations
