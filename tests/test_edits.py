@@ -338,6 +338,8 @@ def test_set_field_on_a_multi_selection() -> None:
     assert edit.label == "Set IT power of 2 racks"
     assert edits.set_field(design, ["B01"], "it_power_kw", 12.0).label == "Set IT power of B01"
     assert edits.set_field(design, ["CDU-B"], "fluid", "pg25").label == "Set fluid of CDU-B"
+    hosts = edits.set_field(design, ["B01"], "nodes", ["b01-n1", "b01-n2"])
+    assert hosts.label == "Set GPU hosts of B01"
 
 
 def test_set_field_to_the_current_value_has_no_changes() -> None:

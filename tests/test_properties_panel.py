@@ -111,7 +111,8 @@ def test_a_valid_value_commits_on_enter(qtbot, panel, demo, choices) -> None:
 def test_a_racks_gpu_hosts_are_typed_as_one_line_of_names(qtbot, panel, demo, choices) -> None:
     panel.show_selection([demo.racks[0]], choices)
     edit = line_edit(panel, "nodes")
-    assert edit.text() == ""
+    assert (panel.row("nodes").label.text(), edit.text()) == ("GPU hosts", "")
+    assert edit.placeholderText() == "(one host, named like the rack)"
     retype(qtbot, edit, "a01-n1, a01-n2 a01-n3,a01-n4")
     with qtbot.waitSignal(panel.field_edit_requested) as signal:
         qtbot.keyClick(edit, Qt.Key.Key_Return)

@@ -137,7 +137,7 @@ class TextRow(FieldRow):
         if shown is _MIXED:
             self.edit.setPlaceholderText(MIXED_TEXT)
         else:
-            self.edit.setPlaceholderText(self.spec.none_text if self.spec.optional else "")
+            self.edit.setPlaceholderText(self.spec.empty_text)
         self.revert()
 
     def revert(self) -> None:

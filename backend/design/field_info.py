@@ -50,6 +50,7 @@ LABELS: dict[str, str] = {
     "loop_id": "Cooling loop",
     "feed_id": "Power feed",
     "cdu_id": "CDU",
+    "nodes": "GPU hosts",
 }
 """Labels the spelling rule (unit cut, acronyms upper-cased) cannot produce."""
 
@@ -62,8 +63,12 @@ NAME_LISTS = frozenset({"nodes"})
 """List fields of names without spaces, typed as one line separated by commas (a rack's GPU
 hosts). Other lists (a catalog entry's sources, a loop's route) are not one value."""
 
-NONE_TEXT: dict[str, str] = {"tokens_per_s_per_gpu": "(catalog)", "workload": "(catalog)"}
-"""What an empty optional field means where it is not plain "(none)"."""
+NONE_TEXT: dict[str, str] = {
+    "tokens_per_s_per_gpu": "(catalog)",
+    "workload": "(catalog)",
+    "nodes": "(one host, named like the rack)",
+}
+"""What an empty optional field (or list of names) means where it is not plain "(none)"."""
 
 KIND_NAMES: dict[type[BaseModel], tuple[str, str]] = {
     Rack: ("rack", "racks"),
@@ -92,6 +97,11 @@ class FieldSpec:
     @property
     def none_text(self) -> str:
         return NONE_TEXT.get(self.name, "(none)")
+
+    @property
+    def empty_text(self) -> str:
+        """What an empty text field shows in grey: what leaving it empty means."""
+        return self.none_text if self.optional or self.kind == "names" else ""
 
 
 def field_label(name: str) -> str:

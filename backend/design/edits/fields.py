@@ -45,6 +45,7 @@ _FIELD_NAMES = {
     "supply_temp_c": "supply temperature",
     "cdu_id": "CDU",
     "design_delta_t_k": "design delta-T",
+    "nodes": "GPU hosts",
 }
 """Field names as the Edit menu shows them; a field not listed shows its name, spaced."""
 
