@@ -44,7 +44,7 @@ def test_unlisted_hosts_are_placed_by_the_rack_they_are_named_after(design: Desi
     assert placement.place("a02.hall1.example", 71) == RackGpu("A02", 71)
     assert placement.place("a02.hall1.example", 72) is None  # the rack has 72 GPUs
     assert placement.place("gpu-host-17", 0) is None
-    assert placement.rack_of("b01") == "B01"
+    assert placement.place("b01", 0) == RackGpu("B01", 0)
 
 
 def test_host_gpu_is_the_inverse_of_placement(design: Design) -> None:

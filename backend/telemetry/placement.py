@@ -66,11 +66,6 @@ class GpuPlacement:
                 slots = _HostSlots(rack.id, 0, rack.gpu_count)
                 self._by_name[key] = None if key in self._by_name else slots
 
-    def rack_of(self, node: str) -> str | None:
-        """The rack a host stands in, or None when the design places it nowhere."""
-        slots = self._slots(node)
-        return None if slots is None else slots.rack_id
-
     def place(self, node: str, index: int) -> RackGpu | None:
         """Where GPU ``index`` of ``node`` is; None for a host the design places nowhere or an
         index past the host's share of its rack."""
