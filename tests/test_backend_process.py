@@ -13,11 +13,14 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
 from factoryfloor.backend.telemetry.process import (
+    HEADER_BYTES,
     BackendClient,
     BackendConfig,
     FrameTable,
@@ -35,6 +38,11 @@ from factoryfloor.backend.telemetry.protocol import (
     decode,
     encode,
 )
+
+if TYPE_CHECKING:
+    from broker import Mosquitto, Publisher
+
+pytest_plugins = ["broker"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "resources" / "demo_hall.json")
@@ -113,6 +121,113 @@ def test_backend_exits_and_frees_its_memory_when_the_gui_dies() -> None:
         if gui.poll() is None:
             gui.kill()
         gui.stdout.close()
+
+
+NODE = "factoryfloor/v1/node"
+NODE_GPU_QUANTITIES = ("util_pct", "power_w", "temp_c", "mem_util_pct")
+
+
+def node_comes_online(publisher: Publisher, node: str) -> None:
+    """A node agent's first GPU batch: 8 GPUs x 4 quantities, 32 new series."""
+    gpus = [{"index": i, "util_pct": 50, "power_w": 500.0, "temp_c": 60, "mem_util_pct": 20}
+            for i in range(8)]  # fmt: skip
+    publisher.publish(f"{NODE}/{node}/gpus", {"ts": time.time(), "seq": 1, "gpus": gpus})
+
+
+def mapped_table_capacity(pid: int) -> int:
+    """The capacity of the largest frame table process ``pid`` has mapped right now (0: none),
+    read from its memory map, so that a test can wait for the backend to grow its table
+    without reading the pipe that announces it."""
+    capacity = 0
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        if "/dev/shm/" not in line or line.endswith("(deleted)"):
+            continue
+        try:
+            size = (Path("/dev/shm") / line.split("/dev/shm/", 1)[1]).stat().st_size
+        except FileNotFoundError:
+            continue  # unlinked since the map was read
+        capacity = max(capacity, (size - HEADER_BYTES) // (8 + 4 + 1 + 1))
+    return capacity
+
+
+def mqtt_backend(broker: Mosquitto) -> BackendClient:
+    """A backend on the demo hall whose only source is node agents on ``broker``, subscribed
+    (the client has read up to that point, so it reads from the first, 1,024-series table)."""
+    mqtt = MqttConfig(host=broker.host, port=broker.port, client_id="factoryfloor-grow",
+                      bms_prefix=None, node_prefix=NODE)  # fmt: skip
+    client = BackendClient(BackendConfig(DEMO, TelemetrySettings(simulate=False, mqtt=mqtt)))
+    events = []
+    connected = lambda: any(e.detail == "connected" for e in events)  # noqa: E731
+    assert wait_for(connected, poll=lambda: events.extend(client.poll()))
+    assert client.segment_name and client.frame() is not None
+    return client
+
+
+def grow_unread(client: BackendClient, publisher: Publisher, batches: int = 4) -> int:
+    """Bring node agents online in batches of 35 (1,120 new series each) without reading the
+    client, waiting after each until the backend has made room for them: from 1,024 series
+    to 2,048, 4,096 and 8,192, each table unlinked once the next is announced. The number of
+    series."""
+    series = 0
+    for batch in range(batches):
+        for n in range(35):
+            node_comes_online(publisher, f"n{batch:02d}{n:02d}")
+        series += 35 * 8 * len(NODE_GPU_QUANTITIES)
+        grown = lambda: mapped_table_capacity(client.process.pid) >= series  # noqa: B023, E731
+        assert wait_for(grown), f"the backend never made room for {series} series"
+    return series
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/<pid>/maps")
+def test_a_table_replaced_several_times_between_reads_is_followed_to_the_newest(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """Node agents come online faster than the GUI reads: it must end up on the newest table,
+    with every series, and still stop cleanly."""
+    client = mqtt_backend(mosquitto)
+    segments = [Path("/dev/shm") / client.segment_name]
+    try:
+        series = grow_unread(client, publisher)
+        assert not segments[0].exists()  # replaced, and unlinked, before this read
+
+        def every_series_read() -> bool:
+            frame = client.frame()
+            return frame is not None and len(frame.keys) == series
+
+        assert wait_for(every_series_read, poll=client.poll)
+        segments.append(Path("/dev/shm") / client.segment_name)
+        assert segments[-1] != segments[0]
+        frame = client.frame()
+        assert frame.value("gpu/n0334/7/mem_util_pct") == 20.0  # the last batch's last GPU
+        assert frame.value("gpu/n0000/0/power_w") == 500.0
+    finally:
+        client.stop()
+    assert not client.alive
+    assert not any(segment.exists() for segment in segments)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/<pid>/maps")
+def test_a_backend_that_grew_and_exited_before_a_read_leaves_the_client_usable(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """Every table announced since the last read is gone, the newest too (the backend unlinked
+    it on its way out): the client keeps the table it has, and reading and stopping still
+    work."""
+    client = mqtt_backend(mosquitto)
+    try:
+        grow_unread(client, publisher, batches=2)
+        replies: list[Reply] = []
+        client.send(Stop(), replies.append)
+        assert wait_for(lambda: not client.alive, timeout_s=15)
+        client.poll()
+        assert [type(r) for r in replies] == [Accepted]
+        assert client.frame() is not None
+        client.poll()  # a closed pipe is no error, however often it is read
+        assert client.frame() is not None
+    finally:
+        client.stop()
+    assert client.frame() is None
+    assert client.process.exitcode == 0
 
 
 class AdvancingVllm(BaseHTTPRequestHandler):

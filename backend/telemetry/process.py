@@ -13,6 +13,11 @@ odd while the backend writes, lets it retry a torn read once; a read still torn 
 used as it is, and may mix readings of successive writes. The GUI keeps the history and works
 out the live figures and alarms from these frames itself.
 
+A table outgrown by new series is replaced by a larger one, announced before the old one is
+unlinked. A fleet that grows fast can have several tables replaced between two reads of the GUI,
+so the GUI attaches only the newest table announced, and keeps the one it reads until that
+attach has succeeded.
+
 The backend exits when its parent dies (the pipe closes) and unlinks its shared memory on the
 way out. If it is killed outright the segment outlives it until the GUI exits: Python's resource
 tracker, which the two processes share, unlinks it then.
@@ -87,7 +92,10 @@ class FrameTable:
         return cls(SharedMemory(name=name), capacity)
 
     def release(self) -> None:
-        """Drop the numpy views before closing: the buffer cannot close while they exist."""
+        """Drop the numpy views before closing: the buffer cannot close while they exist. Safe
+        to call twice."""
+        if not hasattr(self, "header"):
+            return
         del self.header, self.times_s, self.values, self.qualities, self.stale
         self.shm.close()
 
@@ -128,6 +136,8 @@ async def _serve(conn: Connection, config: BackendConfig) -> None:
             snap = store.snapshot("", time.time())
             count = len(snap.keys)
             if count > table.capacity:
+                # The new table is announced before the old one is unlinked: a GUI that finds
+                # an announced table already gone has its successor's announcement waiting.
                 old = table
                 table = FrameTable.create(max(count, 2 * old.capacity))
                 conn.send_bytes(encode(FrameTableOpened(table.shm.name, table.capacity)))
@@ -217,6 +227,8 @@ class BackendClient:
         self.keys: list[str] = []
         self._table: FrameTable | None = None
         self.segment_name = ""
+        self._announced: FrameTableOpened | None = None
+        """The newest frame table announced and not attached yet."""
         self._keys_slice: list[str] | None = None
         self._awaiting: dict[str, Callable[[Reply], None]] = {}
         """Request id -> what to call with its reply."""
@@ -235,15 +247,28 @@ class BackendClient:
         GUI cannot read or did not ask for: a bug, as the GUI starts the backend from its own
         install."""
         events: list[SourceEvent] = []
+        self._take_messages(events)
+        while (announced := self._announced) is not None:
+            if self._attach(announced):
+                break
+            # Gone already: the backend replaced it again, and announced the successor before
+            # unlinking it, so that announcement is on the pipe now. None there: it has exited.
+            self._take_messages(events)
+            if self._announced is announced:
+                self._announced = None
+        return events
+
+    def _take_messages(self, events: list[SourceEvent]) -> None:
+        """Read every message waiting on the pipe, adding events to ``events``. Of the frame
+        tables announced, only the newest is kept, in ``_announced``, to be attached: the
+        backend unlinks a table as soon as it has announced the next one, so an older
+        announcement may name a table that is gone."""
         try:
             while self._conn.poll():
                 message = decode(self._conn.recv_bytes())
                 match message:
-                    case FrameTableOpened(segment_name=name, capacity=capacity):
-                        if self._table is not None:
-                            self._table.release()
-                        self._table = FrameTable.attach(name, capacity)
-                        self.segment_name = name
+                    case FrameTableOpened():
+                        self._announced = message
                     case KeysAdded(start=start, keys=keys):
                         del self.keys[start:]
                         self.keys.extend(keys)
@@ -257,7 +282,20 @@ class BackendClient:
                                             "message", message.msg_id)  # fmt: skip
         except (EOFError, OSError):
             pass  # the backend has gone; ``alive`` says so
-        return events
+
+    def _attach(self, announced: FrameTableOpened) -> bool:
+        """Read from the announced table from now on; False, keeping the current table, if it
+        is gone already. The current table is released only once the new one is attached, so
+        a failed attach never leaves a released table behind."""
+        try:
+            table = FrameTable.attach(announced.segment_name, announced.capacity)
+        except OSError:  # FileNotFoundError: unlinked since it was announced
+            return False
+        old, self._table, self._announced = self._table, table, None
+        self.segment_name = announced.segment_name
+        if old is not None:
+            old.release()
+        return True
 
     def _frame_keys(self, count: int) -> list[str]:
         """The first ``count`` keys, as the same list object until the keys change, so views
