@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,12 +25,19 @@ from factoryfloor.backend.telemetry.sink import RecordingSink, SourceEvent
 from factoryfloor.backend.telemetry.sources.prometheus import (
     UNNAMED_MODEL,
     Endpoint,
+    PageDeadline,
     ParseError,
     PrometheusSource,
+    fetch_page,
     next_slot_s,
     parse_token_counters,
 )
 from factoryfloor.backend.telemetry.sources.token_rate import TokenSample
+
+if TYPE_CHECKING:
+    from trickle_server import TrickleServer
+
+pytest_plugins = ["trickle_server"]
 
 PAGES = Path(__file__).parent / "data" / "metrics"
 LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
@@ -470,3 +478,64 @@ async def test_tokens_per_joule_from_energy_counters_or_a_given_power(
     # 2,800 tokens per 2 s round; each GPU 700 J per 2 s = 350 W.
     assert latest["facility/tokens_per_s"][1] == 1400.0
     assert latest.get("facility/tokens_per_j", (None, None))[1] == expected_tokens_per_j
+
+
+# --- a server that sends its page one byte at a time -----------------------------------------
+
+
+def scrape_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("scrape") and t.is_alive()}
+
+
+@pytest.mark.asyncio
+async def test_a_trickling_server_is_down_by_the_deadline(trickling: TrickleServer) -> None:
+    sink = RecordingSink()
+    source = PrometheusSource([trickling.url], sink, timeout_s=1.0, clock=scrape_clock())
+    try:
+        started = time.monotonic()
+        await asyncio.wait_for(source.scrape_round(), timeout=10.0)
+        took_s = time.monotonic() - started
+    finally:
+        source.close()
+    assert events_for(sink, trickling.url) == [("status", "down: no full page within 1 s")]
+    assert 0.9 < took_s < 1.5
+    assert trickling.wait_for(lambda: trickling.gone == 1), "the fetch kept the server's page"
+
+
+def test_a_fetch_of_a_trickling_page_ends_by_its_deadline(trickling: TrickleServer) -> None:
+    outcome: list[BaseException | str] = []
+
+    def fetch() -> None:
+        try:
+            outcome.append(fetch_page(trickling.url, 1.0, 1 << 20))
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout=5.0)
+    took_s = time.monotonic() - started
+    assert not thread.is_alive(), "the fetch outlived its deadline"
+    [error] = outcome
+    assert isinstance(error, PageDeadline) and error.answered
+    assert 0.9 < took_s < 1.5
+
+
+@pytest.mark.asyncio
+async def test_stopping_the_source_mid_fetch_lets_go_of_the_server_at_once(
+    trickling: TrickleServer,
+) -> None:
+    before = scrape_threads()
+    source = PrometheusSource([trickling.url], RecordingSink(), interval_s=60.0, timeout_s=30.0)
+    task = asyncio.create_task(source.run())
+    try:
+        await wait_until(lambda: trickling.clients == 1)
+        await wait_until(lambda: bool(scrape_threads() - before))
+    finally:
+        started = time.monotonic()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await wait_until(lambda: not scrape_threads() - before, timeout_s=1.0)
+    assert time.monotonic() - started < 1.0
+    assert trickling.wait_for(lambda: trickling.gone == 1), "the server kept sending"

@@ -46,13 +46,20 @@ prompt tokens/s per server and model, per rack, per model over the facility (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import http.client
+import io
 import math
+import queue
+import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
@@ -260,30 +267,182 @@ class Endpoint(NamedTuple):
         return urlsplit(self.url).netloc or self.url
 
 
-def fetch_page(url: str, timeout_s: float, max_bytes: int) -> str:
-    """GET a metrics page (blocking; run it in a worker thread).
+class PageDeadline(TimeoutError):
+    """A fetch ran out of its time: ``answered`` says whether the server had sent anything."""
 
-    Environment proxy settings are ignored: scrape targets sit on the site's network, and a
-    desktop's proxy would send them astray. Refuses pages that are not plain text or are larger
-    than ``max_bytes``.
+    def __init__(self, url: str, answered: bool) -> None:
+        self.answered = answered
+        super().__init__(f"{url}: {'page incomplete' if answered else 'no answer'} by the deadline")
+
+
+class FetchAborted(OSError):
+    """A fetch stopped from outside (``PageFetch.abort``): its result is of no use."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The response's socket stream, read with no more time per read than the fetch has left,
+    so a server trickling its answer byte by byte still ends by the deadline."""
+
+    def __init__(self, stream: io.RawIOBase, sock: socket.socket, fetch: PageFetch) -> None:
+        self._stream, self._sock, self._fetch = stream, sock, fetch
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        fetch = self._fetch
+        remaining_s = fetch.deadline_s - time.monotonic()
+        if fetch.aborted:
+            raise FetchAborted(f"{fetch.url}: fetch stopped")
+        if remaining_s <= 0.0:
+            raise PageDeadline(fetch.url, fetch.answered)
+        self._sock.settimeout(remaining_s)
+        try:
+            count = self._stream.readinto(buffer)
+        except TimeoutError:
+            raise PageDeadline(fetch.url, fetch.answered) from None
+        if fetch.aborted:  # a shut-down socket reads as the end of the page: it is not
+            raise FetchAborted(f"{fetch.url}: fetch stopped")
+        if count:
+            fetch.answered = True
+        return count or 0
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+class _Response(http.client.HTTPResponse):
+    def __init__(self, fetch: PageFetch, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        stream = self.fp.detach()  # the socket's stream, which keeps the socket open while read
+        self.fp = io.BufferedReader(_DeadlineReader(stream, sock, fetch))
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def __init__(self, fetch: PageFetch, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fetch = fetch
+        self.response_class = functools.partial(_Response, fetch)
+
+    def connect(self) -> None:
+        super().connect()
+        self._fetch.opened(self.sock)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, fetch: PageFetch, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fetch = fetch
+        self.response_class = functools.partial(_Response, fetch)
+
+    def connect(self) -> None:
+        super().connect()
+        self._fetch.opened(self.sock)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, fetch: PageFetch) -> None:
+        super().__init__()
+        self._fetch = fetch
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_HTTPConnection, self._fetch), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, fetch: PageFetch) -> None:
+        super().__init__()
+        self._fetch = fetch
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = functools.partial(_HTTPSConnection, self._fetch)
+        return self.do_open(connection, req, context=self._context)
+
+
+class PageFetch:
+    """One GET of a metrics page: the whole page by ``deadline_s`` (``time.monotonic()``), not
+    merely some bytes every so often, and stoppable from another thread (``abort``).
+
+    Every read is given only the time left, so a server that answers one byte at a time ends
+    with ``PageDeadline`` by the deadline, whatever the phase (headers or body). ``abort`` shuts
+    the fetch's socket down from outside: a read blocked in it returns at once and the fetch
+    ends with ``FetchAborted``. Connecting is bounded by the time left but not cut short by
+    ``abort``, and name resolution by neither; the scraper runs fetches on daemon threads so
+    that not even a stuck resolver can hold the process open.
     """
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(url, headers={"Accept": "text/plain;version=0.0.4"})
-    with opener.open(request, timeout=timeout_s) as response:
-        content_type = response.headers.get_content_type()
-        if content_type not in METRICS_CONTENT_TYPES:
-            raise ParseError(url, f"not a metrics page: content type {content_type}")
-        body = response.read(max_bytes + 1)
-        charset = response.headers.get_content_charset() or "utf-8"
-    if len(body) > max_bytes:
-        raise ParseError(url, f"page larger than {max_bytes} bytes")
-    return body.decode(charset, errors="replace")
+
+    def __init__(self, url: str, timeout_s: float, max_bytes: int, deadline_s: float) -> None:
+        self.url, self.timeout_s, self.max_bytes, self.deadline_s = (
+            url, timeout_s, max_bytes, deadline_s,
+        )  # fmt: skip
+        self.answered = False
+        """The server has sent at least one byte."""
+        self.aborted = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def run(self) -> str:
+        """GET the page (blocking; run it in a worker thread).
+
+        Environment proxy settings are ignored: scrape targets sit on the site's network, and a
+        desktop's proxy would send them astray. Refuses pages that are not plain text or are
+        larger than ``max_bytes``.
+        """
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _HTTPHandler(self), _HTTPSHandler(self)
+        )
+        request = urllib.request.Request(self.url, headers={"Accept": "text/plain;version=0.0.4"})
+        connect_s = max(0.001, min(self.timeout_s, self.deadline_s - time.monotonic()))
+        try:
+            with opener.open(request, timeout=connect_s) as response:
+                content_type = response.headers.get_content_type()
+                if content_type not in METRICS_CONTENT_TYPES:
+                    raise ParseError(self.url, f"not a metrics page: content type {content_type}")
+                body = response.read(self.max_bytes + 1)
+                charset = response.headers.get_content_charset() or "utf-8"
+        except (OSError, http.client.HTTPException) as error:
+            reason = error.reason if isinstance(error, URLError) else error
+            if self.aborted and not isinstance(error, HTTPError | PageDeadline):
+                raise FetchAborted(f"{self.url}: fetch stopped") from None
+            if isinstance(reason, PageDeadline):
+                raise reason from None
+            raise
+        if len(body) > self.max_bytes:
+            raise ParseError(self.url, f"page larger than {self.max_bytes} bytes")
+        return body.decode(charset, errors="replace")
+
+    def opened(self, sock: socket.socket) -> None:
+        """On the fetching thread: a connection is open (one per redirect)."""
+        with self._lock:
+            self._sockets.append(sock)
+            if not self.aborted:
+                return
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def abort(self) -> None:
+        """From any thread: stop the fetch now; a read blocked in it returns at once."""
+        with self._lock:
+            self.aborted = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed or never connected
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def timed_out(self) -> str:
+        """The status of a fetch that ran out of time, as the operator sees it."""
+        return describe_deadline(self.answered, self.timeout_s)
 
 
-def scrape(endpoint: Endpoint, timeout_s: float, max_bytes: int) -> list[TokenSample]:
+def fetch_page(url: str, timeout_s: float, max_bytes: int) -> str:
+    """GET a metrics page, the whole of it within ``timeout_s`` (blocking); see ``PageFetch``."""
+    return PageFetch(url, timeout_s, max_bytes, time.monotonic() + timeout_s).run()
+
+
+def scrape(endpoint: Endpoint, fetch: PageFetch) -> list[TokenSample]:
     """Fetch and parse one page, both off the event loop: a large page takes milliseconds to
     filter even when only its token lines are parsed."""
-    text = fetch_page(endpoint.url, timeout_s, max_bytes)
+    text = fetch.run()
     return parse_token_counters(
         text, endpoint.server_kind, server=endpoint.server, model=endpoint.model
     )
@@ -296,6 +455,8 @@ def describe_failure(error: BaseException, timeout_s: float) -> tuple[EventKind,
     if isinstance(error, HTTPError):
         return "status", f"down: HTTP {error.code} {error.reason}"
     reason = error.reason if isinstance(error, URLError) else error
+    if isinstance(reason, PageDeadline):
+        return "status", describe_deadline(reason.answered, timeout_s)
     if isinstance(reason, TimeoutError):
         return "status", timing_out(timeout_s)
     if isinstance(reason, OSError) and reason.strerror:
@@ -305,6 +466,12 @@ def describe_failure(error: BaseException, timeout_s: float) -> tuple[EventKind,
 
 def timing_out(timeout_s: float) -> str:
     return f"timing out: no answer within {timeout_s:g} s"
+
+
+def describe_deadline(answered: bool, timeout_s: float) -> str:
+    """A server silent all along is timing out; one that began a page it did not finish in
+    time is down: a page that slow is as good as none."""
+    return f"down: no full page within {timeout_s:g} s" if answered else timing_out(timeout_s)
 
 
 def up(samples: list[TokenSample]) -> str:
@@ -338,13 +505,71 @@ def next_slot_s(previous_s: float, now_s: float, interval_s: float) -> float:
     return previous_s + interval_s * (math.floor((now_s - previous_s) / interval_s) + 1)
 
 
+class DaemonWorkers:
+    """Up to ``max_workers`` daemon threads that run submitted calls, for blocking network I/O.
+
+    Not a ``ThreadPoolExecutor``: the interpreter joins executor threads at exit, so a fetch
+    stuck in a read (or in name resolution, which nothing can cut short) would hold the whole
+    process open after the scraper stopped. These threads are daemons and nobody waits for
+    them; a fetch still running when the source stops is aborted (``PageFetch.abort``) so its
+    thread is not left behind either. Threads are started as calls arrive, while none is idle.
+    """
+
+    def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
+        self._max_workers = max_workers
+        self._prefix = thread_name_prefix
+        self._jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None] = (
+            queue.SimpleQueue()
+        )
+        self._idle = threading.Semaphore(0)
+        self._threads = 0
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        if self._closed:
+            raise RuntimeError("workers closed")
+        future: Future = Future()
+        self._jobs.put((future, fn, args))
+        if not self._idle.acquire(blocking=False) and self._threads < self._max_workers:
+            self._threads += 1
+            name = f"{self._prefix}_{self._threads}"
+            threading.Thread(target=self._serve, name=name, daemon=True).start()
+        return future
+
+    def close(self) -> None:
+        """Calls not started are cancelled; each thread exits after the call in hand."""
+        self._closed = True
+        with contextlib.suppress(queue.Empty):
+            while (job := self._jobs.get_nowait()) is not None:
+                job[0].cancel()
+        for _thread in range(self._threads):
+            self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, args = job
+            del job
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args)
+                except BaseException as error:  # handed to whoever waits on the future
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+            del future, fn, args
+            self._idle.release()
+
+
 class PrometheusSource:
     """Scrapes every endpoint once per ``interval_s`` and writes tokens/s to the sink.
 
-    A round fetches all pages at once in worker threads (a dedicated pool, so hung servers
-    cannot starve the loop's default executor), waits at most ``timeout_s`` (default
-    0.8 x interval), then writes every figure of the round in one batch stamped with the round's
-    start time. A server still busy with the previous round's request is not asked again.
+    A round fetches all pages at once in worker threads (dedicated daemon threads, so hung
+    servers can neither starve the loop's default executor nor hold the process open at exit).
+    Each page is due whole within ``timeout_s`` (default 0.8 x interval) of the round's start,
+    however slowly its server sends it; at that deadline a fetch not done is aborted (its
+    socket shut down from here, so its thread is free at once) and reported. Then the round
+    writes every figure of the round in one batch stamped with the round's start time. A
+    server still busy with the previous round's request is not asked again.
     Status events are sent when an endpoint's state changes, not every round. A series unseen
     for max(30 s, 10 intervals) starts its rate over.
 
@@ -388,10 +613,8 @@ class PrometheusSource:
             {e.server: e.rack_id for e in self.endpoints if e.rack_id},
             max_gap_s=max(DEFAULT_MAX_GAP_S, 10 * interval_s),
         )
-        self._executor = ThreadPoolExecutor(
-            max_workers=max(1, min(32, len(self.endpoints))), thread_name_prefix="scrape"
-        )
-        self._in_flight: dict[str, Future[list[TokenSample]]] = {}
+        self._workers = DaemonWorkers(max(1, min(32, len(self.endpoints))), "scrape")
+        self._in_flight: dict[str, tuple[Future[list[TokenSample]], PageFetch]] = {}
         self._reported: dict[str, tuple[EventKind, str]] = {}
 
     async def run(self) -> None:
@@ -407,43 +630,60 @@ class PrometheusSource:
             self.close()
 
     def close(self) -> None:
-        """Lets go of the worker threads; a fetch still running ends at its socket timeout."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stops at once: fetches not started are dropped, those running are aborted (their
+        sockets shut down, so no read is waited for), and the worker threads exit."""
+        self._workers.close()
+        for _future, fetch in self._in_flight.values():
+            fetch.abort()
 
     async def scrape_round(self) -> None:
         """One round: fetch, parse, rate, one write, events for what changed."""
         time_s = self._clock()
-        started = self._start_scrapes(time_s)
+        deadline_s = time.monotonic() + self.timeout_s
+        started = self._start_scrapes(time_s, deadline_s)
         if started:
             try:
-                await asyncio.wait(started.values(), timeout=self.timeout_s)
+                await asyncio.wait(
+                    [future for future, _fetch in started.values()],
+                    timeout=max(0.0, deadline_s - time.monotonic()),
+                )
             finally:
-                for future in started.values():
-                    future.cancel()  # a late page is dropped; its thread runs to its timeout
+                for future, fetch in started.values():
+                    if not future.done():
+                        future.cancel()  # a late page is dropped,
+                        fetch.abort()  # and its thread freed now
         samples: list[TokenSample] = []
-        for endpoint, future in started.items():
-            samples.extend(self._outcome(endpoint, future, time_s))
+        for endpoint, (future, fetch) in started.items():
+            samples.extend(self._outcome(endpoint, future, fetch, time_s))
         rates = self._rates.update(samples, time_s)
         self._write(rates, time_s)
 
-    def _start_scrapes(self, time_s: float) -> dict[Endpoint, asyncio.Future[list[TokenSample]]]:
+    def _start_scrapes(
+        self, time_s: float, deadline_s: float
+    ) -> dict[Endpoint, tuple[asyncio.Future[list[TokenSample]], PageFetch]]:
         started = {}
         for endpoint in self.endpoints:
             previous = self._in_flight.get(endpoint.server)
-            if previous is not None and not previous.done():
+            if previous is not None and not previous[0].done():
+                # resolving the name or connecting (no abort cuts those short), or parsing
                 self._report(endpoint, "status", timing_out(self.timeout_s), time_s)
                 continue
-            future = self._executor.submit(scrape, endpoint, self.timeout_s, self.max_page_bytes)
-            self._in_flight[endpoint.server] = future
-            started[endpoint] = asyncio.wrap_future(future)
+            fetch = PageFetch(endpoint.url, self.timeout_s, self.max_page_bytes, deadline_s)
+            future = self._workers.submit(scrape, endpoint, fetch)
+            self._in_flight[endpoint.server] = (future, fetch)
+            started[endpoint] = (asyncio.wrap_future(future), fetch)
         return started
 
     def _outcome(
-        self, endpoint: Endpoint, future: asyncio.Future[list[TokenSample]], time_s: float
+        self,
+        endpoint: Endpoint,
+        future: asyncio.Future[list[TokenSample]],
+        fetch: PageFetch,
+        time_s: float,
     ) -> list[TokenSample]:
         """The samples of a finished scrape, reporting how it went; none for a failed one."""
         if future.cancelled():
-            self._report(endpoint, "status", timing_out(self.timeout_s), time_s)
+            self._report(endpoint, "status", fetch.timed_out(), time_s)
             return []
         error = future.exception()
         if error is not None:
