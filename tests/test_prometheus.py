@@ -498,7 +498,7 @@ async def test_a_trickling_server_is_down_by_the_deadline(trickling: TrickleServ
     finally:
         source.close()
     assert events_for(sink, trickling.url) == [("status", "down: no full page within 1 s")]
-    assert 0.9 < took_s < 1.5
+    assert 0.9 < took_s < 3.0  # the trickled page would take over 30 s; slack for a busy machine
     assert trickling.wait_for(lambda: trickling.gone == 1), "the fetch kept the server's page"
 
 
@@ -519,7 +519,7 @@ def test_a_fetch_of_a_trickling_page_ends_by_its_deadline(trickling: TrickleServ
     assert not thread.is_alive(), "the fetch outlived its deadline"
     [error] = outcome
     assert isinstance(error, PageDeadline) and error.answered
-    assert 0.9 < took_s < 1.5
+    assert 0.9 < took_s < 3.0  # the trickled page would take over 30 s; slack for a busy machine
 
 
 @pytest.mark.asyncio
