@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--replay", action="store_true",
         help="drive the simulated GPUs with the recorded H100 trace")  # fmt: skip
     add("--nvml", action="store_true", help="read this machine's GPUs through NVML")
-    add("--mqtt", metavar="HOST[:PORT]", help="subscribe to this broker (DSX BMS, node agents)")
+    add("--mqtt", metavar="HOST[:PORT]",
+        help="subscribe to this broker (DSX BMS, node agents); the design's other MQTT settings "
+        "(points, prefixes, TLS, login) still apply, and its port if none is given")  # fmt: skip
     add("--metrics", action="append", default=[], metavar="URL[,KIND[,RACK]]",
         help="an inference server's /metrics page (vllm, sglang, dynamo, tgi, triton; kind "
         "detected if left out); repeatable")  # fmt: skip
@@ -54,8 +56,7 @@ def settings_from(args: argparse.Namespace, design: Design) -> TelemetrySettings
     if args.nvml:
         updates["nvml"] = True
     if args.mqtt:
-        host, _, port = args.mqtt.partition(":")
-        updates["mqtt"] = MqttConfig(host=host, port=int(port or 1883))
+        updates["mqtt"] = mqtt_at(args.mqtt, settings.mqtt)
     if args.metrics:
         fields = ("url", "server_kind", "rack_id")
         updates["metrics"] = [*settings.metrics, *(
@@ -63,6 +64,16 @@ def settings_from(args: argparse.Namespace, design: Design) -> TelemetrySettings
             for spec in args.metrics
         )]  # fmt: skip
     return settings.model_copy(update=updates)
+
+
+def mqtt_at(address: str, design_mqtt: MqttConfig | None) -> MqttConfig:
+    """The design's MQTT settings (defaults if it has none) with the broker at ``address``,
+    ``HOST[:PORT]``: only where to connect changes, so mapped points, prefixes, TLS and login
+    still apply. Without a port, the design's (1883 by default)."""
+    host, _, port = address.partition(":")
+    base = design_mqtt or MqttConfig()
+    where: dict[str, object] = {"host": host} | ({"port": int(port)} if port else {})
+    return MqttConfig.model_validate(base.model_dump() | where)
 
 
 def summary_line(store: TelemetryStore) -> str:

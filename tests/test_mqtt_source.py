@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import random
 import time
@@ -197,6 +198,10 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
         "value: expected",
     ),
     "missing": (b'{"value": 22.9, "quality": 1}', "missing field 'timestamp'"),
+    "duplicate": (
+        b'{"value": 30.1, "value": 99.9, "timestamp": 1743620423000, "quality": 1}',
+        "duplicate key 'value'",
+    ),
 }
 
 
@@ -230,6 +235,24 @@ async def test_malformed_payloads_are_counted_per_topic_and_good_ones_still_arri
 
 def rejections(sink: CountingSink) -> list[SourceEvent]:
     return [e for e in sink.events if e.kind == "rejected"]
+
+
+@pytest.mark.asyncio
+async def test_a_node_batch_with_a_key_twice_is_rejected_whole(
+    mosquitto: Mosquitto, publisher: Publisher, sink: CountingSink
+) -> None:
+    topic = f"{NODE}/node-17/gpus"
+    source = MqttSource(config_for(mosquitto), sink)
+    async with running(source, sink):
+        good = json.dumps(gpu_batch(1, gpus=2)).encode()
+        publisher.publish(topic, good.replace(b'"temp_c": 61}]', b'"temp_c": 61, "temp_c": 99}]'))
+        publisher.publish(topic, gpu_batch(2, gpus=1))
+        await eventually(lambda: len(sink.readings) == 3, "the good batch")
+        await eventually(lambda: len(rejections(sink)) == 1, "the rejection")
+    assert {key for key, *_ in sink.readings} == {
+        "gpu/node-17/0/util_pct", "gpu/node-17/0/power_w", "gpu/node-17/0/temp_c"
+    }  # fmt: skip
+    assert source.stats.rejected == {(topic, "duplicate key 'temp_c'"): 1}
 
 
 @pytest.mark.asyncio

@@ -209,3 +209,81 @@ def test_metadata_and_node_status() -> None:
     assert decode_node_status(b'{"online": true, "gpus": 8}') is True
     assert decode_node_status(b'{"online": false}') is False
     assert "true or false" in refusal(decode_node_status, b'{"online": 1}')
+
+
+GPU_DECODE = lambda payload: decode_node_gpus(payload, "n", Columns())  # noqa: E731
+READINGS_DECODE = lambda payload: decode_readings(payload, Columns())  # noqa: E731
+GPU_OBJECT = b'{"index": 0, "power_w": 1.5}'
+
+
+@pytest.mark.parametrize(
+    ("decode", "payload", "key"),
+    [
+        (
+            decode_dsx_value,
+            b'{"value": 30.1, "value": 99.9, "timestamp": 1743620423000, "quality": 1}',
+            "value",
+        ),
+        (
+            decode_dsx_value,
+            b'{"value": 1, "timestamp": 1743620423000, "quality": 1, "note": {"a": 1, "a": 2}}',
+            "a",
+        ),
+        (decode_metadata, b'{"engUnit": "C", "engUnit": "F"}', "engUnit"),
+        (decode_node_status, b'{"online": true, "online": false}', "online"),
+        (GPU_DECODE, b'{"ts": 1.5, "ts": 2.5, "seq": 1, "gpus": [' + GPU_OBJECT + b"]}", "ts"),
+        (
+            GPU_DECODE,
+            b'{"ts": 1.5, "seq": 1, "gpus": [' + GPU_OBJECT + b', {"index": 1, '
+            b'"power_w": 2.0, "power_w": 3.0}]}',
+            "power_w",
+        ),
+        # an unknown field is no reading, but still JSON to check
+        (
+            GPU_DECODE,
+            b'{"ts": 1.5, "seq": 1, "gpus": [{"index": 0, "future": {"x": 1, "x": 2}}]}',
+            "x",
+        ),
+        (READINGS_DECODE, b'{"key": "a/b", "value": 1, "value": 2, "ts": 1}', "value"),
+        # two keys, like the common reading
+        (
+            READINGS_DECODE,
+            b'{"ts": 1.0, "readings": [{"key": "a/b", "value": 1.0}, '
+            b'{"key": "a/c", "key": "a/d"}]}',
+            "key",
+        ),
+        (
+            READINGS_DECODE,
+            b'{"ts": 1.0, "readings": [{"key": "a/b", "value": 1.0, "value": 2.0}]}',
+            "value",
+        ),
+        (READINGS_DECODE, b'{"ts": 1.0, "seq": 2, "seq": 3, "readings": []}', "seq"),
+    ],
+)
+def test_an_object_with_a_key_twice_is_refused_whole(
+    decode: Callable[[bytes], object], payload: bytes, key: str
+) -> None:
+    """Which of the two values was meant is unknown, so the message is not taken at all."""
+    assert refusal(decode, payload) == f"duplicate key {key!r}"
+
+
+def test_a_refused_duplicate_leaves_no_partial_readings() -> None:
+    out = Columns()
+    payload = b'{"ts": 1.0, "readings": [{"key": "a/b", "value": 1.0}], "ts": 2.0}'
+    assert refusal(lambda p: decode_readings(p, out), payload) == "duplicate key 'ts'"
+    assert len(out) == 0 and out.values == []
+
+
+def test_colons_inside_strings_are_no_duplicates() -> None:
+    """The check counts the text's colons against the keys; colons in strings must not fool it."""
+    out = Columns()
+    payload = encoded({"ts": 1.0, "readings": [{"key": "a/b:c", "value": 1.0}] * 3})
+    decode_readings(payload, out)
+    assert out.keys == ["a/b:c"] * 3
+    metadata = {"url": "http://x:80/", "nested": [{"a": "1:2"}, {"b": {"c": ":"}}], "": 0}
+    assert decode_metadata(encoded(metadata)) == metadata
+    assert decode_node_gpus(
+        encoded(gpu_batch(gpus=[{"index": 0, "uuid": "GPU:a", "more": {"a": [1, {"b": 2}]}}])),
+        "n", out,
+    ) == 1812  # fmt: skip
+    assert parse_json(b'{"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]}')["b"][1] == {"a": 2}

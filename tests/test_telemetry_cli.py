@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from factoryfloor.app.telemetry_cli import add_arguments, settings_from
+from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.design.mqtt_settings import MqttConfig
+
 if TYPE_CHECKING:
+    from broker import Mosquitto, Publisher
     from trickle_server import TrickleServer
 
-pytest_plugins = ["trickle_server"]
+pytest_plugins = ["broker", "trickle_server"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = "resources/demo_hall.json"
@@ -51,3 +58,62 @@ def test_a_trickling_inference_server_does_not_keep_it_running(trickling: Trickl
     assert result.returncode == 0, result.stderr
     assert f"prometheus: {trickling.url}: status: down: no full page within 0.8 s" in result.stdout
     assert took_s < 10.0
+
+
+SITE_MQTT = {
+    "host": "bms-broker", "port": 8883, "tls": True, "username": "factoryfloor",
+    "bms_prefix": "SITE/BMS", "node_prefix": None, "qos": 1,
+    "points": [{"object_type": "Rack", "point_type": "RackLiquidSupplyTemperature",
+                "tag_path": "Hall1/RowA/A01", "kind": "rack", "entity_id": "A01",
+                "quantity": "supply_temp_c"}],
+}  # fmt: skip
+
+
+def settings_for(mqtt: dict | None, *argv: str) -> MqttConfig | None:
+    """The MQTT settings ``factoryfloor telemetry`` would run with for a design holding ``mqtt``."""
+    design = load_design(ROOT / DEMO)
+    telemetry = design.telemetry.model_copy(
+        update={"mqtt": None if mqtt is None else MqttConfig.model_validate(mqtt)}
+    )
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([DEMO, *argv])
+    return settings_from(args, design.model_copy(update={"telemetry": telemetry})).mqtt
+
+
+def test_mqtt_flag_changes_only_where_to_connect() -> None:
+    """The design's point mapping, prefixes, TLS and login still apply to the broker named."""
+    design_mqtt = MqttConfig.model_validate(SITE_MQTT)
+    moved = settings_for(SITE_MQTT, "--mqtt", "127.0.0.1:18883")
+    assert moved == design_mqtt.model_copy(update={"host": "127.0.0.1", "port": 18883})
+    assert settings_for(SITE_MQTT, "--mqtt", "other-broker") == design_mqtt.model_copy(
+        update={"host": "other-broker"}
+    ), "without a port, the design's"
+    assert settings_for(SITE_MQTT) == design_mqtt
+
+
+def test_mqtt_flag_without_mqtt_settings_in_the_design_makes_default_ones() -> None:
+    assert settings_for(None, "--mqtt", "broker:1884") == MqttConfig(host="broker", port=1884)
+    assert settings_for(None, "--mqtt", "broker") == MqttConfig(host="broker", port=1883)
+    assert settings_for(None) is None
+
+
+def test_mqtt_flag_feeds_the_design_s_mapped_points(
+    mosquitto: Mosquitto, publisher: Publisher, tmp_path: Path
+) -> None:
+    """End to end: a retained DSX value of a mapped point is stored though the design names
+    another broker."""
+    design = json.loads((ROOT / DEMO).read_text(encoding="utf-8"))
+    design["telemetry"]["mqtt"] = SITE_MQTT | {"tls": False, "username": None, "qos": 0}
+    path = tmp_path / "hall.json"
+    path.write_text(json.dumps(design), encoding="utf-8")
+    value = {"value": 31.5, "timestamp": 1743620423000, "quality": 1}
+    topic = "SITE/BMS/Value/Rack/RackLiquidSupplyTemperature/Hall1/RowA/A01"
+    publisher.publish(topic, value, retain=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "factoryfloor.app", "telemetry", str(path), "--no-simulator",
+         "--mqtt", f"{mosquitto.host}:{mosquitto.port}", "--seconds", "2.5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].endswith(" 1 series"), result.stdout

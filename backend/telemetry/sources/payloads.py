@@ -1,9 +1,10 @@
 """Decoding of MQTT telemetry payloads into reading columns, refusing anything malformed.
 
 Payloads come from devices we do not control, so every decoder checks the size before parsing
-(a 100 MB message must not reach the JSON parser), insists on UTF-8 JSON without NaN or
-Infinity, and checks each field's type. A refusal is a :class:`PayloadError` whose ``reason``
-is one short sentence naming the field at fault; the source counts it per topic and carries on.
+(a 100 MB message must not reach the JSON parser), insists on UTF-8 JSON without NaN, Infinity
+or an object with a key twice, and checks each field's type. A refusal is a
+:class:`PayloadError` whose ``reason`` is one short sentence naming the field at fault (or the
+duplicated key); the source counts it per topic and carries on.
 
 Readings are appended straight into :class:`Columns`, the parallel lists a ``TelemetrySink``
 takes, because ingest runs at tens of thousands of readings per second and one tuple or object
@@ -112,11 +113,29 @@ def _refuse_constant(name: str) -> NoReturn:
     raise PayloadError(f"{name} is not a number JSON allows")
 
 
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise PayloadError(f"duplicate key {name!r}")
+            seen.add(name)
+    return document
+
+
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_STRICT_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
+)
+"""Slower than ``_DECODER`` by a Python call per object, so only for ``_check_keys``'s doubts."""
 
 
-def parse_json(payload: bytes) -> Any:
-    """The JSON document in ``payload``: size checked first, then UTF-8, then syntax.
+_UNACCEPTED = "not JSON this decoder accepts (number too long or nesting too deep)"
+
+
+def _parse(payload: bytes) -> tuple[Any, str]:
+    """The document and its text: size checked first, then UTF-8, then syntax; keys unchecked.
 
     Reasons name no sizes or offsets, so that one broken publisher adds up under one reason."""
     if len(payload) > MAX_PAYLOAD_BYTES:
@@ -126,15 +145,74 @@ def parse_json(payload: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"not UTF-8 ({exc.reason})") from None
     try:
-        return _DECODER.decode(text)
+        return _DECODER.decode(text), text
     except PayloadError:
         raise
     except json.JSONDecodeError as exc:
         raise PayloadError(f"not JSON ({exc.msg})") from None
     except (ValueError, RecursionError):  # an integer of over 4,300 digits; nesting too deep
-        raise PayloadError(
-            "not JSON this decoder accepts (number too long or nesting too deep)"
-        ) from None
+        raise PayloadError(_UNACCEPTED) from None
+
+
+def _check_keys(text: str, keys_seen: int) -> None:
+    """Refuse the document in ``text`` if one of its objects has a key twice.
+
+    A decoded object keeps the last of a duplicated key, so duplicates show as fewer keys than
+    the text has. Each key is followed by one colon, and colons elsewhere are only inside
+    strings, so the text's colons are at least its keys; ``keys_seen`` is the sum of the
+    lengths of some of the decoded objects (distinct ones), at most the decoded keys. If the
+    two are equal every key of the text is in a decoded object, and there is no duplicate. If
+    not (a colon in a string, an object the caller did not count, or a duplicate), the text is
+    parsed again with a hook that looks at every object's keys: exact, but slower, so it is
+    only for these doubtful cases."""
+    if text.count(":") != keys_seen:
+        try:
+            _STRICT_DECODER.decode(text)
+        except RecursionError:  # nested almost as deep as _DECODER allows
+            raise PayloadError(_UNACCEPTED) from None
+
+
+def _duplicates_first(text: str, refusal: PayloadError) -> PayloadError:
+    """A decoder that checks the keys after the fields (counting them on the way) refuses a
+    document with a key twice for that, not for whatever field check failed first."""
+    if not refusal.reason.startswith("duplicate key"):
+        _check_keys(text, -1)
+    return refusal
+
+
+def _key_count(value: object) -> int:
+    """How many keys the objects in a decoded document have, all told."""
+    kind = type(value)
+    if kind is dict:
+        count, value = len(value), value.values()  # type: ignore[attr-defined]
+    elif kind is list:
+        count = 0
+    else:
+        return 0
+    for item in value:  # type: ignore[attr-defined]
+        if type(item) is dict or type(item) is list:
+            count += _key_count(item)
+    return count
+
+
+def parse_json(payload: bytes) -> Any:
+    """The JSON document in ``payload``: size checked first, then UTF-8, then syntax, then that
+    no object has a key twice (JSON that does is malformed; which value was meant is unknown).
+
+    Reasons name no sizes or offsets, so that one broken publisher adds up under one reason."""
+    document, text = _parse(payload)
+    _check_all_keys(document, text)
+    return document
+
+
+def _check_all_keys(document: object, text: str) -> None:
+    if type(document) is dict and text.count(":") == len(document):
+        return  # the common flat object: its keys are all the text has
+    try:
+        keys_seen = _key_count(document)
+    except RecursionError:  # nested almost as deep as _DECODER allows: _check_keys decides
+        keys_seen = -1
+    _check_keys(text, keys_seen)
 
 
 def _type_name(value: object) -> str:
@@ -223,20 +301,25 @@ def decode_node_status(payload: bytes) -> bool:
 
 def decode_node_gpus(payload: bytes, node_id: str, out: Columns) -> int:
     """Append a node agent's GPU batch to ``out``; returns the batch's sequence number."""
-    document = _object(parse_json(payload), "payload")
-    return _all_or_nothing(out, _append_gpus, document, node_id)
+    document, text = _parse(payload)
+    try:
+        return _all_or_nothing(out, _append_gpus, _object(document, "payload"), text, node_id)
+    except PayloadError as exc:
+        raise _duplicates_first(text, exc) from None
 
 
-def _append_gpus(document: dict[str, Any], node_id: str, out: Columns) -> int:
+def _append_gpus(document: dict[str, Any], text: str, node_id: str, out: Columns) -> int:
     time_s = _number(_required(document, "ts", "payload"), "ts")
     seq = _integer(_required(document, "seq", "payload"), "seq")
     gpus = _required(document, "gpus", "payload")
     if type(gpus) is not list:
         raise PayloadError(f"gpus: expected a list, got {_type_name(gpus)}")
     keys, times_s, values, qualities = out.keys, out.times_s, out.values, out.quality
+    keys_seen = len(document)
     for position, gpu in enumerate(gpus):
         what = f"gpus[{position}]"
         gpu = _object(gpu, what)
+        keys_seen += len(gpu)
         prefix = gpu_prefix(node_id, _integer(_required(gpu, "index", what), what + ".index"))
         for name, raw in gpu.items():
             if name not in GPU_QUANTITIES:
@@ -252,31 +335,39 @@ def _append_gpus(document: dict[str, Any], node_id: str, out: Columns) -> int:
             times_s.append(time_s)
             values.append(value)
             qualities.append(quality)
+    _check_keys(text, keys_seen)
     return seq
 
 
 def decode_readings(payload: bytes, out: Columns) -> int | None:
     """Append one plain reading or a batch of them to ``out``; returns ``seq`` if present."""
-    document = _object(parse_json(payload), "payload")
-    seq = document.get("seq")
-    if seq is not None:
-        seq = _integer(seq, "seq")
-    if "readings" in document:
-        _all_or_nothing(out, _append_batch, document)
-    else:
-        _append_reading(document, None, "payload", out)
+    document, text = _parse(payload)
+    try:
+        document = _object(document, "payload")
+        seq = document.get("seq")
+        if seq is not None:
+            seq = _integer(seq, "seq")
+        if "readings" in document:
+            _all_or_nothing(out, _append_batch, document, text)
+        else:
+            _check_all_keys(document, text)
+            _append_reading(document, None, "payload", out)
+    except PayloadError as exc:
+        raise _duplicates_first(text, exc) from None
     return seq
 
 
-def _append_batch(document: dict[str, Any], out: Columns) -> None:
+def _append_batch(document: dict[str, Any], text: str, out: Columns) -> None:
     """The readings of a batch. Those with just a series key and a finite float value, the
     common case, are checked inline (a third of the cost); any other goes through
-    ``_append_reading``, which takes it or names what is wrong with it."""
+    ``_append_reading``, which takes it or names what is wrong with it. The keys are counted
+    for ``_check_keys`` without a step per common reading: each has two."""
     batch_time_s = _number(_required(document, "ts", "payload"), "ts")
     readings = document["readings"]
     if type(readings) is not list:
         raise PayloadError(f"readings: expected a list, got {_type_name(readings)}")
     keys, times_s, values, qualities = out.keys, out.times_s, out.values, out.quality
+    start, others, other_keys = len(keys), 0, 0
     for position, reading in enumerate(readings):
         if type(reading) is dict and len(reading) == 2:
             key = reading.get("key")
@@ -295,6 +386,9 @@ def _append_batch(document: dict[str, Any], out: Columns) -> None:
                 continue
         what = f"readings[{position}]"
         _append_reading(_object(reading, what), batch_time_s, what, out)
+        others += 1
+        other_keys += len(reading)
+    _check_keys(text, len(document) + 2 * (len(keys) - start - others) + other_keys)
 
 
 def _append_reading(
