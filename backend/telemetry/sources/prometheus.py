@@ -319,7 +319,10 @@ class _Response(http.client.HTTPResponse):
         self.fp = io.BufferedReader(_DeadlineReader(stream, sock, fetch))
 
 
-class _HTTPConnection(http.client.HTTPConnection):
+class _FetchConnection(http.client.HTTPConnection):
+    """A connection that tells its fetch the socket (so ``abort`` can shut it down) and reads
+    its response under the fetch's deadline; plain or, through ``_HTTPSConnection``, TLS."""
+
     def __init__(self, fetch: PageFetch, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fetch = fetch
@@ -330,15 +333,8 @@ class _HTTPConnection(http.client.HTTPConnection):
         self._fetch.opened(self.sock)
 
 
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, fetch: PageFetch, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._fetch = fetch
-        self.response_class = functools.partial(_Response, fetch)
-
-    def connect(self) -> None:
-        super().connect()
-        self._fetch.opened(self.sock)
+class _HTTPSConnection(_FetchConnection, http.client.HTTPSConnection):
+    """``_FetchConnection`` over TLS: ``HTTPSConnection.connect`` wraps the socket first."""
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
@@ -347,7 +343,7 @@ class _HTTPHandler(urllib.request.HTTPHandler):
         self._fetch = fetch
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_HTTPConnection, self._fetch), req)
+        return self.do_open(functools.partial(_FetchConnection, self._fetch), req)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
