@@ -63,12 +63,12 @@ def payloads(kind: str, count: int) -> list[bytes]:
     """Single readings (value = sequence number) or batches of READINGS_PER_BATCH readings."""
     documents: list[dict[str, object]]
     if kind == "single":
-        key = "rack/A-07/power_kw"
+        key = "gpu/bench-1/0/power_w"
         documents = [
             {"key": key, "value": float(i), "ts": 1.7e9 + i, "seq": i} for i in range(count)
         ]
     else:
-        keys = [f"rack/R{j:03d}/power_kw" for j in range(READINGS_PER_BATCH)]
+        keys = [f"gpu/bench-1/{j}/power_w" for j in range(READINGS_PER_BATCH)]
         readings = [{"key": key, "value": 40.0 + j} for j, key in enumerate(keys)]
         documents = [{"ts": 1.7e9 + i, "seq": i, "readings": readings} for i in range(count)]
     return [json.dumps(document).encode() for document in documents]

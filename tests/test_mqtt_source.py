@@ -167,25 +167,76 @@ async def test_node_gpu_batches_become_many_readings_written_in_batches(
 async def test_plain_single_and_batched_readings(
     mosquitto: Mosquitto, publisher: Publisher, sink: CountingSink
 ) -> None:
-    topic = f"{NODE}/gateway-1/readings"
+    topic = f"{NODE}/node-9/readings"
     async with running(MqttSource(config_for(mosquitto), sink), sink):
-        publisher.publish(topic, {"key": "cdu/CDU-1/flow_lpm", "value": 310.5, "ts": 100.0})
+        publisher.publish(topic, {"key": "gpu/node-9/0/temp_c", "value": 61.5, "ts": 100.0})
         publisher.publish(
             topic,
             {
                 "ts": 200.0,
                 "readings": [
-                    {"key": "rack/A-01/power_kw", "value": 41.0},
-                    {"key": "rack/A-02/power_kw", "value": None, "ts": 199.5},
+                    {"key": "gpu/node-9/1/power_w", "value": 641.0},
+                    {"key": "gpu/node-9/2/power_w", "value": None, "ts": 199.5},
                 ],
             },
         )
         await eventually(lambda: len(sink.readings) == 3, "three readings")
     latest = sink.latest()
-    assert latest["cdu/CDU-1/flow_lpm"] == (100.0, 310.5, 1)
-    assert latest["rack/A-01/power_kw"] == (200.0, 41.0, 1)
-    time_s, value, quality = latest["rack/A-02/power_kw"]
+    assert latest["gpu/node-9/0/temp_c"] == (100.0, 61.5, 1)
+    assert latest["gpu/node-9/1/power_w"] == (200.0, 641.0, 1)
+    time_s, value, quality = latest["gpu/node-9/2/power_w"]
     assert (time_s, math.isnan(value), quality) == (199.5, True, 0)
+
+
+SPOOFED: dict[str, tuple[str, str]] = {  # key published by node "intruder" -> refusal reason
+    "facility/tokens_per_s": ("facility/tokens_per_s", "facility series are computed here"),
+    "rack power": ("rack/A-01/power_kw", "rack series come from mapped BMS points"),
+    "loop heat": ("loop/L1/heat_kw", "loop series are computed here"),
+    "cdu flow": ("cdu/CDU-1/flow_lpm", "CDU series come from mapped BMS points"),
+    "token rate": ("tokens/h:8000/m/tokens_per_s", "token rates come from inference servers"),
+    "another node's GPU": ("gpu/node-17/0/power_w", "may write only its own GPU series"),
+    "crafted key": ("../../etc/passwd/x", "not a well-formed series key"),
+    "GPU index spelled twice": ("gpu/intruder/00/power_w", "not a well-formed series key"),
+    "unknown quantity": ("gpu/intruder/0/fan_rpm", "not a GPU quantity this version knows"),
+}
+
+
+@pytest.mark.asyncio
+async def test_a_node_topic_writes_only_that_nodes_gpu_series(
+    mosquitto: Mosquitto, publisher: Publisher, sink: CountingSink
+) -> None:
+    """A stranger on the broker cannot set facility, rack, loop, CDU or token figures, nor
+    another node's GPUs, nor invent keys; what nodes legitimately send still arrives."""
+    intruder = f"{NODE}/intruder/readings"
+    source = MqttSource(config_for(mosquitto), sink)
+    async with running(source, sink):
+        for key, _ in SPOOFED.values():
+            publisher.publish(intruder, {"key": key, "value": 1e12, "ts": 100.0})
+        mixed = [
+            {"key": "gpu/intruder/0/power_w", "value": 1.0},
+            {"key": "rack/A-01/leak", "value": 1.0},
+        ]
+        publisher.publish(intruder, {"ts": 100.0, "readings": mixed})
+        publisher.publish(intruder, {"key": "gpu/intruder/3/power_w", "value": 420.0, "ts": 101.0})
+        publisher.publish(f"{NODE}/node-17/gpus", gpu_batch(1, gpus=1))
+        await eventually(lambda: len(sink.readings) == 4, "the legitimate readings")
+        await eventually(
+            lambda: sum(source.stats.rejected.values()) == len(SPOOFED) + 1, "every refusal"
+        )
+        await eventually(lambda: len(rejections(sink)) >= len({r for _, r in SPOOFED.values()}),
+                         "the refusal events")  # fmt: skip
+    assert set(sink.latest()) == {
+        "gpu/intruder/3/power_w", "gpu/node-17/0/util_pct", "gpu/node-17/0/power_w",
+        "gpu/node-17/0/temp_c",
+    }  # fmt: skip
+    assert sink.latest()["gpu/node-17/0/power_w"][1] == 652.1
+    refused = {reason: count for (topic, reason), count in source.stats.rejected.items()}
+    assert {topic for topic, _ in source.stats.rejected} == {intruder}
+    for name, (_, reason) in SPOOFED.items():
+        assert any(reason in counted for counted in refused), name
+    assert sum(n for r, n in refused.items() if "rack series" in r) == 2  # alone and in a batch
+    details = {e.detail for e in rejections(sink) if e.subject == intruder}
+    assert any(d.startswith("node intruder may write only its own GPU series") for d in details)
 
 
 MALFORMED: dict[str, tuple[bytes, str]] = {
@@ -340,7 +391,7 @@ async def test_full_incoming_queue_drops_are_counted(
     source = MqttSource(config_for(mosquitto, max_queued_messages=10), sink, batch_window_s=0.5)
     topic = f"{NODE}/node-1/readings"
     async with running(source, sink):
-        burst = [{"key": "rack/A-01/power_kw", "value": i, "ts": 1.0 + i} for i in range(200)]
+        burst = [{"key": "gpu/node-1/0/power_w", "value": i, "ts": 1.0 + i} for i in range(200)]
         publisher.publish_many(topic, burst)
         await eventually(
             lambda: len(sink.readings) + sum(source.stats.dropped.values()) == 200,
@@ -362,7 +413,7 @@ async def test_broker_restart_reconnects_resubscribes_and_fresh_readings_arrive(
     source = MqttSource(config_for(mosquitto), sink)
     async with running(source, sink):
         before = mosquitto.publisher()
-        before.publish(topic, {"key": "rack/A-01/power_kw", "value": 40.0, "ts": time.time()})
+        before.publish(topic, {"key": "gpu/gateway-1/0/power_w", "value": 40.0, "ts": time.time()})
         await eventually(lambda: len(sink.readings) == 1, "the reading before the restart")
         before.close()
 
@@ -372,7 +423,7 @@ async def test_broker_restart_reconnects_resubscribes_and_fresh_readings_arrive(
         await eventually(lambda: source.stats.connections == 2, "the second connection")
 
         after = mosquitto.publisher()
-        after.publish(topic, {"key": "rack/A-01/power_kw", "value": 42.0, "ts": time.time()})
+        after.publish(topic, {"key": "gpu/gateway-1/0/power_w", "value": 42.0, "ts": time.time()})
         await eventually(lambda: len(sink.readings) == 2, "the reading after the restart")
         after.close()
 
@@ -393,7 +444,7 @@ async def test_persistent_session_keeps_qos1_messages_published_while_away(
     topic = f"{NODE}/gateway-1/readings"
     async with running(MqttSource(config, sink), sink):
         pass  # subscribed; the broker keeps the session after this disconnect
-    publisher.publish(topic, {"key": "rack/A-01/power_kw", "value": 7.0, "ts": 1.0}, qos=1)
+    publisher.publish(topic, {"key": "gpu/gateway-1/0/power_w", "value": 7.0, "ts": 1.0}, qos=1)
     async with running(MqttSource(config, sink), sink, connected=2):
         await eventually(lambda: len(sink.readings) == 1, "the message queued while away")
 
@@ -406,7 +457,7 @@ async def test_tls_with_the_test_ca(
     async with running(MqttSource(config, sink), sink):
         tls_publisher = tls_mosquitto.publisher()
         tls_publisher.publish(
-            f"{NODE}/n1/readings", {"key": "rack/A/power_kw", "value": 1, "ts": 1}
+            f"{NODE}/n1/readings", {"key": "gpu/n1/0/power_w", "value": 1, "ts": 1}
         )
         await eventually(lambda: sink.readings, "a reading over TLS")
         tls_publisher.close()

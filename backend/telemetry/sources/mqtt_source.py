@@ -19,6 +19,9 @@ Why it is built the way it is (measurements in design notes section 9 and bench/
 - MQTT 3.1.1 is the default: the DSX Event Bus is NATS, which speaks 3.1.1 only, and paho
   parses MQTT 5 properties on every message at about twice the per-message cost.
 - Routing is by topic string, cached, because a site's topics are few and repeat endlessly.
+- A topic is all the authority a message has (``topic_authority``): a node's messages write only
+  that node's GPU series, a BMS value only the series its point is mapped to; anything else is
+  refused and counted per topic and reason, like a malformed payload.
 - The BMS heartbeat (``HeartbeatTimestampBms``, every 10 s) is watched; silence longer than the
   configured timeout is reported as BMS lost. Whether a series is stale is the store's call,
   made from the reading timestamps written here.
@@ -66,6 +69,7 @@ from factoryfloor.backend.telemetry.sources.payloads import (
     decode_node_status,
     decode_readings,
 )
+from factoryfloor.backend.telemetry.sources.topic_authority import NodeSeries
 
 SOURCE = "mqtt"
 HEARTBEAT_POINT = "HeartbeatTimestampBms"
@@ -462,7 +466,7 @@ class MqttSource:
         if message_type == "gpus":
             return partial(self._on_gpus, topic, node_id)
         if message_type == "readings":
-            return partial(self._on_readings, topic)
+            return partial(self._on_readings, topic, NodeSeries(node_id))
         if message_type == "status":
             return partial(self._on_node_status, node_id)
         return partial(_refuse, f"unknown node message type {message_type!r}")
@@ -491,8 +495,15 @@ class MqttSource:
     def _on_gpus(self, topic: str, node_id: str, payload: bytes, out: Columns) -> None:
         self._check_sequence(topic, decode_node_gpus(payload, node_id, out))
 
-    def _on_readings(self, topic: str, payload: bytes, out: Columns) -> None:
-        self._check_sequence(topic, decode_readings(payload, out))
+    def _on_readings(self, topic: str, node: NodeSeries, payload: bytes, out: Columns) -> None:
+        """A node's plain readings, refused whole if one of them is not the node's to write."""
+        start = len(out)
+        seq = decode_readings(payload, out)
+        refusal = node.refusal(out.keys[start:])
+        if refusal is not None:
+            out.truncate(start)
+            raise PayloadError(refusal)
+        self._check_sequence(topic, seq)
 
     def _on_node_status(self, node_id: str, payload: bytes, out: Columns) -> None:
         online = decode_node_status(payload)

@@ -19,11 +19,12 @@ Formats (times are epoch seconds unless the field name says otherwise):
   "GPU-...", "util_pct": 97, "power_w": 652.1, ...}]}``: one reading per known quantity per GPU,
   keyed ``gpu/{node}/{index}/{quantity}``; unknown fields are ignored so that newer agents can
   send more; null is NaN with quality 0.
-- Plain readings, for anything else a node or gateway publishes under the series-key convention:
-  one ``{"key": "rack/A-07/power_kw", "value": 41.2, "ts": 1732300000.25, "quality": 1}``
+- Plain readings, a series key each: one ``{"key": "gpu/node-17/0/power_w", "value": 641.2,
+  "ts": 1732300000.25, "quality": 1}``
   (``quality`` optional, default 1; ``seq`` optional) or a batch ``{"ts": ..., "seq": ...,
   "readings": [{"key": ..., "value": ..., "ts": ..., "quality": ...}, ...]}`` whose readings
-  may leave out ``ts`` (the batch's) and ``quality``.
+  may leave out ``ts`` (the batch's) and ``quality``. Here a key need only look like one; which
+  keys a topic may write is the source's rule (``topic_authority``: a node, its own GPUs').
 - Node status (the agent's birth message and last will): ``{"online": true|false, ...}``.
 """
 
