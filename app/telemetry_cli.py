@@ -81,13 +81,14 @@ def summary_line(store: TelemetryStore) -> str:
     for key, label, unit, decimals in SUMMARY_KEYS:
         latest = store.latest(key)
         parts.append(f"{label} {fmt(None if latest is None else latest[1], decimals)}{unit}")
-    return f"{time.strftime('%H:%M:%S')}  " + " · ".join(parts) + f" · {len(store.keys())} series"
+    return f"{time.strftime('%H:%M:%S')}  " + " · ".join(parts) + f" · {len(store)} series"
 
 
 async def run(args: argparse.Namespace) -> int:
-    store = TelemetryStore()
     design = load_design(args.file)
-    sources = build_sources(design, settings_from(args, design), store)
+    settings = settings_from(args, design)
+    store = TelemetryStore(max_series=settings.max_series)
+    sources = build_sources(design, settings, store)
     if not sources:
         print("nothing to run: give --nvml, --mqtt or --metrics, or leave the simulator on")
         return 2

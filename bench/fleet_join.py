@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -108,15 +109,20 @@ class Phase:
     """Writes and loop lateness of one phase (joining, or steady)."""
 
     write_s: list[float] = field(default_factory=list)
+    write_cpu_s: list[float] = field(default_factory=list)
     late_s: list[float] = field(default_factory=list)
     readings: int = 0
+    largest: int = 0
+    """Readings in the largest write."""
 
     def line(self, name: str) -> str:
         writes = sorted(self.write_s) or [0.0]
         late = sorted(self.late_s) or [0.0]
         return (
-            f"  {name:<8} {len(self.write_s):>5} writes, {self.readings:>9,} readings;"
-            f" longest write {1e3 * writes[-1]:6.1f} ms (p99 {1e3 * p99(writes):5.1f});"
+            f"  {name:<8} {len(self.write_s):>5} writes, {self.readings:>9,} readings"
+            f" (largest {self.largest:,});"
+            f" longest write {1e3 * writes[-1]:6.1f} ms (p99 {1e3 * p99(writes):5.1f},"
+            f" most CPU {1e3 * max(self.write_cpu_s, default=0.0):5.1f});"
             f" loop stall max {1e3 * late[-1]:6.1f} ms (p99 {1e3 * p99(late):5.1f})"
         )
 
@@ -138,12 +144,14 @@ class TimedStore(TelemetryStore):
 
     def write(self, keys, times_s, values, quality=None) -> None:  # type: ignore[no-untyped-def]
         before = self.generation
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         super().write(keys, times_s, values, quality)
-        elapsed_s = time.perf_counter() - started
+        elapsed_s, cpu_s = time.perf_counter() - started, time.thread_time() - started_cpu
         self.phase = self.joining if self.generation != before else self.steady
         self.phase.write_s.append(elapsed_s)
+        self.phase.write_cpu_s.append(cpu_s)
         self.phase.readings += len(keys)
+        self.phase.largest = max(self.phase.largest, len(keys))
         self.total += len(keys)
 
 
@@ -171,8 +179,31 @@ async def frames(store: TelemetryStore, stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0 / FRAME_HZ)
 
 
+class GcPauses:
+    """How long the garbage collector's passes took, by generation: a full pass walks every
+    container object, so it is a stall of its own that grows with what the process holds."""
+
+    def __init__(self) -> None:
+        self.longest_s = [0.0, 0.0, 0.0]
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            generation = info["generation"]
+            elapsed_s = time.perf_counter() - self._started
+            self.longest_s[generation] = max(self.longest_s[generation], elapsed_s)
+
+    def close(self) -> str:
+        gc.callbacks.remove(self._on_gc)
+        return ", ".join(f"gen {g} {1e3 * s:.1f} ms" for g, s in enumerate(self.longest_s))
+
+
 async def measure(broker: Mosquitto, nodes: int, gpus: int, rounds: int) -> None:
     store = TimedStore()
+    pauses = GcPauses()
     config = MqttConfig(
         host=broker.host,
         port=broker.port,
@@ -245,6 +276,7 @@ async def measure(broker: Mosquitto, nodes: int, gpus: int, rounds: int) -> None
         f" (+{rss_joined - rss_before:,.0f} MB, {1e6 * (rss_joined - rss_before) / series:,.0f}"
         f" B/series), {rss_mb():,.0f} MB after the steady rounds"
     )
+    print(f"  longest garbage collector passes: {pauses.close()}")
     print(f"  store arrays {store.nbytes / 1e6:,.1f} MB ({store.nbytes / series:,.0f} B/series)")
 
 

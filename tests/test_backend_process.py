@@ -150,12 +150,14 @@ def mapped_table_capacity(pid: int) -> int:
     return capacity
 
 
-def mqtt_backend(broker: Mosquitto) -> BackendClient:
+def mqtt_backend(broker: Mosquitto, **settings: object) -> BackendClient:
     """A backend on the demo hall whose only source is node agents on ``broker``, subscribed
-    (the client has read up to that point, so it reads from the first, 1,024-series table)."""
+    (the client has read up to that point, so it reads from the first, 1,024-series table).
+    ``settings``: more telemetry settings."""
     mqtt = MqttConfig(host=broker.host, port=broker.port, client_id="factoryfloor-grow",
                       bms_prefix=None, node_prefix=NODE)  # fmt: skip
-    client = BackendClient(BackendConfig(DEMO, TelemetrySettings(simulate=False, mqtt=mqtt)))
+    telemetry = TelemetrySettings.model_validate({"simulate": False, "mqtt": mqtt, **settings})
+    client = BackendClient(BackendConfig(DEMO, telemetry))
     events = []
     connected = lambda: any(e.detail == "connected" for e in events)  # noqa: E731
     assert wait_for(connected, poll=lambda: events.extend(client.poll()))
@@ -228,6 +230,32 @@ def test_a_backend_that_grew_and_exited_before_a_read_leaves_the_client_usable(
         client.stop()
     assert client.frame() is None
     assert client.process.exitcode == 0
+
+
+def test_a_flood_of_new_nodes_stops_at_the_series_limit_and_the_operator_is_told(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """Nodes keep coming online past the design's ``max_series``: the backend keeps that many
+    series, says why it refuses the rest, and the series it has keep updating."""
+    client = mqtt_backend(mosquitto, max_series=640)  # 20 nodes of 32 series
+    events = []
+    try:
+        for n in range(40):
+            node_comes_online(publisher, f"n{n:04d}")
+        told = lambda: any("series limit reached" in e.detail for e in events)  # noqa: E731
+        assert wait_for(told, poll=lambda: events.extend(client.poll()))
+        gpus = [{"index": 0, "power_w": 612.5}]
+        publisher.publish(f"{NODE}/n0000/gpus", {"ts": time.time(), "seq": 2, "gpus": gpus})
+        updated = lambda: client.frame().value("gpu/n0000/0/power_w") == 612.5  # noqa: E731
+        assert wait_for(updated, poll=client.poll)
+        frame = client.frame()
+        assert len(frame.keys) == 640 and frame.keys[-1] == "gpu/n0019/7/mem_util_pct"
+        [refusal, *_] = [e for e in events if "series limit reached" in e.detail]
+        assert (refusal.source, refusal.kind) == ("store", "rejected")
+        assert refusal.subject.startswith("gpu/n0020/")
+        assert "640 series (telemetry.max_series in the design)" in refusal.detail
+    finally:
+        client.stop()
 
 
 class AdvancingVllm(BaseHTTPRequestHandler):

@@ -26,9 +26,11 @@ from factoryfloor.backend.design.mqtt_settings import (
     name_key,
 )
 from factoryfloor.backend.telemetry.series import entity_key
+from factoryfloor.backend.telemetry.series_arrays import SeriesArrays
 from factoryfloor.backend.telemetry.sink import RecordingSink, SourceEvent
 from factoryfloor.backend.telemetry.sources.bms_mapping import PointMetadata, auto_map
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource, backoff_s
+from factoryfloor.backend.telemetry.store import TelemetryStore
 
 if TYPE_CHECKING:
     from broker import Mosquitto, Publisher, TlsFiles
@@ -56,6 +58,14 @@ class CountingSink(RecordingSink):
     def statuses(self, starting: str = "") -> list[SourceEvent]:
         """Status events whose detail starts with ``starting``."""
         return [e for e in self.events if e.kind == "status" and e.detail.startswith(starting)]
+
+
+class StatusStore(TelemetryStore):
+    """The real store, with ``CountingSink.statuses`` to wait on."""
+
+    def statuses(self, starting: str = "") -> list[SourceEvent]:
+        kept = self.events_since(0).events
+        return [e for e in kept if e.kind == "status" and e.detail.startswith(starting)]
 
 
 async def eventually(check: Callable[[], object], what: str, timeout_s: float = WAIT_S) -> None:
@@ -109,7 +119,7 @@ def gpu_batch(seq: int, ts: float = 1_732_300_000.25, gpus: int = 8) -> dict:
 
 @contextlib.asynccontextmanager
 async def running(
-    source: MqttSource, sink: CountingSink, connected: int = 1
+    source: MqttSource, sink: CountingSink | StatusStore, connected: int = 1
 ) -> AsyncIterator[None]:
     """Run the source until the block ends, entering once it has connected and subscribed."""
     task = asyncio.create_task(source.run())
@@ -304,6 +314,32 @@ async def test_a_node_batch_with_a_key_twice_is_rejected_whole(
         "gpu/node-17/0/util_pct", "gpu/node-17/0/power_w", "gpu/node-17/0/temp_c"
     }  # fmt: skip
     assert source.stats.rejected == {(topic, "duplicate key 'temp_c'"): 1}
+
+
+@pytest.mark.asyncio
+async def test_a_flood_of_new_node_ids_is_held_to_the_series_limit(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """300 nodes of 8 GPUs (7,200 series) come online into a store that may hold 1,000: it
+    holds 1,000, counts every reading it refused, takes memory for 1,000 only, and the series
+    it holds keep updating."""
+    store = StatusStore(max_series=1_000)
+    source = MqttSource(config_for(mosquitto), store)
+    nodes = [f"node-{n:04d}" for n in range(300)]
+    async with running(source, store):
+        for node in nodes:
+            publisher.publish(f"{NODE}/{node}/gpus", gpu_batch(1))
+        await eventually(lambda: source.stats.readings == 300 * 24, "every node's batch")
+        publisher.publish(f"{NODE}/node-0000/gpus", gpu_batch(2, ts=1_732_300_001.0))
+        await eventually(
+            lambda: store.latest("gpu/node-0000/7/temp_c")[0] == 1_732_300_001.0, "an update"
+        )
+    assert len(store) == 1_000 and store.readings_over_limit == 300 * 24 - 1_000
+    assert store.nbytes == SeriesArrays.bytes_for(1_000, 1_000 * 64)  # 885 kB, for 1,000 series
+    refusals = [e for e in store.events_since(0).events if e.kind == "rejected"]
+    assert refusals and all(e.source == "store" for e in refusals)
+    assert refusals[0].subject == "gpu/node-0041/5/power_w"  # 41 x 24 + 16 = 1,000 series
+    assert "1,000 series (telemetry.max_series in the design)" in refusals[0].detail
 
 
 @pytest.mark.asyncio

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from factoryfloor.backend.telemetry.readings import Readings
+from factoryfloor.backend.telemetry.series_arrays import SeriesArrays
 from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 from factoryfloor.backend.telemetry.store import TelemetryStore
 
@@ -196,22 +197,41 @@ def test_auto_registration_takes_the_key_prefix_defaults() -> None:
     for key, (hz, stale_after_s) in prefixes.items():
         spec = store.spec(key)
         assert (spec.expected_hz, spec.stale_after_s) == (hz, stale_after_s), key
-        assert spec.raw_capacity == 256  # an hour at any of these rates overflows 256 points
+        assert spec.raw_capacity == 64  # an hour at any of these rates overflows 64 points
     assert TelemetryStore().register("x/rare", expected_hz=0.01).raw_capacity == 36  # 1 h
 
 
-def test_growing_past_the_initial_series_keeps_every_reading() -> None:
-    store = TelemetryStore(raw_points=16, initial_series=2)
-    nbytes = store.nbytes
-    rows = [(f"x/{i % 5}", T0 + i, float(i), GOOD) for i in range(60)]  # 5 series, rings wrap
-    write_in_batches(store, rows, SCALAR)
+@pytest.mark.parametrize("batch", [SCALAR, BATCH])
+def test_new_series_past_max_series_are_refused_counted_and_reported(batch: int) -> None:
+    store = TelemetryStore(raw_points=16, max_series=5)
+    rows = [(f"gpu/n{i % 8}/0/power_w", T0 + i, float(i), GOOD) for i in range(80)]  # 8 series
+    write_in_batches(store, rows, batch)
 
-    assert store.nbytes > nbytes  # outgrew 2 series: larger arrays, old readings copied
-    for key in (f"x/{i}" for i in range(5)):
+    kept = [f"gpu/n{i}/0/power_w" for i in range(5)]
+    assert store.keys() == kept
+    assert store.readings_over_limit == 30  # 10 readings each of the 3 series over the limit
+    for key in kept:  # the series within the limit keep every reading
         mine = [(t, v, q) for k, t, v, q in rows if k == key]
         assert_readings_equal(store.recent(key), as_readings(mine[-16:]))
         assert store.latest(key) == mine[-1]
-    assert store.keys() == [f"x/{i}" for i in range(5)]
+    assert store.latest("gpu/n5/0/power_w") is None
+    refusals = [e for e in store.events_since(0).events if e.kind == "rejected"]
+    assert len(refusals) == 1, "reported once a second, not once a write"
+    assert refusals[0].subject == "gpu/n5/0/power_w"
+    assert "series limit reached: the store holds 5 series (telemetry.max_series" in (
+        refusals[0].detail
+    )
+    assert store.nbytes == SeriesArrays.bytes_for(5, 5 * 16)  # five series' rows and rings
+    with pytest.raises(ValueError, match="series limit reached"):
+        store.register("gpu/n9/0/power_w")
+
+
+def test_series_take_memory_as_they_arrive_not_for_the_limit_reserved() -> None:
+    one = TelemetryStore(max_series=1_000)
+    many = TelemetryStore(max_series=1_000_000)
+    for store in (one, many):
+        store.write([f"gpu/n{i}/0/power_w" for i in range(100)], [T0] * 100, [1.0] * 100)
+    assert one.nbytes == many.nbytes < 100 * 1_000  # under 1 kB a series at the defaults
 
 
 # -- windows and decimation ------------------------------------------------------------------
@@ -248,8 +268,8 @@ def test_memory_is_flat_once_buffers_are_full() -> None:
     nbytes = store.nbytes
     write_hour(T0 + 3600)
     assert store.nbytes == nbytes
-    ring = store.recent(keys[0])  # the last 256 readings (64 s at 4 Hz), and nothing older
-    np.testing.assert_array_equal(ring.times_s, T0 + 3600 + np.arange(14_400 - 256, 14_400) * 0.25)
+    ring = store.recent(keys[0])  # the last 64 readings (16 s at 4 Hz), and nothing older
+    np.testing.assert_array_equal(ring.times_s, T0 + 3600 + np.arange(14_400 - 64, 14_400) * 0.25)
 
 
 # -- events ----------------------------------------------------------------------------------

@@ -26,6 +26,14 @@ class MetricsEndpoint(StrictModel):
     """The model served, for servers whose page does not name it (TGI)."""
 
 
+MAX_SERIES_DEFAULT = 250_000
+"""16,384 GPUs x 12 quantities (196,608 series) with room for the racks, CDUs, loops, token
+rates and facility figures around them, and for agents that send a few more quantities."""
+MAX_SERIES_LIMIT = 4_000_000
+"""The most a design may ask for: the store reserves address space for every series up front
+(about 900 bytes each, touched only as series arrive)."""
+
+
 class TelemetrySettings(StrictModel):
     simulate: bool = True
     """Simulate the facility (the default when no real source is configured)."""
@@ -36,3 +44,8 @@ class TelemetrySettings(StrictModel):
     mqtt: MqttConfig | None = None
     """The broker of the facility sensors (DSX BMS) and node agents, with the point mapping."""
     metrics: list[MetricsEndpoint] = Field(default_factory=list)
+    max_series: int = Field(default=MAX_SERIES_DEFAULT, ge=1, le=MAX_SERIES_LIMIT)
+    """The most series the running facility keeps. Readings of new series beyond it are
+    refused and counted (an event says so), so that a flood of new names, a stranger's or a
+    misconfigured agent's, cannot grow the backend's memory without bound; series already
+    known keep updating."""

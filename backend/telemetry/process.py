@@ -120,10 +120,10 @@ def backend_main(conn: Connection, config: BackendConfig) -> None:
 
 
 async def _serve(conn: Connection, config: BackendConfig) -> None:
-    store = TelemetryStore(retention_s=config.retention_s)
     design = load_design(config.design_path)
-    sources = build_sources(design, config.telemetry or design.telemetry, store,
-                            config.simulator_hz)  # fmt: skip
+    settings = config.telemetry or design.telemetry
+    store = TelemetryStore(retention_s=config.retention_s, max_series=settings.max_series)
+    sources = build_sources(design, settings, store, config.simulator_hz)
     table = FrameTable.create(1024)
     conn.send_bytes(encode(FrameTableOpened(table.shm.name, table.capacity)))
     runner = asyncio.create_task(run_sources(sources, store))

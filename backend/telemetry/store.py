@@ -19,17 +19,26 @@ applied. A reader on another thread could (``bench/ui_stall.py`` runs the store 
 comparison with the backend process), which would only ever be shown, never acted on.
 
 Per series the store keeps its latest reading (epoch seconds float64, value float32, DSX quality
-uint8) and staleness limit, and a full-rate ring of its last ``raw_capacity`` readings in arrival
-order (13 bytes a reading): ``ceil(retention_s * expected_hz)``, so never more than the retention,
-capped at ``raw_points`` (default 256) and at least 16. At 4 Hz that is 64 s, at 1 Hz 4.3 min,
-at 0.1 Hz 43 min. The ring is there for looking back over a series at full rate (``recent``,
-``window``); nothing in the product reads it yet, only tests and ``bench/store.py``.
+uint8), expected rate and staleness limit, and a full-rate ring of its last ``raw_capacity``
+readings in arrival order (13 bytes a reading): ``ceil(retention_s * expected_hz)``, so never
+more than the retention, capped at ``raw_points`` (default 64) and at least 16. At 4 Hz that is
+16 s, at 1 Hz 64 s, at 0.1 Hz 10.7 min. The ring is there for looking back over a series at full
+rate (``recent``, ``window``); nothing in the product reads it yet, only tests and
+``bench/store.py``, so it is kept short: the GUI keeps its own history from frames.
 
-Bytes per series at the defaults: 256 x 13 (the ring) + 45 (latest reading, staleness limit,
-ring position) = **3,373 bytes**, whatever the rate and however long it runs: 2,048 GPUs x 10
-quantities (20,480 series) hold 69 MB, 16,384 GPUs x 10 hold 553 MB. Arrays are allocated for
-``initial_series`` and double (a copy) as series are registered; untouched zero pages cost
-address space, not memory.
+Bytes per series at the defaults: 64 x 13 (the ring) + 53 (latest reading, rate, staleness
+limit, ring position) = **885 bytes** in the arrays, and some 250 more in Python (the key, its
+index entry), whatever the rate and however long it runs: 16,384 GPUs x 12 quantities (196,608
+series) take 174 MB of arrays and about 225 MB of memory in all (``bench/fleet_join.py``).
+
+The number of series is bounded by ``max_series`` (the design's ``telemetry.max_series``):
+readings of a new series beyond it are refused, counted in ``readings_over_limit`` and reported
+as a ``rejected`` event from source ``store`` (at most once a second), so that a flood of new
+names cannot grow memory without bound; series already known keep updating. The arrays are
+reserved for ``max_series`` up front as untouched zero pages (``series_arrays.py``), which cost
+address space, not memory, until series arrive; nothing is ever copied to grow, so a fleet
+joining at once stalls ingest only for registering its new keys, with a few array writes per
+batch rather than a few per key.
 
 Out-of-order times within a series are accepted: the ring keeps arrival order (and ``latest`` is
 the last reading to arrive, as with ``RecordingSink``), ``window`` sorts by time. Times that are
@@ -40,6 +49,7 @@ source ``store``. Values may be NaN (or None): no valid reading.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -47,6 +57,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from factoryfloor.backend.design.telemetry_settings import MAX_SERIES_DEFAULT
 from factoryfloor.backend.telemetry import series
 from factoryfloor.backend.telemetry.event_log import EventKey, EventLog, EventTally, KeptEvents
 from factoryfloor.backend.telemetry.readings import (
@@ -77,7 +88,10 @@ _KIND_DEFAULTS: dict[str, SeriesTiming] = {
 }
 """Expected timing of a series by the first segment of its key."""
 _FALLBACK_TIMING = SeriesTiming(1.0, None)
+RAW_POINTS_DEFAULT = 64
 _MIN_RAW_POINTS = 16
+LIMIT_REPORT_INTERVAL_S = 1.0
+"""Readings refused at the series limit are reported at most once a second (counted always)."""
 _TIME_LIMIT_S = 1e12
 """Times beyond +-1e12 s (31,700 years) are corrupt: dropped rather than kept as a series'
 latest reading, where they would make it fresh (or stale) for ever."""
@@ -114,13 +128,58 @@ class Snapshot:
     generation: int
 
 
-@dataclass(frozen=True, slots=True)
 class _Selection:
-    """The series under one prefix, cached until the key set changes."""
+    """The series under one prefix, extended as series are added and never rebuilt: a fleet
+    joining adds thousands of series a second, and the frame loop asks for every one of them
+    30 times a second.
 
-    generation: int
-    keys: np.ndarray
-    ids: slice | np.ndarray
+    The ids and keys live in buffers that double when full; ``keys`` and ``ids`` are read-only
+    views of their first ``count`` rows. Rows are only ever added past ``count``, so a view
+    handed out stays true after the selection grows.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.generation = 0
+        """The store's generation (series count) scanned up to."""
+        self._ids = np.empty(16, np.int64)
+        self._keys = np.empty(16, object)
+        self._count = 0
+        self.keys: np.ndarray = self._keys[:0]
+        self.ids: slice | np.ndarray = slice(0, 0)
+
+    def update(self, all_keys: list[str]) -> None:
+        """Take in the series added since the last update."""
+        first = self.generation
+        if first == len(all_keys):
+            return
+        new_keys = all_keys[first:]
+        if self.prefix:
+            matched = [first + i for i, key in enumerate(new_keys) if key.startswith(self.prefix)]
+            new_keys = [all_keys[sid] for sid in matched]
+            new_ids = np.array(matched, dtype=np.int64)
+        else:
+            new_ids = np.arange(first, len(all_keys), dtype=np.int64)
+        self.generation = len(all_keys)
+        self._append(new_ids, new_keys)
+
+    def _append(self, new_ids: np.ndarray, new_keys: list[str]) -> None:
+        count, end = self._count, self._count + len(new_keys)
+        if end > len(self._ids):
+            size = len(self._ids)
+            while size < end:
+                size *= 2
+            self._ids = _grown(self._ids, size, count)
+            self._keys = _grown(self._keys, size, count)
+        self._ids[count:end] = new_ids
+        self._keys[count:end] = new_keys
+        self._count = end
+        self.keys = self._keys[:end]
+        self.keys.flags.writeable = False
+        ids = self._ids[:end]
+        ids.flags.writeable = False
+        contiguous = end > 0 and ids[-1] - ids[0] + 1 == end
+        self.ids = slice(int(ids[0]), int(ids[-1]) + 1) if contiguous else ids
 
 
 class TelemetryStore:
@@ -130,29 +189,34 @@ class TelemetryStore:
     Implements ``TelemetrySink``. Series are registered explicitly (``register``) or on first
     write with the defaults of their key prefix: ``gpu/`` 4 Hz, ``rack/`` and ``cdu/`` 0.1 Hz
     (stale after 200 s), ``tokens/`` and ``facility/`` 1 Hz, anything else 1 Hz; stale after
-    two expected intervals unless the prefix says otherwise. Events go to an ``EventLog`` of
+    two expected intervals unless the prefix says otherwise. At most ``max_series`` series;
+    readings of more are refused and counted (module doc). Events go to an ``EventLog`` of
     ``events_kept`` events and ``event_subjects`` tallied subjects.
     """
 
     def __init__(
         self,
         retention_s: float = 3600.0,
-        raw_points: int = 256,
+        raw_points: int = RAW_POINTS_DEFAULT,
         *,
-        initial_series: int = 1024,
+        max_series: int = MAX_SERIES_DEFAULT,
         events_kept: int = 1000,
         event_subjects: int = 10_000,
     ) -> None:
-        if not retention_s > 0 or raw_points < 2 or initial_series < 1:
-            raise ValueError("retention_s must be > 0, raw_points >= 2, initial_series >= 1")
+        if not retention_s > 0 or raw_points < 2 or max_series < 1:
+            raise ValueError("retention_s must be > 0, raw_points >= 2, max_series >= 1")
         self.retention_s = float(retention_s)
         self.raw_points = raw_points
-        self._arrays = SeriesArrays.create(initial_series, initial_series * raw_points)
+        self.max_series = max_series
+        self.readings_over_limit = 0
+        """Readings refused because their series would have been one over ``max_series``."""
+        self._arrays = SeriesArrays.reserve(max_series, max_series * raw_points)
         self._raw_used = 0
-        self._specs: list[SeriesSpec] = []
+        self._keys: list[str] = []
         self._index: dict[str, int] = {}
-        self._generation = 0
         self._selections: dict[str, _Selection] = {}
+        self._kind_defaults: dict[str, tuple[float, float, int]] = {}
+        self._limit_reported_s = -math.inf
         self._events = EventLog(events_kept, event_subjects)
 
     # -- registration -------------------------------------------------------------------------
@@ -163,7 +227,8 @@ class TelemetryStore:
         """Declare a series (None: the key prefix's default). Returns what it was given.
 
         Registering an existing key again updates its rate and staleness but keeps its buffers
-        at the size they were first given: reallocating would lose the history.
+        at the size they were first given: reallocating would lose the history. ValueError for
+        a new key when the store holds ``max_series`` already.
         """
         prefix_hz, prefix_stale_s = _timing_of(key)
         hz = prefix_hz if expected_hz is None else float(expected_hz)
@@ -175,72 +240,106 @@ class TelemetryStore:
             raise ValueError(f"{key}: stale_after_s must be > 0")
         sid = self._index.get(key)
         if sid is None:
-            sid = self._add_series(key, hz)
-        spec = SeriesSpec(key, hz, float(stale_after_s), self._specs[sid].raw_capacity)
-        self._specs[sid] = spec
-        self._arrays.stale_after_s[sid] = spec.stale_after_s
-        return spec
+            if len(self._keys) >= self.max_series:
+                raise ValueError(f"{key}: {self._limit_text()}")
+            sid = len(self._keys)
+            self._add_series([key], [(hz, stale_after_s, self._ring_capacity(hz))])
+        self._arrays.expected_hz[sid] = hz
+        self._arrays.stale_after_s[sid] = stale_after_s
+        return self._spec(key, sid)
 
     def spec(self, key: str) -> SeriesSpec | None:
         sid = self._index.get(key)
-        return None if sid is None else self._specs[sid]
+        return None if sid is None else self._spec(key, sid)
+
+    def _spec(self, key: str, sid: int) -> SeriesSpec:
+        arrays = self._arrays
+        return SeriesSpec(key, float(arrays.expected_hz[sid]), float(arrays.stale_after_s[sid]),
+                          int(arrays.raw_cap[sid]))  # fmt: skip
 
     def keys(self, prefix: str = "") -> list[str]:
         """Registered keys under a prefix, in registration order."""
         return list(self._selection(prefix).keys)
 
+    def __len__(self) -> int:
+        """How many series there are."""
+        return len(self._keys)
+
     @property
     def generation(self) -> int:
         """Changes whenever a series is added: a reader holding a snapshot's ``keys`` knows
         from it whether the key set has changed since."""
-        return self._generation
+        return len(self._keys)
 
     @property
     def nbytes(self) -> int:
-        """Bytes of all the store's arrays, allocated capacity included."""
-        return self._arrays.nbytes
+        """Bytes the series so far take in the store's arrays (their rows and rings). The
+        address space reserved for ``max_series`` costs no memory until series arrive."""
+        return SeriesArrays.bytes_for(len(self._keys), self._raw_used)
 
-    def _add_series(self, key: str, hz: float) -> int:
-        sid = len(self._specs)
-        capacity = min(self.raw_points, max(_MIN_RAW_POINTS, math.ceil(self.retention_s * hz)))
-        self._reserve(sid + 1, self._raw_used + capacity)
-        arrays = self._arrays
-        arrays.raw_offset[sid] = self._raw_used
-        arrays.raw_cap[sid] = capacity
-        self._raw_used += capacity
-        self._specs.append(SeriesSpec(key, hz, math.inf, capacity))
-        self._index[key] = sid
-        self._generation += 1
-        return sid
+    def _ring_capacity(self, hz: float) -> int:
+        return min(self.raw_points, max(_MIN_RAW_POINTS, math.ceil(self.retention_s * hz)))
 
-    def _reserve(self, series_rows: int, raw_slots: int) -> None:
-        """Grow (doubling) to hold ``series_rows`` series and ``raw_slots`` full-rate slots."""
+    def _defaults(self, kind: str) -> tuple[float, float, int]:
+        """(expected_hz, stale_after_s, ring capacity) of a new series of a key kind."""
+        defaults = self._kind_defaults.get(kind)
+        if defaults is None:
+            hz, stale_after_s = _KIND_DEFAULTS.get(kind, _FALLBACK_TIMING)
+            stale_after_s = 2.0 / hz if stale_after_s is None else stale_after_s
+            defaults = self._kind_defaults[kind] = (hz, stale_after_s, self._ring_capacity(hz))
+        return defaults
+
+    def _add_series(self, keys: list[str], timings: list[tuple[float, float, int]]) -> None:
+        """Register new, distinct ``keys`` (as many as there is room for) with their
+        (expected_hz, stale_after_s, ring capacity), with a few array writes for them all:
+        a fleet joining brings thousands of new series in one batch."""
+        first, end = len(self._keys), len(self._keys) + len(keys)
+        hz, stale_after_s, capacity = (np.array(column) for column in zip(*timings, strict=True))
         arrays = self._arrays
-        if series_rows <= arrays.series_rows and raw_slots <= arrays.raw_slots:
-            return
-        rows, slots = arrays.series_rows, arrays.raw_slots
-        while rows < series_rows:
-            rows *= 2
-        while slots < raw_slots:
-            slots *= 2
-        self._arrays = arrays.grown(rows, slots)
+        arrays.latest_t_s[first:end] = math.nan
+        arrays.latest_v[first:end] = math.nan
+        arrays.expected_hz[first:end] = hz
+        arrays.stale_after_s[first:end] = stale_after_s
+        arrays.raw_cap[first:end] = capacity
+        ends = np.cumsum(capacity)
+        arrays.raw_offset[first:end] = self._raw_used + ends - capacity
+        self._raw_used += int(ends[-1])
+        self._index.update(zip(keys, range(first, end), strict=True))
+        self._keys.extend(keys)
+
+    def _add_new(self, keys: Sequence[str]) -> None:
+        """Register the keys of a batch not known yet, with their prefix defaults, in order of
+        first appearance, up to the limit."""
+        index = self._index
+        new = list(dict.fromkeys(key for key in keys if key not in index))
+        new = new[: self.max_series - len(self._keys)]
+        if new:
+            defaults = self._defaults
+            self._add_series(new, [defaults(series.kind_of(key)) for key in new])
 
     def _id(self, key: str) -> int:
+        """The series id of ``key``, registering it with its prefix defaults if it is new;
+        -1 if it is new and the store is full."""
         sid = self._index.get(key)
         if sid is None:
-            self.register(key)
-            sid = self._index[key]
+            self._add_new((key,))
+            sid = self._index.get(key, -1)
         return sid
 
     def _ids(self, keys: Sequence[str]) -> np.ndarray:
-        """Series ids of a batch's keys, registering unknown keys with their prefix defaults."""
+        """Series ids of a batch's keys, registering unknown keys with their prefix defaults
+        (-1 for those over the limit)."""
         try:
             found = itemgetter(*keys)(self._index)
         except KeyError:
-            for key in keys:
-                self._id(key)
-            found = itemgetter(*keys)(self._index)
+            self._add_new(keys)
+            get = self._index.get
+            found = [get(key, -1) for key in keys]
         return np.array(found, dtype=np.int64, ndmin=1)
+
+    def _limit_text(self) -> str:
+        return (f"series limit reached: the store holds {self.max_series:,} series"
+                " (telemetry.max_series in the design)")  # fmt: skip
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -281,16 +380,21 @@ class TelemetryStore:
         over ten times more; ``test_scalar_and_batch_paths_agree`` holds them together.
         """
         rejected: list[str] = []
+        over_limit: list[str] = []
         qualities = [GOOD] * len(keys) if quality is None else quality
         for key, time_s, value, code in zip(keys, times_s, values, qualities, strict=True):
-            if abs(time_s) < _TIME_LIMIT_S:
-                sid = self._id(key)
+            sid = self._id(key)
+            if sid < 0:
+                over_limit.append(key)
+            elif abs(time_s) < _TIME_LIMIT_S:
                 value = math.nan if value is None else float(value)
                 self._write_one(sid, float(time_s), value, min(max(int(code), 0), 255))
             else:
                 rejected.append(key)
         if rejected:
             self._report_bad_times(rejected[0], len(rejected))
+        if over_limit:
+            self._refuse_over_limit(over_limit[0], len(over_limit))
 
     def _write_one(self, sid: int, time_s: float, value: float, quality: int) -> None:
         arrays = self._arrays
@@ -315,9 +419,19 @@ class TelemetryStore:
         times = np.asarray(times_s, dtype=np.float64)
         vals = np.asarray(values, dtype=np.float32)
         quals = _qualities(quality, len(ids))
-        usable = np.abs(times) < _TIME_LIMIT_S
+        known = ids >= 0
+        usable = (np.abs(times) < _TIME_LIMIT_S) & known
         if not usable.all():
-            self._report_bad_times(keys[int(np.argmin(usable))], int(np.count_nonzero(~usable)))
+            if not known.all():
+                unknown = ~known
+                self._refuse_over_limit(
+                    keys[int(np.argmax(unknown))], int(np.count_nonzero(unknown))
+                )
+            bad_times = known & ~usable
+            if bad_times.any():
+                self._report_bad_times(
+                    keys[int(np.argmax(bad_times))], int(np.count_nonzero(bad_times))
+                )
             ids, times, vals, quals = ids[usable], times[usable], vals[usable], quals[usable]
             if len(ids) == 0:
                 return
@@ -365,6 +479,16 @@ class TelemetryStore:
         arrays.latest_t_s[series] = times[last]
         arrays.latest_v[series] = vals[last]
         arrays.latest_q[series] = quals[last]
+
+    def _refuse_over_limit(self, first_key: str, count: int) -> None:
+        """Count readings of new series refused at the limit; say so at most once a second."""
+        self.readings_over_limit += count
+        now_s = time.monotonic()
+        if now_s - self._limit_reported_s >= LIMIT_REPORT_INTERVAL_S:
+            self._limit_reported_s = now_s
+            detail = (f"{self._limit_text()}; readings of new series refused"
+                      f" ({self.readings_over_limit:,} so far)")  # fmt: skip
+            self.event(SourceEvent("store", "rejected", first_key, detail))
 
     def _report_bad_times(self, first_key: str, count: int) -> None:
         self.event(
@@ -453,22 +577,12 @@ class TelemetryStore:
         return Readings(arrays.raw_t_s[slots], arrays.raw_v[slots], arrays.raw_q[slots])
 
     def _selection(self, prefix: str) -> _Selection:
-        cached = self._selections.get(prefix)
-        if cached is not None and cached.generation == self._generation:
-            return cached
-        if len(self._selections) >= 256:  # callers ask for a handful; stay bounded anyway
-            self._selections.clear()
-        ids = np.array(
-            [sid for sid, spec in enumerate(self._specs) if spec.key.startswith(prefix)],
-            dtype=np.int64,
-        )
-        keys = np.array([self._specs[sid].key for sid in ids], dtype=object)
-        keys.flags.writeable = False
-        contiguous = len(ids) > 0 and ids[-1] - ids[0] + 1 == len(ids)
-        selection = _Selection(
-            self._generation, keys, slice(int(ids[0]), int(ids[-1]) + 1) if contiguous else ids
-        )
-        self._selections[prefix] = selection
+        selection = self._selections.get(prefix)
+        if selection is None:
+            if len(self._selections) >= 256:  # callers ask for a handful; stay bounded anyway
+                self._selections.clear()
+            selection = self._selections[prefix] = _Selection(prefix)
+        selection.update(self._keys)
         return selection
 
     # -- events ---------------------------------------------------------------------------------
@@ -509,3 +623,11 @@ def _run_starts(ids: np.ndarray) -> np.ndarray:
 def _gather(array: np.ndarray, ids: slice | np.ndarray) -> np.ndarray:
     """A copy of the rows ``ids`` (a slice gives a view, which must not escape)."""
     return array[ids].copy() if isinstance(ids, slice) else array[ids]
+
+
+def _grown(buffer: np.ndarray, size: int, used: int) -> np.ndarray:
+    """A larger buffer holding the first ``used`` rows of ``buffer``; views of the old one stay
+    valid for the readers holding them."""
+    new = np.empty(size, buffer.dtype)
+    new[:used] = buffer[:used]
+    return new
