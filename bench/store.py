@@ -7,8 +7,8 @@
   1,000 readings a batch.
 - Snapshot (what the backend process copies into the GUI's frame table each frame) for 2,048
   and 16,384 GPUs x 10 quantities, against a bare copy of the same three latest-value columns.
-- ``window`` over a full ring (256 readings: the last 64 s at 4 Hz), whole and decimated to
-  100 points, and over its last 10 s.
+- ``window`` over a full ring (64 readings: the last 16 s at 4 Hz), whole and decimated to
+  16 points, and over its last 10 s.
 - Memory: the arrays' bytes and the process RSS with every buffer touched.
 
 Printed, not asserted. Run: python bench/store.py [--quick]
@@ -96,7 +96,7 @@ def ingest_rates(keys: list[str], batch: int, total: int) -> tuple[float, float,
     readings: list[tuple[str, float, float, int]] = []
 
     def fresh_store() -> None:
-        state["store"] = TelemetryStore(initial_series=len(keys))
+        state["store"] = TelemetryStore(max_series=len(keys))
         state["store"].write(keys, [T0 - 1.0] * len(keys), [0.0] * len(keys))  # register
 
     def write_all() -> None:
@@ -145,7 +145,7 @@ def filled_store(gpus: int, readings_per_series: int, spacing_s: float) -> Telem
     keys = []
     for first in range(0, len(gpu_keys), per_node):
         keys += [*gpu_keys[first : first + per_node], f"rack/r{first // per_node:04d}/power_kw"]
-    store = TelemetryStore(initial_series=len(keys))
+    store = TelemetryStore(max_series=len(keys))
     values = np.random.default_rng(1).random(len(keys)) * 100.0
     for step in range(readings_per_series):
         for first in range(0, len(keys), 10_000):
@@ -156,7 +156,7 @@ def filled_store(gpus: int, readings_per_series: int, spacing_s: float) -> Telem
 
 def bench_snapshot(gpus: int, quick: bool) -> TelemetryStore:
     started = time.perf_counter()
-    # 300 readings a series overrun every 256-slot ring: buffers as full as they ever get.
+    # 300 readings a series overrun every 64-slot ring: buffers as full as they ever get.
     store = filled_store(gpus, 20 if quick else 300, 12.0)
     fill_s = time.perf_counter() - started
     series = gpus * len(QUANTITIES)
@@ -174,7 +174,7 @@ def bench_snapshot(gpus: int, quick: bool) -> TelemetryStore:
     )
     print(f"{gpus:,} GPUs x 10 = {series:,} series: snapshot {snap_s * 1e3:.2f} ms "
           f"(bare copy of the 3 columns {bare_s * 1e3:.2f} ms, {snap_s / bare_s:.1f}x); "
-          f"arrays {store.nbytes / 1e6:,.0f} MB allocated "
+          f"arrays {store.nbytes / 1e6:,.0f} MB in use "
           f"({store.nbytes / len(store.keys()):,.0f} B/series); "
           f"RSS {rss_mb():,.0f} MB (filled in {fill_s:.1f} s)")  # fmt: skip
     return store
@@ -183,19 +183,19 @@ def bench_snapshot(gpus: int, quick: bool) -> TelemetryStore:
 def bench_window() -> None:
     store = TelemetryStore()
     key = "gpu/node0000/0/power_w"
-    times = T0 + np.arange(14_400) * 0.25  # an hour at 4 Hz: the ring keeps the last 256
+    times = T0 + np.arange(14_400) * 0.25  # an hour at 4 Hz: the ring keeps the last 64
     values = 300.0 + 50.0 * np.sin(np.arange(14_400) / 40.0)
     store.write([key] * len(times), times, values)
     end_s = float(times[-1])
     whole_s = median_s(lambda: store.window(key, T0, end_s), 200)
-    cut_s = median_s(lambda: store.window(key, T0, end_s, max_points=100), 200)
+    cut_s = median_s(lambda: store.window(key, T0, end_s, max_points=16), 200)
     recent_s = median_s(lambda: store.window(key, end_s - 10.0, end_s), 200)
-    got = store.window(key, T0, end_s, max_points=100)
-    bare_s = median_s(lambda: np.sort(values[-256:]), 200)
-    print(f"window over a full ring (256 readings at 4 Hz): {whole_s * 1e6:.0f} us; "
-          f"decimated to max_points=100: {cut_s * 1e6:.0f} us, {len(got.times_s)} points; "
+    got = store.window(key, T0, end_s, max_points=16)
+    bare_s = median_s(lambda: np.sort(values[-64:]), 200)
+    print(f"window over a full ring (64 readings at 4 Hz): {whole_s * 1e6:.0f} us; "
+          f"decimated to max_points=16: {cut_s * 1e6:.0f} us, {len(got.times_s)} points; "
           f"last 10 s: {recent_s * 1e6:.0f} us; "
-          f"(bare np.sort of 256 floats {bare_s * 1e6:.1f} us)")  # fmt: skip
+          f"(bare np.sort of 64 floats {bare_s * 1e6:.1f} us)")  # fmt: skip
 
 
 def main() -> None:
