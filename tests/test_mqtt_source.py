@@ -28,8 +28,10 @@ from factoryfloor.backend.design.mqtt_settings import (
 from factoryfloor.backend.telemetry.series import entity_key
 from factoryfloor.backend.telemetry.series_arrays import SeriesArrays
 from factoryfloor.backend.telemetry.sink import RecordingSink, SourceEvent
+from factoryfloor.backend.telemetry.sources import mqtt_source
 from factoryfloor.backend.telemetry.sources.bms_mapping import PointMetadata, auto_map
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource, backoff_s
+from factoryfloor.backend.telemetry.sources.topic_authority import NOT_FROM_A_NODE
 from factoryfloor.backend.telemetry.store import TelemetryStore
 
 if TYPE_CHECKING:
@@ -246,7 +248,26 @@ async def test_a_node_topic_writes_only_that_nodes_gpu_series(
         assert any(reason in counted for counted in refused), name
     assert sum(n for r, n in refused.items() if "rack series" in r) == 2  # alone and in a batch
     details = {e.detail for e in rejections(sink) if e.subject == intruder}
-    assert any(d.startswith("node intruder may write only its own GPU series") for d in details)
+    assert any(d.startswith("a node may write only its own GPU series") for d in details)
+
+
+@pytest.mark.asyncio
+async def test_a_flood_of_made_up_topics_is_counted_in_bounded_memory(
+    mosquitto: Mosquitto, publisher: Publisher, sink: CountingSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refusals and unmapped BMS points are counted per topic up to a limit, then together."""
+    monkeypatch.setattr(mqtt_source, "NAMES_TRACKED", 3)
+    source = MqttSource(config_for(mosquitto), sink)
+    async with running(source, sink):
+        for n in range(10):
+            spoof = {"key": "facility/it_power_kw", "value": 1, "ts": 1}
+            publisher.publish(f"{NODE}/x{n}/readings", spoof)
+            publisher.publish(f"{BMS}/Value/Rack/RackPower/t{n}", dsx(1.0))
+        await eventually(lambda: source.stats.messages == 20, "every message")
+    assert sum(source.stats.rejected.values()) == 10 and len(source.stats.rejected) == 4
+    assert source.stats.rejected[mqtt_source.OTHER_NAMES, NOT_FROM_A_NODE["facility"]] == 7
+    assert sum(source.stats.unmapped.values()) == 10 and len(source.stats.unmapped) == 4
+    assert source.stats.unmapped[mqtt_source.OTHER_NAMES] == 7
 
 
 MALFORMED: dict[str, tuple[bytes, str]] = {

@@ -88,6 +88,11 @@ hundreds of thousands and block the loop for seconds. 5,000 readings take some 1
 decode and store, and 25 to 50 ms when all their series are new (bench/fleet_join.py), while
 the store's fixed cost per write is already negligible."""
 ROUTE_CACHE_LIMIT = 100_000
+NAMES_TRACKED = 100_000
+"""Topics, BMS points and (topic, reason) pairs the source keeps state for: sequence numbers,
+metadata, counts. Past it, a flood of made-up names is counted under ``OTHER_NAMES`` (or, for
+sequence numbers and metadata, not tracked) instead of growing memory without bound."""
+OTHER_NAMES = "(other topics)"
 SEQ_RESTART_WINDOW = 1_000
 """A sequence number this far below the last one (or 0) is a restarted publisher, not a repeat."""
 SUBSCRIPTION_REFUSED = 0x80
@@ -173,8 +178,11 @@ class _Tally:
         self._reported_at_s: dict[tuple[str, str], float] = {}
 
     def add(self, subject: str, reason: str, count: int = 1) -> None:
-        self.totals[subject, reason] += count
-        self._unreported[subject, reason] += count
+        item = (subject, reason)
+        if item not in self.totals and len(self.totals) >= NAMES_TRACKED:
+            item = (OTHER_NAMES, reason)
+        self.totals[item] += count
+        self._unreported[item] += count
 
     def report(self, now_s: float, emit: Callable[[EventKind, str, str], None]) -> None:
         for item, count in list(self._unreported.items()):
@@ -493,6 +501,8 @@ class MqttSource:
 
     def _on_metadata(self, point: PointMetadata, payload: bytes, out: Columns) -> None:
         fields = decode_metadata(payload)
+        if point.point_id not in self._metadata and len(self._metadata) >= NAMES_TRACKED:
+            raise PayloadError(f"metadata of {NAMES_TRACKED:,} points kept already")
         self._metadata[point.point_id] = PointMetadata(
             point.object_type, point.point_type, point.tag_path, fields
         )
@@ -506,6 +516,9 @@ class MqttSource:
 
     def _on_unmapped(self, topic: str, point_id: str, payload: bytes, out: Columns) -> None:
         first = point_id not in self.stats.unmapped
+        if first and len(self.stats.unmapped) >= NAMES_TRACKED:
+            self.stats.unmapped[OTHER_NAMES] += 1
+            return
         self.stats.unmapped[point_id] += 1
         if first:
             self._status(topic, f"unmapped BMS point {point_id}: not in telemetry.mqtt.points")
@@ -535,6 +548,8 @@ class MqttSource:
         if seq is None:
             return
         last = self._last_seq.get(topic)
+        if last is None and len(self._last_seq) >= NAMES_TRACKED:
+            return
         if last is not None and seq <= last and seq != 0 and last - seq < SEQ_RESTART_WINDOW:
             return  # a repeat (QoS 1 redelivery) or a late message: keep the high-water mark
         if last is not None and seq > last + 1:

@@ -9,8 +9,9 @@ design maps (the source's routing writes a DSX value only to its point's mapped 
 computed; token rates come from the inference servers' ``/metrics``. None of them is ever taken
 from a node.
 
-Refusal reasons are a few fixed sentences per node, never the key itself: a publisher making up
-keys must not make up tally entries too (the source counts refusals per topic and reason).
+Refusal reasons are a few fixed sentences, never naming the key or the node (the topic does):
+a publisher making up keys or node ids must not make up reasons too (the source counts
+refusals per topic and reason, and past its limit per reason alone).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ NOT_FROM_A_NODE: dict[str, str] = {
     "cdu": "CDU series come from mapped BMS points, never from a node",
     series.TOKENS: "token rates come from inference servers' /metrics, never from a node",
 }
+ANOTHER_NODE = "a node may write only its own GPU series (gpu/{its id}/...), not another node's"
 UNKNOWN_QUANTITY = "not a GPU quantity this version knows"
 MALFORMED_KEY = "not a well-formed series key"
 
@@ -37,12 +39,7 @@ class NodeSeries:
     id, so it needs no percent-encoding in a key)."""
 
     def __init__(self, node_id: str) -> None:
-        self.node_id = node_id
         self._prefix = f"{series.GPU}/{series.segment(node_id)}/"
-        self._foreign = (
-            f"node {node_id} may write only its own GPU series"
-            f" (gpu/{node_id}/{{index}}/{{quantity}}), not another node's"
-        )
 
     def refusal(self, keys: Sequence[str]) -> str | None:
         """None if every key is one of this node's GPU series; else why the first is not."""
@@ -57,7 +54,7 @@ class NodeSeries:
                 continue
             kind = series.kind_of(key)
             if kind == series.GPU:
-                return self._foreign
+                return ANOTHER_NODE
             return NOT_FROM_A_NODE.get(kind, MALFORMED_KEY)
         return None
 
