@@ -9,8 +9,10 @@ as the backend process's does, so the cost of a growing key set to readers is co
 
 Measured:
 - the ingest stall: the longest the asyncio loop was blocked (a probe asks to wake every 5 ms
-  and records how late it is), and the longest single ``store.write``, while the fleet joins
-  and while it runs steady;
+  and records how late it is), and the longest single ``store.write`` (wall clock, and the CPU
+  it took: on a shared machine the two differ by what other processes took), with the size of
+  the largest write, while the fleet joins and while it runs steady; and the longest pass of
+  the garbage collector, a stall of its own that lands inside whatever runs when it triggers;
 - memory: process RSS before the fleet, after it joined, and after the steady rounds, and the
   store's bytes (``store.nbytes``), per series too.
 
