@@ -58,6 +58,7 @@ class MainWindow(DocumentWindow):
         self.scale_bar.hide()
         self._build_central()
         self.run_view = RunView(self, self.plan_view, self.scale_bar, self._dock)
+        self.centralWidget().layout().insertWidget(0, self.run_view.backend_banner)
         self.figures_dock = self._dock("Figures", self.figures_panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
         self.properties_dock = self._dock("Properties", self.properties_panel,

@@ -19,8 +19,10 @@ so the GUI attaches only the newest table announced, and keeps the one it reads 
 attach has succeeded.
 
 The backend exits when its parent dies (the pipe closes) and unlinks its shared memory on the
-way out. If it is killed outright the segment outlives it until the GUI exits: Python's resource
-tracker, which the two processes share, unlinks it then.
+way out. A backend that ends without being asked to (killed outright, or failed) cannot unlink
+anything: the client notices at its next ``poll`` (the process has an exit status), records why
+in ``lost`` and unlinks the dead backend's tables itself, so no frame of a dead backend is ever
+read as current and its memory is freed at once rather than when the GUI exits.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -213,6 +216,32 @@ class Frame:
         return float(self.values[index])
 
 
+@dataclass(frozen=True, slots=True)
+class BackendExited:
+    """The backend process ended without being asked to."""
+
+    exit_code: int
+    """Its exit status; negative: minus the number of the signal that ended it."""
+
+    @property
+    def reason(self) -> str:
+        """``killed by SIGKILL``, ``exited with code 1``: what the operator is told."""
+        if self.exit_code >= 0:
+            return f"exited with code {self.exit_code}"
+        try:
+            return f"killed by {signal.Signals(-self.exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-self.exit_code}"
+
+
+def unlink_segment(name: str) -> None:
+    """Remove a shared-memory segment by name; one already gone is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        segment = SharedMemory(name=name)
+        segment.close()
+        segment.unlink()
+
+
 class BackendClient:
     """Starts the backend process, reads its frames and events without blocking, and sends it
     requests."""
@@ -234,11 +263,15 @@ class BackendClient:
         """Request id -> what to call with its reply."""
         self._stop_lock = threading.Lock()
         self._stopped = False
+        self._stop_requested = False
+        self.lost: BackendExited | None = None
+        """Set by ``poll`` once the backend has ended without a stop being asked for."""
 
     def send(self, request: Request, on_reply: Callable[[Reply], None]) -> None:
         """Send ``request``; a later ``poll`` calls ``on_reply`` with the backend's answer.
         OSError if the backend has gone."""
         self._awaiting[request.msg_id] = on_reply
+        self._stop_requested |= isinstance(request, Stop)
         self._conn.send_bytes(encode(request))
 
     def poll(self) -> list[SourceEvent]:
@@ -256,7 +289,26 @@ class BackendClient:
             self._take_messages(events)
             if self._announced is announced:
                 self._announced = None
+        self._notice_loss()
         return events
+
+    def _notice_loss(self) -> None:
+        """Once the backend has ended unasked: say why (``lost``), and unlink the tables it
+        left, which nobody else would (the current one, and one announced but not attached,
+        if it died between announcing a table and unlinking the one before)."""
+        if self.lost is not None or self._stop_requested or self._stopped:
+            return
+        exit_code = self.process.exitcode  # None while it runs (a non-blocking wait)
+        if exit_code is None:
+            return
+        self.lost = BackendExited(exit_code)
+        names = {self.segment_name, self._announced.segment_name if self._announced else ""}
+        if self._table is not None:
+            self._table.release()
+            self._table = None
+        self._announced = None
+        for name in names - {""}:
+            unlink_segment(name)
 
     def _take_messages(self, events: list[SourceEvent]) -> None:
         """Read every message waiting on the pipe, adding events to ``events``. Of the frame
@@ -309,8 +361,8 @@ class BackendClient:
         return self.process.is_alive()
 
     def frame(self) -> Frame | None:
-        """The latest frame (None before the first); retried once if caught mid-write, and
-        used as read if caught again."""
+        """The latest frame (None before the first, and once the backend is ``lost``);
+        retried once if caught mid-write, and used as read if caught again."""
         table = self._table
         if table is None:
             return None
@@ -335,6 +387,7 @@ class BackendClient:
             self._stop(timeout_s)
 
     def _stop(self, timeout_s: float) -> None:
+        self._stop_requested = True
         with contextlib.suppress(BrokenPipeError, OSError):  # already gone is fine
             self._conn.send_bytes(encode(Stop()))  # its reply is not awaited: join says
         self.process.join(timeout_s)
