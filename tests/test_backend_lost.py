@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from demo_window import close, open_demo
+from PySide6.QtCore import Qt
 
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.widgets.floor_plan import NO_READING_FILL
@@ -112,3 +113,20 @@ def test_leaving_run_is_not_reported_as_a_lost_backend(window: MainWindow, qtbot
     client.poll()
     assert client.lost is None
     assert not window.run_view.backend_banner.isVisible()
+
+
+def test_the_control_room_wall_says_so_too(window: MainWindow, qtbot) -> None:
+    from factoryfloor.app.control_room import PANELS, WallLayout
+
+    window.show_control_room(WallLayout(panels=list(PANELS), rotating=False))
+    wall = window.control_room
+    wait_for_live_data(window, qtbot)
+    run_mode = window.run_view.run_mode
+    os.kill(run_mode.client.process.pid, signal.SIGKILL)
+    qtbot.waitUntil(wall.alert.isVisible, timeout=3_000)
+    assert "(killed by SIGKILL)" in wall.alert.label.text()
+    qtbot.waitUntil(lambda: wall.kpis.tiles["it_power_kw"].value.text() == "n/a", timeout=3_000)
+    if SCREENSHOTS:
+        wall.grab().save(str(Path(SCREENSHOTS) / "backend-stopped-wall.png"))
+    qtbot.waitUntil(lambda: not wall.alert.isVisible(), timeout=30_000)
+    qtbot.keyClick(wall, Qt.Key.Key_Escape)

@@ -44,6 +44,7 @@ from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.telemetry.protocol import (
     Accepted,
+    BackendFailed,
     EventsRaised,
     FrameTableOpened,
     KeysAdded,
@@ -117,9 +118,20 @@ class BackendConfig:
 # --- The backend process ------------------------------------------------------------------------
 
 
+FAILURE_CHARS = 400
+"""At most this much of an error's text goes to the GUI: a banner line, not a report."""
+
+
 def backend_main(conn: Connection, config: BackendConfig) -> None:
-    """Entry point of the spawned backend process."""
-    asyncio.run(_serve(conn, config))
+    """Entry point of the spawned backend process. An error that ends it is told to the GUI
+    (``BackendFailed``) before the process exits with it."""
+    try:
+        asyncio.run(_serve(conn, config))
+    except Exception as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        with contextlib.suppress(OSError):
+            conn.send_bytes(encode(BackendFailed(reason[:FAILURE_CHARS])))
+        raise
 
 
 async def _serve(conn: Connection, config: BackendConfig) -> None:
@@ -222,12 +234,14 @@ class BackendExited:
 
     exit_code: int
     """Its exit status; negative: minus the number of the signal that ended it."""
+    error: str = ""
+    """The error it said it failed on, if it could say."""
 
     @property
     def reason(self) -> str:
-        """``killed by SIGKILL``, ``exited with code 1``: what the operator is told."""
+        """``killed by SIGKILL``, ``exited with code 1: <error>``: what the operator is told."""
         if self.exit_code >= 0:
-            return f"exited with code {self.exit_code}"
+            return f"exited with code {self.exit_code}" + (f": {self.error}" if self.error else "")
         try:
             return f"killed by {signal.Signals(-self.exit_code).name}"
         except ValueError:
@@ -266,6 +280,8 @@ class BackendClient:
         self._stop_requested = False
         self.lost: BackendExited | None = None
         """Set by ``poll`` once the backend has ended without a stop being asked for."""
+        self._failure = ""
+        """The error the backend said it is exiting on."""
 
     def send(self, request: Request, on_reply: Callable[[Reply], None]) -> None:
         """Send ``request``; a later ``poll`` calls ``on_reply`` with the backend's answer.
@@ -301,7 +317,7 @@ class BackendClient:
         exit_code = self.process.exitcode  # None while it runs (a non-blocking wait)
         if exit_code is None:
             return
-        self.lost = BackendExited(exit_code)
+        self.lost = BackendExited(exit_code, self._failure)
         names = {self.segment_name, self._announced.segment_name if self._announced else ""}
         if self._table is not None:
             self._table.release()
@@ -327,6 +343,8 @@ class BackendClient:
                         self._keys_slice = None
                     case EventsRaised(events=raised):
                         events.extend(raised)
+                    case BackendFailed(reason=reason):
+                        self._failure = reason
                     case Reply(in_reply_to=msg_id) if msg_id in self._awaiting:
                         self._awaiting.pop(msg_id)(message)
                     case _:
