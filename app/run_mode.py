@@ -15,7 +15,6 @@ sent a frame), or at once by ``restart_now``.
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from factoryfloor.backend.design.design_file import atomic_write_text, design_to_json
+from factoryfloor.backend.design.design_file import design_to_json
 from factoryfloor.backend.design.figures import DesignFigures
+from factoryfloor.backend.design.leftovers import remove_run_snapshot, write_run_snapshot
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.live_figures import LiveAggregator
@@ -111,7 +111,8 @@ class RunMode(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(FRAME_INTERVAL_MS)
         self._timer.timeout.connect(self.read_frame)
-        self._snapshot_dir: tempfile.TemporaryDirectory | None = None
+        self._snapshot: Path | None = None
+        """The private copy of unsaved edits the backend runs on (``leftovers``)."""
         self.recorded: LiveHistory | None = None
         self._last_news: tuple[int, float, int] | None = None
         self._shown_s = -math.inf
@@ -137,9 +138,7 @@ class RunMode(QObject):
     def start(self, design: Design, saved_path: Path | None, modified: bool) -> None:
         path = saved_path
         if path is None or modified:
-            self._snapshot_dir = tempfile.TemporaryDirectory(prefix="factoryfloor-run-")
-            path = Path(self._snapshot_dir.name) / "design.json"
-            atomic_write_text(path, design_to_json(design))
+            path = self._snapshot = write_run_snapshot(design_to_json(design))
         self._aggregator = LiveAggregator(design)
         self.recorded = LiveHistory(design)
         self._last_news, self._shown_s = None, -math.inf
@@ -154,9 +153,9 @@ class RunMode(QObject):
         self._restart_timer.stop()
         self._config = None
         client, self.client = self.client, None
-        if self._snapshot_dir is not None:
-            self._snapshot_dir.cleanup()
-            self._snapshot_dir = None
+        if self._snapshot is not None:
+            remove_run_snapshot(self._snapshot)
+            self._snapshot = None
         return client
 
     def read_frame(self) -> None:

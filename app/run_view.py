@@ -162,6 +162,8 @@ class RunView(QObject):
 
     def stop(self) -> BackendClient | None:
         """Leave Run mode; returns the backend client for the caller to stop off the Qt thread."""
+        if not self.running:  # a window closing before any design ran
+            return None
         client = self.run_mode.stop()
         self._show_alert("")
         self.scale_bar.hide()
