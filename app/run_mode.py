@@ -143,7 +143,7 @@ class RunMode(QObject):
         self.recorded = LiveHistory(design)
         self._last_news, self._shown_s = None, -math.inf
         self._config = BackendConfig(str(path), simulator_hz=self.simulator_hz)
-        self._attempt, self._keys = 0, []
+        self._attempt, self._keys, self._lost = 0, [], None
         self.client = BackendClient(self._config)
         self._timer.start()
 
