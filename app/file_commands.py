@@ -71,7 +71,7 @@ def load_timed(path: Path) -> LoadedDesign:
     started = time.perf_counter()
     design = load_design(path)
     load_s = time.perf_counter() - started
-    return LoadedDesign(path, design, load_s, len(remove_stale_save_temps(path)))
+    return LoadedDesign(path, design, load_s, len(remove_stale_save_temps(path.parent, path.name)))
 
 
 class FileCommands(QObject):

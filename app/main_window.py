@@ -27,7 +27,7 @@ from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.app.run_view import RunView
 from factoryfloor.app.settings import recovery_store
 from factoryfloor.app.tool_bars import EditorToolBar, ModeToolBar
-from factoryfloor.backend.design.leftovers import remove_abandoned_run_snapshots
+from factoryfloor.backend.design.leftovers import remove_leftovers_at_start
 from factoryfloor.backend.design.report import fmt
 from factoryfloor.widgets.colour_scale import ColourScaleBar
 from factoryfloor.widgets.figures_panel import FiguresPanel
@@ -98,15 +98,15 @@ class MainWindow(DocumentWindow):
         self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
         self._restore_layout()
         self._update_title()
-        self.tasks.submit(
-            remove_abandoned_run_snapshots, self._report_run_snapshots_removed, lambda _: None
-        )  # nothing to say if the temporary folder is unreadable
+        folder = self.recovery.folder
+        self.tasks.submit(lambda: remove_leftovers_at_start(folder), self._report_leftovers,
+                          lambda _: None)  # fmt: skip  # nothing to say if a folder is unreadable
 
-    def _report_run_snapshots_removed(self, removed: list[Path]) -> None:
+    def _report_leftovers(self, removed: list[Path]) -> None:
         if removed:
             self.statusBar().showMessage(
-                f"Removed {len(removed)} unsaved Run snapshot(s) left by FactoryFloor windows "
-                "that did not close normally", 8000)  # fmt: skip
+                f"Removed {len(removed)} temporary file(s) of unsaved work left by FactoryFloor "
+                "windows that did not close normally", 8000)  # fmt: skip
 
     # What the command line and scripts drive ----------------------------------------------------
 

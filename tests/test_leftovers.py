@@ -48,6 +48,20 @@ while True:
     save_design(design, sys.argv[2])
 """
 
+AUTOSAVE_FOREVER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from factoryfloor.backend.design.recovery import RecoveryStore
+from factoryfloor.backend.design.synthetic import generate_hall
+
+design = generate_hall(2000)
+store = RecoveryStore(Path(sys.argv[2]).parent)
+print("saving", flush=True)
+while True:
+    store.write(design, None)
+"""
+
 SNAPSHOT_AND_WAIT = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
@@ -61,11 +75,13 @@ def temps_beside(design: Path) -> list[Path]:
     return sorted(p for p in design.parent.iterdir() if p.name.endswith(".tmp"))
 
 
-def kill_mid_save(design: Path, tries: int = 30) -> tuple[int, list[Path]]:
-    """Kill a process saving ``design`` over and over while its temporary file exists; the
-    dead process's id and what it left."""
+def kill_mid_save(
+    design: Path, script: str = SAVE_FOREVER, tries: int = 30
+) -> tuple[int, list[Path]]:
+    """Kill a process saving ``design`` over and over (``script``) while its temporary file
+    exists; the dead process's id and what it left."""
     for _ in range(tries):
-        saver = subprocess.Popen([sys.executable, "-c", SAVE_FOREVER, str(REPO), str(design)],
+        saver = subprocess.Popen([sys.executable, "-c", script, str(REPO), str(design)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
         assert saver.stdout.readline() == b"saving\n"
         deadline = time.monotonic() + 30
@@ -99,9 +115,11 @@ def test_a_save_killed_midway_leaves_a_named_file_that_is_removed_once_stale(
     temp = left[0]
     assert temp.name.startswith(f".{hall_file.name}.")
     assert temp.name.endswith(f".{pid}.factoryfloor-save.tmp")
-    assert stale_save_temps(hall_file) == []  # just written: it could be a save in progress
+    assert (
+        stale_save_temps(hall_file.parent, hall_file.name) == []
+    )  # just written: it could be a save in progress
     age(temp, SAVE_TEMP_MAX_AGE_S + 60)
-    assert remove_stale_save_temps(hall_file) == [temp]
+    assert remove_stale_save_temps(hall_file.parent, hall_file.name) == [temp]
     assert temps_beside(hall_file) == []
     load_design(hall_file)  # the design itself is whole
 
@@ -123,7 +141,7 @@ def test_only_our_own_abandoned_temporary_files_are_removed(tmp_path: Path) -> N
     for name in names.values():
         (tmp_path / name).write_text("{")
         age(tmp_path / name, SAVE_TEMP_MAX_AGE_S + 60)
-    removed = {path.name for path in remove_stale_save_temps(design)}
+    removed = {path.name for path in remove_stale_save_temps(tmp_path, design.name)}
     assert removed == {names["abandoned"], names["older naming"]}
     assert all((tmp_path / names[k]).exists() for k in names if names[k] not in removed)
 
@@ -142,6 +160,28 @@ def test_opening_a_design_removes_the_litter_of_killed_saves(qtbot, hall_file: P
         assert message.endswith("; removed 1 temporary file(s) left by interrupted saves")
     finally:
         close(main)
+
+
+def test_an_autosave_killed_midway_is_cleaned_up_at_the_next_start(qtbot) -> None:
+    create_application()
+    main = MainWindow()
+    folder = main.recovery.folder
+    main.close()
+    main.deleteLater()
+    folder.mkdir(parents=True, exist_ok=True)
+    writer_pid, left = kill_mid_save(folder / "recovery.json", AUTOSAVE_FOREVER)
+    assert all(path.name.endswith(".factoryfloor-save.tmp") for path in left)
+    for path in left:
+        age(path, SAVE_TEMP_MAX_AGE_S + 60)
+    main = MainWindow()  # the next start
+    try:
+        qtbot.waitUntil(lambda: not any(path.exists() for path in left), timeout=10_000)
+        assert "temporary file(s) of unsaved work" in main.statusBar().currentMessage()
+    finally:
+        main.close()
+        main.deleteLater()
+        # The killed writer's autosave, if it got that far: not for other tests to offer.
+        (folder / f"{writer_pid}.recovery.json").unlink(missing_ok=True)
 
 
 def test_run_snapshots_are_private_and_a_killed_windows_are_removed_at_start(qtbot) -> None:

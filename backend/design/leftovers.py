@@ -8,7 +8,8 @@ Two kinds, both named after the process that made them so that another can tell 
   removed when its process is not running and it is older than ``SAVE_TEMP_MAX_AGE_S``: the
   age matters too because a folder on a network share is written by processes this machine
   cannot see. Temporary files of the older naming (``.<name>.<random>.tmp``, no process id)
-  are removed by age alone, only those of the design being opened.
+  are removed by age alone, only those of the design being opened. Autosaves in the recovery
+  folder are written the same way, and their leftovers removed at start.
 - The snapshot of unsaved edits that Run hands to the backend: a private folder (0700, its
   file 0600, so an unsaved design is never readable by other users) in the temporary folder,
   ``factoryfloor-run-<pid>-<random>``. It is removed when Run stops; a killed window cannot,
@@ -60,32 +61,35 @@ def _older_than(path: Path, age_s: float, now_s: float) -> bool:
         return False
 
 
-def stale_save_temps(design_path: Path, now_s: float | None = None) -> list[Path]:
-    """Temporary files of interrupted saves in the design's folder: every one of this naming
-    whose process is gone and that is older than ``SAVE_TEMP_MAX_AGE_S``, and older-style ones
-    of this design older than that."""
+def stale_save_temps(
+    folder: Path, design_name: str | None = None, now_s: float | None = None
+) -> list[Path]:
+    """Temporary files of interrupted saves in ``folder``: every one of this naming whose
+    process is gone and that is older than ``SAVE_TEMP_MAX_AGE_S``, and older-style ones of
+    the file ``design_name`` older than that."""
     now_s = time.time() if now_s is None else now_s
-    legacy = re.compile(rf"\.{re.escape(design_path.name)}\.{_MKSTEMP_PART}\.tmp")
+    legacy = (re.compile(rf"\.{re.escape(design_name)}\.{_MKSTEMP_PART}\.tmp")
+              if design_name else None)  # fmt: skip
     found = []
     with contextlib.suppress(OSError):
-        for entry in os.scandir(design_path.parent):
+        for entry in os.scandir(folder):
             if not entry.is_file(follow_symlinks=False):
                 continue
             ours = _SAVE_TEMP.fullmatch(entry.name)
             if ours is not None:
                 abandoned = not process_running(int(ours["pid"]))
             else:
-                abandoned = legacy.fullmatch(entry.name) is not None
+                abandoned = legacy is not None and legacy.fullmatch(entry.name) is not None
             path = Path(entry.path)
             if abandoned and _older_than(path, SAVE_TEMP_MAX_AGE_S, now_s):
                 found.append(path)
     return sorted(found)
 
 
-def remove_stale_save_temps(design_path: Path) -> list[Path]:
+def remove_stale_save_temps(folder: Path, design_name: str | None = None) -> list[Path]:
     """Remove what ``stale_save_temps`` finds; the files removed."""
     removed = []
-    for path in stale_save_temps(design_path):
+    for path in stale_save_temps(folder, design_name):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed.append(path)
@@ -107,6 +111,12 @@ def write_run_snapshot(text: str) -> Path:
 def remove_run_snapshot(path: Path) -> None:
     """Remove a snapshot written by ``write_run_snapshot``, folder and all."""
     shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def remove_leftovers_at_start(recovery_folder: Path) -> list[Path]:
+    """What a new start removes: run snapshots of processes gone, and temporary files of
+    autosaves killed midway in the recovery folder; the paths removed."""
+    return remove_abandoned_run_snapshots() + remove_stale_save_temps(recovery_folder)
 
 
 def remove_abandoned_run_snapshots(temp_folder: Path | None = None) -> list[Path]:
