@@ -50,6 +50,8 @@ def test_a_killed_backend_is_reported_shown_as_missing_freed_and_restarted(
     banner = window.run_view.backend_banner
     assert not banner.isVisible()
 
+    status_messages: list[str] = []
+    window.statusBar().messageChanged.connect(status_messages.append)
     os.kill(client.process.pid, signal.SIGKILL)
 
     # Two frame ticks (250 ms each) on a busy machine: well within 3 s.
@@ -81,6 +83,7 @@ def test_a_killed_backend_is_reported_shown_as_missing_freed_and_restarted(
                     timeout=10_000)  # fmt: skip
     wait_for_live_data(window, qtbot)
     qtbot.waitUntil(lambda: not banner.isVisible(), timeout=10_000)
+    assert "Telemetry backend restarted: readings are live again" in status_messages
     assert math.isfinite(float(live_power(window).split()[0].replace(",", "")))
     assert not client.alive
 
