@@ -175,8 +175,10 @@ def test_an_autosave_killed_midway_is_cleaned_up_at_the_next_start(qtbot) -> Non
         age(path, SAVE_TEMP_MAX_AGE_S + 60)
     main = MainWindow()  # the next start
     try:
-        qtbot.waitUntil(lambda: not any(path.exists() for path in left), timeout=10_000)
-        assert "temporary file(s) of unsaved work" in main.statusBar().currentMessage()
+        status = main.statusBar()
+        qtbot.waitUntil(lambda: "temporary file(s) of unsaved work" in status.currentMessage(),
+                        timeout=10_000)  # fmt: skip
+        assert not any(path.exists() for path in left)
     finally:
         main.close()
         main.deleteLater()
@@ -200,8 +202,9 @@ def test_run_snapshots_are_private_and_a_killed_windows_are_removed_at_start(qtb
         create_application()
         main = MainWindow()  # a new start
         try:
-            qtbot.waitUntil(lambda: not snapshot.parent.exists(), timeout=10_000)
-            assert "Removed" in main.statusBar().currentMessage()
+            status = main.statusBar()
+            qtbot.waitUntil(lambda: "Removed" in status.currentMessage(), timeout=10_000)
+            assert not snapshot.parent.exists()
             assert live.exists()
         finally:
             main.close()  # nothing opened, nothing run

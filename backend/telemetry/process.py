@@ -305,10 +305,10 @@ class BackendClient:
             self._take_messages(events)
             if self._announced is announced:
                 self._announced = None
-        self._notice_loss()
+        self._notice_loss(events)
         return events
 
-    def _notice_loss(self) -> None:
+    def _notice_loss(self, events: list[SourceEvent]) -> None:
         """Once the backend has ended unasked: say why (``lost``), and unlink the tables it
         left, which nobody else would (the current one, and one announced but not attached,
         if it died between announcing a table and unlinking the one before)."""
@@ -317,6 +317,7 @@ class BackendClient:
         exit_code = self.process.exitcode  # None while it runs (a non-blocking wait)
         if exit_code is None:
             return
+        self._take_messages(events)  # what it sent after the last read, its error among them
         self.lost = BackendExited(exit_code, self._failure)
         names = {self.segment_name, self._announced.segment_name if self._announced else ""}
         if self._table is not None:
