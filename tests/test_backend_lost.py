@@ -60,6 +60,7 @@ def test_a_killed_backend_is_reported_shown_as_missing_freed_and_restarted(
     assert text.startswith("Telemetry backend stopped at ")
     assert "(killed by SIGKILL)" in text and "no live readings" in text
     assert "Restarting in 1 s (attempt 1)" in text
+    assert window.statusBar().currentMessage() == text  # not the last source status, as if live
     assert not segment.exists(), "the dead backend's shared memory is still there"
 
     # Nothing reads as live: no figures, racks without a reading, gaps in the history.
