@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from factoryfloor.app.run_view import GpuQuantityScale, QuantityScale, RunView
+from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar
 from factoryfloor.widgets.floor_plan import FloorPlanView
 from factoryfloor.widgets.live_panel import TILES, LivePanel
@@ -174,6 +175,9 @@ class ControlRoomWindow(QWidget):
         }  # fmt: skip
 
         outer = QVBoxLayout(self)
+        self.alert = AlertBanner("Restart now")
+        self.alert.action_clicked.connect(run_view.run_mode.restart_now)
+        outer.addWidget(self.alert)
         self.header = QLabel()
         self.header.setObjectName("panelTitle")
         outer.addWidget(self.header)
@@ -190,6 +194,7 @@ class ControlRoomWindow(QWidget):
         self.plots.set_history(history, run_view.loop_capacity)
         self.heatmap.set_history(history)
         self.set_quantity(run_view.quantity_scale(), run_view.gpu_quantity_scale())
+        self.show_alert(run_view.backend_banner.label.text())
         run_view.extra_views.append(self)
 
     # --- Layout --------------------------------------------------------------------------------
@@ -284,7 +289,9 @@ class ControlRoomWindow(QWidget):
         self.plots.refresh()
         self.heatmap.refresh()
 
-    def show_figures(self, facility: dict[str, float], time_s: float, alarms: list[str]) -> None:
+    def show_figures(
+        self, facility: dict[str, float], time_s: float, alarms: list[str] | None
+    ) -> None:
         self.kpis.show_figures(facility, time_s, alarms)
 
     def select_gpu(self, rack_id: str, gpu_index: int | None) -> None:
@@ -294,6 +301,12 @@ class ControlRoomWindow(QWidget):
     def set_quantity(self, rack_scale: QuantityScale, gpu_scale: GpuQuantityScale) -> None:
         self.scale_bar.set_scale(*rack_scale)
         self.heatmap.set_quantity(*gpu_scale)
+
+    def show_alert(self, text: str) -> None:
+        if text:
+            self.alert.show_message(text)
+        else:
+            self.alert.clear()
 
     # --- Leaving -------------------------------------------------------------------------------
 

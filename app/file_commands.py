@@ -27,6 +27,7 @@ from factoryfloor.backend.design.design_file import (
     load_design,
 )
 from factoryfloor.backend.design.figures_csv import figures_csv
+from factoryfloor.backend.design.leftovers import remove_stale_save_temps
 from factoryfloor.backend.design.model import Design, Floor
 from factoryfloor.backend.design.recovery import RecoveryStore
 from factoryfloor.widgets.floor_plan import FloorPlanScene
@@ -60,13 +61,17 @@ class LoadedDesign:
     path: Path
     design: Design
     load_s: float
+    leftovers_removed: int = 0
+    """Temporary files of interrupted saves removed beside it."""
 
 
 def load_timed(path: Path) -> LoadedDesign:
-    """Runs on a worker thread: read and validate, timing the whole."""
+    """Runs on a worker thread: read and validate, timing the whole; then remove what saves
+    of this design killed midway left beside it."""
     started = time.perf_counter()
     design = load_design(path)
-    return LoadedDesign(path, design, time.perf_counter() - started)
+    load_s = time.perf_counter() - started
+    return LoadedDesign(path, design, load_s, len(remove_stale_save_temps(path.parent, path.name)))
 
 
 class FileCommands(QObject):
@@ -115,9 +120,11 @@ class FileCommands(QObject):
 
     def _show_loaded(self, loaded: LoadedDesign) -> None:
         self._remember_recent(loaded.path)
+        removed = loaded.leftovers_removed
         self.window.statusBar().showMessage(
-            f"Opened {loaded.path} in {loaded.load_s * 1000:.0f} ms", 5000
-        )
+            f"Opened {loaded.path} in {loaded.load_s * 1000:.0f} ms"
+            + (f"; removed {removed} temporary file(s) left by interrupted saves" if removed
+               else ""), 8000 if removed else 5000)  # fmt: skip
         self.document_ready.emit(DesignDocument(loaded.design, loaded.path, self.window))
 
     def _open_failed(self, path: Path, error: BaseException) -> None:

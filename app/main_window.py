@@ -27,6 +27,7 @@ from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.app.run_view import RunView
 from factoryfloor.app.settings import recovery_store
 from factoryfloor.app.tool_bars import EditorToolBar, ModeToolBar
+from factoryfloor.backend.design.leftovers import remove_leftovers_at_start
 from factoryfloor.backend.design.report import fmt
 from factoryfloor.widgets.colour_scale import ColourScaleBar
 from factoryfloor.widgets.figures_panel import FiguresPanel
@@ -58,6 +59,7 @@ class MainWindow(DocumentWindow):
         self.scale_bar.hide()
         self._build_central()
         self.run_view = RunView(self, self.plan_view, self.scale_bar, self._dock)
+        self.centralWidget().layout().insertWidget(0, self.run_view.backend_banner)
         self.figures_dock = self._dock("Figures", self.figures_panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
         self.properties_dock = self._dock("Properties", self.properties_panel,
@@ -96,6 +98,15 @@ class MainWindow(DocumentWindow):
         self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
         self._restore_layout()
         self._update_title()
+        folder = self.recovery.folder
+        self.tasks.submit(lambda: remove_leftovers_at_start(folder), self._report_leftovers,
+                          lambda _: None)  # fmt: skip  # nothing to say if a folder is unreadable
+
+    def _report_leftovers(self, removed: list[Path]) -> None:
+        if removed:
+            self.statusBar().showMessage(
+                f"Removed {len(removed)} temporary file(s) of unsaved work left by FactoryFloor "
+                "windows that did not close normally", 8000)  # fmt: skip
 
     # What the command line and scripts drive ----------------------------------------------------
 

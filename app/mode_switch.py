@@ -52,6 +52,14 @@ class ModeSwitch(QObject):
         run_view.run_mode.event.connect(
             lambda e: window.statusBar().showMessage(f"{e.source}: {e.subject}: {e.detail}", 8000)
         )
+        run_view.run_mode.backend_lost.connect(  # over the last (now untrue) source status
+            lambda lost: window.statusBar().showMessage(lost.message())
+        )
+        run_view.run_mode.backend_back.connect(
+            lambda: window.statusBar().showMessage(
+                "Telemetry backend restarted: readings are live again", 10_000
+            )
+        )
 
     def enter_run(self) -> None:
         """Colour the plan by live telemetry; editing is off until back in Design."""

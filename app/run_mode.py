@@ -4,24 +4,31 @@ Starts the backend (its own process: ingest never touches this thread) on the op
 reads a frame four times a second, records it in the live history and turns it into per-rack
 and facility figures, which the Run view draws as colours, plots and tiles. The design is
 handed over as a file: the saved one, or a snapshot of unsaved edits.
+
+A backend that dies (killed, crashed) is noticed at the next tick: ``backend_lost`` says why,
+every series reads as missing from then on (gaps in the history, racks without a reading, no
+figures) rather than as the last frame held, and a new backend is started after a backoff
+(1 s, doubling to 30 s while restarts keep failing; back to 1 s once a restarted backend has
+sent a frame), or at once by ``restart_now``.
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from factoryfloor.backend.design.design_file import atomic_write_text, design_to_json
+from factoryfloor.backend.design.design_file import design_to_json
 from factoryfloor.backend.design.figures import DesignFigures
+from factoryfloor.backend.design.leftovers import remove_run_snapshot, write_run_snapshot
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.live_figures import LiveAggregator
-from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig
+from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig, BackendExited
 from factoryfloor.backend.telemetry.sink import GOOD
 
 FRAME_INTERVAL_MS = 250
@@ -57,6 +64,29 @@ def gpu_scale_range(quantity: str, design: Design) -> tuple[float, float]:
     return 25.0, 95.0 if quantity == "mem_temp_c" else 90.0
 
 
+RESTART_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+"""Waits before each restart of a backend that keeps dying; the last repeats."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackendLost:
+    """The backend stopped without being asked to, and when the next one starts."""
+
+    exited: BackendExited
+    at_s: float
+    """Epoch seconds when it was noticed."""
+    restart_in_s: float
+    attempt: int
+    """1 for the first restart since the backend last sent a frame, then 2, 3, ..."""
+
+    def message(self, restarting: bool = False) -> str:
+        """What the operator is told: while waiting to restart, or while restarting."""
+        at = time.strftime("%H:%M:%S", time.localtime(self.at_s))
+        then = "Restarting now" if restarting else f"Restarting in {self.restart_in_s:g} s"
+        return (f"Telemetry backend stopped at {at} ({self.exited.reason}): no live readings. "
+                f"{then} (attempt {self.attempt}).")  # fmt: skip
+
+
 class RunMode(QObject):
     live = Signal(object)
     """LiveFigures of the latest frame."""
@@ -64,6 +94,12 @@ class RunMode(QObject):
     """A SourceEvent from the backend (source status, rejected payloads, ...)."""
     history = Signal(object)
     """The LiveHistory, after each frame has been added to it."""
+    backend_lost = Signal(object)
+    """A BackendLost: the backend died; a restart is scheduled."""
+    backend_restarted = Signal(object)
+    """The BackendLost a new backend has just been started after."""
+    backend_back = Signal()
+    """A restarted backend sent its first frame: readings are live again."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -75,34 +111,51 @@ class RunMode(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(FRAME_INTERVAL_MS)
         self._timer.timeout.connect(self.read_frame)
-        self._snapshot_dir: tempfile.TemporaryDirectory | None = None
+        self._snapshot: Path | None = None
+        """The private copy of unsaved edits the backend runs on (``leftovers``)."""
         self.recorded: LiveHistory | None = None
         self._last_news: tuple[int, float, int] | None = None
         self._shown_s = -math.inf
+        self._config: BackendConfig | None = None
+        self._attempt = 0
+        """Restarts since a backend last sent a frame."""
+        self._lost: BackendLost | None = None
+        self._keys: list[str] = []
+        """The keys of the last frame: what reads as missing while no backend runs."""
+        self._restart_timer = QTimer(self)
+        self._restart_timer.setSingleShot(True)
+        self._restart_timer.timeout.connect(self.restart_now)
 
     @property
     def running(self) -> bool:
-        return self.client is not None
+        """In Run mode, whether or not a backend is up at this moment."""
+        return self._config is not None
+
+    @property
+    def backend_down(self) -> bool:
+        return self.running and self.client is None
 
     def start(self, design: Design, saved_path: Path | None, modified: bool) -> None:
         path = saved_path
         if path is None or modified:
-            self._snapshot_dir = tempfile.TemporaryDirectory(prefix="factoryfloor-run-")
-            path = Path(self._snapshot_dir.name) / "design.json"
-            atomic_write_text(path, design_to_json(design))
+            path = self._snapshot = write_run_snapshot(design_to_json(design))
         self._aggregator = LiveAggregator(design)
         self.recorded = LiveHistory(design)
         self._last_news, self._shown_s = None, -math.inf
-        self.client = BackendClient(BackendConfig(str(path), simulator_hz=self.simulator_hz))
+        self._config = BackendConfig(str(path), simulator_hz=self.simulator_hz)
+        self._attempt, self._keys, self._lost = 0, [], None
+        self.client = BackendClient(self._config)
         self._timer.start()
 
     def stop(self) -> BackendClient | None:
         """Stop reading; the caller stops the returned client off the Qt thread."""
         self._timer.stop()
+        self._restart_timer.stop()
+        self._config = None
         client, self.client = self.client, None
-        if self._snapshot_dir is not None:
-            self._snapshot_dir.cleanup()
-            self._snapshot_dir = None
+        if self._snapshot is not None:
+            remove_run_snapshot(self._snapshot)
+            self._snapshot = None
         return client
 
     def read_frame(self) -> None:
@@ -114,13 +167,26 @@ class RunMode(QObject):
         redraw when a reading arrived or went stale, or once a ``HEARTBEAT_S``: a 1 Hz
         facility would otherwise redraw the same picture three ticks in four, which at 16,384
         GPUs is most of the event loop's time."""
-        if self.client is None or self._aggregator is None:
+        client = self.client
+        if client is not None:
+            for event in client.poll():
+                self.event.emit(event)
+            if client.lost is not None:
+                self._lose(client, client.lost)
+        if not self.running or self._aggregator is None:
             return
-        for event in self.client.poll():
-            self.event.emit(event)
+        if self.client is None:
+            self._show_missing()
+            return
         frame = self.client.frame()
         if frame is None or not frame.keys:
+            if self._attempt:  # a restarted backend not sending yet: still missing
+                self._show_missing()
             return
+        if self._attempt:
+            self._attempt = 0
+            self.backend_back.emit()
+        self._keys = frame.keys
         now_s = time.time()
         if self.recorded is not None:
             # History is what was measured: stale or bad-quality readings are gaps in it.
@@ -131,5 +197,39 @@ class RunMode(QObject):
             return
         self._last_news, self._shown_s = news, now_s
         self.live.emit(self._aggregator.update(frame.keys, frame.values, self.quantity))
+        if self.recorded is not None:
+            self.history.emit(self.recorded)
+
+    # --- A backend that died ----------------------------------------------------------------
+
+    def _lose(self, client: BackendClient, exited: BackendExited) -> None:
+        client.stop()  # it has exited: nothing to wait for, only the pipe to close
+        self.client = None
+        delay_s = RESTART_DELAYS_S[min(self._attempt, len(RESTART_DELAYS_S) - 1)]
+        self._attempt += 1
+        self._restart_timer.start(round(delay_s * 1000))
+        self._last_news, self._shown_s = None, -math.inf  # redraw as missing at once
+        self._lost = BackendLost(exited, time.time(), delay_s, self._attempt)
+        self.backend_lost.emit(self._lost)
+
+    def restart_now(self) -> None:
+        """Start a new backend on the same design, if Run mode is on and none is up."""
+        if self._config is None or self.client is not None or self._lost is None:
+            return
+        self._restart_timer.stop()
+        self.client = BackendClient(self._config)
+        self.backend_restarted.emit(self._lost)
+
+    def _show_missing(self) -> None:
+        """No backend: every series reads as missing, recorded as a gap each tick and shown
+        once a heartbeat, so the views say "no reading" instead of holding the last frame."""
+        now_s = time.time()
+        missing = np.full(len(self._keys), np.nan, np.float32)
+        if self.recorded is not None and self._keys:
+            self.recorded.add(self._keys, now_s, missing)
+        if now_s - self._shown_s < HEARTBEAT_S:
+            return
+        self._shown_s = now_s
+        self.live.emit(self._aggregator.update(self._keys, missing, self.quantity))
         if self.recorded is not None:
             self.history.emit(self.recorded)

@@ -25,6 +25,7 @@ from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
 from factoryfloor.backend.telemetry.process import BackendClient
+from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
 from factoryfloor.widgets.live_panel import LivePanel
@@ -78,12 +79,16 @@ class ExtraRunView(Protocol):
     def refresh(self) -> None: ...
 
     def show_figures(
-        self, facility: dict[str, float], time_s: float, alarms: list[str]
-    ) -> None: ...
+        self, facility: dict[str, float], time_s: float, alarms: list[str] | None
+    ) -> None:
+        """``alarms`` None: not known (no backend)."""
 
     def select_gpu(self, rack_id: str, gpu_index: int | None) -> None: ...
 
     def set_quantity(self, rack_scale: QuantityScale, gpu_scale: GpuQuantityScale) -> None: ...
+
+    def show_alert(self, text: str) -> None:
+        """Say that what is shown is not live (empty: it is again)."""
 
 
 class RunView(QObject):
@@ -120,6 +125,12 @@ class RunView(QObject):
         """Further views of the same run (the control-room wall) that want each frame."""
         self.desk_covered = False
         """The control-room wall is full screen over this window: its views are not redrawn."""
+        self.backend_banner = AlertBanner("Restart now")
+        """Across the plan while the backend is down; the window places it."""
+        self.backend_banner.action_clicked.connect(self.run_mode.restart_now)
+        self.run_mode.backend_lost.connect(lambda lost: self._show_alert(lost.message()))
+        self.run_mode.backend_restarted.connect(lambda lost: self._show_alert(lost.message(True)))
+        self.run_mode.backend_back.connect(lambda: self._show_alert(""))
 
     @property
     def running(self) -> bool:
@@ -151,7 +162,10 @@ class RunView(QObject):
 
     def stop(self) -> BackendClient | None:
         """Leave Run mode; returns the backend client for the caller to stop off the Qt thread."""
+        if not self.running:  # a window closing before any design ran
+            return None
         client = self.run_mode.stop()
+        self._show_alert("")
         self.scale_bar.hide()
         for dock in self.run_docks:
             dock.hide()
@@ -183,6 +197,16 @@ class RunView(QObject):
         self.plots.window_changed.connect(self.heatmap.set_window)
         self.plots.paused_changed.connect(self.heatmap.set_paused)
         self.heatmap.gpu_clicked.connect(self.select_gpu)
+
+    # --- The backend stopping ---------------------------------------------------------------
+
+    def _show_alert(self, text: str) -> None:
+        if text:
+            self.backend_banner.show_message(text)
+        else:
+            self.backend_banner.clear()
+        for view in self.extra_views:
+            view.show_alert(text)
 
     # --- Selection ---------------------------------------------------------------------------
 
@@ -260,6 +284,8 @@ class RunView(QObject):
         self.scene.show_live(rack_colours, loop_colours, values)
         facility = self.facility_figures(live)
         alarms = live_alarms(live, {loop_id: c.capacity_kw for loop_id, c in capacity.items()})
+        if self.run_mode.backend_down:
+            alarms = None  # unknown, not "0 active alarms"
         now_s = time.time()
         self.live_panel.show_figures(facility, now_s, alarms)
         for view in self.extra_views:

@@ -3,30 +3,41 @@
 For trying a site's sources (a broker, inference servers, the GPUs of this machine) without
 the window, and for the simulator on its own. It runs the same sources, supervisor and store
 as the backend process, on this process's asyncio loop (no GUI to protect here).
+
+Each line's tokens/s is the rate over the time since the line before, as Prometheus ``rate()``
+gives it, not the latest reading: a server whose counter moves in steps reads 0 in most
+scrapes and a spike in one, and the latest of those says little.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import time
 from pathlib import Path
 
-from factoryfloor.backend.design.design_file import load_design
+import numpy as np
+from pydantic import ValidationError
+
+from factoryfloor.backend.design.design_file import format_path, load_design
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.design.report import fmt
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
+from factoryfloor.backend.telemetry.readings import Readings
 from factoryfloor.backend.telemetry.runner import run_sources
 from factoryfloor.backend.telemetry.series import facility_key
 from factoryfloor.backend.telemetry.sources.assemble import build_sources
 from factoryfloor.backend.telemetry.store import TelemetryStore
 
+TOKENS_PER_S = facility_key("tokens_per_s")
 SUMMARY_KEYS = (  # key, label, unit, decimals
     (facility_key("it_power_kw"), "IT power", " kW", 1),
-    (facility_key("tokens_per_s"), "tokens/s", "", 0),
+    (TOKENS_PER_S, "tokens/s", "", 0),
     (facility_key("tokens_per_j"), "tokens/J", "", 3),
 )
+METRICS_FIELDS = ("url", "server_kind", "rack_id", "scrape_interval_s")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,9 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--mqtt", metavar="HOST[:PORT]",
         help="subscribe to this broker (DSX BMS, node agents); the design's other MQTT settings "
         "(points, prefixes, TLS, login) still apply, and its port if none is given")  # fmt: skip
-    add("--metrics", action="append", default=[], metavar="URL[,KIND[,RACK]]",
+    add("--metrics", action="append", default=[], type=metrics_endpoint,
+        metavar="URL[,KIND[,RACK[,SCRAPE_S]]]",
         help="an inference server's /metrics page (vllm, sglang, dynamo, tgi, triton; kind "
-        "detected if left out); repeatable")  # fmt: skip
+        "detected if left out), read every SCRAPE_S seconds (default 1); repeatable")  # fmt: skip
+    add(
+        "--every",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="print a line this often (default 2 s); its tokens/s is the rate over that time",
+    )
 
 
 def settings_from(args: argparse.Namespace, design: Design) -> TelemetrySettings:
@@ -58,12 +77,59 @@ def settings_from(args: argparse.Namespace, design: Design) -> TelemetrySettings
     if args.mqtt:
         updates["mqtt"] = mqtt_at(args.mqtt, settings.mqtt)
     if args.metrics:
-        fields = ("url", "server_kind", "rack_id")
-        updates["metrics"] = [*settings.metrics, *(
-            MetricsEndpoint(**{k: v for k, v in zip(fields, spec.split(","), strict=False) if v})
-            for spec in args.metrics
-        )]  # fmt: skip
+        updates["metrics"] = [*settings.metrics, *args.metrics]
     return settings.model_copy(update=updates)
+
+
+def metrics_endpoint(spec: str) -> MetricsEndpoint:
+    """``URL[,KIND[,RACK[,SCRAPE_S]]]`` (empty fields take their defaults) as an endpoint;
+    ArgumentTypeError naming the field and the reason if it is not one."""
+    parts = spec.split(",")
+    if len(parts) > len(METRICS_FIELDS):
+        raise argparse.ArgumentTypeError(
+            f"{spec!r}: at most {len(METRICS_FIELDS)} fields, URL,KIND,RACK,SCRAPE_S"
+        )
+    fields: dict[str, object] = {k: v for k, v in zip(METRICS_FIELDS, parts, strict=False) if v}
+    if "scrape_interval_s" in fields:
+        try:
+            fields["scrape_interval_s"] = float(fields["scrape_interval_s"])
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{spec!r}: scrape_interval_s: not a number of seconds"
+            ) from None
+    try:
+        return MetricsEndpoint(**fields)
+    except ValidationError as error:
+        problems = "; ".join(f"{format_path(e['loc'])}: {e['msg']}" for e in error.errors())
+        raise argparse.ArgumentTypeError(f"{spec!r}: {problems}") from None
+
+
+def rate_over(readings: Readings) -> float | None:
+    """The rate over the span of ``readings`` of a rate, each the mean rate since the reading
+    before it (as a counter's rate per scrape is): the time-weighted mean, which is the
+    counter's increase over the span divided by its length. None with fewer than two."""
+    times_s = readings.times_s
+    span_s = float(times_s[-1] - times_s[0]) if len(times_s) >= 2 else 0.0
+    if span_s <= 0.0:
+        return None
+    values = np.nan_to_num(readings.values[1:].astype(np.float64))
+    return float(np.sum(values * np.diff(times_s)) / span_s)
+
+
+class TokenRateLines:
+    """The tokens/s of each printed line: the rate since the previous line's newest reading.
+    A line with no new reading repeats the last rate."""
+
+    def __init__(self) -> None:
+        self._since_s = -math.inf
+        self._rate: float | None = None
+
+    def rate(self, store: TelemetryStore, now_s: float) -> float | None:
+        readings = store.window(TOKENS_PER_S, self._since_s, now_s)
+        rate = rate_over(readings)
+        if rate is not None:
+            self._since_s, self._rate = float(readings.times_s[-1]), rate
+        return self._rate
 
 
 def mqtt_at(address: str, design_mqtt: MqttConfig | None) -> MqttConfig:
@@ -76,11 +142,15 @@ def mqtt_at(address: str, design_mqtt: MqttConfig | None) -> MqttConfig:
     return MqttConfig.model_validate(base.model_dump() | where)
 
 
-def summary_line(store: TelemetryStore) -> str:
+def summary_line(store: TelemetryStore, tokens: TokenRateLines) -> str:
     parts = []
     for key, label, unit, decimals in SUMMARY_KEYS:
-        latest = store.latest(key)
-        parts.append(f"{label} {fmt(None if latest is None else latest[1], decimals)}{unit}")
+        if key == TOKENS_PER_S:
+            value = tokens.rate(store, time.time())
+        else:
+            latest = store.latest(key)
+            value = None if latest is None else latest.value
+        parts.append(f"{label} {fmt(value, decimals)}{unit}")
     return f"{time.strftime('%H:%M:%S')}  " + " · ".join(parts) + f" · {len(store)} series"
 
 
@@ -95,13 +165,14 @@ async def run(args: argparse.Namespace) -> int:
     task = asyncio.create_task(run_sources(sources, store))
     started = time.monotonic()
     seen = 0
+    tokens = TokenRateLines()
     try:
         while not args.seconds or time.monotonic() - started < args.seconds:
-            await asyncio.sleep(min(2.0, args.seconds or 2.0))
+            await asyncio.sleep(min(args.every, args.seconds or args.every))
             events, seen = store.events_since(seen)
             for event in events:
                 print(f"{event.source}: {event.subject}: {event.kind}: {event.detail}")
-            print(summary_line(store), flush=True)
+            print(summary_line(store, tokens), flush=True)
     finally:
         task.cancel()
     return 0
@@ -112,6 +183,8 @@ def main(argv: list[str]) -> int:
                                      description=__doc__.splitlines()[0])  # fmt: skip
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if not args.every > 0:
+        parser.error(f"--every: must be more than 0 s (got {args.every:g})")
     try:
         return asyncio.run(run(args))
     except KeyboardInterrupt:

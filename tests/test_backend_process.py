@@ -84,6 +84,35 @@ def test_frames_arrive_from_the_simulated_hall_and_stop_cleans_up() -> None:
     assert not segment.exists()
 
 
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shared memory")
+def test_a_killed_backend_is_reported_once_with_its_signal_and_its_memory_unlinked() -> None:
+    client = BackendClient(BackendConfig(DEMO, simulator_hz=20.0))
+    try:
+        assert wait_for(lambda: client.frame() is not None, poll=client.poll)
+        segment = Path("/dev/shm") / client.segment_name
+        os.kill(client.process.pid, signal.SIGKILL)
+        assert wait_for(lambda: client.lost is not None, timeout_s=10, poll=client.poll)
+        assert client.lost.reason == "killed by SIGKILL"
+        assert not segment.exists()
+        assert client.frame() is None  # never the dead backend's last frame as current
+        lost = client.lost
+        client.poll()
+        assert client.lost is lost
+    finally:
+        client.stop()
+
+
+def test_a_backend_that_fails_says_its_exit_code(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.json"  # the backend cannot load it and exits with an error
+    client = BackendClient(BackendConfig(str(missing)))
+    try:
+        assert wait_for(lambda: client.lost is not None, timeout_s=30, poll=client.poll)
+        assert client.lost.reason.startswith("exited with code 1: [Errno 2] No such file")
+        assert str(missing) in client.lost.reason
+    finally:
+        client.stop()
+
+
 PARENT = """
 import sys, time
 from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig

@@ -92,6 +92,17 @@ def test_every_bad_field_is_listed_with_its_path() -> None:
     assert "'water'" in problems["cdus[0].fluid"] and "'pg25'" in problems["cdus[0].fluid"]
 
 
+def test_a_scrape_interval_per_endpoint_is_kept_and_bounded() -> None:
+    tree = demo_tree()
+    endpoint = {"url": "http://10.0.0.5:8000/metrics", "server_kind": "vllm"}
+    tree["telemetry"]["metrics"] = [endpoint | {"scrape_interval_s": 5.0}, endpoint]
+    metrics = parse_design(encode(tree), "hall.json").telemetry.metrics
+    assert [m.scrape_interval_s for m in metrics] == [5.0, 1.0]  # 1 s unless said
+    tree["telemetry"]["metrics"] = [endpoint | {"scrape_interval_s": 0.01}]
+    problems = problems_of(encode(tree))
+    assert "greater than or equal to 0.1" in problems["telemetry.metrics[0].scrape_interval_s"]
+
+
 def test_unknown_field_is_refused() -> None:
     tree = demo_tree()
     tree["racks"][0]["colour"] = "red"

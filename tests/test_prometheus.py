@@ -539,3 +539,41 @@ async def test_stopping_the_source_mid_fetch_lets_go_of_the_server_at_once(
     await wait_until(lambda: not scrape_threads() - before, timeout_s=1.0)
     assert time.monotonic() - started < 1.0
     assert trickling.wait_for(lambda: trickling.gone == 1), "the server kept sending"
+
+
+@pytest.mark.asyncio
+async def test_endpoints_scraped_at_their_own_intervals_all_count_in_every_total(serve) -> None:
+    """A page read every 0.1 s and one read every 1 s: the fast one is read about ten times as
+    often, and the facility total of every round holds both servers' latest rates, not only
+    the servers read in that round."""
+    fast, slow = serve(advancing(vllm_page)), serve(advancing(vllm_page))
+    sink = RecordingSink()
+    source = PrometheusSource(
+        [Endpoint(fast.url, "vllm", interval_s=0.1), Endpoint(slow.url, "vllm", interval_s=1.0)],
+        sink,
+    )
+    model = "meta-llama%2FLlama-3.1-8B-Instruct"
+    per_server = {f"tokens/{s.server}/{model}/tokens_per_s": s for s in (fast, slow)}
+    task = asyncio.create_task(source.run())
+    try:
+        await wait_until(lambda: sum(r[0] in per_server for r in sink.readings) >= 40,
+                         timeout_s=30)  # fmt: skip
+        await wait_until(lambda: sum(per_server.get(r[0]) is slow for r in sink.readings) >= 3,
+                         timeout_s=30)  # fmt: skip
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    written = [r[0] for r in sink.readings]
+    fast_rounds = sum(per_server.get(k) is fast for k in written)
+    slow_rounds = sum(per_server.get(k) is slow for k in written)
+    assert fast_rounds >= 4 * slow_rounds  # 10 x on an idle machine
+    latest: dict[str, float] = {}
+    checked = 0
+    for key, _time_s, value, _quality in sink.readings:
+        if key in per_server:
+            latest[key] = value
+        elif key == "facility/tokens_per_s" and len(latest) == 2:
+            assert value == pytest.approx(sum(latest.values()))
+            checked += 1
+    assert checked >= fast_rounds // 2

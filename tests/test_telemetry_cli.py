@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pytest
 
 from factoryfloor.app.telemetry_cli import add_arguments, settings_from
 from factoryfloor.backend.design.design_file import load_design
@@ -117,3 +123,66 @@ def test_mqtt_flag_feeds_the_design_s_mapped_points(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].endswith(" 1 series"), result.stdout
+
+
+class SteppingVllm(BaseHTTPRequestHandler):
+    """A vLLM page whose generation counter moves in steps: 2,000 tokens every 2 s, on the
+    clock (1,000 tokens/s on average), and counts the requests it answers."""
+
+    requests = 0
+
+    def do_GET(self) -> None:
+        SteppingVllm.requests += 1
+        tokens = 2000.0 * (time.time() // 2.0)
+        body = (
+            "# TYPE vllm:generation_tokens_total counter\n"
+            f'vllm:generation_tokens_total{{model_name="demo-70b"}} {tokens}\n'
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def stepping_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SteppingVllm)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                     daemon=True).start()  # fmt: skip
+    yield f"http://127.0.0.1:{server.server_port}/metrics"
+    server.shutdown()
+    server.server_close()
+
+
+def test_printed_tokens_per_s_is_the_rate_over_the_line_not_a_scrape(stepping_server: str) -> None:
+    """Read every 0.5 s, the stepping counter gives 4,000 tokens/s in one scrape in four and 0
+    in the others; a line every 4 s shows the rate over its 4 s, near 1,000, never 0."""
+    SteppingVllm.requests = 0
+    command = [sys.executable, "-m", "factoryfloor.app", "telemetry", DEMO, "--no-simulator",
+               "--metrics", f"{stepping_server},vllm,,0.5",
+               "--every", "4", "--seconds", "16"]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rates = [float(re.search(r"tokens/s ([\d,.]+|n/a)", line)[1].replace(",", ""))
+             for line in result.stdout.splitlines() if "tokens/s" in line]  # fmt: skip
+    assert len(rates) == 4, result.stdout
+    # Each line's 3.5 to 4.5 s holds one to three steps of 2,000 tokens.
+    assert all(400 <= rate <= 2000 for rate in rates), rates
+    assert 600 <= sum(rates) / len(rates) <= 1400, rates
+    assert SteppingVllm.requests >= 20  # every 0.5 s, not the default 1 s: about 32 in 16 s
+
+
+def test_a_bad_metrics_field_is_refused_naming_it() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "factoryfloor.app", "telemetry", DEMO,
+         "--metrics", "http://127.0.0.1:9/metrics,vllm,,0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "argument --metrics: 'http://127.0.0.1:9/metrics,vllm,,0': scrape_interval_s:" in (
+        result.stderr
+    )

@@ -4,7 +4,9 @@ Loading checks everything and reports every problem as ``path.to.field: reason``
 :class:`DesignFileError`; that error (an ``OSError`` for unreadable files aside) is the only one
 that escapes, whatever bytes the file holds. Saving is atomic: the new text goes to a temporary
 file in the same folder, is fsynced, and replaces the old file by rename, so a crash mid-save
-leaves either the old file or the new one, never half of either.
+leaves either the old file or the new one, never half of either. The temporary file is named
+``.<name>.<random>.<pid>.factoryfloor-save.tmp``, so one a killed process leaves behind can be
+told from a save in progress and removed later (``leftovers``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from factoryfloor.backend.design.model import SCHEMA_VERSION, Design
+
+SAVE_TEMP_SUFFIX = ".factoryfloor-save.tmp"
+"""Ends the name of an atomic save's temporary file, after the saving process's id."""
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Far beyond a 10,000-rack hall (about 3 MB); refuses to parse anything larger."""
@@ -287,15 +292,21 @@ def save_design(design: Design, path: str | os.PathLike[str]) -> None:
     atomic_write_text(Path(path), design_to_json(design))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
+    """Replace ``path`` with ``text`` all at once. Permissions: ``mode`` if given, else the
+    old file's, else what the umask allows a new file. The temporary file is created 0600 and
+    only takes them at the end, so the text is never readable by others meanwhile."""
     folder = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    suffix = f".{os.getpid()}{SAVE_TEMP_SUFFIX}"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
-        if path.exists():
+        if mode is not None:
+            os.chmod(tmp_name, mode)
+        elif path.exists():
             os.chmod(tmp_name, path.stat().st_mode & 0o777)
         else:
             os.chmod(tmp_name, 0o666 & ~_umask())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factoryfloor.backend.design.design_file import atomic_write_text, design_to_json, parse_design
+from factoryfloor.backend.design.leftovers import process_running
 from factoryfloor.backend.design.model import Design
 
 SUFFIX = ".recovery.json"
@@ -30,16 +31,6 @@ class RecoveryFile:
     """Epoch seconds of the autosave."""
 
 
-def _process_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class RecoveryStore:
     def __init__(self, folder: Path, pid: int | None = None):
         self.folder = folder
@@ -50,11 +41,14 @@ class RecoveryStore:
         return self.folder / f"{self.pid}{SUFFIX}"
 
     def write(self, design: Design, original_path: Path | None) -> None:
+        """Write the unsaved design, readable by this user only (folder 0700, file 0600)."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)  # also a folder made before recovery files were private
         header = {"original_path": None if original_path is None else str(original_path),
                   "saved_at": time.time()}  # fmt: skip
         # The header line, then the design exactly as a design file holds it.
-        atomic_write_text(self.own_path, json.dumps(header) + "\n" + design_to_json(design))
+        atomic_write_text(self.own_path, json.dumps(header) + "\n" + design_to_json(design),
+                          mode=0o600)  # fmt: skip
 
     def clear(self) -> None:
         self.own_path.unlink(missing_ok=True)
@@ -66,7 +60,7 @@ class RecoveryStore:
             return found
         for path in self.folder.glob(f"*{SUFFIX}"):
             stem = path.name.removesuffix(SUFFIX)
-            if not stem.isdigit() or int(stem) == self.pid or _process_running(int(stem)):
+            if not stem.isdigit() or int(stem) == self.pid or process_running(int(stem)):
                 continue
             try:
                 header = json.loads(path.read_text(encoding="utf-8").split("\n", 1)[0])

@@ -24,6 +24,9 @@ class MetricsEndpoint(StrictModel):
     """The rack the server runs on, for tokens/s per rack and tokens per joule."""
     model: str | None = Field(default=None, max_length=200)
     """The model served, for servers whose page does not name it (TGI)."""
+    scrape_interval_s: float = Field(default=1.0, ge=0.1, le=3600.0)
+    """How often the page is read. A large page (a Dynamo frontend over many workers) may be
+    worth reading less often; a page is due whole within 0.8 of this."""
 
 
 MAX_SERIES_DEFAULT = 250_000

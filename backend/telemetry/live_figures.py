@@ -38,9 +38,10 @@ class LiveFigures:
     rack_values: dict[str, float]
     """Rack id -> value of the chosen quantity (racks with no reading are left out)."""
     facility: dict[str, float]
-    """Facility figures by quantity (it_power_kw, tokens_per_s, tokens_per_j, gpus_busy)."""
+    """Facility figures by quantity (it_power_kw, tokens_per_s, tokens_per_j, gpus_busy);
+    figures with no reading are left out."""
     loop_heat_kw: dict[str, float]
-    """Measured heat load of each loop."""
+    """Measured heat load of each loop (loops with no reading are left out)."""
     hot_gpus: dict[str, int]
     """Rack id -> GPUs at or above ``GPU_SLOWDOWN_C`` (racks with none are left out)."""
 
@@ -113,13 +114,14 @@ class LiveAggregator:
         facility = {}
         for name in FACILITY_KEYS:
             cols = self._columns.get(f"facility:{name}")
-            if cols is not None:
+            if cols is not None and np.isfinite(values[cols[0][0]]):  # NaN: no reading
                 facility[name] = float(values[cols[0][0]])
         util = self._columns.get("gpu:util_pct")
-        if util is not None:
+        if util is not None and np.isfinite(values[util[0]]).any():
             facility["gpus_busy"] = float(np.sum(values[util[0]] > self.BUSY_UTIL_PCT))
             facility["gpus"] = float(len(util[0]))
-        loops = {loop_id: float(values[c]) for loop_id, c in self._loop_columns.items()}
+        loops = {loop_id: float(values[c]) for loop_id, c in self._loop_columns.items()
+                 if np.isfinite(values[c])}  # fmt: skip
         return LiveFigures(rack_values, facility, loops, self._hot_gpus(values))
 
     def _hot_gpus(self, values: np.ndarray) -> dict[str, int]:

@@ -19,8 +19,10 @@ so the GUI attaches only the newest table announced, and keeps the one it reads 
 attach has succeeded.
 
 The backend exits when its parent dies (the pipe closes) and unlinks its shared memory on the
-way out. If it is killed outright the segment outlives it until the GUI exits: Python's resource
-tracker, which the two processes share, unlinks it then.
+way out. A backend that ends without being asked to (killed outright, or failed) cannot unlink
+anything: the client notices at its next ``poll`` (the process has an exit status), records why
+in ``lost`` and unlinks the dead backend's tables itself, so no frame of a dead backend is ever
+read as current and its memory is freed at once rather than when the GUI exits.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +44,7 @@ from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.telemetry.protocol import (
     Accepted,
+    BackendFailed,
     EventsRaised,
     FrameTableOpened,
     KeysAdded,
@@ -114,9 +118,20 @@ class BackendConfig:
 # --- The backend process ------------------------------------------------------------------------
 
 
+FAILURE_CHARS = 400
+"""At most this much of an error's text goes to the GUI: a banner line, not a report."""
+
+
 def backend_main(conn: Connection, config: BackendConfig) -> None:
-    """Entry point of the spawned backend process."""
-    asyncio.run(_serve(conn, config))
+    """Entry point of the spawned backend process. An error that ends it is told to the GUI
+    (``BackendFailed``) before the process exits with it."""
+    try:
+        asyncio.run(_serve(conn, config))
+    except Exception as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        with contextlib.suppress(OSError):
+            conn.send_bytes(encode(BackendFailed(reason[:FAILURE_CHARS])))
+        raise
 
 
 async def _serve(conn: Connection, config: BackendConfig) -> None:
@@ -213,6 +228,34 @@ class Frame:
         return float(self.values[index])
 
 
+@dataclass(frozen=True, slots=True)
+class BackendExited:
+    """The backend process ended without being asked to."""
+
+    exit_code: int
+    """Its exit status; negative: minus the number of the signal that ended it."""
+    error: str = ""
+    """The error it said it failed on, if it could say."""
+
+    @property
+    def reason(self) -> str:
+        """``killed by SIGKILL``, ``exited with code 1: <error>``: what the operator is told."""
+        if self.exit_code >= 0:
+            return f"exited with code {self.exit_code}" + (f": {self.error}" if self.error else "")
+        try:
+            return f"killed by {signal.Signals(-self.exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-self.exit_code}"
+
+
+def unlink_segment(name: str) -> None:
+    """Remove a shared-memory segment by name; one already gone is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        segment = SharedMemory(name=name)
+        segment.close()
+        segment.unlink()
+
+
 class BackendClient:
     """Starts the backend process, reads its frames and events without blocking, and sends it
     requests."""
@@ -234,11 +277,17 @@ class BackendClient:
         """Request id -> what to call with its reply."""
         self._stop_lock = threading.Lock()
         self._stopped = False
+        self._stop_requested = False
+        self.lost: BackendExited | None = None
+        """Set by ``poll`` once the backend has ended without a stop being asked for."""
+        self._failure = ""
+        """The error the backend said it is exiting on."""
 
     def send(self, request: Request, on_reply: Callable[[Reply], None]) -> None:
         """Send ``request``; a later ``poll`` calls ``on_reply`` with the backend's answer.
         OSError if the backend has gone."""
         self._awaiting[request.msg_id] = on_reply
+        self._stop_requested |= isinstance(request, Stop)
         self._conn.send_bytes(encode(request))
 
     def poll(self) -> list[SourceEvent]:
@@ -256,7 +305,27 @@ class BackendClient:
             self._take_messages(events)
             if self._announced is announced:
                 self._announced = None
+        self._notice_loss(events)
         return events
+
+    def _notice_loss(self, events: list[SourceEvent]) -> None:
+        """Once the backend has ended unasked: say why (``lost``), and unlink the tables it
+        left, which nobody else would (the current one, and one announced but not attached,
+        if it died between announcing a table and unlinking the one before)."""
+        if self.lost is not None or self._stop_requested or self._stopped:
+            return
+        exit_code = self.process.exitcode  # None while it runs (a non-blocking wait)
+        if exit_code is None:
+            return
+        self._take_messages(events)  # what it sent after the last read, its error among them
+        self.lost = BackendExited(exit_code, self._failure)
+        names = {self.segment_name, self._announced.segment_name if self._announced else ""}
+        if self._table is not None:
+            self._table.release()
+            self._table = None
+        self._announced = None
+        for name in names - {""}:
+            unlink_segment(name)
 
     def _take_messages(self, events: list[SourceEvent]) -> None:
         """Read every message waiting on the pipe, adding events to ``events``. Of the frame
@@ -275,6 +344,8 @@ class BackendClient:
                         self._keys_slice = None
                     case EventsRaised(events=raised):
                         events.extend(raised)
+                    case BackendFailed(reason=reason):
+                        self._failure = reason
                     case Reply(in_reply_to=msg_id) if msg_id in self._awaiting:
                         self._awaiting.pop(msg_id)(message)
                     case _:
@@ -309,8 +380,8 @@ class BackendClient:
         return self.process.is_alive()
 
     def frame(self) -> Frame | None:
-        """The latest frame (None before the first); retried once if caught mid-write, and
-        used as read if caught again."""
+        """The latest frame (None before the first, and once the backend is ``lost``);
+        retried once if caught mid-write, and used as read if caught again."""
         table = self._table
         if table is None:
             return None
@@ -335,6 +406,7 @@ class BackendClient:
             self._stop(timeout_s)
 
     def _stop(self, timeout_s: float) -> None:
+        self._stop_requested = True
         with contextlib.suppress(BrokenPipeError, OSError):  # already gone is fine
             self._conn.send_bytes(encode(Stop()))  # its reply is not awaited: join says
         self.process.join(timeout_s)

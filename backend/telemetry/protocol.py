@@ -154,9 +154,26 @@ class EventsRaised(Notification):
     events: tuple[SourceEvent, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class BackendFailed(Notification):
+    """The backend is exiting on an error it could not serve past: why, for the operator."""
+
+    msg_type: ClassVar[str] = "backend_failed"
+    reason: str
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.msg_type: cls
-    for cls in (Stop, Accepted, Refused, Result, FrameTableOpened, KeysAdded, EventsRaised)
+    for cls in (
+        Stop,
+        Accepted,
+        Refused,
+        Result,
+        FrameTableOpened,
+        KeysAdded,
+        EventsRaised,
+        BackendFailed,
+    )
 }
 _ADAPTERS: dict[type[Message], TypeAdapter] = {
     cls: TypeAdapter(cls) for cls in MESSAGE_TYPES.values()

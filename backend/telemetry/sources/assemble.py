@@ -45,6 +45,7 @@ def build_sources(
             latest = store.latest(facility_key("it_power_kw"))
             return None if latest is None else latest[1] * 1000.0
 
-        endpoints = [(m.url, m.server_kind, m.rack_id, m.model) for m in settings.metrics]
+        endpoints = [(m.url, m.server_kind, m.rack_id, m.model, m.scrape_interval_s)
+                     for m in settings.metrics]  # fmt: skip
         sources.append(PrometheusSource(endpoints, store, facility_power_w=facility_power_w))
     return sources

@@ -56,7 +56,7 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -260,6 +260,8 @@ class Endpoint(NamedTuple):
     rack_id: str | None = None
     model: str | None = None
     """The model served, for pages that do not name it (TGI)."""
+    interval_s: float | None = None
+    """How often to scrape it; None: the source's ``interval_s``."""
 
     @property
     def server(self) -> str:
@@ -477,13 +479,16 @@ def up(samples: list[TokenSample]) -> str:
 
 
 def round_readings(
-    rates: TokenRates, facility_power_w: float | None
+    rates: TokenRates, facility_power_w: float | None, servers: Collection[str] | None = None
 ) -> Iterator[tuple[str, float]]:
-    """(series key, value) of everything one round measured."""
+    """(series key, value) of everything one round measured: the per-server figures of
+    ``servers`` (None: all), and the totals over every server."""
     for (server, model), rate in rates.tokens_per_s.items():
-        yield tokens_key(server, model, "tokens_per_s"), rate
+        if servers is None or server in servers:
+            yield tokens_key(server, model, "tokens_per_s"), rate
     for (server, model), rate in rates.prompt_tokens_per_s.items():
-        yield tokens_key(server, model, "prompt_tokens_per_s"), rate
+        if servers is None or server in servers:
+            yield tokens_key(server, model, "prompt_tokens_per_s"), rate
     for rack_id, rate in rates.rack_tokens_per_s.items():
         yield entity_key("rack", rack_id, "tokens_per_s"), rate
     for model, rate in rates.model_tokens_per_s.items():
@@ -557,17 +562,19 @@ class DaemonWorkers:
 
 
 class PrometheusSource:
-    """Scrapes every endpoint once per ``interval_s`` and writes tokens/s to the sink.
+    """Scrapes every endpoint once per its interval (``interval_s`` unless the endpoint says)
+    and writes tokens/s to the sink.
 
-    A round fetches all pages at once in worker threads (dedicated daemon threads, so hung
+    Endpoints with the same interval are scraped in the same rounds, each interval on its own
+    grid. A round fetches all its pages at once in worker threads (dedicated daemon threads, so hung
     servers can neither starve the loop's default executor nor hold the process open at exit).
-    Each page is due whole within ``timeout_s`` (default 0.8 x interval) of the round's start,
+    Each page is due whole within ``timeout_s`` (default 0.8 x its interval) of the round's start,
     however slowly its server sends it; at that deadline a fetch not done is aborted (its
     socket shut down from here, so its thread is free at once) and reported. Then the round
     writes every figure of the round in one batch stamped with the round's start time. A
     server still busy with the previous round's request is not asked again.
     Status events are sent when an endpoint's state changes, not every round. A series unseen
-    for max(30 s, 10 intervals) starts its rate over.
+    for max(30 s, 10 of the longest interval) starts its rate over.
 
     ``facility_power_w``, when given, says the facility power in watts for tokens per joule
     (e.g. the store's latest IT power); without it the GPU energy counters on the pages are used,
@@ -601,29 +608,45 @@ class PrometheusSource:
             raise ValueError(f"two endpoints on the same server: {sorted(servers)}")
         self.sink = sink
         self.interval_s = interval_s
-        self.timeout_s = timeout_s if timeout_s is not None else 0.8 * interval_s
+        self._timeout_s = timeout_s
         self.max_page_bytes = max_page_bytes
         self._facility_power_w = facility_power_w
         self._clock = clock
+        self.rounds: dict[float, list[Endpoint]] = {}
+        """Interval in seconds -> the endpoints scraped together at it."""
+        for endpoint in self.endpoints:
+            self.rounds.setdefault(endpoint.interval_s or interval_s, []).append(endpoint)
         self._rates = CounterRates(
             {e.server: e.rack_id for e in self.endpoints if e.rack_id},
-            max_gap_s=max(DEFAULT_MAX_GAP_S, 10 * interval_s),
+            max_gap_s=max(DEFAULT_MAX_GAP_S, 10 * max(self.rounds, default=interval_s)),
         )
         self._workers = DaemonWorkers(max(1, min(32, len(self.endpoints))), "scrape")
         self._in_flight: dict[str, tuple[Future[list[TokenSample]], PageFetch]] = {}
         self._reported: dict[str, tuple[EventKind, str]] = {}
 
+    def timeout_for(self, interval_s: float) -> float:
+        """How long a page scraped every ``interval_s`` may take, whole."""
+        return self._timeout_s if self._timeout_s is not None else 0.8 * interval_s
+
+    @property
+    def timeout_s(self) -> float:
+        return self.timeout_for(self.interval_s)
+
     async def run(self) -> None:
-        """Scrape rounds until cancelled."""
-        loop = asyncio.get_running_loop()
-        slot_s = loop.time()
+        """Scrape rounds until cancelled, each interval's on its own grid."""
         try:
-            while True:
-                await self.scrape_round()
-                slot_s = next_slot_s(slot_s, loop.time(), self.interval_s)
-                await asyncio.sleep(slot_s - loop.time())
+            await asyncio.gather(*(self._every(interval_s, endpoints)
+                                   for interval_s, endpoints in self.rounds.items()))  # fmt: skip
         finally:
             self.close()
+
+    async def _every(self, interval_s: float, endpoints: list[Endpoint]) -> None:
+        loop = asyncio.get_running_loop()
+        slot_s = loop.time()
+        while True:
+            await self.scrape_round(endpoints, interval_s)
+            slot_s = next_slot_s(slot_s, loop.time(), interval_s)
+            await asyncio.sleep(slot_s - loop.time())
 
     def close(self) -> None:
         """Stops at once: fetches not started are dropped, those running are aborted (their
@@ -632,11 +655,16 @@ class PrometheusSource:
         for _future, fetch in self._in_flight.values():
             fetch.abort()
 
-    async def scrape_round(self) -> None:
-        """One round: fetch, parse, rate, one write, events for what changed."""
+    async def scrape_round(
+        self, endpoints: list[Endpoint] | None = None, interval_s: float | None = None
+    ) -> None:
+        """One round of ``endpoints`` (default: all, at ``interval_s``): fetch, parse, rate,
+        one write, events for what changed."""
+        endpoints = self.endpoints if endpoints is None else endpoints
+        timeout_s = self.timeout_for(interval_s or self.interval_s)
         time_s = self._clock()
-        deadline_s = time.monotonic() + self.timeout_s
-        started = self._start_scrapes(time_s, deadline_s)
+        deadline_s = time.monotonic() + timeout_s
+        started = self._start_scrapes(endpoints, time_s, deadline_s, timeout_s)
         if started:
             try:
                 await asyncio.wait(
@@ -650,21 +678,22 @@ class PrometheusSource:
                         fetch.abort()  # and its thread freed now
         samples: list[TokenSample] = []
         for endpoint, (future, fetch) in started.items():
-            samples.extend(self._outcome(endpoint, future, fetch, time_s))
-        rates = self._rates.update(samples, time_s)
-        self._write(rates, time_s)
+            samples.extend(self._outcome(endpoint, future, fetch, time_s, timeout_s))
+        servers = {endpoint.server for endpoint in endpoints}
+        rates = self._rates.update(samples, time_s, servers)
+        self._write(rates, time_s, servers)
 
     def _start_scrapes(
-        self, time_s: float, deadline_s: float
+        self, endpoints: list[Endpoint], time_s: float, deadline_s: float, timeout_s: float
     ) -> dict[Endpoint, tuple[asyncio.Future[list[TokenSample]], PageFetch]]:
         started = {}
-        for endpoint in self.endpoints:
+        for endpoint in endpoints:
             previous = self._in_flight.get(endpoint.server)
             if previous is not None and not previous[0].done():
                 # resolving the name or connecting (no abort cuts those short), or parsing
-                self._report(endpoint, "status", timing_out(self.timeout_s), time_s)
+                self._report(endpoint, "status", timing_out(timeout_s), time_s)
                 continue
-            fetch = PageFetch(endpoint.url, self.timeout_s, self.max_page_bytes, deadline_s)
+            fetch = PageFetch(endpoint.url, timeout_s, self.max_page_bytes, deadline_s)
             future = self._workers.submit(scrape, endpoint, fetch)
             self._in_flight[endpoint.server] = (future, fetch)
             started[endpoint] = (asyncio.wrap_future(future), fetch)
@@ -676,6 +705,7 @@ class PrometheusSource:
         future: asyncio.Future[list[TokenSample]],
         fetch: PageFetch,
         time_s: float,
+        timeout_s: float,
     ) -> list[TokenSample]:
         """The samples of a finished scrape, reporting how it went; none for a failed one."""
         if future.cancelled():
@@ -683,7 +713,7 @@ class PrometheusSource:
             return []
         error = future.exception()
         if error is not None:
-            self._report(endpoint, *describe_failure(error, self.timeout_s), time_s)
+            self._report(endpoint, *describe_failure(error, timeout_s), time_s)
             return []
         samples = future.result()
         self._report(endpoint, "status", up(samples), time_s)
@@ -695,9 +725,9 @@ class PrometheusSource:
         self._reported[endpoint.server] = (kind, detail)
         self.sink.event(SourceEvent(SOURCE, kind, endpoint.url, detail, time_s))
 
-    def _write(self, rates: TokenRates, time_s: float) -> None:
+    def _write(self, rates: TokenRates, time_s: float, servers: Collection[str]) -> None:
         power_w = self._facility_power_w() if self._facility_power_w else rates.total_gpu_power_w()
-        readings = list(round_readings(rates, power_w))
+        readings = list(round_readings(rates, power_w, servers))
         if readings:
             keys, values = zip(*readings, strict=True)
             self.sink.write(keys, [time_s] * len(keys), values)

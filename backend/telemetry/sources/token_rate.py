@@ -11,6 +11,11 @@ restarted from zero, so the whole new value is the increase since the reset. The
 negative. A series unseen for longer than ``max_gap_s`` starts over (no rate on its first reading
 back): an average across a long outage is not a live figure and may hide several restarts.
 
+Servers may be scraped at different intervals, so a round reads only some of them. A series'
+rate then holds until its own server is read again: the totals of a round are over the latest
+rate of every series, not only the series read in that round. A server read in a round whose
+series give no rate (down, or first reading) leaves the totals at once.
+
 Workloads are never mixed silently. Tokens of a 405B model and of an 8B model are not the same
 product, so besides the overall facility total (a plain sum over every model, labelled as such)
 the facility figure is kept per model name. Per-rack figures are plain sums too: a rack serves
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -97,7 +102,7 @@ def _sum_by(
 
 @dataclass(frozen=True, slots=True)
 class TokenRates:
-    """The figures of one scrape round. Only series with a rate this round take part."""
+    """The figures after one scrape round: of every series with a current rate."""
 
     tokens_per_s: dict[tuple[str, str], float]
     """(server, model) -> generated tokens/s, replicas summed."""
@@ -151,21 +156,31 @@ class CounterRates:
         self.rack_of: Mapping[str, str] = dict(rack_of or {})
         self.max_gap_s = max_gap_s
         self._last: dict[SeriesKey, tuple[float, float]] = {}
+        self._rates: dict[SeriesKey, float] = {}
+        """The latest rate of each series, held until its server is read again."""
 
-    def update(self, samples: Iterable[TokenSample], time_s: float) -> TokenRates:
-        """Takes one round's readings (all taken at ``time_s``) and returns that round's rates."""
-        rates: dict[SeriesKey, float] = {}
+    def update(
+        self, samples: Iterable[TokenSample], time_s: float, servers: Collection[str] | None = None
+    ) -> TokenRates:
+        """Takes one round's readings (all taken at ``time_s``) of ``servers`` (None: every
+        server) and returns the rates of every series after it."""
+        if servers is None:
+            self._rates.clear()
+        else:
+            for series in [s for s in self._rates if s[0] in servers]:
+                del self._rates[series]
         for sample in samples:
             series = sample.series
             rate = counter_rate(self._last.get(series), time_s, sample.value, self.max_gap_s)
             self._last[series] = (time_s, sample.value)
             if rate is not None:
-                rates[series] = rate
+                self._rates[series] = rate
         self._forget_before(time_s - self.max_gap_s)
-        return aggregate(rates, self.rack_of)
+        return aggregate(self._rates, self.rack_of)
 
     def _forget_before(self, oldest_s: float) -> None:
         """Drops series gone quiet (replicas removed, servers down): they could give no rate."""
         stale = [series for series, (time_s, _value) in self._last.items() if time_s < oldest_s]
         for series in stale:
             del self._last[series]
+            self._rates.pop(series, None)
