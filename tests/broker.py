@@ -71,10 +71,11 @@ def make_ca(folder: Path, name: str) -> Path:
     return folder / f"{name}.crt"
 
 
-def make_tls_files(folder: Path) -> TlsFiles:
-    """A CA and a server certificate for 127.0.0.1/localhost, made with the openssl CLI."""
+def make_tls_files(folder: Path, alt_names: str = "IP:127.0.0.1,DNS:localhost") -> TlsFiles:
+    """A CA and a server certificate for ``alt_names`` (127.0.0.1 and localhost unless told
+    otherwise), made with the openssl CLI."""
     ca_cert = make_ca(folder, "test-ca")
-    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (folder / "server.ext").write_text(f"subjectAltName={alt_names}\n")
     _openssl(
         "req -new -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr",
         cwd=folder,

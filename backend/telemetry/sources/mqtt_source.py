@@ -60,6 +60,11 @@ from factoryfloor.backend.telemetry.sources.bms_mapping import (
     PointMetadata,
     auto_map,
 )
+from factoryfloor.backend.telemetry.sources.mqtt_diagnosis import (
+    ConnectionDiagnosis,
+    DiagnosingClient,
+    certificate_rejected,
+)
 from factoryfloor.backend.telemetry.sources.payloads import (
     Columns,
     PayloadError,
@@ -217,10 +222,14 @@ def backoff_s(failures: int, min_s: float, max_s: float, rng: random.Random) -> 
 def describe_error(exc: BaseException) -> str:
     """One line an operator can act on, for a failed connection attempt or a lost connection."""
     text = str(exc)
+    if isinstance(exc, ConnectionDiagnosis):
+        return text
     certificate = _CERT_FAILURE.search(text)
     if certificate:
         reason = certificate.group(1).strip()
-        return f"TLS: broker certificate rejected ({reason}); is ca_file the CA that signed it?"
+        if "mismatch" in reason:  # the probe that names the certificate's hosts found nothing
+            return f"TLS: the broker's certificate is for another host ({reason})"
+        return certificate_rejected(reason)
     if isinstance(exc, MqttConnectError):
         hint = " (try protocol 3.1.1)" if "protocol version" in str(exc.rc).lower() else ""
         return f"broker refused the connection: {exc.rc}{hint}"
@@ -336,7 +345,7 @@ class MqttSource:
             async for _ in client.messages:  # never yields: MessageInbox takes every message
                 pass
 
-    def _client(self) -> aiomqtt.Client:
+    def _client(self) -> DiagnosingClient:
         config = self.config
         persistent = config.session_expiry_s > 0
         session: dict[str, Any]
@@ -346,7 +355,7 @@ class MqttSource:
             session = {"clean_start": not persistent, "properties": properties}
         else:
             session = {"clean_session": not persistent}
-        return aiomqtt.Client(
+        return DiagnosingClient(
             config.host,
             config.port,
             username=config.username,
