@@ -188,7 +188,7 @@ def mqtt_backend(broker: Mosquitto, **settings: object) -> BackendClient:
     telemetry = TelemetrySettings.model_validate({"simulate": False, "mqtt": mqtt, **settings})
     client = BackendClient(BackendConfig(DEMO, telemetry))
     events = []
-    connected = lambda: any(e.detail == "connected" for e in events)  # noqa: E731
+    connected = lambda: any(e.detail.startswith("connected") for e in events)  # noqa: E731
     assert wait_for(connected, poll=lambda: events.extend(client.poll()))
     assert client.segment_name and client.frame() is not None
     return client

@@ -1,9 +1,10 @@
-"""What the MQTT source says when it cannot reach a broker, against real sockets and brokers.
+"""What the MQTT source says about its link to a broker, against real sockets and brokers.
 
 Each far end is real: a closed port, a listener that hangs up at once, Python's HTTP server, a
 Mosquitto that speaks only TLS, and one whose certificate is for another host. Each must be
 named for what it is, and soon: aiomqtt alone reports all but the first as "Operation timed
-out", after 10 s.
+out", after 10 s. And plaintext off loopback is refused before a byte is sent, unless the
+design allows it; a connected source says whether its link is encrypted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
+import ipaddress
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import ValidationError
 
-from factoryfloor.backend.design.mqtt_settings import MqttConfig
+from factoryfloor.backend.design.mqtt_settings import MqttConfig, plaintext_refusal
 from factoryfloor.backend.telemetry.sink import RecordingSink
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource
 
@@ -45,24 +49,30 @@ def config_for(port: int, **overrides: object) -> MqttConfig:
     return MqttConfig.model_validate(settings)
 
 
-async def first_failure(config: MqttConfig) -> tuple[str, float]:
-    """The source's first reason for a failed connection, and how long it took to say it."""
+async def first_status(config: MqttConfig, starting: str) -> str:
+    """The source's first status detail that starts with ``starting``."""
     sink = RecordingSink()
-    started_s = time.monotonic()
     task = asyncio.create_task(MqttSource(config, sink).run())
     try:
-        deadline_s = started_s + WAIT_S
+        deadline_s = time.monotonic() + WAIT_S
         while True:
-            failures = [e.detail for e in sink.events if e.detail.startswith("reconnecting")]
-            if failures:
-                return failures[0].split(": ", 1)[1], time.monotonic() - started_s
+            found = [e.detail for e in sink.events if e.detail.startswith(starting)]
+            if found:
+                return found[0]
             if time.monotonic() > deadline_s:
-                pytest.fail(f"no failed connection reported within {WAIT_S} s: {sink.events}")
+                pytest.fail(f"no status {starting!r} within {WAIT_S} s: {sink.events}")
             await asyncio.sleep(0.01)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def first_failure(config: MqttConfig) -> tuple[str, float]:
+    """The source's first reason for a failed connection, and how long it took to say it."""
+    started_s = time.monotonic()
+    failure = await first_status(config, "reconnecting")
+    return failure.split(": ", 1)[1], time.monotonic() - started_s
 
 
 @contextlib.asynccontextmanager
@@ -169,3 +179,77 @@ async def test_a_tls_client_against_a_plaintext_broker_says_so(mosquitto: Mosqui
     assert reason.startswith(f"TLS handshake with {HOST}:{mosquitto.port} failed")
     assert reason.endswith("is it a plaintext listener?")
     assert took_s < DIAGNOSED_WITHIN_S
+
+
+# -- plaintext off loopback ---------------------------------------------------------------------
+
+
+def this_machines_address() -> str | None:
+    """An address of this machine other than loopback (the one its default route uses)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: only a route is chosen
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+@contextlib.asynccontextmanager
+async def counting_listener() -> AsyncIterator[tuple[str, int, list[int]]]:
+    """A listener on this machine's own non-loopback address that counts connections."""
+    address = this_machines_address()
+    if address is None:
+        pytest.skip("this machine has no address besides loopback")
+    accepted: list[int] = []
+
+    def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        writer.close()
+
+    server = await asyncio.start_server(count, address, 0)
+    async with server:
+        yield address, server.sockets[0].getsockname()[1], accepted
+
+
+def test_old_designs_load_unchanged_and_plaintext_is_not_allowed_unless_said() -> None:
+    old = {"host": "bms-broker", "port": 8883, "tls": True, "ca_file": "site-ca.pem"}
+    config = MqttConfig.model_validate(old)
+    assert config.allow_plaintext is False
+    assert MqttConfig.model_validate(config.model_dump()) == config
+    assert plaintext_refusal(config) is None
+    assert plaintext_refusal(MqttConfig(host="localhost")) is None
+    assert plaintext_refusal(MqttConfig(host="::1")) is None
+    assert plaintext_refusal(MqttConfig(host="10.0.0.5", allow_plaintext=True)) is None
+    assert plaintext_refusal(MqttConfig(host="bms-broker")) == (
+        "plaintext to bms-broker is refused off loopback: set telemetry.mqtt.tls true"
+        " (or telemetry.mqtt.allow_plaintext true to accept unencrypted telemetry)"
+    )
+    with pytest.raises(ValidationError, match="allow_plaintext"):
+        MqttConfig.model_validate({"allow_plaintext": "sometimes"})
+
+
+@pytest.mark.asyncio
+async def test_plaintext_off_loopback_is_refused_before_connecting() -> None:
+    async with counting_listener() as (address, port, accepted):
+        reason, _ = await first_failure(config_for(port, host=address))
+        assert reason == (
+            f"plaintext to {address} is refused off loopback: set telemetry.mqtt.tls true"
+            " (or telemetry.mqtt.allow_plaintext true to accept unencrypted telemetry)"
+        )
+        assert accepted == []
+
+        allowed = config_for(port, host=address, allow_plaintext=True)
+        reason, _ = await first_failure(allowed)
+        assert reason == f"{address}:{port} closed the connection at once"
+        assert accepted
+
+
+@pytest.mark.asyncio
+async def test_connected_status_says_whether_the_link_is_encrypted(
+    mosquitto: Mosquitto, tls_mosquitto: Mosquitto, tls_files: TlsFiles
+) -> None:
+    plain = await first_status(config_for(mosquitto.port), "connected")
+    assert plain == "connected (plaintext, not encrypted)"
+    tls = config_for(tls_mosquitto.port, tls=True, ca_file=str(tls_files.ca_cert))
+    assert await first_status(tls, "connected") == "connected (TLS)"

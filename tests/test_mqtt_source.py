@@ -489,7 +489,8 @@ async def test_broker_restart_reconnects_resubscribes_and_fresh_readings_arrive(
     details = [e.detail for e in sink.statuses()]
     lost = next(d for d in details if d.startswith("reconnecting"))
     assert "connection lost" in lost or "disconnected" in lost
-    assert details[:2] == ["connecting", "connected"] and details[-1] == "connected"
+    connected = mqtt_source.CONNECTED_PLAINTEXT
+    assert details[:2] == ["connecting", connected] and details[-1] == connected
 
 
 @pytest.mark.asyncio

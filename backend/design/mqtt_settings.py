@@ -12,6 +12,7 @@ contain ``/``); the plan names a rack ``A-07``. :class:`PointMapping` ties the t
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterable
@@ -102,6 +103,10 @@ class MqttConfig(StrictModel):
     host: str = Field(default="localhost", min_length=1, max_length=253)
     port: int = Field(default=1883, ge=1, le=65535)
     tls: bool = False
+    allow_plaintext: bool = False
+    """Connect without TLS to a broker on another machine. Off by default: readings, commands
+    and the password would cross the network unencrypted. A broker on this machine (localhost,
+    127.0.0.0/8, ::1) is always allowed plaintext."""
     ca_file: str | None = None
     """PEM file of the CA that signed the broker's certificate; none: the system's CAs."""
     client_cert: str | None = None
@@ -144,6 +149,28 @@ class MqttConfig(StrictModel):
             raise ValueError("reconnect_max_s must be at least reconnect_min_s")
         check_points(self.points)
         return self
+
+
+def is_loopback(host: str) -> bool:
+    """The broker is on this machine, where plaintext crosses no network. Only ``localhost`` and
+    loopback addresses count: any other name might resolve anywhere."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plaintext_refusal(config: MqttConfig) -> str | None:
+    """Why ``config`` may not connect, when it asks for plaintext off loopback without saying
+    ``allow_plaintext``; none when it may."""
+    if config.tls or config.allow_plaintext or is_loopback(config.host):
+        return None
+    return (
+        f"plaintext to {config.host} is refused off loopback: set telemetry.mqtt.tls true"
+        " (or telemetry.mqtt.allow_plaintext true to accept unencrypted telemetry)"
+    )
 
 
 def check_points(points: Iterable[PointMapping]) -> None:

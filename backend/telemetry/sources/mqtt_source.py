@@ -51,6 +51,7 @@ from factoryfloor.backend.design.mqtt_settings import (
     MqttConfig,
     PointMapping,
     check_points,
+    plaintext_refusal,
     resolve_password,
 )
 from factoryfloor.backend.telemetry.series import entity_key
@@ -102,6 +103,8 @@ SEQ_RESTART_WINDOW = 1_000
 """A sequence number this far below the last one (or 0) is a restarted publisher, not a repeat."""
 SUBSCRIPTION_REFUSED = 0x80
 """The granted QoS of a refused subscription (MQTT 3.1.1 SUBACK; MQTT 5 has reason codes)."""
+CONNECTED_TLS = "connected (TLS)"
+CONNECTED_PLAINTEXT = "connected (plaintext, not encrypted)"
 PROTOCOLS = {"3.1.1": aiomqtt.ProtocolVersion.V311, "5": aiomqtt.ProtocolVersion.V5}
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _CERT_FAILURE = re.compile(r"certificate verify failed: ([^(]+)")
@@ -341,7 +344,7 @@ class MqttSource:
             await self._subscribe(client)
             self.stats.connections += 1
             self._connected_since_s = time.monotonic()
-            self._status(self._broker, "connected")
+            self._status(self._broker, CONNECTED_TLS if self.config.tls else CONNECTED_PLAINTEXT)
             async for _ in client.messages:  # never yields: MessageInbox takes every message
                 pass
 
@@ -369,9 +372,13 @@ class MqttSource:
         )
 
     def _tls_context(self) -> ssl.SSLContext | None:
-        """Read afresh on every attempt, so fixing a certificate file needs no restart."""
+        """Read afresh on every attempt, so fixing a certificate file needs no restart; none
+        for plaintext, which off loopback needs ``allow_plaintext`` (else nothing is sent)."""
         config = self.config
         if not config.tls:
+            refusal = plaintext_refusal(config)
+            if refusal is not None:
+                raise ConnectionDiagnosis(refusal)
             return None
         try:
             context = ssl.create_default_context(cafile=config.ca_file)
