@@ -19,6 +19,7 @@ from factoryfloor.app.document_window import DocumentWindow
 from factoryfloor.app.run_view import RunView
 from factoryfloor.app.tool_bars import ModeToolBar
 from factoryfloor.backend.telemetry.process import BackendClient
+from factoryfloor.widgets.broker_link import BrokerLinkLabel
 from factoryfloor.widgets.plan_editor import PlanEditorView
 from factoryfloor.widgets.plan_tools import SELECT
 
@@ -52,9 +53,14 @@ class ModeSwitch(QObject):
         run_view.run_mode.event.connect(
             lambda e: window.statusBar().showMessage(f"{e.source}: {e.subject}: {e.detail}", 8000)
         )
+        self.broker_link = BrokerLinkLabel()
+        """Whether the broker link is encrypted, for as long as it holds."""
+        window.statusBar().addPermanentWidget(self.broker_link)
+        run_view.run_mode.event.connect(self.broker_link.show_event)
         run_view.run_mode.backend_lost.connect(  # over the last (now untrue) source status
             lambda lost: window.statusBar().showMessage(lost.message())
         )
+        run_view.run_mode.backend_lost.connect(lambda _: self.broker_link.clear_link())
         run_view.run_mode.backend_back.connect(
             lambda: window.statusBar().showMessage(
                 "Telemetry backend restarted: readings are live again", 10_000
@@ -83,6 +89,7 @@ class ModeSwitch(QObject):
         if self.control_room is not None:
             self.control_room.close()
         client = self.run_view.stop()
+        self.broker_link.clear_link()
         if client is not None:
             self._stopping.append(client)
             self.tasks.submit(client.stop, lambda _: self._stopping.remove(client),

@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING
 import pytest
 from pydantic import ValidationError
 
+from factoryfloor.backend.design.design_file import load_design, save_design
 from factoryfloor.backend.design.mqtt_settings import MqttConfig, plaintext_refusal
 from factoryfloor.backend.telemetry.sink import RecordingSink
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource
+from factoryfloor.resources import demo_path
 
 if TYPE_CHECKING:
     from broker import Mosquitto, TlsFiles
@@ -253,3 +255,34 @@ async def test_connected_status_says_whether_the_link_is_encrypted(
     assert plain == "connected (plaintext, not encrypted)"
     tls = config_for(tls_mosquitto.port, tls=True, ca_file=str(tls_files.ca_cert))
     assert await first_status(tls, "connected") == "connected (TLS)"
+
+
+def test_the_run_view_shows_a_plaintext_link_for_as_long_as_it_holds(
+    qtbot, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    from demo_window import close
+
+    from factoryfloor.app.gui import create_application
+    from factoryfloor.app.main_window import MainWindow
+
+    demo = load_design(demo_path())
+    mqtt = config_for(mosquitto.port, bms_prefix=None)
+    telemetry = demo.telemetry.model_copy(update={"simulate": False, "mqtt": mqtt})
+    path = tmp_path / "hall.json"
+    save_design(demo.model_copy(update={"telemetry": telemetry}), path)
+    create_application()
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    try:
+        with qtbot.waitSignal(window.design_shown, timeout=10_000):
+            window.open_file(path)
+        link = window.modes.broker_link
+        assert not link.isVisible()
+        window.run_action.trigger()
+        qtbot.waitUntil(link.isVisible, timeout=30_000)
+        assert link.text() == f"MQTT {HOST}:{mosquitto.port}: plaintext, not encrypted"
+        window.enter_design()
+        assert not link.isVisible()
+    finally:
+        close(window)
