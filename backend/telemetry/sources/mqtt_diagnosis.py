@@ -11,9 +11,10 @@ So :class:`DiagnosingClient` fails a connection the moment its socket closes bef
 and when a connection fails, or its CONNACK is late (``PROBE_AFTER_S``), :func:`probe` opens a
 connection of its own and looks at what answers: nothing (refused), an immediate close, an HTTP
 status line, a TLS handshake, or a certificate and the names in it. A probe only explains a
-failure; it never fails a connection that would have worked, except when the answer proves the
-far end is no MQTT broker (HTTP, a TLS-only listener, an immediate close). It costs one extra
-connection per failed attempt and nothing on a healthy one.
+failure; it ends a connection still waiting for its CONNACK only when the answer proves no
+MQTT broker will answer it (an HTTP server, a TLS-only listener, a certificate fault), never
+for an immediate close, which a broker may reserve for the probe's own client id. It costs one
+extra connection per failed attempt (0.2 to 40 ms on loopback) and nothing on a healthy one.
 """
 
 from __future__ import annotations
