@@ -4,6 +4,10 @@ One ``MqttSource`` keeps one broker connection for as long as ``run()`` runs. It
 and never stops on bad input: broker and network trouble become status events and a reconnect
 with exponential backoff and jitter (aiomqtt has no reconnect of its own); malformed payloads,
 sequence gaps and messages dropped for want of room become counted, throttled events.
+While nothing listens at the broker's address (a restart) attempts come at least every
+``UNREACHABLE_RETRY_S``, so the first reading follows the broker's return within about a second;
+the backoff starts over once a connection has delivered a message, so a flapping broker does not
+grow it either.
 
 Why it is built the way it is (measurements in design notes section 9 and bench/mqtt_ingest.py):
 
@@ -73,8 +77,10 @@ TICK_S = 1.0
 """How often, with no messages, the heartbeat is checked and throttled counts are reported."""
 REPORT_INTERVAL_S = 1.0
 """At most one event per second per (subject, reason) for rejections and drops."""
-STABLE_CONNECTION_S = 10.0
-"""A connection that lasted this long resets the backoff; one that drops sooner does not."""
+UNREACHABLE_RETRY_S = 0.5
+"""Longest wait between attempts while nothing listens at the broker's address: such an attempt
+costs one refused TCP handshake, and a broker back from a restart is met within about this long
+instead of after a backoff grown while it was down."""
 MAX_BATCH_MESSAGES = 5_000
 """Messages ingested per batch at most, so a backlog never blocks the loop for long."""
 ROUTE_CACHE_LIMIT = 100_000
@@ -190,12 +196,21 @@ def backoff_s(failures: int, min_s: float, max_s: float, rng: random.Random) -> 
     return ceiling / 2.0 + rng.uniform(0.0, ceiling / 2.0)
 
 
-def describe_error(exc: BaseException) -> str:
+def is_refused(exc: BaseException) -> bool:
+    """The attempt met a closed port: nothing listens at the broker's address (yet)."""
+    return "connection refused" in str(exc).lower()
+
+
+def describe_error(exc: BaseException, broker: str = "the broker") -> str:
     """One line an operator can act on, for a failed connection attempt or a lost connection."""
     text = str(exc)
+    if is_refused(exc):
+        return f"connection refused by {broker}: nothing listens there"
     certificate = _CERT_FAILURE.search(text)
     if certificate:
-        reason = certificate.group(1).strip()
+        reason = certificate.group(1).strip().rstrip(".")
+        if "mismatch" in reason:
+            return f"TLS: the certificate names another host ({reason}); connect by a name it lists"
         return f"TLS: broker certificate rejected ({reason}); is ca_file the CA that signed it?"
     if isinstance(exc, MqttConnectError):
         hint = " (try protocol 3.1.1)" if "protocol version" in str(exc.rc).lower() else ""
@@ -246,6 +261,8 @@ class MqttSource:
             lambda why, new, total: f"{new} missing: {why} ({total} so far)",
         )
         self._connected_since_s: float | None = None
+        self._delivered = False
+        """The current connection has delivered a message: the broker works, reset the backoff."""
         self._heartbeat_s = 0.0
         self._bms_lost = False
 
@@ -288,17 +305,23 @@ class MqttSource:
         while True:
             self._status(self._broker, "connecting")
             error = "disconnected"
+            unreachable = False
+            self._delivered = False
             try:
                 await self._connect_once()
             except (aiomqtt.MqttError, OSError, ValueError) as exc:  # ValueError: bad host name
-                error = describe_error(exc)  # (ssl errors are OSErrors)
-            since_s, self._connected_since_s = self._connected_since_s, None
-            stable = since_s is not None and time.monotonic() - since_s >= STABLE_CONNECTION_S
-            failures = 1 if stable else failures + 1
+                error = describe_error(exc, self._broker)  # (ssl errors are OSErrors)
+                unreachable = is_refused(exc)
+            self._connected_since_s = None
+            failures = 1 if self._delivered else failures + 1
             config = self.config
             delay_s = backoff_s(
                 failures - 1, config.reconnect_min_s, config.reconnect_max_s, self._rng
             )
+            if unreachable:
+                delay_s = min(
+                    delay_s, self._rng.uniform(UNREACHABLE_RETRY_S / 2, UNREACHABLE_RETRY_S)
+                )
             self._status(self._broker, f"reconnecting in {delay_s:.1f} s: {error}")
             await asyncio.sleep(delay_s)
 
@@ -399,6 +422,7 @@ class MqttSource:
             except PayloadError as exc:
                 self._rejected.add(topic, exc.reason)
         self.stats.messages += len(messages)
+        self._delivered = True
         if out:
             self.stats.readings += len(out)
             self._sink.write(out.keys, out.times_s, out.values, out.quality)
