@@ -71,12 +71,12 @@ def make_ca(folder: Path, name: str) -> Path:
     return folder / f"{name}.crt"
 
 
-def make_tls_files(folder: Path) -> TlsFiles:
-    """A CA and a server certificate for 127.0.0.1/localhost, made with the openssl CLI."""
+def make_tls_files(folder: Path, names: str = "IP:127.0.0.1,DNS:localhost") -> TlsFiles:
+    """A CA and a server certificate for ``names`` (subjectAltName), made with the openssl CLI."""
     ca_cert = make_ca(folder, "test-ca")
-    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (folder / "server.ext").write_text(f"subjectAltName={names}\n")
     _openssl(
-        "req -new -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr",
+        "req -new -newkey rsa:2048 -nodes -subj /CN=server -keyout server.key -out server.csr",
         cwd=folder,
     )
     _openssl(
@@ -242,6 +242,16 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 def tls_mosquitto(tmp_path: Path, tls_files: TlsFiles) -> Iterator[Mosquitto]:
     """A broker that speaks only TLS, with a certificate signed by ``tls_files.ca_cert``."""
     yield from _started(Mosquitto(tmp_path, tls=tls_files))
+
+
+@pytest.fixture
+def misnamed_tls_mosquitto(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Mosquitto]:
+    """A TLS broker on 127.0.0.1 whose certificate names only broker.other.example; its CA is
+    ``broker.tls.ca_cert``."""
+    files = make_tls_files(tmp_path_factory.mktemp("misnamed"), names="DNS:broker.other.example")
+    yield from _started(Mosquitto(tmp_path, tls=files))
 
 
 @pytest.fixture

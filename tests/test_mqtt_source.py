@@ -381,7 +381,12 @@ async def test_broker_restart_reconnects_resubscribes_and_fresh_readings_arrive(
     details = [e.detail for e in sink.statuses()]
     lost = next(d for d in details if d.startswith("reconnecting"))
     assert "connection lost" in lost or "disconnected" in lost
-    assert details[:2] == ["connecting", "connected"] and details[-1] == "connected"
+    assert details[0] == "connecting"
+    assert (
+        details[1]
+        == details[-1]
+        == "connected (plaintext: readings and password travel unencrypted)"
+    )
 
 
 @pytest.mark.asyncio
@@ -543,3 +548,41 @@ def test_config_rejects_mistakes_and_never_holds_a_password() -> None:
     with pytest.raises(ValidationError):
         MqttConfig(bms_prefix="BMS/#")
     assert point.point_id == "Rack/RackLiquidSupplyTemperature/x/y"
+
+
+@pytest.mark.asyncio
+async def test_plaintext_off_loopback_is_refused_unless_allowed_and_plaintext_is_said(
+    mosquitto: Mosquitto, sink: CountingSink
+) -> None:
+    remote = config_for(mosquitto, host="broker.site.example")
+    await asyncio.wait_for(MqttSource(remote, sink).run(), timeout=WAIT_S)  # returns, no attempt
+    [refusal] = sink.statuses("refused")
+    assert "plaintext to broker.site.example is off loopback" in refusal.detail
+    assert "telemetry.mqtt.tls" in refusal.detail and "allow_plaintext" in refusal.detail
+    assert not sink.statuses("connecting")
+    assert MqttConfig().allow_plaintext is False
+
+    on_loopback = CountingSink()
+    async with running(MqttSource(config_for(mosquitto), on_loopback), on_loopback):
+        pass
+    assert on_loopback.statuses("connected (plaintext: readings and password travel unencrypted)")
+
+
+@pytest.mark.asyncio
+async def test_a_certificate_for_another_host_is_named_as_such(
+    misnamed_tls_mosquitto: Mosquitto, sink: CountingSink
+) -> None:
+    """The broker's certificate, from the trusted CA, names broker.other.example, not 127.0.0.1."""
+    broker = misnamed_tls_mosquitto
+    assert broker.tls is not None
+    config = config_for(broker, tls=True, ca_file=str(broker.tls.ca_cert))
+    task = asyncio.create_task(MqttSource(config, sink).run())
+    try:
+        await eventually(lambda: sink.statuses("reconnecting"), "a failed attempt")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    detail = sink.statuses("reconnecting")[0].detail
+    assert "TLS: the certificate names another host" in detail and "127.0.0.1" in detail
+    assert "ca_file" not in detail

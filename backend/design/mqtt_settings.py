@@ -102,6 +102,9 @@ class MqttConfig(StrictModel):
     host: str = Field(default="localhost", min_length=1, max_length=253)
     port: int = Field(default=1883, ge=1, le=65535)
     tls: bool = False
+    allow_plaintext: bool = False
+    """Off loopback a connection without TLS is refused unless this says plaintext is accepted
+    (a lab network, a broker behind a VPN): readings and the password would travel readable."""
     ca_file: str | None = None
     """PEM file of the CA that signed the broker's certificate; none: the system's CAs."""
     client_cert: str | None = None

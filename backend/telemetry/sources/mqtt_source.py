@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import random
 import re
 import ssl
@@ -196,6 +197,30 @@ def backoff_s(failures: int, min_s: float, max_s: float, rng: random.Random) -> 
     return ceiling / 2.0 + rng.uniform(0.0, ceiling / 2.0)
 
 
+CONNECTED_PLAINTEXT = "connected (plaintext: readings and password travel unencrypted)"
+
+
+def is_loopback(host: str) -> bool:
+    """The broker runs on this machine, where plaintext crosses no network."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plaintext_refusal(config: MqttConfig) -> str | None:
+    """Why these settings may not connect, if they ask for plaintext off loopback unasked."""
+    if config.tls or config.allow_plaintext or is_loopback(config.host):
+        return None
+    return (
+        f"refused: plaintext to {config.host} is off loopback; set telemetry.mqtt.tls to true"
+        " (with ca_file), or telemetry.mqtt.allow_plaintext to true to accept an unencrypted"
+        " connection"
+    )
+
+
 def is_refused(exc: BaseException) -> bool:
     """The attempt met a closed port: nothing listens at the broker's address (yet)."""
     return "connection refused" in str(exc).lower()
@@ -269,7 +294,12 @@ class MqttSource:
     # -- public API --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect, subscribe and ingest until cancelled; trouble is reported, never raised."""
+        """Connect, subscribe and ingest until cancelled; trouble is reported, never raised.
+        Returns at once, having said why, if the settings ask for plaintext off loopback."""
+        refusal = plaintext_refusal(self.config)
+        if refusal:
+            self._status(self._broker, refusal)
+            return
         self._inbox = MessageInbox(self.config.max_queued_messages)  # bound to this loop
         self._queue_drops_reported = 0
         self._connected_since_s = None
@@ -331,7 +361,7 @@ class MqttSource:
             await self._subscribe(client)
             self.stats.connections += 1
             self._connected_since_s = time.monotonic()
-            self._status(self._broker, "connected")
+            self._status(self._broker, "connected" if self.config.tls else CONNECTED_PLAINTEXT)
             async for _ in client.messages:  # never yields: MessageInbox takes every message
                 pass
 
