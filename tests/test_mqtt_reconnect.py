@@ -78,3 +78,4 @@ async def test_first_reading_within_two_seconds_of_each_restart_of_a_flapping_br
     assert max(delays_s) < TARGET_S + SLACK_S, delays_s
     refused = [e.detail for e in sink.events if "connection refused" in e.detail]
     assert refused and f"{mosquitto.host}:{mosquitto.port}: nothing listens there" in refused[0]
+    assert len(refused) <= 2 * 3, "the outage is reported once, not at every attempt"

@@ -332,8 +332,10 @@ class MqttSource:
 
     async def _connect_forever(self) -> None:
         failures = 0
+        reported = ""
         while True:
-            self._status(self._broker, "connecting")
+            if not reported:
+                self._status(self._broker, "connecting")
             error = "disconnected"
             unreachable = False
             self._delivered = False
@@ -348,11 +350,17 @@ class MqttSource:
             delay_s = backoff_s(
                 failures - 1, config.reconnect_min_s, config.reconnect_max_s, self._rng
             )
+            detail = f"reconnecting in {delay_s:.1f} s: {error}"
             if unreachable:
                 delay_s = min(
                     delay_s, self._rng.uniform(UNREACHABLE_RETRY_S / 2, UNREACHABLE_RETRY_S)
                 )
-            self._status(self._broker, f"reconnecting in {delay_s:.1f} s: {error}")
+                detail = (
+                    f"reconnecting as soon as it listens (every {UNREACHABLE_RETRY_S} s): {error}"
+                )
+            if detail != reported:  # said once while the broker stays down, not twice a second
+                self._status(self._broker, detail)
+            reported = detail if unreachable else ""
             await asyncio.sleep(delay_s)
 
     async def _connect_once(self) -> None:
