@@ -197,7 +197,8 @@ def backoff_s(failures: int, min_s: float, max_s: float, rng: random.Random) -> 
     return ceiling / 2.0 + rng.uniform(0.0, ceiling / 2.0)
 
 
-CONNECTED_PLAINTEXT = "connected (plaintext: readings and password travel unencrypted)"
+PLAINTEXT = "plaintext: readings and password travel unencrypted"
+"""Said after every plaintext connection, so the operator sees it is not TLS."""
 
 
 def is_loopback(host: str) -> bool:
@@ -369,7 +370,9 @@ class MqttSource:
             await self._subscribe(client)
             self.stats.connections += 1
             self._connected_since_s = time.monotonic()
-            self._status(self._broker, "connected" if self.config.tls else CONNECTED_PLAINTEXT)
+            self._status(self._broker, "connected")
+            if not self.config.tls:
+                self._status(self._broker, PLAINTEXT)
             async for _ in client.messages:  # never yields: MessageInbox takes every message
                 pass
 
