@@ -7,7 +7,8 @@ sequence gaps and messages dropped for want of room become counted, throttled ev
 While nothing listens at the broker's address (a restart) attempts come at least every
 ``UNREACHABLE_RETRY_S``, so the first reading follows the broker's return within about a second;
 the backoff starts over once a connection has delivered a message, so a flapping broker does not
-grow it either.
+grow it either. Off loopback, plaintext is refused unless the design allows it explicitly
+(``allow_plaintext``), and every plaintext connection is said as such in a status event.
 
 Why it is built the way it is (measurements in design notes section 9 and bench/mqtt_ingest.py):
 
