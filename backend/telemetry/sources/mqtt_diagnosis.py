@@ -28,6 +28,8 @@ from typing import Any, Self
 import aiomqtt
 from aiomqtt.exceptions import MqttCodeError, MqttConnectError
 
+from factoryfloor.backend.telemetry.sources.mqtt_client import QuietClient
+
 PROBE_AFTER_S = 1.0
 """A CONNACK later than this is unusual enough to find out, while still waiting, who answers."""
 PROBE_TIMEOUT_S = 1.5
@@ -175,7 +177,7 @@ def _ca_certificates(tls: ssl.SSLContext) -> str:
     return "".join(ssl.DER_cert_to_PEM_cert(der) for der in tls.get_ca_certs(binary_form=True))
 
 
-class DiagnosingClient(aiomqtt.Client):
+class DiagnosingClient(QuietClient):
     """An aiomqtt client whose failed connections say why (see the module doc).
 
     Two private hooks of aiomqtt 2.x are used, because it offers no public one: ``_on_disconnect``
