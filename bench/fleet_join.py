@@ -42,24 +42,13 @@ import paho.mqtt.client as mqtt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.broker
 from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource
+from factoryfloor.backend.telemetry.sources.payloads import GPU_QUANTITIES
 from factoryfloor.backend.telemetry.store import TelemetryStore
 from tests.broker import Mosquitto
 
 NODE_PREFIX = "factoryfloor/v1/node"
-QUANTITIES = (
-    "util_pct",
-    "mem_util_pct",
-    "mem_used_bytes",
-    "mem_total_bytes",
-    "temp_c",
-    "mem_temp_c",
-    "power_w",
-    "energy_j",
-    "sm_clock_mhz",
-    "mem_clock_mhz",
-    "clock_event_reasons",
-    "pstate",
-)
+QUANTITIES = tuple(sorted(GPU_QUANTITIES))[:12]
+"""A dozen of the GPU quantities a node agent may send."""
 ROUND_S = 1.0
 PROBE_S = 0.005
 FRAME_HZ = 30.0

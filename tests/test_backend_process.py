@@ -11,11 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from vllm_page import VllmPage
 
 from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
@@ -287,26 +288,14 @@ def test_a_flood_of_new_nodes_stops_at_the_series_limit_and_the_operator_is_told
         client.stop()
 
 
-class AdvancingVllm(BaseHTTPRequestHandler):
+class AdvancingVllm(VllmPage):
     """A vLLM /metrics page whose generation counter grows by 1,000 tokens per request."""
 
     requests = 0
 
-    def do_GET(self) -> None:
-        AdvancingVllm.requests += 1
-        body = (
-            "# TYPE vllm:generation_tokens_total counter\n"
-            'vllm:generation_tokens_total{model_name="demo-70b"} '
-            f"{1000.0 * AdvancingVllm.requests}\n"
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    @classmethod
+    def generation_tokens(cls) -> float:
+        return 1000.0 * cls.requests
 
 
 def test_token_counters_scraped_in_the_backend_reach_the_frames() -> None:

@@ -10,11 +10,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from vllm_page import VllmPage
 
 from factoryfloor.app.telemetry_cli import add_arguments, settings_from
 from factoryfloor.backend.design.design_file import load_design
@@ -125,27 +126,15 @@ def test_mqtt_flag_feeds_the_design_s_mapped_points(
     assert result.stdout.splitlines()[-1].endswith(" 1 series"), result.stdout
 
 
-class SteppingVllm(BaseHTTPRequestHandler):
+class SteppingVllm(VllmPage):
     """A vLLM page whose generation counter moves in steps: 2,000 tokens every 2 s, on the
     clock (1,000 tokens/s on average), and counts the requests it answers."""
 
     requests = 0
 
-    def do_GET(self) -> None:
-        SteppingVllm.requests += 1
-        tokens = 2000.0 * (time.time() // 2.0)
-        body = (
-            "# TYPE vllm:generation_tokens_total counter\n"
-            f'vllm:generation_tokens_total{{model_name="demo-70b"}} {tokens}\n'
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    @classmethod
+    def generation_tokens(cls) -> float:
+        return 2000.0 * (time.time() // 2.0)
 
 
 @pytest.fixture
