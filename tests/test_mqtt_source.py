@@ -695,7 +695,10 @@ def test_auto_map_prefers_the_point_whose_tag_path_reads_as_feedback() -> None:
     reasons = {u.point.tag_path: u.reason for u in result.unmatched}
     fed_by = "already fed by Rack/RackLiquidSupplyTemperature/A07/TS_Fbk"
     assert fed_by in reasons["A07/TS"] and fed_by in reasons["A07/TS_Sp"]
-    assert "reads as feedback" in reasons["A07/TS"]
+    assert reasons["A07/TS"].endswith("whose tag path reads as feedback")
+    assert reasons["A07/ReturnTempSetPoint"].endswith(
+        "this tag path reads as a setpoint or command"
+    )
     assert (
         "already fed by Rack/RackLiquidReturnTemperature/A07/ReturnTemp"
         in reasons["A07/ReturnTempSetPoint"]

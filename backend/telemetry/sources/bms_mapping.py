@@ -103,10 +103,10 @@ class _Candidate:
     @property
     def rank(self) -> int:
         """0 reads as feedback, 1 says nothing, 2 reads as a setpoint or command."""
-        words = set(_name_words(self.point.tag_path))
-        if words & FEEDBACK_WORDS:
+        words = _name_words(self.point.tag_path)
+        if FEEDBACK_WORDS.intersection(words):
             return 0
-        return 2 if words & COMMAND_WORDS or "setpoint" in "".join(words) else 1
+        return 2 if COMMAND_WORDS.intersection(words) or "setpoint" in "".join(words) else 1
 
 
 class _NoMatch(Exception):
@@ -140,12 +140,20 @@ def auto_map(
         best, *others = sorted(candidates, key=lambda c: c.rank)
         proposed.append(best.mapping)
         for other in others:
-            why = " (its tag path reads as feedback)" if best.rank < other.rank else ""
-            reason = f"{feeds} is already fed by {best.point.point_id}{why}"
+            reason = f"{feeds} is already fed by {best.point.point_id}{_why_not(best, other)}"
             unmatched.append(Unmatched(other.point, reason))
     proposed.sort(key=lambda m: m.point_id)
     unmatched.sort(key=lambda u: u.point.point_id)
     return AutoMapResult(proposed, unmatched)
+
+
+def _why_not(best: _Candidate, other: _Candidate) -> str:
+    """Why ``best`` was preferred to ``other``, when the tag paths decided it."""
+    if best.rank == other.rank:
+        return ""
+    if best.rank == 0:
+        return ", whose tag path reads as feedback"
+    return ", and this tag path reads as a setpoint or command"
 
 
 def _index(ids: Iterable[str]) -> dict[str, list[str]]:
