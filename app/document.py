@@ -16,6 +16,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from factoryfloor.backend.design.edits import Change, Edit
 from factoryfloor.backend.design.figures import DesignFigures, compute_figures
 from factoryfloor.backend.design.model import Design
+from factoryfloor.resources import is_bundled
 
 
 class EditCommand(QUndoCommand):
@@ -75,6 +76,11 @@ class DesignDocument(QObject):
         self.figures: DesignFigures = compute_figures(design)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
+
+    @property
+    def built_in(self) -> bool:
+        """Read from FactoryFloor's own files (the demo): saved only under a new name."""
+        return self.path is not None and is_bundled(self.path)
 
     @property
     def is_modified(self) -> bool:

@@ -4,6 +4,9 @@ asked before unsaved changes would be lost.
 Reads and writes run off the Qt thread (``BackgroundTasks``); the open design stays on screen
 until a newly opened one has loaded and validated. A design read or created here is handed to
 the window with ``document_ready``.
+
+A design opened from FactoryFloor's own files (the built-in demo, inside the installed package)
+is saved as an untitled one is: Save asks for a file name, and no save writes into that folder.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from factoryfloor.backend.design.figures_csv import figures_csv
 from factoryfloor.backend.design.leftovers import remove_stale_save_temps
 from factoryfloor.backend.design.model import Design, Floor
 from factoryfloor.backend.design.recovery import RecoveryStore
+from factoryfloor.resources import bundled_folder, is_bundled
 from factoryfloor.widgets.floor_plan import FloorPlanScene
 from factoryfloor.widgets.plan_export import export_png, export_svg
 
@@ -160,27 +164,52 @@ class FileCommands(QObject):
         document = self.window.document
         if document is None:
             return
-        if document.path is None:
+        if document.path is None or document.built_in:
             self.save_as()
         else:
             self.save_to(document.path)
 
     def save_as(self) -> None:
+        """Ask for a file name (without blocking: the dialog is ``saveAsDialog``) and save there;
+        cancelling also cancels a close that was waiting for the save."""
         document = self.window.document
         if document is None:
             return
-        start = str(document.path or Path.home() / "hall.json")
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save design as", start, DESIGN_FILTER)
-        if path:
-            self.save_to(Path(path) if path.endswith(".json") else Path(path + ".json"))
+        if document.path is None:
+            start = str(Path.home() / "hall.json")
+        elif document.built_in:
+            start = str(Path.home() / document.path.name)
         else:
-            self._close_after_save = False
+            start = str(document.path)
+        dialog = QFileDialog(self.window, "Save design as", start, DESIGN_FILTER)
+        dialog.setObjectName("saveAsDialog")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.selectFile(start)
+        dialog.fileSelected.connect(self._save_as_chosen)
+        dialog.rejected.connect(self._cancel_close)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _save_as_chosen(self, path: str) -> None:
+        self.save_to(Path(path) if path.endswith(".json") else Path(path + ".json"))
+
+    def _cancel_close(self) -> None:
+        self._close_after_save = False
 
     def save_to(self, path: Path) -> None:
         """Serialise now (the design may change while the file is written), write in the
         background, and mark the document saved only if nothing changed meanwhile."""
         document = self.window.document
         assert document is not None
+        if is_bundled(path):
+            self._cancel_close()
+            self.window.warn(
+                "Could not save design",
+                f"{path.name} was not saved: FactoryFloor's own files are never overwritten. "
+                "Save the design under another name, outside the installed package.",
+                f"{path} is inside {bundled_folder()}, the folder FactoryFloor is installed with.",
+            )
+            return
         text = design_to_json(document.design)
         index = document.undo_stack.index()
         self.window.statusBar().showMessage(f"Saving {path}…")
@@ -196,7 +225,7 @@ class FileCommands(QObject):
                 self.window.close()
 
         def failed(error: BaseException) -> None:
-            self._close_after_save = False
+            self._cancel_close()
             self.window.warn(
                 "Could not save design",
                 f"{path.name} was not saved; the file on disk is unchanged.",

@@ -227,7 +227,8 @@ class MainWindow(DocumentWindow):
         if self.document is None:
             self.setWindowTitle("FactoryFloor")
             return
-        name = self.document.path.name if self.document.path else "Untitled"
+        path = self.document.path
+        name = "built-in demo" if self.document.built_in else path.name if path else "Untitled"
         self.setWindowTitle(f"{self.document.design.name} — {name}[*] — FactoryFloor")
         self.setWindowModified(self.document.is_modified)
 

@@ -1,7 +1,8 @@
 """Files shipped with FactoryFloor: the demo hall, the GPU catalog, the recorded H100 NVML trace.
 
 Found through ``importlib.resources``, so they are read the same way from a checkout, an
-installed wheel or a frozen build.
+installed wheel or a frozen build. They are read, never written: a design opened from here has
+no file of its own until it is saved under a name the user chooses (:func:`is_bundled`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,20 @@ GPU_CATALOG = "gpu_catalog.json"
 H100_NVML_TRACE = "h100_nvml_trace.json"
 
 
+def bundled_folder() -> Path:
+    """The folder the files above are installed in (inside the installed package)."""
+    return Path(str(resources.files(__name__)))
+
+
 def bundled_path(name: str) -> Path:
     """The path of one of the files above."""
-    return Path(str(resources.files(__name__).joinpath(name)))
+    return bundled_folder() / name
+
+
+def is_bundled(path: Path) -> bool:
+    """Whether ``path`` lies in :func:`bundled_folder` (links and ``..`` followed), where
+    nothing may be saved."""
+    return path.resolve().is_relative_to(bundled_folder().resolve())
 
 
 def demo_path() -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from factoryfloor.app.autosave import AUTOSAVE_INTERVAL_S
 from factoryfloor.app.file_commands import ExportFormat
@@ -295,3 +295,8 @@ def test_unsaved_changes_are_offered_after_a_crash(qtbot) -> None:
         assert window.document.path == demo_path()
         assert window.isWindowModified()
         assert not autosave.exists()
+        # Recovered, it is still the built-in demo: Save asks for a name of the user's own.
+        window.files.save()
+        dialog = window.findChild(QFileDialog, "saveAsDialog")
+        qtbot.waitUntil(dialog.isVisible, timeout=5000)
+        dialog.reject()

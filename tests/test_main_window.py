@@ -30,7 +30,7 @@ def test_demo_opens_with_its_figures(window: MainWindow) -> None:
     # Liquid: 16 x 132 x 0.85 = 1,795.2 kW, which is 1,795.2 / 2,316 = 78 % of the heat.
     assert window.figures_panel.tiles["Heat to liquid"].value.text() == "1,795.2 kW (78%)"
     assert window.figures_panel.tiles["Racks"].value.text() == "26"
-    assert "Hall 1" in window.windowTitle() and "demo_hall.json" in window.windowTitle()
+    assert "Hall 1" in window.windowTitle() and "built-in demo" in window.windowTitle()
     loops = window.figures_panel.table_model("Loops")
     assert [row.entity_id for row in loops.rows] == ["L-A1", "L-A2", "L-B1", "L-B2"]
     assert [row.status for row in loops.rows] == [None, None, None, "near"]

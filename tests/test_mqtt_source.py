@@ -637,6 +637,74 @@ def test_auto_map_says_why_points_are_left_unmatched() -> None:
     assert "not storable in the design" in reasons["j" * 600]
 
 
+def test_auto_map_takes_a_cdus_measured_feedback_never_its_setpoint_or_pump_status() -> None:
+    """A CDU as a DSX BMS publishes it: supply temperature as setpoint and feedback, pump speed
+    beside the fill pump's on/off status, all under the pointTypes FactoryFloor maps."""
+    cdu = {"objectName": "CDU B1", "objectId": "CDU-B1", "servesId": ["A-07"]}
+    supply = {**cdu, "processArea": "Secondary Supply", "engUnit": "°C"}
+    on_off = [{"value": 0, "text": "Off"}, {"value": 1, "text": "On"}]
+    points = [
+        metadata(
+            "CDU",
+            "LiquidTemperature",
+            "Hall1/CDU_B1/SupplyTempSetpoint",
+            **supply,
+            isSetpoint=True,
+        ),
+        metadata("CDU", "LiquidTemperature", "Hall1/CDU_B1/SupplyTemperature", **supply),
+        metadata("CDU", "PumpSpeed", "Hall1/CDU_B1/FillPump/Status", **cdu, stateText=on_off),
+        metadata("CDU", "PumpSpeed", "Hall1/CDU_B1/Pump1/Speed", **cdu, engUnit="RPM"),
+    ]
+    result = auto_map(["A-07"], ["CDU-B1"], points)
+    assert {m.feeds: m.tag_path for m in result.proposed} == {
+        "cdu CDU-B1 supply_temp_c": "Hall1/CDU_B1/SupplyTemperature",
+        "cdu CDU-B1 pump_rpm": "Hall1/CDU_B1/Pump1/Speed",
+    }
+    reasons = {u.point.tag_path: u.reason for u in result.unmatched}
+    assert reasons == {
+        "Hall1/CDU_B1/SupplyTempSetpoint": "a setpoint (isSetpoint), not a measurement",
+        "Hall1/CDU_B1/FillPump/Status": "a state point (Off/On), not a measurement: "
+        "pump_rpm is measured",
+    }
+
+
+def test_auto_map_prefers_the_point_whose_tag_path_reads_as_feedback() -> None:
+    """Without isSetpoint in the metadata, the tag path decides: Fbk beats a plain name, which
+    beats Sp, whatever order the point ids sort in."""
+    rack = {"rackLocationName": "A-07", "engUnit": "C"}
+    points = [
+        metadata("Rack", "RackLiquidSupplyTemperature", "A07/TS_Sp", **rack),
+        metadata("Rack", "RackLiquidSupplyTemperature", "A07/TS", **rack),
+        metadata("Rack", "RackLiquidSupplyTemperature", "A07/TS_Fbk", **rack),
+        metadata("Rack", "RackLiquidReturnTemperature", "A07/ReturnTempSetPoint", **rack),
+        metadata("Rack", "RackLiquidReturnTemperature", "A07/ReturnTemp", **rack),
+        metadata(
+            "Rack",
+            "RackLeakDetect",
+            "A07/Leak",
+            rackLocationName="A-07",
+            stateText=[{"value": 0, "text": "NoLeak"}, {"value": 1, "text": "Leak"}],
+        ),
+    ]
+    result = auto_map(["A-07"], [], points)
+    assert {m.feeds: m.tag_path for m in result.proposed} == {
+        "rack A-07 supply_temp_c": "A07/TS_Fbk",
+        "rack A-07 return_temp_c": "A07/ReturnTemp",
+        "rack A-07 leak": "A07/Leak",
+    }
+    reasons = {u.point.tag_path: u.reason for u in result.unmatched}
+    fed_by = "already fed by Rack/RackLiquidSupplyTemperature/A07/TS_Fbk"
+    assert fed_by in reasons["A07/TS"] and fed_by in reasons["A07/TS_Sp"]
+    assert reasons["A07/TS"].endswith("whose tag path reads as feedback")
+    assert reasons["A07/ReturnTempSetPoint"].endswith(
+        "this tag path reads as a setpoint or command"
+    )
+    assert (
+        "already fed by Rack/RackLiquidReturnTemperature/A07/ReturnTemp"
+        in reasons["A07/ReturnTempSetPoint"]
+    )
+
+
 def test_config_rejects_mistakes_and_never_holds_a_password() -> None:
     point = rack_point("x/y", "A-07")
     with pytest.raises(ValidationError, match="mapped twice"):

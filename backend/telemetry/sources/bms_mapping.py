@@ -3,6 +3,12 @@
 :func:`auto_map` matches ``rackLocationName``/``rackLocationId`` (racks) and
 ``objectName``/``objectId``/``servesId`` (CDUs) to plan ids, ignoring case and separators, so an
 engineer confirms a list instead of typing hundreds of tag paths.
+
+A real BMS publishes several points under one pointType for one piece of equipment: the measured
+feedback, its setpoint (metadata ``isSetpoint``) and on/off status points (metadata ``stateText``).
+Only the feedback is a reading: a setpoint is a constant the controller aims at and a status is an
+enumerated state, so neither may feed a measured quantity, and when several points still fit one
+series the one whose tag path reads as feedback wins. Every point left out says why.
 """
 
 from __future__ import annotations
@@ -37,6 +43,17 @@ CDU_POINT_QUANTITIES: dict[str, str] = {
 }
 """DSX CDU pointTypes with one quantity; ``LiquidTemperature`` is supply or return by
 ``processArea``."""
+
+STATE_QUANTITIES: frozenset[str] = frozenset(("leak",))
+"""Quantities that are states, fed by points with ``stateText``; every other is a measurement."""
+
+FEEDBACK_WORDS: frozenset[str] = frozenset(("fbk", "fb", "feedback", "pv", "actual", "measured"))
+"""Tag-path words that mark a point as the measured value (process variable)."""
+
+COMMAND_WORDS: frozenset[str] = frozenset(
+    ("sp", "spt", "setpoint", "cmd", "command", "request", "req", "target")
+)
+"""Tag-path words that mark a point as a value asked for rather than measured."""
 
 UNITS: dict[str, frozenset[str]] = {
     "_c": frozenset(("c", "degc", "celsius")),
@@ -76,6 +93,22 @@ class AutoMapResult:
     unmatched: list[Unmatched]
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """A point that fits a series, with how strongly its tag path says it is feedback."""
+
+    point: PointMetadata
+    mapping: PointMapping
+
+    @property
+    def rank(self) -> int:
+        """0 reads as feedback, 1 says nothing, 2 reads as a setpoint or command."""
+        words = _name_words(self.point.tag_path)
+        if FEEDBACK_WORDS.intersection(words):
+            return 0
+        return 2 if COMMAND_WORDS.intersection(words) or "setpoint" in "".join(words) else 1
+
+
 class _NoMatch(Exception):
     """A point auto_map cannot map; the message is the reason shown to the engineer."""
 
@@ -86,25 +119,41 @@ def auto_map(
     """Propose mappings for the BMS points whose metadata names a plan rack or CDU.
 
     Names match ignoring case and separators (``name_key``). A point is left unmatched, with the
-    reason, when its pointType has no FactoryFloor quantity, it names no plan entity or more than
-    one, its unit is not the quantity's, it is on a CDU's primary (facility water) side, or an
-    earlier point (in point-id order) already feeds the same series.
+    reason, when its pointType has no FactoryFloor quantity, it is a setpoint or a state point
+    where a measurement is wanted, it names no plan entity or more than one, its unit is not the
+    quantity's, it is on a CDU's primary (facility water) side, or another point feeds the same
+    series better: one whose tag path reads as feedback (``Fbk``, ``PV``) beats one that says
+    nothing, which beats one that reads as a setpoint or command; ties go to point-id order.
     """
     index = {"rack": _index(rack_ids), "cdu": _index(cdu_ids)}
-    proposed: list[PointMapping] = []
     unmatched: list[Unmatched] = []
-    fed: dict[str, str] = {}
+    by_series: dict[str, list[_Candidate]] = {}
     for point in sorted(metadata, key=lambda p: p.point_id):
         try:
             mapping = _map_point(point, index)
-            if mapping.feeds in fed:
-                raise _NoMatch(f"{mapping.feeds} is already fed by {fed[mapping.feeds]}")
         except _NoMatch as exc:
             unmatched.append(Unmatched(point, str(exc)))
             continue
-        fed[mapping.feeds] = point.point_id
-        proposed.append(mapping)
+        by_series.setdefault(mapping.feeds, []).append(_Candidate(point, mapping))
+    proposed: list[PointMapping] = []
+    for feeds, candidates in by_series.items():
+        best, *others = sorted(candidates, key=lambda c: c.rank)
+        proposed.append(best.mapping)
+        for other in others:
+            reason = f"{feeds} is already fed by {best.point.point_id}{_why_not(best, other)}"
+            unmatched.append(Unmatched(other.point, reason))
+    proposed.sort(key=lambda m: m.point_id)
+    unmatched.sort(key=lambda u: u.point.point_id)
     return AutoMapResult(proposed, unmatched)
+
+
+def _why_not(best: _Candidate, other: _Candidate) -> str:
+    """Why ``best`` was preferred to ``other``, when the tag paths decided it."""
+    if best.rank == other.rank:
+        return ""
+    if best.rank == 0:
+        return ", whose tag path reads as feedback"
+    return ", and this tag path reads as a setpoint or command"
 
 
 def _index(ids: Iterable[str]) -> dict[str, list[str]]:
@@ -126,6 +175,7 @@ def _map_point(point: PointMetadata, index: Mapping[str, dict[str, list[str]]]) 
         names = _strings(point.fields, "objectId", "objectName", "associateId", "servesId")
     else:
         raise _NoMatch(f"objectType {point.object_type} is not mapped to plan entities")
+    _check_measured(point, quantity)
     _check_unit(point, quantity)
     entity_id = _find_entity(names, index[kind], kind)
     try:
@@ -186,6 +236,30 @@ def _strings(fields: Mapping[str, Any], *names: str) -> list[str]:
             if isinstance(item, str) and item:
                 found.append(item)
     return found
+
+
+def _check_measured(point: PointMetadata, quantity: str) -> None:
+    """Refuse a setpoint for any quantity, and a state point for a measured quantity."""
+    flag = point.fields.get("isSetpoint")
+    if flag is True or (isinstance(flag, str) and flag.strip().lower() == "true"):
+        raise _NoMatch("a setpoint (isSetpoint), not a measurement")
+    states = point.fields.get("stateText")
+    if states is not None and quantity not in STATE_QUANTITIES:
+        labels = "/".join(_state_labels(states))
+        shown = f" ({labels})" if labels else ""
+        raise _NoMatch(f"a state point{shown}, not a measurement: {quantity} is measured")
+
+
+def _state_labels(states: object) -> list[str]:
+    """The labels of a ``stateText`` list (``[{"value": 0, "text": "Off"}, ...]``)."""
+    entries = states if isinstance(states, list) else []
+    return [e["text"] for e in entries if isinstance(e, dict) and isinstance(e.get("text"), str)]
+
+
+def _name_words(text: str) -> list[str]:
+    """Lowercase words of a tag path, split at separators and camel case (``SST_Fbk``,
+    ``SupplyTempSp``)."""
+    return [word.lower() for word in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", text)]
 
 
 def _check_unit(point: PointMetadata, quantity: str) -> None:
