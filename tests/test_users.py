@@ -237,6 +237,9 @@ def test_a_damaged_users_file_is_refused_naming_file_and_field_and_never_overwri
     with pytest.raises(ValueError, match="not a valid users file"):
         UserStore(data).sign_in("alice", PASSWORD, PEER)
     assert users_file.read_bytes() == saved
+    last = audit(data)[-1]
+    assert (last.action, last.subject, last.outcome) == ("sign_in", "alice", "refused")
+    assert problem in last.detail
 
 
 def test_a_hash_with_older_parameters_is_replaced_at_the_next_sign_in(data: Path) -> None:

@@ -149,9 +149,15 @@ class UserStore:
             self._write(accounts)
 
     def sign_in(self, name: str, password: str, actor: str) -> User:
-        """The user ``name`` if ``password`` is theirs, else SignInRefused; audited either way."""
+        """The user ``name`` if ``password`` is theirs, else SignInRefused; audited either way.
+        A users file that cannot be read raises its own error (DesignFileError, OSError), also
+        audited: the service must say that, not that the password was wrong."""
         stand_in = self._stand_in()  # made before the first answer, known user or not
-        account = self._read().get(name)
+        try:
+            account = self._read().get(name)
+        except (ValueError, OSError) as error:
+            self.audit.record(actor, "sign_in", name, "refused", _one_line(error))
+            raise
         try:
             self._hasher.verify(account.password_hash if account else stand_in, password)
         except (VerificationError, InvalidHashError):
@@ -163,7 +169,7 @@ class UserStore:
         self.audit.record(actor, "sign_in", name, "ok", account.role.value)
         if self._hasher.check_needs_rehash(account.password_hash):
             # A new hash that cannot be written leaves the old one, which still verifies.
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(ValueError, OSError):
                 self._rehash(name, password, actor)
         return User(name, account.role)
 
@@ -218,9 +224,14 @@ class UserStore:
         try:
             yield
         except (ValueError, OSError) as error:
-            self.audit.record(actor, action, subject, "refused", " ".join(str(error).split()))
+            self.audit.record(actor, action, subject, "refused", _one_line(error))
             raise
         self.audit.record(actor, action, subject, "ok", detail)
+
+
+def _one_line(error: Exception) -> str:
+    """The error's message as one line, for the audit log."""
+    return " ".join(str(error).split())
 
 
 def _check_password(password: str) -> None:
