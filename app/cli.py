@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Design and run AI factories. With no arguments, opens the demo facility.",
         epilog="Subcommands: 'factoryfloor check FILE' validates a design and prints its figures "
         "(exit 0 ok, 1 over capacity, 2 invalid); 'factoryfloor catalog' lists GPU models; "
-        "'factoryfloor telemetry FILE' runs the telemetry sources headless.",
+        "'factoryfloor telemetry FILE' runs the telemetry sources headless; "
+        "'factoryfloor users add|remove|passwd|list' manages who may sign in to a service.",
     )
     parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo facility")
@@ -99,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from factoryfloor.app.telemetry_cli import main as telemetry_main
 
         return telemetry_main(args[1:])
+    if args[:1] == ["users"]:
+        from factoryfloor.app.users_cli import main as users_main
+
+        return users_main(args[1:])
     if args[:1] == ["catalog"]:
         argparse.ArgumentParser(
             prog="factoryfloor catalog", description="List the GPU catalog."

@@ -41,8 +41,8 @@ class FieldProblem:
 
 
 class DesignFileError(ValueError):
-    """A file that is not a valid design (or GPU catalog); ``problems`` lists every reason, each
-    with its path."""
+    """A file that is not a valid design (or GPU catalog, or service users file); ``problems``
+    lists every reason, each with its path."""
 
     def __init__(self, source: str, problems: Sequence[FieldProblem], what: str = "design"):
         self.source = source

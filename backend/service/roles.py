@@ -1,0 +1,41 @@
+"""What a signed-in user may do: three roles, each allowed everything the one below it is.
+
+A viewer watches (wall displays, anyone who has not signed in); an operator also acts on the
+running facility (acknowledging alarms, control); an engineer also changes the design and manages
+users. Each action names the least role that may take it, and :func:`permits` is the one place
+that compares the two, so a new action cannot get the order the wrong way round.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+
+
+@functools.total_ordering
+class Role(enum.Enum):
+    """A user's role, ordered ``VIEWER < OPERATOR < ENGINEER``; stored by its lower-case name."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ENGINEER = "engineer"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank < other.rank
+
+
+_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ENGINEER: 2}
+
+ROLE_NAMES = tuple(role.value for role in Role)
+"""``('viewer', 'operator', 'engineer')``, least to most allowed."""
+
+
+def permits(role: Role, minimum: Role) -> bool:
+    """Whether a user of ``role`` may take an action that needs at least ``minimum``."""
+    return role >= minimum
