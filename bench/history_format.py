@@ -39,8 +39,11 @@ import argparse
 import itertools
 import math
 import shutil
+import signal
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -432,32 +435,20 @@ def run(kind: str, minutes: int, root: Path) -> Result:
     folder = root / kind
     folder.mkdir()
     simulator = FleetSimulator()
-    cpu = 0.0
     started = time.process_time()
-    store = CANDIDATES[kind](folder)
-    tail = TailLog(folder / "tail.log")
-    cpu += time.process_time() - started
-    values = np.empty((CHUNK_S, SERIES), np.int16)
-    quality = np.empty((CHUNK_S, SERIES), np.uint8)
+    recorder = Recorder(CANDIDATES[kind](folder), folder)
+    cpu = time.process_time() - started
     for t in range(T0, T0 + minutes * CHUNK_S):
         floats, flags = simulator.second(t)
         started = time.process_time()
-        second = (t - T0) % CHUNK_S
-        values[second] = quantise(floats).ravel()
-        quality[second] = flags.ravel()
-        tail.append(t, values[second], quality[second])
-        if second == CHUNK_S - 1:
-            store.write(Minute(t - second, values, quality))
-            tail.clear()
+        recorder.record(t, floats, flags)
         cpu += time.process_time() - started
     started = time.process_time()
-    tail.close()
-    store.close()
+    recorder.close()
     cpu += time.process_time() - started
     readings = minutes * CHUNK_S * SERIES
     size = folder_bytes(folder)
-    if kind != "parquet":  # reopen read-only, as a window's query would find it
-        store = reopen(kind, folder)
+    store = reopen(kind, folder)  # as a window's query would find it
     end = T0 + minutes * CHUNK_S
     rack = [
         range(q * GPUS + RACK_FIRST_GPU, q * GPUS + RACK_FIRST_GPU + RACK_GPUS)
@@ -486,9 +477,113 @@ def reopen(kind: str, folder: Path) -> Candidate:
     if kind == "sqlite":
         store.db = sqlite3.connect(folder / "history.sqlite")
         store.decompressor = zstandard.ZstdDecompressor()
-    else:
+    elif kind == "duckdb":
         store.db = duckdb.connect(str(folder / "history.duckdb"), read_only=True)
     return store
+
+
+class Recorder:
+    """What the service's recorder would do each second: quantise, append to the tail, and
+    hand a full minute to the store."""
+
+    def __init__(self, store: Candidate, folder: Path):
+        self.store = store
+        self.tail = TailLog(folder / "tail.log")
+        self.values = np.empty((CHUNK_S, SERIES), np.int16)
+        self.quality = np.empty((CHUNK_S, SERIES), np.uint8)
+
+    def record(self, t: int, floats: np.ndarray, flags: np.ndarray) -> None:
+        second = (t - T0) % CHUNK_S
+        self.values[second] = quantise(floats).ravel()
+        self.quality[second] = flags.ravel()
+        self.tail.append(t, self.values[second], self.quality[second])
+        if second == CHUNK_S - 1:
+            self.store.write(Minute(t - second, self.values, self.quality))
+            self.tail.clear()
+
+    def close(self) -> None:
+        self.tail.close()
+        self.store.close()
+
+
+def record_until_killed(kind: str, folder: Path) -> None:
+    """The child of ``kill_test``: records for ever, saying each second once it is written."""
+    simulator = FleetSimulator()
+    recorder = Recorder(CANDIDATES[kind](folder), folder)
+    for t in itertools.count(T0):
+        recorder.record(t, *simulator.second(t))
+        print(t, flush=True)
+
+
+def tail_seconds(path: Path) -> list[int]:
+    """The whole frames in a tail file, by time; a frame cut short by the kill is dropped."""
+    data = path.read_bytes()
+    found, offset = [], 0
+    decompressor = zstandard.ZstdDecompressor()
+    while offset + 4 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "little")
+        frame = data[offset + 4 : offset + 4 + size]
+        if len(frame) < size:
+            break
+        found.append(int(np.frombuffer(decompressor.decompress(frame)[:8], np.int64)[0]))
+        offset += 4 + size
+    return found
+
+
+def stored_minutes(kind: str, folder: Path) -> tuple[list[int], int]:
+    """(start of every minute readable in the store, damaged segments set aside)."""
+    if kind == "sqlite":
+        db = sqlite3.connect(folder / "history.sqlite")
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        starts = [row[0] for row in db.execute("SELECT DISTINCT start_s FROM chunk")]
+        return starts, 0
+    if kind == "duckdb":
+        db = duckdb.connect(str(folder / "history.duckdb"))
+        starts = db.execute("SELECT DISTINCT t // 60 * 60 FROM readings").fetchall()
+        return [row[0] for row in starts], 0
+    starts, damaged = [], 0
+    for path in folder.glob("*.parquet"):
+        try:
+            pq.read_metadata(path)
+            starts.append(int(path.stem))
+        except (OSError, pa.ArrowInvalid):
+            damaged += 1
+    return starts, damaged
+
+
+@dataclass(frozen=True, slots=True)
+class KillResult:
+    kind: str
+    reported_s: int
+    """Seconds the killed recorder had reported written."""
+    recovered_s: int
+    """Seconds readable after the kill, from the store and the tail together."""
+    damaged: int
+
+
+def kill_test(kind: str, root: Path, after_s: int) -> KillResult:
+    """A real recorder process killed with SIGKILL after ``after_s`` seconds are written (mid
+    minute), then its folder reopened: how many of the seconds it reported survive."""
+    folder = root / f"{kind}-killed"
+    folder.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--record-until-killed", kind, str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    reported = 0
+    for line in child.stdout:
+        reported = int(line) - T0 + 1
+        if reported >= after_s:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    starts, damaged = stored_minutes(kind, folder)
+    seconds = {start + s for start in starts for s in range(CHUNK_S)}
+    seconds.update(tail_seconds(folder / "tail.log"))
+    recovered = next(s for s in itertools.count(T0) if s not in seconds) - T0
+    return KillResult(kind, reported, recovered, damaged)
 
 
 def check_answers(store: Candidate, rack: list[range], fleet: list[range], end: int, minutes: int):
@@ -509,7 +604,7 @@ def scaled_ms(measured_ms: float, recorded_s: int, rows_read: int) -> float:
     return measured_ms * rows_read / recorded_s
 
 
-def report(results: list[Result]) -> None:
+def report(results: list[Result], kills: list[KillResult]) -> None:
     minutes = results[0].minutes
     recorded_s = minutes * CHUNK_S
     print(
@@ -548,24 +643,35 @@ def report(results: list[Result]) -> None:
             f"{scaled_ms(r.heatmap_ms, recorded_s, 3600 // 5):9.0f}"
         )
     print("(1-min tier: min, mean and max per minute, 3 x 1,440 rows a day; 5-s tier: means)")
-    print("\nkill -9:")
-    for r in results:
-        print(f"  {r.name}: {r.crash_note}")
+    print("\nkill -9 of a recording process mid-minute, then its folder reopened:")
+    for r, k in zip(results, kills, strict=True):
+        print(
+            f"  {r.name}: {k.reported_s} s reported written, {k.recovered_s} s readable "
+            f"(lost {max(0, k.reported_s - k.recovered_s)}), {k.damaged} damaged segments "
+            f"set aside; {r.crash_note}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=int, default=10, help="simulated minutes to record")
     parser.add_argument("--only", choices=sorted(CANDIDATES), action="append")
+    parser.add_argument("--kill-after", type=int, default=179, help="seconds written before kill -9")
+    parser.add_argument("--record-until-killed", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.record_until_killed:
+        kind, folder = args.record_until_killed
+        record_until_killed(kind, Path(folder))
+        return
     root = Path(tempfile.mkdtemp(prefix="history-format-"))
     try:
-        results = []
+        results, kills = [], []
         for kind in args.only or list(CANDIDATES):
             started = time.perf_counter()
             results.append(run(kind, args.minutes, root))
+            kills.append(kill_test(kind, root, args.kill_after))
             print(f"{kind}: done in {time.perf_counter() - started:.0f} s", flush=True)
-        report(results)
+        report(results, kills)
     finally:
         shutil.rmtree(root)
 
