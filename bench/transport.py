@@ -25,14 +25,21 @@ the arrays in hand (numpy views of the payload; p50, p99, max over all 3 windows
 clock, one machine), frames lost (sent but never received) and late (over 100 ms, the issue's
 p99 target), the CPU of the service process (all its threads, ``time.process_time``; with
 MQTT the broker's too, through psutil) and of a window, in % of one core, and the command round
-trip (p50, p99). Ratios are to the ``tcp`` baseline of the same load in the same run.
+trip (p50, p99). Ratios are to the ``tcp`` baseline of the same load in the same run (the CPU
+ratio counts the broker with the service: both are what the service side costs).
+
+A second table per load freezes the first window's loop for ``--stall-s`` (a hung GUI thread,
+1 s into the frames): what the other windows see meanwhile, how many frames the frozen one loses
+or gets late once it thaws (queued frames are stale frames), and how much the service's memory
+grows holding frames for it.
 
 Each run first publishes warm-up frames until every window has one (so that connection set-up
 and a subscriber joining late are not counted), then ``--seconds`` of measured frames. The
 machine has 2 cores shared with other work: figures move from run to run; the CPU columns
 move least.
 
-Run: python bench/transport.py [--seconds 4] [--only zmq,wss] [--repeat 1]
+Run: python bench/transport.py [--seconds 4] [--only zmq,wss] [--repeat 1] [--stall-s 8]
+(needs the ``bench`` extra: ``pip install -e '.[test,bench]'``)
 """
 
 from __future__ import annotations
@@ -112,6 +119,16 @@ LOADS = (Load(16_384, 4.0), Load(2_048, 30.0))
 
 
 @dataclass(frozen=True)
+class Plan:
+    """One run: the load, for how long, and whether the first window freezes part way."""
+
+    load: Load
+    seconds: float
+    stall_s: float = 0.0
+    """The first window's loop blocks this long, 1 s into the measured frames (a hung GUI)."""
+
+
+@dataclass(frozen=True)
 class CurveKeys:
     """ZeroMQ CURVE key pairs (Z85): the service's, and one each window presents."""
 
@@ -154,6 +171,8 @@ class ServiceReport:
     wall_s: float
     cpu_s: float
     broker_cpu_s: float | None
+    rss_growth_mb: float
+    """The service's largest resident memory over the measured frames, less that at their start."""
 
 
 @dataclass
@@ -162,6 +181,7 @@ class WindowReport:
     round_trips_ms: list[float] = field(default_factory=list)
     cpu_s: float = 0.0
     wall_s: float = 0.0
+    stalled: bool = False
 
 
 # -- the ends of each link -----------------------------------------------------------------------
@@ -461,7 +481,8 @@ class FrameTable:
         )
 
 
-async def serve(link: Link, load: Load, seconds: float, signals: Signals) -> ServiceReport:
+async def serve(link: Link, plan: Plan, signals: Signals) -> ServiceReport:
+    load = plan.load
     service = SERVICES[family(link.candidate)](link)
     await service.open()
     signals.listening.set()
@@ -476,11 +497,14 @@ async def serve(link: Link, load: Load, seconds: float, signals: Signals) -> Ser
         await asyncio.sleep(period)
     broker = psutil.Process(link.broker_pid) if link.broker_pid else None
     broker_cpu = sum(broker.cpu_times()[:2]) if broker else 0.0
+    memory = psutil.Process()
+    rss_start = rss_peak = memory.memory_info().rss
     cpu, started = time.process_time(), time.monotonic()
-    frames = round(seconds * load.hz)
+    frames = round(plan.seconds * load.hz)
     for sequence in range(frames):
         await asyncio.sleep(max(0.0, started + sequence * period - time.monotonic()))
         await service.publish(table.frame(MEASURED, sequence))
+        rss_peak = max(rss_peak, memory.memory_info().rss)
     await asyncio.sleep(max(0.0, started + frames * period - time.monotonic()))
     wall, cpu = time.monotonic() - started, time.process_time() - cpu
     broker_cpu_s = sum(broker.cpu_times()[:2]) - broker_cpu if broker else None
@@ -489,20 +513,21 @@ async def serve(link: Link, load: Load, seconds: float, signals: Signals) -> Ser
             await service.publish(table.frame(END, frames))
         await asyncio.sleep(0.05)
     await service.close()
-    return ServiceReport(frames, wall, cpu, broker_cpu_s)
+    return ServiceReport(frames, wall, cpu, broker_cpu_s, (rss_peak - rss_start) / 1e6)
 
 
-def service_process(link: Link, load: Load, seconds: float, signals: Signals) -> None:
-    signals.results.put(("service", asyncio.run(serve(link, load, seconds, signals))))
+def service_process(link: Link, plan: Plan, signals: Signals) -> None:
+    signals.results.put(("service", asyncio.run(serve(link, plan, signals))))
 
 
 # -- a window process ----------------------------------------------------------------------------
 
 
-async def attend(link: Link, load: Load, seconds: float, ready: Synchronized) -> WindowReport:
+async def attend(link: Link, plan: Plan, ready: Synchronized, stalls: bool) -> WindowReport:
+    load = plan.load
     window = WINDOWS_OF[family(link.candidate)]()
     await window.open(link)
-    report = WindowReport()
+    report = WindowReport(stalled=stalls)
     counted_ready = False
     measuring = asyncio.Event()
 
@@ -519,7 +544,7 @@ async def attend(link: Link, load: Load, seconds: float, ready: Synchronized) ->
 
     commanding = asyncio.create_task(commands())
     cpu = started = 0.0
-    give_up = time.monotonic() + READY_TIMEOUT_S + seconds + 10.0
+    give_up = time.monotonic() + READY_TIMEOUT_S + plan.seconds + 10.0
     while time.monotonic() < give_up:
         try:
             frame = await asyncio.wait_for(window.next_frame(), timeout=1.0)
@@ -540,6 +565,9 @@ async def attend(link: Link, load: Load, seconds: float, ready: Synchronized) ->
                 measuring.set()
                 cpu, started = time.process_time(), time.monotonic()
             report.latencies_ms.append((received - sent_ns) / 1e6)
+            if stalls and time.monotonic() > started + 1.0:
+                time.sleep(plan.stall_s)  # blocks the whole loop, as a hung GUI thread would
+                stalls = False
         elif kind == END:
             break
     report.cpu_s, report.wall_s = time.process_time() - cpu, time.monotonic() - started
@@ -548,8 +576,9 @@ async def attend(link: Link, load: Load, seconds: float, ready: Synchronized) ->
     return report
 
 
-def window_process(link: Link, load: Load, seconds: float, signals: Signals) -> None:
-    signals.results.put(("window", asyncio.run(attend(link, load, seconds, signals.ready))))
+def window_process(link: Link, plan: Plan, signals: Signals, stalls: bool) -> None:
+    report = asyncio.run(attend(link, plan, signals.ready, stalls))
+    signals.results.put(("window", report))
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -598,16 +627,19 @@ def percentile(values: list[float], share: float) -> float:
     return float(np.percentile(values, share)) if values else float("nan")
 
 
-def run_one(link: Link, load: Load, seconds: float) -> Row:
+def run_one(link: Link, plan: Plan) -> Row:
+    load, seconds, stall = plan.load, plan.seconds, plan.stall_s > 0
     context = mp.get_context("spawn")
     signals = Signals(context.Event(), context.Value("i", 0), context.Queue())
-    arguments = (link, load, seconds, signals)
-    processes = [context.Process(target=service_process, args=arguments)]
+    processes = [context.Process(target=service_process, args=(link, plan, signals))]
     processes[0].start()
     if not signals.listening.wait(READY_TIMEOUT_S):
         processes[0].kill()
         raise RuntimeError(f"{link.candidate}: the service did not start listening")
-    processes += [context.Process(target=window_process, args=arguments) for _ in range(WINDOWS)]
+    processes += [
+        context.Process(target=window_process, args=(link, plan, signals, index == 0 and stall))
+        for index in range(WINDOWS)
+    ]
     for process in processes[1:]:
         process.start()
     collected = []
@@ -635,14 +667,14 @@ def make_link(candidate: str, folder: Path, broker: Mosquitto | None) -> Link:
     return Link(candidate, free_port(), free_port(), tls=tls, curve=curve)
 
 
-def measure(candidate: str, load: Load, seconds: float, folder: Path) -> Row:
+def measure(candidate: str, plan: Plan, folder: Path) -> Row:
     broker = None
     if family(candidate) == "mqtt":
         tls = make_tls_files(folder / "broker-tls") if candidate == "mqtts" else None
         broker = Mosquitto(folder, tls=tls)
         broker.start()
     try:
-        return run_one(make_link(candidate, folder, broker), load, seconds)
+        return run_one(make_link(candidate, folder, broker), plan)
     finally:
         if broker is not None:
             broker.stop()
@@ -682,11 +714,35 @@ def print_table(load: Load, rows: list[Row]) -> None:
         )
 
 
+def print_stall_table(plan: Plan, rows: list[Row]) -> None:
+    """What a frozen window costs the others and the service."""
+    print(f"\n{plan.load}, {WINDOWS} windows, the first frozen {plan.stall_s:g} s")
+    print(
+        f"{'candidate':<10} {'others p99':>10} {'others max':>10} {'others late':>11}"
+        f" {'frozen lost':>11} {'frozen late':>11} {'frozen max ms':>13} {'service RSS +MB':>15}"
+    )
+    for row in rows:
+        others = [v for w in row.windows if not w.stalled for v in w.latencies_ms]
+        frozen = [w for w in row.windows if w.stalled]
+        frozen_lost = row.service.sent * len(frozen) - sum(len(w.latencies_ms) for w in frozen)
+        frozen_latencies = [v for w in frozen for v in w.latencies_ms]
+        frozen_late = sum(v > LATE_MS for v in frozen_latencies)
+        print(
+            f"{row.candidate:<10} {percentile(others, 99):10.2f} {max(others):10.2f}"
+            f" {sum(v > LATE_MS for v in others):11d} {frozen_lost:11d} {frozen_late:11d}"
+            f" {max(frozen_latencies, default=float('nan')):13.1f}"
+            f" {row.service.rss_growth_mb:15.1f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per run")
     parser.add_argument("--only", default=",".join(CANDIDATES), help="candidates, comma-separated")
     parser.add_argument("--repeat", type=int, default=1, help="runs of every candidate and load")
+    parser.add_argument(
+        "--stall-s", type=float, default=8.0, help="a frozen window's time (0: no such run)"
+    )
     args = parser.parse_args()
     candidates = [name for name in args.only.split(",") if name]
     unknown = set(candidates) - set(CANDIDATES)
@@ -695,14 +751,20 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {args.seconds:g} s a run")
     print("latency: service stamp -> window has the arrays; CPU: % of one core; cmd: round trip ms")
     with tempfile.TemporaryDirectory(prefix="transport-bench-") as temp:
-        for load in LOADS:
-            for repeat in range(args.repeat):
-                rows = []
-                for candidate in candidates:
-                    folder = Path(temp) / f"{candidate}-{load.gpus}-{repeat}"
-                    folder.mkdir()
-                    rows.append(measure(candidate, load, args.seconds, folder))
-                print_table(load, rows)
+        runs = [Plan(load, args.seconds) for load in LOADS for _ in range(args.repeat)]
+        if args.stall_s > 0:
+            seconds = max(args.seconds, args.stall_s + 3.0)  # the freeze and its thaw fit in
+            runs += [Plan(load, seconds, args.stall_s) for load in LOADS]
+        for number, plan in enumerate(runs):
+            rows = []
+            for candidate in candidates:
+                folder = Path(temp) / f"{candidate}-{number}"
+                folder.mkdir()
+                rows.append(measure(candidate, plan, folder))
+            if plan.stall_s:
+                print_stall_table(plan, rows)
+            else:
+                print_table(plan.load, rows)
 
 
 if __name__ == "__main__":
