@@ -30,8 +30,9 @@ ratio counts the broker with the service: both are what the service side costs).
 
 A second table per load freezes the first window's loop for ``--stall-s`` (a hung GUI thread,
 1 s into the frames): what the other windows see meanwhile, how many frames the frozen one loses
-or gets late once it thaws (queued frames are stale frames), and how much the service's memory
-grows holding frames for it.
+or gets late once it thaws (queued frames are stale frames), how much the service's memory
+grows holding frames for it, and how far the service falls behind its frame schedule (a link
+that waits for the frozen window holds back every window's frames).
 
 Each run first publishes warm-up frames until every window has one (so that connection set-up
 and a subscriber joining late are not counted), then ``--seconds`` of measured frames. The
@@ -173,6 +174,10 @@ class ServiceReport:
     broker_cpu_s: float | None
     rss_growth_mb: float
     """The service's largest resident memory over the measured frames, less that at their start."""
+    behind_ms: float
+    """How far the service fell behind its frame schedule at worst: a link that makes it wait for
+    one window holds every window's frames back (their stamps are taken when a frame is made, so
+    this is where such a wait shows)."""
 
 
 @dataclass
@@ -501,8 +506,11 @@ async def serve(link: Link, plan: Plan, signals: Signals) -> ServiceReport:
     rss_start = rss_peak = memory.memory_info().rss
     cpu, started = time.process_time(), time.monotonic()
     frames = round(plan.seconds * load.hz)
+    behind = 0.0
     for sequence in range(frames):
-        await asyncio.sleep(max(0.0, started + sequence * period - time.monotonic()))
+        due = started + sequence * period
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        behind = max(behind, time.monotonic() - due)
         await service.publish(table.frame(MEASURED, sequence))
         rss_peak = max(rss_peak, memory.memory_info().rss)
     await asyncio.sleep(max(0.0, started + frames * period - time.monotonic()))
@@ -513,7 +521,9 @@ async def serve(link: Link, plan: Plan, signals: Signals) -> ServiceReport:
             await service.publish(table.frame(END, frames))
         await asyncio.sleep(0.05)
     await service.close()
-    return ServiceReport(frames, wall, cpu, broker_cpu_s, (rss_peak - rss_start) / 1e6)
+    return ServiceReport(
+        frames, wall, cpu, broker_cpu_s, (rss_peak - rss_start) / 1e6, behind * 1e3
+    )
 
 
 def service_process(link: Link, plan: Plan, signals: Signals) -> None:
@@ -720,6 +730,7 @@ def print_stall_table(plan: Plan, rows: list[Row]) -> None:
     print(
         f"{'candidate':<10} {'others p99':>10} {'others max':>10} {'others late':>11}"
         f" {'frozen lost':>11} {'frozen late':>11} {'frozen max ms':>13} {'service RSS +MB':>15}"
+        f" {'service behind ms':>17}"
     )
     for row in rows:
         others = [v for w in row.windows if not w.stalled for v in w.latencies_ms]
@@ -731,7 +742,7 @@ def print_stall_table(plan: Plan, rows: list[Row]) -> None:
             f"{row.candidate:<10} {percentile(others, 99):10.2f} {max(others):10.2f}"
             f" {sum(v > LATE_MS for v in others):11d} {frozen_lost:11d} {frozen_late:11d}"
             f" {max(frozen_latencies, default=float('nan')):13.1f}"
-            f" {row.service.rss_growth_mb:15.1f}"
+            f" {row.service.rss_growth_mb:15.1f} {row.service.behind_ms:17.1f}"
         )
 
 
