@@ -596,8 +596,9 @@ def window_process(link: Link, plan: Plan, signals: Signals, stalls: bool) -> No
 
 @dataclass
 class Row:
+    """One candidate's run: what the service and each window reported."""
+
     candidate: str
-    load: Load
     service: ServiceReport
     windows: list[WindowReport]
 
@@ -666,7 +667,7 @@ def run_one(link: Link, plan: Plan) -> Row:
         process.join(timeout=10.0)
     service = next(report for role, report in collected if role == "service")
     windows = [report for role, report in collected if role == "window"]
-    return Row(link.candidate, load, service, windows)
+    return Row(link.candidate, service, windows)
 
 
 def make_link(candidate: str, folder: Path, broker: Mosquitto | None) -> Link:
