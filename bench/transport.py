@@ -40,6 +40,7 @@ machine has 2 cores shared with other work: figures move from run to run; the CP
 move least.
 
 Run: python bench/transport.py [--seconds 4] [--only zmq,wss] [--repeat 1] [--stall-s 8]
+[--zmq-hwm 8]
 (needs the ``bench`` extra: ``pip install -e '.[test,bench]'``)
 """
 
@@ -89,7 +90,6 @@ LATE_MS = 100.0
 COMMAND_EVERY_S = 0.05
 READY_TIMEOUT_S = 30.0
 END_REPEATS = 3
-FRAME_HWM = 8  # ZeroMQ: frames queued per window before PUB drops (2 s at 4 Hz): live, not backlog
 FRAME_TOPIC = "factoryfloor/frames"
 COMMAND_TOPIC = "factoryfloor/commands"
 CANDIDATES = ("tcp", "zmq", "zmq-curve", "ws", "wss", "mqtt", "mqtts")
@@ -155,6 +155,8 @@ class Link:
     tls: TlsFiles | None = None
     curve: CurveKeys | None = None
     broker_pid: int | None = None
+    frame_hwm: int = 8
+    """ZeroMQ: frames queued at each end per window before PUB drops: live, not backlog."""
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ class ZmqService:
         self._context = zmq.asyncio.Context()
         self._frames = self._context.socket(zmq.PUB)
         self._commands = self._context.socket(zmq.ROUTER)
-        self._frames.sndhwm = FRAME_HWM
+        self._frames.sndhwm = link.frame_hwm
         for socket in (self._frames, self._commands):
             if link.curve is not None:
                 socket.curve_secretkey = link.curve.server_secret
@@ -301,7 +303,7 @@ class ZmqWindow:
         self._context = zmq.asyncio.Context()
         self._frames = self._context.socket(zmq.SUB)
         self._commands = self._context.socket(zmq.DEALER)
-        self._frames.rcvhwm = FRAME_HWM
+        self._frames.rcvhwm = link.frame_hwm
         for socket in (self._frames, self._commands):
             if link.curve is not None:
                 socket.curve_serverkey = link.curve.server_public
@@ -670,22 +672,22 @@ def run_one(link: Link, plan: Plan) -> Row:
     return Row(link.candidate, service, windows)
 
 
-def make_link(candidate: str, folder: Path, broker: Mosquitto | None) -> Link:
+def make_link(candidate: str, folder: Path, broker: Mosquitto | None, frame_hwm: int) -> Link:
     if broker is not None:
         return Link(candidate, broker.port, 0, tls=broker.tls, broker_pid=broker.pid)
     tls = make_tls_files(folder / "tls") if candidate == "wss" else None
     curve = CurveKeys.new() if candidate == "zmq-curve" else None
-    return Link(candidate, free_port(), free_port(), tls=tls, curve=curve)
+    return Link(candidate, free_port(), free_port(), tls=tls, curve=curve, frame_hwm=frame_hwm)
 
 
-def measure(candidate: str, plan: Plan, folder: Path) -> Row:
+def measure(candidate: str, plan: Plan, folder: Path, frame_hwm: int) -> Row:
     broker = None
     if family(candidate) == "mqtt":
         tls = make_tls_files(folder / "broker-tls") if candidate == "mqtts" else None
         broker = Mosquitto(folder, tls=tls)
         broker.start()
     try:
-        return run_one(make_link(candidate, folder, broker), plan)
+        return run_one(make_link(candidate, folder, broker, frame_hwm), plan)
     finally:
         if broker is not None:
             broker.stop()
@@ -755,6 +757,9 @@ def main() -> None:
     parser.add_argument(
         "--stall-s", type=float, default=8.0, help="a frozen window's time (0: no such run)"
     )
+    parser.add_argument(
+        "--zmq-hwm", type=int, default=8, help="ZeroMQ frames queued at each end per window"
+    )
     args = parser.parse_args()
     candidates = [name for name in args.only.split(",") if name]
     unknown = set(candidates) - set(CANDIDATES)
@@ -772,7 +777,7 @@ def main() -> None:
             for candidate in candidates:
                 folder = Path(temp) / f"{candidate}-{number}"
                 folder.mkdir()
-                rows.append(measure(candidate, plan, folder))
+                rows.append(measure(candidate, plan, folder, args.zmq_hwm))
             if plan.stall_s:
                 print_stall_table(plan, rows)
             else:
