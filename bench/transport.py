@@ -22,8 +22,8 @@ sequence number). Two loads: 16,384 GPUs x 6 quantities (98,304 series, 590 kB a
 
 Measured per candidate and load: frame latency from the service's stamp to the window having
 the arrays in hand (numpy views of the payload; p50, p99, max over all 3 windows; the same
-clock, one machine), frames lost (sent but never received) and late (over 100 ms, the issue's
-p99 target), the CPU of the service process (all its threads, ``time.process_time``; with
+clock, one machine), frames lost (sent but never received) and late (over 100 ms, the p99
+target for frames), the CPU of the service process (all its threads, ``time.process_time``; with
 MQTT the broker's too, through psutil) and of a window, in % of one core, and the command round
 trip (p50, p99). Ratios are to the ``tcp`` baseline of the same load in the same run (the CPU
 ratio counts the broker with the service: both are what the service side costs).
