@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Subcommands: 'factoryfloor check FILE' validates a design and prints its figures "
         "(exit 0 ok, 1 over capacity, 2 invalid); 'factoryfloor catalog' lists GPU models; "
         "'factoryfloor telemetry FILE' runs the telemetry sources headless; "
+        "'factoryfloor serve FILE' runs the service headless; "
         "'factoryfloor users add|remove|passwd|list' manages who may sign in to a service.",
     )
     parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
@@ -84,7 +85,28 @@ def _parser() -> argparse.ArgumentParser:
         help="start in Run mode, full screen in control-room mode, with the monitor and "
         "panels chosen last time (View > Control-Room Mode)",
     )
+    parser.add_argument("--connect", metavar="HOST:PORT",
+                        help="attach to a running service (factoryfloor serve) as a viewer, and "
+                             "show its design running; File > Connect signs in")  # fmt: skip
+    parser.add_argument("--service-key", metavar="KEY",
+                        help="the service's public key, needed once per service (then "
+                             "remembered); one on this machine is found without it")  # fmt: skip
     return parser
+
+
+def _service_address(options: argparse.Namespace):
+    """The service ``--connect`` names, with its key; exits with the reason if it cannot."""
+    from factoryfloor.backend.service.address import AddressError, parse_address
+    from factoryfloor.backend.service.client import ServiceAddress
+    from factoryfloor.backend.service.keys import ServiceKeyError, resolve_service_key
+    from factoryfloor.backend.service.users import default_data_folder
+
+    try:
+        host, port = parse_address(options.connect)
+        key = resolve_service_key(host, port, options.service_key, None, default_data_folder())
+    except (AddressError, ServiceKeyError) as error:
+        raise SystemExit(f"factoryfloor --connect: {error}") from None
+    return ServiceAddress(host, port, key)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from factoryfloor.app.telemetry_cli import main as telemetry_main
 
         return telemetry_main(args[1:])
+    if args[:1] == ["serve"]:
+        from factoryfloor.app.serve_cli import main as serve_main
+
+        return serve_main(args[1:])
     if args[:1] == ["users"]:
         from factoryfloor.app.users_cli import main as users_main
 
@@ -111,10 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return show_catalog()
     options = _parser().parse_args(args)
     path = demo_path() if options.demo or options.file is None else options.file
+    service = _service_address(options) if options.connect else None
 
     from factoryfloor.app.gui import run_gui
 
-    return run_gui(path, wall=options.wall)
+    return run_gui(path, wall=options.wall, service=service)
 
 
 if __name__ == "__main__":

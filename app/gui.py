@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from factoryfloor.app.main_window import MainWindow
+from factoryfloor.backend.service.client import Credentials, ServiceAddress
 
 
 def create_application() -> QApplication:
@@ -19,8 +20,9 @@ def create_application() -> QApplication:
     return app
 
 
-def run_gui(path: Path, wall: bool = False) -> int:
-    """Open ``path``; with ``wall``, go on to Run mode on the control-room wall once shown."""
+def run_gui(path: Path, wall: bool = False, service: ServiceAddress | None = None) -> int:
+    """Open ``path``, or attach to ``service`` and show its design; with ``wall``, go on to Run
+    mode on the control-room wall once shown."""
     app = create_application()
     window = MainWindow()
     window.show()
@@ -28,5 +30,8 @@ def run_gui(path: Path, wall: bool = False) -> int:
         window.design_shown.connect(
             lambda _: window.show_control_room(), Qt.ConnectionType.SingleShotConnection
         )
-    window.start(path)
+    if service is not None:
+        window.services.connect_to(service, Credentials())
+    else:
+        window.start(path)
     return app.exec()

@@ -25,6 +25,7 @@ from factoryfloor.app.file_commands import FileCommands
 from factoryfloor.app.menus import Menus
 from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.app.run_view import RunView
+from factoryfloor.app.service_commands import ServiceCommands
 from factoryfloor.app.settings import recovery_store
 from factoryfloor.app.tool_bars import EditorToolBar, ModeToolBar
 from factoryfloor.backend.design.leftovers import remove_leftovers_at_start
@@ -77,14 +78,17 @@ class MainWindow(DocumentWindow):
         self.mode_bar = ModeToolBar(self.run_view.quantity_box)
         self.modes = ModeSwitch(self, self.run_view, self.plan_view, self.mode_bar,
                                 [self.properties_dock, self.problems_dock], self.tasks)  # fmt: skip
+        self.services = ServiceCommands(self, self.modes)
         self.menus = Menus(self, self.files, self.controller, self.plan_view, self.undo_group,
                            [self.properties_dock, self.figures_dock, self.problems_dock],
-                           self.modes)  # fmt: skip
+                           self.modes, self.services)  # fmt: skip
         self.tools = EditorToolBar(self.plan_view)
         for bar in (self.menus.file_tool_bar(), self.tools, self.mode_bar):  # left to right
             self.addToolBar(bar)
 
         self.files.document_ready.connect(self.show_document)
+        self.services.document_ready.connect(self.show_document)
+        self.services.attached_changed.connect(self._update_title)
         self.recovery_offer.document_ready.connect(self.show_document)
         self.modes.editing_enabled.connect(self._set_editing_enabled)
         self.figures_panel.entity_activated.connect(self.select_entity)
@@ -229,6 +233,8 @@ class MainWindow(DocumentWindow):
             return
         path = self.document.path
         name = "built-in demo" if self.document.built_in else path.name if path else "Untitled"
+        if self.services.attached and path is None:
+            name = self.services.describe()
         self.setWindowTitle(f"{self.document.design.name} — {name}[*] — FactoryFloor")
         self.setWindowModified(self.document.is_modified)
 
@@ -266,6 +272,7 @@ class MainWindow(DocumentWindow):
         settings.setValue("mainWindow/geometry", self.saveGeometry())
         settings.setValue("mainWindow/state", self.saveState())
         self.autosave.stop()
+        self.services.disconnect()
         self.modes.shut_down()
         self.recovery.clear()
         self.tasks.shutdown()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar
 from factoryfloor.app.editor_controller import EditorController
 from factoryfloor.app.file_commands import ExportFormat, FileCommands
 from factoryfloor.app.mode_switch import ModeSwitch
+from factoryfloor.app.service_commands import ServiceCommands, choose_service
 from factoryfloor.backend.design.edits import AlignEdge
 from factoryfloor.resources import demo_path
 from factoryfloor.widgets.plan_editor import PlanEditorView
@@ -36,7 +37,8 @@ class Menus:
 
     def __init__(self, window: QMainWindow, files: FileCommands, controller: EditorController,
                  plan_view: PlanEditorView, undo_group: QUndoGroup,
-                 panel_docks: Sequence[QDockWidget], modes: ModeSwitch):  # fmt: skip
+                 panel_docks: Sequence[QDockWidget], modes: ModeSwitch,
+                 services: ServiceCommands):  # fmt: skip
         self.window = window
         keys = QKeySequence.StandardKey
         c = controller
@@ -60,6 +62,15 @@ class Menus:
             export_menu.addAction(
                 self._action(label, lambda _=False, f=export_format: files.export(f))
             )
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Connect to Service…", lambda: choose_service(
+            window, services)))  # fmt: skip
+        self.apply_design_action = self._action("A&pply Design to Service…", services.apply_design)
+        self.disconnect_action = self._action("&Disconnect from Service", services.disconnect)
+        file_menu.addActions([self.apply_design_action, self.disconnect_action])
+        services.attached_changed.connect(self._show_attached)
+        self._services = services
+        self._show_attached()
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", window.close, keys.Quit))
 
@@ -104,6 +115,11 @@ class Menus:
         view_menu.addAction(self._action("&Control-Room Mode…", modes.choose_control_room, "F11"))
         help_menu = window.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About FactoryFloor", self._about))
+
+    def _show_attached(self) -> None:
+        attached = self._services.attached
+        self.apply_design_action.setEnabled(attached)
+        self.disconnect_action.setEnabled(attached)
 
     def file_tool_bar(self) -> QToolBar:
         """New, open, save; undo, redo; fit and zoom."""

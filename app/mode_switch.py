@@ -18,7 +18,8 @@ from factoryfloor.app.background import BackgroundTasks
 from factoryfloor.app.document_window import DocumentWindow
 from factoryfloor.app.run_view import RunView
 from factoryfloor.app.tool_bars import ModeToolBar
-from factoryfloor.backend.telemetry.process import BackendClient
+from factoryfloor.backend.service.client import ServiceClient
+from factoryfloor.backend.service.embedded import BackendClient
 from factoryfloor.widgets.broker_link import BrokerLinkLabel
 from factoryfloor.widgets.plan_editor import PlanEditorView
 from factoryfloor.widgets.plan_tools import SELECT
@@ -47,6 +48,9 @@ class ModeSwitch(QObject):
         self.control_room: ControlRoomWindow | None = None
         self._design_docks_shown: list[QDockWidget] = []
         self._stopping: list[BackendClient] = []
+        self.attached_service: ServiceClient | None = None
+        """The running service the window is attached to: Run reads from it instead of
+        starting a service of the window's own."""
         """Backends being stopped in the background (leaving Run mode)."""
         mode_bar.design_action.triggered.connect(self.enter_design)
         mode_bar.run_action.triggered.connect(self.enter_run)
@@ -81,8 +85,9 @@ class ModeSwitch(QObject):
         for dock in self._design_docks_shown:
             dock.hide()
         self.run_view.start(document.design, document.figures, document.path,
-                            document.is_modified)  # fmt: skip
-        self.window.statusBar().showMessage("Run: starting the telemetry backend…", 5000)
+                            document.is_modified, self.attached_service)  # fmt: skip
+        if self.attached_service is None:
+            self.window.statusBar().showMessage("Run: starting the telemetry backend…", 5000)
 
     def enter_design(self) -> None:
         """Back to editing: the wall closes and the backend stops in the background."""

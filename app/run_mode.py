@@ -1,7 +1,8 @@
-"""Run mode: the same plan, coloured by live telemetry from the backend process.
+"""Run mode: the same plan, coloured by live telemetry from a service.
 
-Starts the backend (its own process: ingest never touches this thread) on the open design,
-reads a frame four times a second, records it in the live history and turns it into per-rack
+Either starts a service of the window's own (its own process: ingest never touches this thread)
+on the open design, or reads from a running service the window is attached to (``attach``).
+Reads a frame four times a second, records it in the live history and turns it into per-rack
 and facility figures, which the Run view draws as colours, plots and tiles. The design is
 handed over as a file: the saved one, or a snapshot of unsaved edits.
 
@@ -9,7 +10,9 @@ A backend that dies (killed, crashed) is noticed at the next tick: ``backend_los
 every series reads as missing from then on (gaps in the history, racks without a reading, no
 figures) rather than as the last frame held, and a new backend is started after a backoff
 (1 s, doubling to 30 s while restarts keep failing; back to 1 s once a restarted backend has
-sent a frame), or at once by ``restart_now``.
+sent a frame), or at once by ``restart_now``. An attached service that stops answering is not
+the window's to restart: ``link_down`` says so, readings show as missing, and they are live
+again as soon as it is back (ZeroMQ reconnects by itself).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from factoryfloor.backend.design.design_file import design_to_json
 from factoryfloor.backend.design.figures import DesignFigures
 from factoryfloor.backend.design.leftovers import remove_run_snapshot, write_run_snapshot
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.service.client import ServiceClient
+from factoryfloor.backend.service.embedded import BackendClient, BackendConfig, BackendExited
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.live_figures import LiveAggregator
-from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig, BackendExited
 from factoryfloor.backend.telemetry.sink import GOOD
 
 FRAME_INTERVAL_MS = 250
@@ -99,11 +103,17 @@ class RunMode(QObject):
     backend_restarted = Signal(object)
     """The BackendLost a new backend has just been started after."""
     backend_back = Signal()
-    """A restarted backend sent its first frame: readings are live again."""
+    """A restarted backend (or an attached service that was silent) sent its first frame:
+    readings are live again."""
+    link_down = Signal(str)
+    """The attached service stopped answering, or refused this window: what to tell the
+    operator."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.client: BackendClient | None = None
+        self.client: BackendClient | ServiceClient | None = None
+        self.attached: ServiceClient | None = None
+        """The running service this window is attached to; None: it runs one of its own."""
         self.quantity = "util_pct"
         self.simulator_hz = 4.0
         """Publishing rate of the built-in simulator, when the design runs on it."""
@@ -120,6 +130,8 @@ class RunMode(QObject):
         self._attempt = 0
         """Restarts since a backend last sent a frame."""
         self._lost: BackendLost | None = None
+        self._silent = False
+        """The attached service is down for this window, and the operator has been told."""
         self._keys: list[str] = []
         """The keys of the last frame: what reads as missing while no backend runs."""
         self._restart_timer = QTimer(self)
@@ -129,30 +141,44 @@ class RunMode(QObject):
     @property
     def running(self) -> bool:
         """In Run mode, whether or not a backend is up at this moment."""
-        return self._config is not None
+        return self._config is not None or self.attached is not None
 
     @property
     def backend_down(self) -> bool:
         return self.running and self.client is None
 
     def start(self, design: Design, saved_path: Path | None, modified: bool) -> None:
+        """Start a service of the window's own on ``design``, and read from it."""
         path = saved_path
         if path is None or modified:
             path = self._snapshot = write_run_snapshot(design_to_json(design))
+        self._config = BackendConfig(str(path), simulator_hz=self.simulator_hz)
+        self._begin(design, BackendClient(self._config))
+
+    def attach(self, design: Design, service: ServiceClient) -> None:
+        """Read from a running service (which runs ``design``); the caller owns the link and
+        keeps polling it."""
+        self.attached = service
+        self._silent = False
+        self._begin(design, service)
+
+    def _begin(self, design: Design, client: BackendClient | ServiceClient) -> None:
         self._aggregator = LiveAggregator(design)
         self.recorded = LiveHistory(design)
         self._last_news, self._shown_s = None, -math.inf
-        self._config = BackendConfig(str(path), simulator_hz=self.simulator_hz)
         self._attempt, self._keys, self._lost = 0, [], None
-        self.client = BackendClient(self._config)
+        self.client = client
         self._timer.start()
 
     def stop(self) -> BackendClient | None:
-        """Stop reading; the caller stops the returned client off the Qt thread."""
+        """Stop reading; the caller stops the returned client (the window's own service) off
+        the Qt thread. An attached service's link stays with its owner."""
         self._timer.stop()
         self._restart_timer.stop()
         self._config = None
         client, self.client = self.client, None
+        if self.attached is not None:
+            self.attached, client = None, None
         if self._snapshot is not None:
             remove_run_snapshot(self._snapshot)
             self._snapshot = None
@@ -168,7 +194,7 @@ class RunMode(QObject):
         facility would otherwise redraw the same picture three ticks in four, which at 16,384
         GPUs is most of the event loop's time."""
         client = self.client
-        if client is not None:
+        if isinstance(client, BackendClient):
             for event in client.poll():
                 self.event.emit(event)
             if client.lost is not None:
@@ -179,6 +205,9 @@ class RunMode(QObject):
             self._show_missing()
             return
         frame = self.client.frame()
+        if self.attached is not None and self._link_down(self.attached, frame):
+            self._show_missing()
+            return
         if frame is None or not frame.keys:
             if self._attempt:  # a restarted backend not sending yet: still missing
                 self._show_missing()
@@ -200,7 +229,26 @@ class RunMode(QObject):
         if self.recorded is not None:
             self.history.emit(self.recorded)
 
-    # --- A backend that died ----------------------------------------------------------------
+    # --- A backend that died, or an attached service gone silent ---------------------------
+
+    def _link_down(self, service: ServiceClient, frame: object) -> bool:
+        """Whether the attached service is down for this window (silent, or refusing it); says
+        so once, and says when it is back."""
+        down = frame is None and (service.silent or bool(service.refused))
+        if down and not self._silent:
+            self._silent = True
+            if service.refused:
+                text = f"The service at {service.address} refused this window: {service.refused}"
+            else:
+                since = time.strftime("%H:%M:%S", time.localtime(service.silent_since_s))
+                text = (f"The service at {service.address} has not answered since {since}: no "
+                        "live readings. Reattaching as soon as it answers.")  # fmt: skip
+            self._last_news, self._shown_s = None, -math.inf
+            self.link_down.emit(text)
+        elif frame is not None and self._silent:
+            self._silent = False
+            self.backend_back.emit()
+        return down
 
     def _lose(self, client: BackendClient, exited: BackendExited) -> None:
         client.stop()  # it has exited: nothing to wait for, only the pipe to close

@@ -22,9 +22,10 @@ from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QWidget
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.service.client import ServiceClient
+from factoryfloor.backend.service.embedded import BackendClient
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
-from factoryfloor.backend.telemetry.process import BackendClient
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
@@ -131,6 +132,7 @@ class RunView(QObject):
         self.run_mode.backend_lost.connect(lambda lost: self._show_alert(lost.message()))
         self.run_mode.backend_restarted.connect(lambda lost: self._show_alert(lost.message(True)))
         self.run_mode.backend_back.connect(lambda: self._show_alert(""))
+        self.run_mode.link_down.connect(self._show_alert)
 
     @property
     def running(self) -> bool:
@@ -143,14 +145,19 @@ class RunView(QObject):
     # --- Starting and stopping --------------------------------------------------------------
 
     def start(self, design: Design, figures: DesignFigures, saved_path: Path | None,
-              modified: bool) -> None:  # fmt: skip
+              modified: bool, service: ServiceClient | None = None) -> None:  # fmt: skip
+        """Show ``design`` running: on a service of the window's own, or on ``service``, a
+        running one the window is attached to."""
         self._build_docks()
         self.design = design
         cdus = {c.id: c for c in design.cdus}
         self.loop_capacity = {lp.id: LoopCapacity(lp.cdu_id, cdus[lp.cdu_id].capacity_kw)
                               for lp in design.loops}  # fmt: skip
         self._figures = figures
-        self.run_mode.start(design, saved_path, modified)
+        if service is None:
+            self.run_mode.start(design, saved_path, modified)
+        else:
+            self.run_mode.attach(design, service)
         history = self.run_mode.recorded
         self.plots.set_history(history, self.loop_capacity)
         self.heatmap.set_history(history)

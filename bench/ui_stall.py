@@ -32,7 +32,7 @@ from stall_probe import StallProbe
 
 from factoryfloor.backend.design.design_file import save_design
 from factoryfloor.backend.design.synthetic import generate_hall
-from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig
+from factoryfloor.backend.service.embedded import BackendClient, BackendConfig
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator, SimulatorSource
 from factoryfloor.backend.telemetry.store import TelemetryStore
 

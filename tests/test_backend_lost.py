@@ -38,15 +38,13 @@ def wait_for_live_data(window: MainWindow, qtbot) -> None:
     qtbot.waitUntil(lambda: live_power(window) not in ("-", "n/a"), timeout=30_000)
 
 
-def test_a_killed_backend_is_reported_shown_as_missing_freed_and_restarted(
+def test_a_killed_backend_is_reported_shown_as_missing_and_restarted(
     window: MainWindow, qtbot
 ) -> None:
     window.run_action.trigger()
     wait_for_live_data(window, qtbot)
     run_mode = window.run_view.run_mode
     client = run_mode.client
-    segment = Path("/dev/shm") / client.segment_name
-    assert segment.exists()
     banner = window.run_view.backend_banner
     assert not banner.isVisible()
 
@@ -61,7 +59,6 @@ def test_a_killed_backend_is_reported_shown_as_missing_freed_and_restarted(
     assert "(killed by SIGKILL)" in text and "no live readings" in text
     assert "Restarting in 1 s (attempt 1)" in text
     assert window.statusBar().currentMessage() == text  # not the last source status, as if live
-    assert not segment.exists(), "the dead backend's shared memory is still there"
 
     # Nothing reads as live: no figures, racks without a reading, gaps in the history.
     tiles = window.run_view.live_panel.tiles

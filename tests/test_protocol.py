@@ -11,13 +11,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from factoryfloor.backend.service import embedded, messages
+from factoryfloor.backend.service.messages import (
+    ApplyDesign,
+    DesignApplied,
+    Hello,
+    QueryHeatmap,
+    Welcome,
+)
+from factoryfloor.backend.service.roles import ROLE_NAMES
 from factoryfloor.backend.telemetry import protocol
 from factoryfloor.backend.telemetry.protocol import (
     MESSAGE_TYPES,
     PROTOCOL_VERSION,
     Accepted,
     EventsRaised,
-    FrameTableOpened,
     KeysAdded,
     Message,
     Notification,
@@ -42,12 +50,26 @@ JSON_VALUES = st.recursive(
 )  # fmt: skip
 EVENTS = st.builds(SourceEvent, TEXT, st.sampled_from(["status", "rejected", "dropped"]), TEXT,
                    TEXT, st.floats(allow_nan=False, allow_infinity=False))  # fmt: skip
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 MESSAGES = st.one_of(
     st.builds(Stop, msg_id=TEXT),
     st.builds(Accepted, IDS, msg_id=TEXT),
     st.builds(Refused, IDS, TEXT, msg_id=TEXT),
     st.builds(Result, IDS, JSON_VALUES, msg_id=TEXT),
-    st.builds(FrameTableOpened, TEXT, st.integers(min_value=0)),
+    st.builds(Hello, TEXT, TEXT, TEXT, TEXT),
+    st.builds(
+        Welcome, IDS, TEXT, st.sampled_from(ROLE_NAMES), TEXT, st.integers(0), st.integers(0)
+    ),
+    st.builds(ApplyDesign, TEXT, st.integers(0)),
+    st.builds(
+        QueryHeatmap,
+        st.lists(TEXT, max_size=3).map(tuple),
+        FLOATS,
+        FLOATS,
+        st.integers(1),
+        st.integers(1),
+    ),
+    st.builds(DesignApplied, st.integers(0), TEXT),
     st.builds(KeysAdded, st.integers(min_value=0), st.lists(TEXT, max_size=5).map(tuple)),
     st.builds(EventsRaised, st.lists(EVENTS, max_size=3).map(tuple)),
 )
@@ -62,7 +84,8 @@ def test_every_message_type_defined_is_listed_under_its_own_name() -> None:
     """A type left out of MESSAGE_TYPES could be sent but never read."""
     defined = {
         cls
-        for cls in vars(protocol).values()
+        for module in (protocol, messages, embedded)
+        for cls in vars(module).values()
         if isinstance(cls, type) and is_dataclass(cls) and issubclass(cls, Message)
     } - {Message, Request, Reply, Notification}
     assert set(MESSAGE_TYPES.values()) == defined

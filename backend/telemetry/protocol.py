@@ -1,9 +1,10 @@
-"""The messages between the GUI and its backend process: one envelope, versioned and typed.
+"""The messages between a window and its service: one envelope, versioned and typed.
 
-Every message is a frozen dataclass with an id of its own. On the pipe it travels as JSON in a
-fixed envelope, after the Jupyter kernel protocol's header::
+Every message is a frozen dataclass with an id of its own. On the wire (the service's sockets,
+and the pipe to an embedded service) it travels as JSON in a fixed envelope, after the Jupyter
+kernel protocol's header::
 
-    {"header": {"version": 1, "msg_type": "stop", "msg_id": "..."}, "content": {...}}
+    {"header": {"version": 2, "msg_type": "stop", "msg_id": "..."}, "content": {...}}
 
 JSON rather than pickles, so neither end ever builds objects the other chose: bytes that do not
 read as one of this version's message types, with its fields (no more, no fewer) of their
@@ -11,20 +12,19 @@ types, are refused with a reason, never misread.
 
 There are three kinds of message:
 
-- ``Request``: from the GUI to the backend, which answers each one it reads with one reply. A
-  backend that has accepted ``Stop`` reads nothing more.
-- ``Reply``: from the backend; ``in_reply_to`` is the request's ``msg_id``. ``Accepted`` (being
+- ``Request``: from a window to the service, which answers each one it reads with one reply.
+- ``Reply``: from the service; ``in_reply_to`` is the request's ``msg_id``. ``Accepted`` (being
   done, nothing to return), ``Refused`` (with the reason; also the answer to anything
-  unreadable, or to a message the backend does not take), or ``Result`` (done, with the answer).
-- ``Notification``: from the backend on its own, never answered: where the frame table is, new
-  series keys, source events.
+  unreadable, or to a message the service does not take), or ``Result`` (done, with the answer).
+- ``Notification``: from the service on its own, never answered: new series keys, source
+  events, a design applied.
 
 Versions: the header has the same three fields in every version, so either end can always tell
-what it was sent, and from which version. ``PROTOCOL_VERSION`` must match exactly (the GUI starts
-the backend from its own install); it goes up when an existing message's fields or meaning
+what it was sent, and from which version. ``PROTOCOL_VERSION`` must match exactly (a window is
+told both versions when it does not); it goes up when an existing message's fields or meaning
 change. A new message type needs no new version: an end that does not know it refuses it by
 name. A new command (acknowledging an alarm, a control action, a history query) is a
-``Request`` subclass listed in ``MESSAGE_TYPES``, and a case in the backend's handler.
+``Request`` subclass, ``register``-ed, and a case in the service's handler.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ from pydantic import ConfigDict, JsonValue, TypeAdapter, ValidationError
 
 from factoryfloor.backend.telemetry.sink import SourceEvent
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""2: the window attaches to a service over ZeroMQ (``backend.service.messages``); 1 read a
+shared-memory frame table."""
 
 
 def new_msg_id() -> str:
@@ -60,7 +62,7 @@ class ProtocolError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """Anything that crosses the pipe."""
+    """Anything that crosses between a window and its service."""
 
     msg_type: ClassVar[str]
     """The header's name for this type: the key of ``MESSAGE_TYPES``."""
@@ -71,12 +73,12 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Request(Message):
-    """Sent by the GUI; the backend answers it with one ``Reply``."""
+    """Sent by a window; the service answers it with one ``Reply``."""
 
 
 @dataclass(frozen=True, slots=True)
 class Reply(Message):
-    """The backend's answer to one request."""
+    """The service's answer to one request."""
 
     in_reply_to: str | None
     """The request's ``msg_id``; None only when a refused message had no readable id."""
@@ -84,7 +86,7 @@ class Reply(Message):
 
 @dataclass(frozen=True, slots=True)
 class Notification(Message):
-    """Sent by the backend on its own; not answered."""
+    """Sent by the service on its own; not answered."""
 
 
 # --- Requests -----------------------------------------------------------------------------------
@@ -92,7 +94,7 @@ class Notification(Message):
 
 @dataclass(frozen=True, slots=True)
 class Stop(Request):
-    """Stop the sources, free the frame table and exit: accepted, then done."""
+    """Stop the sources and exit (a window to the service it embeds, over their pipe)."""
 
     msg_type: ClassVar[str] = "stop"
 
@@ -127,19 +129,8 @@ class Result(Reply):
 
 
 @dataclass(frozen=True, slots=True)
-class FrameTableOpened(Notification):
-    """Frames are now written to this shared-memory segment: sent at start, and again each
-    time the table is replaced by a larger one (the old segment is unlinked)."""
-
-    msg_type: ClassVar[str] = "frame_table_opened"
-    segment_name: str
-    capacity: int
-    """How many series the table holds."""
-
-
-@dataclass(frozen=True, slots=True)
 class KeysAdded(Notification):
-    """Series keys for the frame table's columns from ``start`` on (earlier ones never move)."""
+    """Series keys for the frames' columns from ``start`` on (earlier ones never move)."""
 
     msg_type: ClassVar[str] = "keys_added"
     start: int
@@ -156,7 +147,7 @@ class EventsRaised(Notification):
 
 @dataclass(frozen=True, slots=True)
 class BackendFailed(Notification):
-    """The backend is exiting on an error it could not serve past: why, for the operator."""
+    """The service is exiting on an error it could not serve past: why, for the operator."""
 
     msg_type: ClassVar[str] = "backend_failed"
     reason: str
@@ -169,7 +160,6 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         Accepted,
         Refused,
         Result,
-        FrameTableOpened,
         KeysAdded,
         EventsRaised,
         BackendFailed,
@@ -178,6 +168,16 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 _ADAPTERS: dict[type[Message], TypeAdapter] = {
     cls: TypeAdapter(cls) for cls in MESSAGE_TYPES.values()
 }
+
+
+def register(*classes: type[Message]) -> None:
+    """Add message types defined by a higher layer (the service's link to its windows), so
+    they travel in the same envelope and are checked the same way."""
+    for cls in classes:
+        if MESSAGE_TYPES.get(cls.msg_type, cls) is not cls:
+            raise ValueError(f"message type {cls.msg_type!r} is registered already")
+        MESSAGE_TYPES[cls.msg_type] = cls
+        _ADAPTERS[cls] = TypeAdapter(cls)
 
 
 def encode(message: Message) -> bytes:

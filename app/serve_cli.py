@@ -1,0 +1,98 @@
+"""``factoryfloor serve``: run the service headless, for as long as the machine runs.
+
+Watches and records the facility of one design with no window, and serves every window that
+attaches (``factoryfloor --connect HOST:PORT``). Logs go to standard error (the journal, under
+systemd) and to ``service.log`` in the platform's log folder. SIGTERM and SIGINT stop it
+cleanly. The service's public key is printed at start, with its fingerprint: windows on other
+machines need it once (``--service-key``), then remember it.
+
+Exit codes: 0 stopped, 2 the design, the data folder or the address could not be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from platformdirs import user_log_path
+
+from factoryfloor.backend.design.design_file import DesignFileError, describe_file_error
+from factoryfloor.backend.service.address import DEFAULT_PORT, AddressError, parse_address
+from factoryfloor.backend.service.keys import ServiceKeyError, fingerprint, service_key_pair
+from factoryfloor.backend.service.server import Listening, Service, ServiceConfig
+from factoryfloor.backend.service.users import default_data_folder
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="factoryfloor serve",
+                                     description=__doc__.splitlines()[0])  # fmt: skip
+    parser.add_argument("design", type=Path, help="the design file the service runs")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help=f"users, audit log, design versions and history "
+                             f"(default: {default_data_folder()})")  # fmt: skip
+    parser.add_argument("--listen", default=f"127.0.0.1:{DEFAULT_PORT}", metavar="HOST:PORT",
+                        help="where windows attach (default: %(default)s; frames on PORT+1). "
+                             "Every link is encrypted, loopback included")  # fmt: skip
+    parser.add_argument(
+        "--show-key", action="store_true", help="print the service's public key and exit"
+    )
+    return parser
+
+
+def _configure_logging() -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    try:
+        folder = user_log_path("factoryfloor", appauthor=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(folder / "service.log", encoding="utf-8"))
+    except OSError as error:
+        print(f"factoryfloor serve: logging to standard error only: {error}", file=sys.stderr)
+    logging.basicConfig(level=logging.INFO, handlers=handlers,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    options = _parser().parse_args(argv)
+    data = options.data or default_data_folder()
+    try:
+        keys = service_key_pair(data)
+        host, port = parse_address(options.listen)
+    except (ServiceKeyError, AddressError, OSError) as error:
+        print(f"factoryfloor serve: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    if options.show_key:
+        print(keys.public)
+        return EXIT_OK
+    _configure_logging()
+    config = ServiceConfig(str(options.design), keys, str(data), host=host, port=port)
+    try:
+        asyncio.run(_serve(config))
+    except (DesignFileError, OSError) as error:
+        print(describe_file_error(options.design, error), file=sys.stderr)
+        return EXIT_INVALID
+    except Exception as error:  # zmq.ZMQError: address in use, or not this machine's
+        print(f"factoryfloor serve: cannot listen on {options.listen}: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+async def _serve(config: ServiceConfig) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+
+    def announce(listening: Listening) -> None:
+        print(f"FactoryFloor service listening on {listening.host}:{listening.port} "
+              f"(frames on {listening.frames_port})\n"
+              f"service key: {config.keys.public}  ({fingerprint(config.keys.public)})",
+              flush=True)  # fmt: skip
+
+    await Service(config).run(stopping, announce)

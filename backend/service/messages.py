@@ -1,0 +1,150 @@
+"""The messages between a service and its windows, in the envelope of ``telemetry.protocol``.
+
+Commands go from a window's DEALER socket to the service's ROUTER and are answered one reply
+each; the service publishes frames and notifications on its PUB socket to every window. Every
+message but the frame is a JSON envelope of the protocol, so a window of another version is
+told so by name (both versions) before anything else is read. A frame is the one message that
+is not JSON: a small JSON header, then the arrays as raw bytes, so a window takes numpy views
+of them without parsing 98,304 numbers (``frames``).
+
+A window that has not signed in is a viewer: it receives every frame (watching needs no
+account, as on a wall display) and may ask for keys, the design and history; what changes
+anything (applying a design, and next issues' acknowledge and control) checks the role the
+sign-in gave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from factoryfloor.backend.telemetry.protocol import Notification, Reply, Request, register
+
+# --- Publish topics: the first part of every multipart message on the PUB socket. -------------
+
+TOPIC_FRAME = b"frame"
+TOPIC_NOTICE = b"notice"
+
+
+# --- Requests -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Request):
+    """The first command of a window: sign in with a user name and password, or as the local
+    user who started an embedded service (``local_token``), or neither (a viewer)."""
+
+    msg_type: ClassVar[str] = "hello"
+    client: str
+    """What the window calls itself in the service's log: host and process."""
+    user: str = ""
+    password: str = ""
+    local_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GetKeys(Request):
+    """The series keys from ``start`` on: a window that attached after they were published."""
+
+    msg_type: ClassVar[str] = "get_keys"
+    start: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetDesign(Request):
+    """The design the service runs, and its version."""
+
+    msg_type: ClassVar[str] = "get_design"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyDesign(Request):
+    """Run this design from now on (engineers only). ``base_version`` is the version the
+    window edited: a design applied by someone else since is not silently overwritten."""
+
+    msg_type: ClassVar[str] = "apply_design"
+    design_json: str
+    base_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySeries(Request):
+    """Recorded history of ``keys`` from ``start_s`` to ``end_s`` in ``columns`` equal columns:
+    the mean of each column (``HistoryColumns``)."""
+
+    msg_type: ClassVar[str] = "query_series"
+    keys: tuple[str, ...]
+    start_s: float
+    end_s: float
+    columns: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueryHeatmap(Request):
+    """Recorded history of GPU series (one quantity, in the heatmap's row order) reduced to
+    ``rows`` pixel rows, each the worst GPU it covers, by ``columns`` columns."""
+
+    msg_type: ClassVar[str] = "query_heatmap"
+    keys: tuple[str, ...]
+    start_s: float
+    end_s: float
+    rows: int
+    columns: int
+
+
+# --- Replies ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome(Reply):
+    """Signed in (or attached as a viewer): who the service takes the window for."""
+
+    msg_type: ClassVar[str] = "welcome"
+    user: str
+    role: str
+    service_id: str
+    """Random per service start: a window that sees it change knows the service restarted."""
+    design_version: int
+    frames_port: int
+    """Where frames are published (the command port + 1 unless the service chose free ports)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeysSent(Reply):
+    msg_type: ClassVar[str] = "keys_sent"
+    start: int
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DesignSent(Reply):
+    msg_type: ClassVar[str] = "design_sent"
+    version: int
+    design_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryColumns(Reply):
+    """A history query's answer. The arrays travel as the parts after the envelope: the
+    column start times (float64, ``columns``), then the values (float32, ``rows x columns``),
+    NaN where nothing was recorded."""
+
+    msg_type: ClassVar[str] = "history_columns"
+    rows: int
+    columns: int
+
+
+# --- Notifications on the PUB socket ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DesignApplied(Notification):
+    """The service runs a new design version: windows fetch it and follow."""
+
+    msg_type: ClassVar[str] = "design_applied"
+    version: int
+    user: str
+
+
+register(Hello, GetKeys, GetDesign, ApplyDesign, QuerySeries, QueryHeatmap, Welcome, KeysSent,
+         DesignSent, HistoryColumns, DesignApplied)  # fmt: skip

@@ -1,0 +1,332 @@
+"""The FactoryFloor service: watches the facility with no window, and serves every window that
+attaches (docs/transport.md).
+
+One asyncio loop runs the design's telemetry sources into the store, and two CURVE-encrypted
+ZeroMQ sockets: a PUB socket that sends every window the latest frame ``FRAME_HZ`` times a
+second (new series keys and source events as notices), and a ROUTER socket that answers each
+window's commands (sign-in, keys, the design, applying a design, history). Windows cost the
+service nothing but the send: a slow or frozen window loses old frames at its high-water mark,
+and neither the service nor the other windows wait for it. A window that dies mid-request
+leaves a reply that ZeroMQ drops; the service carries on.
+
+What a window may do is what its session's role permits: a window that has not signed in is a
+viewer; the embedded service trusts the window that started it (the ``local_token`` it was
+given) as the local user, an engineer. Sign-ins and design changes go to the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+
+from factoryfloor.backend.design.design_file import DesignFileError
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
+from factoryfloor.backend.service.audit import AuditLog
+from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
+from factoryfloor.backend.service.frames import FrameHeader, frame_parts
+from factoryfloor.backend.service.keys import KeyPair
+from factoryfloor.backend.service.messages import (
+    TOPIC_NOTICE,
+    ApplyDesign,
+    DesignApplied,
+    DesignSent,
+    GetDesign,
+    GetKeys,
+    Hello,
+    KeysSent,
+    Welcome,
+)
+from factoryfloor.backend.service.roles import Role, permits
+from factoryfloor.backend.service.users import AUDIT_FILE, SignInRefused, UserStore
+from factoryfloor.backend.telemetry.protocol import (
+    Accepted,
+    EventsRaised,
+    KeysAdded,
+    Message,
+    ProtocolError,
+    Refused,
+    Reply,
+    Request,
+    decode,
+    encode,
+)
+from factoryfloor.backend.telemetry.runner import run_sources
+from factoryfloor.backend.telemetry.sources.assemble import build_sources
+from factoryfloor.backend.telemetry.store import TelemetryStore
+
+FRAME_HZ = 10.0
+"""Frames a second to every window. A window draws 4 a second; 10 keeps what it draws at most
+100 ms old, and every frame doubles as the heartbeat that tells a window the service is up."""
+FRAME_HWM = 2
+"""Frames held per window at each end (ZeroMQ's high-water mark): live data is for now."""
+
+log = logging.getLogger("factoryfloor.service")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What a service runs; plain data, so it crosses into an embedded service's process."""
+
+    design_path: str
+    keys: KeyPair
+    data_folder: str | None = None
+    """Users, audit log, design versions and history; None: an embedded service that keeps
+    nothing on disk (its window trusts the local user, who needs no account)."""
+    host: str = "127.0.0.1"
+    port: int = 0
+    """Commands; frames on the next port up. 0: any free ports (an embedded service)."""
+    local_token: str = ""
+    """The secret a window shows to be taken for the local user, as an engineer; "" for none."""
+    telemetry: TelemetrySettings | None = None
+    """Sources to run; None: the design's own."""
+    simulator_hz: float = 4.0
+    retention_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: str
+    role: Role
+
+
+VIEWER = Session("", Role.VIEWER)
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Where the service listens, once bound."""
+
+    host: str
+    port: int
+    frames_port: int
+
+
+class Service:
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.service_id = uuid.uuid4().hex
+        folder = Path(config.data_folder) if config.data_folder else None
+        self.folder = folder
+        self.versions = DesignVersions(Path(config.design_path), folder)
+        self.users = UserStore(folder) if folder is not None else None
+        self.audit = AuditLog(folder / AUDIT_FILE) if folder is not None else None
+        self.sessions: dict[bytes, Session] = {}
+        self.store: TelemetryStore | None = None
+        self._runner: asyncio.Task | None = None
+        self._pub: zmq.asyncio.Socket | None = None
+        self._keys_sent = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._listening: Listening | None = None
+
+    async def run(
+        self, stopping: asyncio.Event, on_listening: Callable[[Listening], None] = lambda _: None
+    ) -> None:
+        """Serve until ``stopping`` is set. DesignFileError or OSError if the design cannot be
+        read; ZMQError if the address cannot be bound."""
+        design = self.versions.open()
+        settings = self.config.telemetry or design.telemetry
+        self.store = TelemetryStore(retention_s=self.config.retention_s,
+                                    max_series=settings.max_series)  # fmt: skip
+        context = zmq.asyncio.Context()
+        router = self._curve_socket(context, zmq.ROUTER)
+        pub = self._curve_socket(context, zmq.PUB)
+        pub.setsockopt(zmq.SNDHWM, FRAME_HWM)
+        try:
+            listening = self._listening = self._bind(router, pub)
+            self._pub = pub
+            self._start_sources(design)
+            log.info("serving design version %d of %s on %s:%d (frames on port %d)",
+                     self.versions.version, self.config.design_path, listening.host,
+                     listening.port, listening.frames_port)  # fmt: skip
+            on_listening(listening)
+            frames = asyncio.create_task(self._publish_frames(pub))
+            commands = asyncio.create_task(self._answer_commands(router))
+            await stopping.wait()
+            for task in (frames, commands, *self._tasks):
+                task.cancel()
+            await asyncio.gather(frames, commands, *self._tasks, return_exceptions=True)
+        finally:
+            await self._stop_sources()
+            router.close(linger=0)
+            pub.close(linger=0)
+            context.term()
+            log.info("stopped")
+
+    def _curve_socket(self, context: zmq.asyncio.Context, kind: int) -> zmq.asyncio.Socket:
+        socket = context.socket(kind)
+        socket.curve_secretkey = self.config.keys.secret.encode("ascii")
+        socket.curve_publickey = self.config.keys.public.encode("ascii")
+        socket.curve_server = True
+        return socket
+
+    def _bind(self, router: zmq.asyncio.Socket, pub: zmq.asyncio.Socket) -> Listening:
+        host, port = self.config.host, self.config.port
+        address = f"[{host}]" if ":" in host else host
+        if port == 0:
+            commands = router.bind_to_random_port(f"tcp://{address}")
+            frames = pub.bind_to_random_port(f"tcp://{address}")
+        else:
+            commands, frames = port, port + 1
+            router.bind(f"tcp://{address}:{commands}")
+            pub.bind(f"tcp://{address}:{frames}")
+        return Listening(host, commands, frames)
+
+    # --- Sources ----------------------------------------------------------------------------
+
+    def _start_sources(self, design: Design) -> None:
+        settings = self.config.telemetry or design.telemetry
+        sources = build_sources(design, settings, self.store, self.config.simulator_hz)
+        self._runner = asyncio.create_task(run_sources(sources, self.store))
+
+    async def _stop_sources(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+            self._runner = None
+
+    # --- Frames -----------------------------------------------------------------------------
+
+    async def _publish_frames(self, pub: zmq.asyncio.Socket) -> None:
+        events_seen = 0
+        seq = 0
+        while True:
+            store = self.store
+            now_s = time.time()
+            snap = store.snapshot("", now_s)
+            count = len(snap.keys)
+            if count > self._keys_sent:
+                keys = tuple(str(k) for k in snap.keys[self._keys_sent : count])
+                await self._notify(KeysAdded(self._keys_sent, keys))
+                self._keys_sent = count
+            seq += 1
+            header = FrameHeader(seq, now_s, count, self.service_id, self.versions.version)
+            await pub.send_multipart(frame_parts(header, snap), copy=False)
+            events, events_seen = store.events_since(events_seen)
+            if events:
+                await self._notify(EventsRaised(tuple(events)))
+            await asyncio.sleep(max(0.0, 1.0 / FRAME_HZ - (time.time() - now_s)))
+
+    async def _notify(self, message: Message) -> None:
+        await self._pub.send_multipart([TOPIC_NOTICE, encode(message)])
+
+    # --- Commands ---------------------------------------------------------------------------
+
+    async def _answer_commands(self, router: zmq.asyncio.Socket) -> None:
+        """Read commands one after another; each is answered by a task of its own, so a slow
+        one (a sign-in's password hash, a long history query) never holds up the others."""
+        while True:
+            identity, *parts = await router.recv_multipart()
+            task = asyncio.create_task(self._answer(router, identity, parts))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _answer(
+        self, router: zmq.asyncio.Socket, identity: bytes, parts: list[bytes]
+    ) -> None:
+        try:
+            request = decode(parts[0]) if parts else None
+        except ProtocolError as error:
+            log.warning("refused a command from window %s: %s", identity.hex(), error.reason)
+            reply: list[bytes] = [encode(Refused(error.msg_id, error.reason))]
+        else:
+            if not isinstance(request, Request):
+                what = request.msg_type if request is not None else "empty message"
+                reply = [encode(Refused(getattr(request, "msg_id", None),
+                                        f"the service takes no {what} messages"))]  # fmt: skip
+            else:
+                reply = await self._handle(identity, request)
+        with contextlib.suppress(zmq.ZMQError):  # the window went away: nobody to tell
+            await router.send_multipart([identity, *reply])
+
+    async def _handle(self, identity: bytes, request: Request) -> list[bytes]:
+        session = self.sessions.get(identity, VIEWER)
+        match request:
+            case Hello():
+                answer: Reply = await self._sign_in(identity, request)
+            case GetKeys(start=start):
+                keys = self.store.snapshot("", time.time()).keys[start : self._keys_sent]
+                answer = KeysSent(request.msg_id, start, tuple(str(k) for k in keys))
+            case GetDesign():
+                answer = DesignSent(request.msg_id, self.versions.version, self.versions.text)
+            case ApplyDesign():
+                answer = await self._apply_design(session, request)
+            case _:
+                answer = Refused(
+                    request.msg_id, f"the service takes no {request.msg_type} messages"
+                )
+        return [encode(answer)]
+
+    async def _sign_in(self, identity: bytes, hello: Hello) -> Reply:
+        actor = f"window {hello.client}"
+        if hello.local_token:
+            if not self.config.local_token or not secrets.compare_digest(
+                    hello.local_token, self.config.local_token):  # fmt: skip
+                self._audit(actor, "sign_in", "local user", "refused", "wrong local token")
+                return Refused(
+                    hello.msg_id,
+                    "sign-in refused: this window did not start the "
+                    "service, so it cannot sign in as its local user",
+                )
+            session = Session(f"local:{getpass.getuser()}", Role.ENGINEER)
+        elif hello.user:
+            if self.users is None:
+                return Refused(
+                    hello.msg_id,
+                    "this service keeps no users: it trusts only the window that started it",
+                )
+            try:
+                user = await asyncio.to_thread(self.users.sign_in, hello.user, hello.password,
+                                               actor)  # fmt: skip
+            except SignInRefused as refused:
+                log.warning("sign-in refused for %r from %s", hello.user, hello.client)
+                return Refused(hello.msg_id, str(refused))
+            except (ValueError, OSError) as error:
+                return Refused(hello.msg_id, f"sign-in failed on the service: {error}")
+            session = Session(user.name, user.role)
+        else:
+            session = VIEWER
+        self.sessions[identity] = session
+        log.info("window %s attached as %s (%s)", hello.client, session.user or "viewer",
+                 session.role.value)  # fmt: skip
+        return Welcome(hello.msg_id, session.user, session.role.value, self.service_id,
+                       self.versions.version, self._listening.frames_port)  # fmt: skip
+
+    async def _apply_design(self, session: Session, request: ApplyDesign) -> Reply:
+        actor = session.user or "viewer"
+        if not permits(session.role, Role.ENGINEER):
+            reason = (
+                f"applying a design needs the engineer role; this window is signed in as "
+                f"{session.role.value}"
+            )
+            self._audit(actor, "design.apply", self.config.design_path, "refused", reason)
+            return Refused(request.msg_id, reason)
+        try:
+            design = self.versions.apply(request.design_json, request.base_version)
+        except (DesignFileError, StaleDesign, OSError) as error:
+            self._audit(actor, "design.apply", self.config.design_path, "refused", str(error))
+            return Refused(request.msg_id, str(error))
+        self._audit(
+            actor, "design.apply", self.config.design_path, "ok", f"version {self.versions.version}"
+        )
+        await self._stop_sources()
+        self._start_sources(design)
+        log.info("design version %d applied by %s", self.versions.version, actor)
+        await self._notify(DesignApplied(self.versions.version, actor))
+        return Accepted(request.msg_id)
+
+    def _audit(self, actor: str, action: str, subject: str, outcome: str, detail: str) -> None:
+        if self.audit is not None:
+            self.audit.record(actor, action, subject, outcome, detail)
