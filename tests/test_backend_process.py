@@ -1,10 +1,8 @@
-"""The backend in its own process: frames through shared memory, requests answered, clean
-exit, no leaks."""
+"""The window's own service in its own process: frames over its encrypted link, the local user
+trusted as an engineer, clean exit, and a death that is noticed."""
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -15,30 +13,12 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from vllm_page import VllmPage
 
 from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
-from factoryfloor.backend.telemetry.process import (
-    HEADER_BYTES,
-    BackendClient,
-    BackendConfig,
-    FrameTable,
-    backend_main,
-)
-from factoryfloor.backend.telemetry.protocol import (
-    PROTOCOL_VERSION,
-    Accepted,
-    FrameTableOpened,
-    KeysAdded,
-    Message,
-    Refused,
-    Reply,
-    Stop,
-    decode,
-    encode,
-)
+from factoryfloor.backend.service.client import Credentials, ServiceAddress, ServiceClient
+from factoryfloor.backend.service.embedded import BackendClient, BackendConfig
 
 if TYPE_CHECKING:
     from broker import Mosquitto, Publisher
@@ -69,32 +49,30 @@ def test_frames_arrive_from_the_simulated_hall_and_stop_cleans_up() -> None:
 
         def ready() -> bool:
             frame = client.frame()
-            return frame is not None and (frame.value("facility/it_power_kw") or 0) > 0
+            running = any(e.source == "simulator" and e.detail.startswith("running")
+                          for e in events)  # fmt: skip
+            return running and frame is not None and (frame.value("facility/it_power_kw") or 0) > 0
 
         assert wait_for(ready, poll=lambda: events.extend(client.poll()))
         frame = client.frame()
         assert len(frame.keys) == DEMO_SERIES
         assert 0 < frame.value("facility/it_power_kw") < 2316.0  # never above design IT power
         assert not frame.stale[frame.keys.index("facility/it_power_kw")]
-        assert any(e.source == "simulator" and e.detail.startswith("running") for e in events)
-        segment = Path("/dev/shm") / client.segment_name
-        assert segment.exists()
+        assert client.link.welcome.role == "engineer"  # the local user, with no sign-in
+        assert client.link.welcome.user.startswith("local:")
     finally:
         client.stop()
     assert not client.alive
-    assert not segment.exists()
+    assert client.process.exitcode == 0  # stopped on request, not terminated
 
 
-@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shared memory")
-def test_a_killed_backend_is_reported_once_with_its_signal_and_its_memory_unlinked() -> None:
+def test_a_killed_backend_is_reported_once_with_its_signal() -> None:
     client = BackendClient(BackendConfig(DEMO, simulator_hz=20.0))
     try:
         assert wait_for(lambda: client.frame() is not None, poll=client.poll)
-        segment = Path("/dev/shm") / client.segment_name
         os.kill(client.process.pid, signal.SIGKILL)
         assert wait_for(lambda: client.lost is not None, timeout_s=10, poll=client.poll)
         assert client.lost.reason == "killed by SIGKILL"
-        assert not segment.exists()
         assert client.frame() is None  # never the dead backend's last frame as current
         lost = client.lost
         client.poll()
@@ -116,23 +94,22 @@ def test_a_backend_that_fails_says_its_exit_code(tmp_path: Path) -> None:
 
 PARENT = """
 import sys, time
-from factoryfloor.backend.telemetry.process import BackendClient, BackendConfig
+from factoryfloor.backend.service.embedded import BackendClient, BackendConfig
+from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint, TelemetrySettings
 client = BackendClient(BackendConfig(sys.argv[1], simulator_hz=20.0))
-while not client.segment_name:
+while client.frame() is None:
     client.poll(); time.sleep(0.01)
-print(client.process.pid, client.segment_name, flush=True)
+print(client.process.pid, flush=True)
 time.sleep(600)
 """
 
 
-@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shared memory")
-def test_backend_exits_and_frees_its_memory_when_the_gui_dies() -> None:
+def test_backend_exits_when_the_gui_dies() -> None:
     gui = subprocess.Popen([sys.executable, "-c", PARENT, DEMO], cwd=ROOT,
                            stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        backend_pid, segment = gui.stdout.readline().split()
-        assert (Path("/dev/shm") / segment).exists()
+        backend_pid = gui.stdout.readline().strip()
         gui.send_signal(signal.SIGKILL)
         gui.wait(timeout=10)
 
@@ -146,7 +123,6 @@ def test_backend_exits_and_frees_its_memory_when_the_gui_dies() -> None:
             return stat.exists() and stat.read_text().split()[2] == "Z"
 
         assert wait_for(backend_gone, timeout_s=20), "backend outlived its GUI"
-        assert wait_for(lambda: not (Path("/dev/shm") / segment).exists(), timeout_s=20)
     finally:
         if gui.poll() is None:
             gui.kill()
@@ -164,25 +140,8 @@ def node_comes_online(publisher: Publisher, node: str) -> None:
     publisher.publish(f"{NODE}/{node}/gpus", {"ts": time.time(), "seq": 1, "gpus": gpus})
 
 
-def mapped_table_capacity(pid: int) -> int:
-    """The capacity of the largest frame table process ``pid`` has mapped right now (0: none),
-    read from its memory map, so that a test can wait for the backend to grow its table
-    without reading the pipe that announces it."""
-    capacity = 0
-    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
-        if "/dev/shm/" not in line or line.endswith("(deleted)"):
-            continue
-        try:
-            size = (Path("/dev/shm") / line.split("/dev/shm/", 1)[1]).stat().st_size
-        except FileNotFoundError:
-            continue  # unlinked since the map was read
-        capacity = max(capacity, (size - HEADER_BYTES) // (8 + 4 + 1 + 1))
-    return capacity
-
-
 def mqtt_backend(broker: Mosquitto, **settings: object) -> BackendClient:
-    """A backend on the demo hall whose only source is node agents on ``broker``, subscribed
-    (the client has read up to that point, so it reads from the first, 1,024-series table).
+    """A backend on the demo hall whose only source is node agents on ``broker``, subscribed.
     ``settings``: more telemetry settings."""
     mqtt = MqttConfig(host=broker.host, port=broker.port, client_id="factoryfloor-grow",
                       bms_prefix=None, node_prefix=NODE)  # fmt: skip
@@ -191,75 +150,7 @@ def mqtt_backend(broker: Mosquitto, **settings: object) -> BackendClient:
     events = []
     connected = lambda: any(e.detail.startswith("connected") for e in events)  # noqa: E731
     assert wait_for(connected, poll=lambda: events.extend(client.poll()))
-    assert client.segment_name and client.frame() is not None
     return client
-
-
-def grow_unread(client: BackendClient, publisher: Publisher, batches: int = 4) -> int:
-    """Bring node agents online in batches of 35 (1,120 new series each) without reading the
-    client, waiting after each until the backend has made room for them: from 1,024 series
-    to 2,048, 4,096 and 8,192, each table unlinked once the next is announced. The number of
-    series."""
-    series = 0
-    for batch in range(batches):
-        for n in range(35):
-            node_comes_online(publisher, f"n{batch:02d}{n:02d}")
-        series += 35 * 8 * len(NODE_GPU_QUANTITIES)
-        grown = lambda: mapped_table_capacity(client.process.pid) >= series  # noqa: B023, E731
-        assert wait_for(grown), f"the backend never made room for {series} series"
-    return series
-
-
-@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/<pid>/maps")
-def test_a_table_replaced_several_times_between_reads_is_followed_to_the_newest(
-    mosquitto: Mosquitto, publisher: Publisher
-) -> None:
-    """Node agents come online faster than the GUI reads: it must end up on the newest table,
-    with every series, and still stop cleanly."""
-    client = mqtt_backend(mosquitto)
-    segments = [Path("/dev/shm") / client.segment_name]
-    try:
-        series = grow_unread(client, publisher)
-        assert not segments[0].exists()  # replaced, and unlinked, before this read
-
-        def every_series_read() -> bool:
-            frame = client.frame()
-            return frame is not None and len(frame.keys) == series
-
-        assert wait_for(every_series_read, poll=client.poll)
-        segments.append(Path("/dev/shm") / client.segment_name)
-        assert segments[-1] != segments[0]
-        frame = client.frame()
-        assert frame.value("gpu/n0334/7/mem_util_pct") == 20.0  # the last batch's last GPU
-        assert frame.value("gpu/n0000/0/power_w") == 500.0
-    finally:
-        client.stop()
-    assert not client.alive
-    assert not any(segment.exists() for segment in segments)
-
-
-@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/<pid>/maps")
-def test_a_backend_that_grew_and_exited_before_a_read_leaves_the_client_usable(
-    mosquitto: Mosquitto, publisher: Publisher
-) -> None:
-    """Every table announced since the last read is gone, the newest too (the backend unlinked
-    it on its way out): the client keeps the table it has, and reading and stopping still
-    work."""
-    client = mqtt_backend(mosquitto)
-    try:
-        grow_unread(client, publisher, batches=2)
-        replies: list[Reply] = []
-        client.send(Stop(), replies.append)
-        assert wait_for(lambda: not client.alive, timeout_s=15)
-        client.poll()
-        assert [type(r) for r in replies] == [Accepted]
-        assert client.frame() is not None
-        client.poll()  # a closed pipe is no error, however often it is read
-        assert client.frame() is not None
-    finally:
-        client.stop()
-    assert client.frame() is None
-    assert client.process.exitcode == 0
 
 
 def test_a_flood_of_new_nodes_stops_at_the_series_limit_and_the_operator_is_told(
@@ -324,7 +215,7 @@ def test_token_counters_scraped_in_the_backend_reach_the_frames() -> None:
 def test_stopping_twice_from_two_threads_is_safe() -> None:
     """The window stops a backend in the background when leaving Run, and again at exit."""
     client = BackendClient(BackendConfig(DEMO, simulator_hz=20.0))
-    assert wait_for(lambda: client.segment_name != "", poll=client.poll)
+    assert wait_for(lambda: client.frame() is not None, poll=client.poll)
     errors: list[BaseException] = []
 
     def stop() -> None:
@@ -342,119 +233,19 @@ def test_stopping_twice_from_two_threads_is_safe() -> None:
     assert not client.alive
 
 
-def test_a_stop_request_is_accepted_and_the_backend_exits_on_its_own() -> None:
+def test_only_the_window_that_started_it_is_taken_for_the_local_user() -> None:
+    """The embedded service listens on loopback: another local program that finds its port and
+    even its key, but not the window's token, is refused as the local user."""
     client = BackendClient(BackendConfig(DEMO, simulator_hz=20.0))
     try:
-        assert wait_for(lambda: client.segment_name != "", poll=client.poll)
-        segment = Path("/dev/shm") / client.segment_name
-        stop = Stop()
-        replies: list[Reply] = []
-        client.send(stop, replies.append)
-        assert wait_for(lambda: replies, poll=client.poll)
-        assert wait_for(lambda: not client.alive, timeout_s=15)
-        client.poll()  # nothing more is answered, and a closed pipe is no error
-        assert [type(r) for r in replies] == [Accepted]
-        assert replies[0].in_reply_to == stop.msg_id
-        assert client.process.exitcode == 0
-        assert not segment.exists()  # freed by the backend itself, before any terminate
+        assert wait_for(lambda: client.frame() is not None, poll=client.poll)
+        address = ServiceAddress("127.0.0.1", client.link.address.port, client._keys.public)
+        intruder = ServiceClient(address, Credentials(local_token="guessed"))
+        try:
+            assert wait_for(lambda: intruder.refused, poll=intruder.poll)
+            assert "did not start the service" in intruder.refused
+            assert intruder.welcome is None
+        finally:
+            intruder.close()
     finally:
         client.stop()
-
-
-class RawBackend:
-    """A backend process spoken to over a bare pipe, byte for byte, as no client would."""
-
-    def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.conn, child_conn = context.Pipe()
-        config = BackendConfig(DEMO, simulator_hz=20.0)
-        self.process = context.Process(target=backend_main, args=(child_conn, config), daemon=True)
-        self.process.start()
-        child_conn.close()
-        self.table: FrameTableOpened | None = None
-        self.series = 0
-        """How many series keys have been announced."""
-
-    def next_reply(self, timeout_s: float = 30.0) -> Reply:
-        """The next reply (blocks on the pipe)."""
-        deadline = time.monotonic() + timeout_s
-        while self.conn.poll(max(0.0, deadline - time.monotonic())):
-            reply = self._take(decode(self.conn.recv_bytes()))
-            if reply is not None:
-                return reply
-        raise AssertionError("no reply from the backend")
-
-    def drain(self) -> None:
-        """Read what has arrived, as a GUI does each frame: a pipe left full blocks the
-        backend's next send."""
-        while self.conn.poll():
-            assert self._take(decode(self.conn.recv_bytes())) is None, "a reply to nothing"
-
-    def _take(self, message: Message) -> Reply | None:
-        if isinstance(message, FrameTableOpened):
-            self.table = message
-        elif isinstance(message, KeysAdded):
-            self.series = message.start + len(message.keys)
-        return message if isinstance(message, Reply) else None
-
-    def close(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-        self.process.join(10)
-        self.conn.close()
-
-
-def altered(message: Message, version: int = PROTOCOL_VERSION, **content) -> bytes:
-    """``message`` on the wire with another version, or content fields added or changed."""
-    wire = json.loads(encode(message))
-    wire["header"]["version"] = version
-    wire["content"].update(content)
-    return json.dumps(wire).encode()
-
-
-def test_the_backend_refuses_what_it_cannot_take_and_keeps_serving() -> None:
-    backend = RawBackend()
-    try:
-        future_stop, forced_stop = Stop(), Stop()
-        unknown = {"header": {"version": PROTOCOL_VERSION, "msg_type": "acknowledge_alarm",
-                              "msg_id": "ack-1"}, "content": {"alarm_id": 7}}  # fmt: skip
-        notification = KeysAdded(0, ("gpu/x/0/util_pct",))
-        backend.conn.send_bytes(b"\xff not JSON")
-        backend.conn.send(("stop",))  # the bare tuple of old: not a message, not a stop
-        backend.conn.send_bytes(altered(future_stop, version=PROTOCOL_VERSION + 1))
-        backend.conn.send_bytes(altered(forced_stop, force=True))
-        backend.conn.send_bytes(json.dumps(unknown).encode())
-        backend.conn.send_bytes(encode(notification))
-        refusals = [backend.next_reply() for _ in range(6)]
-        assert all(isinstance(r, Refused) for r in refusals), refusals
-        assert [(r.in_reply_to, r.reason) for r in refusals] == [
-            (None, "not a protocol message: not JSON"),
-            (None, "not a protocol message: not JSON"),
-            (future_stop.msg_id, f"protocol version {PROTOCOL_VERSION + 1} is not spoken here: "
-                                 f"this end speaks version {PROTOCOL_VERSION}"),
-            (forced_stop.msg_id, "malformed stop message: force: Unexpected keyword argument"),
-            ("ack-1", "unknown message type 'acknowledge_alarm'"),
-            (notification.msg_id, "the backend takes no keys_added messages"),
-        ]  # fmt: skip
-
-        # Still serving: nothing above stopped it, and frames keep being written (to the table
-        # that holds every series, which is not replaced again).
-        assert backend.process.is_alive()
-        assert wait_for(lambda: backend.series == DEMO_SERIES, poll=backend.drain)
-        assert backend.table is not None and backend.table.capacity >= DEMO_SERIES
-        table = FrameTable.attach(backend.table.segment_name, backend.table.capacity)
-        try:
-            written = int(table.header[0])
-            assert wait_for(lambda: int(table.header[0]) > written + 2, poll=backend.drain)
-        finally:
-            table.release()
-
-        stop = Stop()
-        backend.conn.send_bytes(encode(stop))
-        reply = backend.next_reply()
-        assert isinstance(reply, Accepted) and reply.in_reply_to == stop.msg_id
-        backend.process.join(15)
-        assert backend.process.exitcode == 0
-        assert not (Path("/dev/shm") / backend.table.segment_name).exists()
-    finally:
-        backend.close()

@@ -1,14 +1,15 @@
 """A window's link to a service: frames, notices and commands, read without ever blocking.
 
-The window's timer calls ``poll`` a few times a second: it reads every reply and notice waiting,
-and every frame waiting, of which only the newest is kept (``frame``). Nothing here waits on
-the network, so a window on a slow or dead link stays responsive.
+The window's timer calls ``poll`` a few times a second: it reads every reply and notice waiting
+on the command link, and every frame waiting, of which only the newest is kept (``frame``).
+Nothing here waits on the network, so a window on a slow or dead link stays responsive.
 
 Attaching: the DEALER socket connects and says ``Hello`` (protocol version in its header, and
 the credentials, if any); the ``Welcome`` names the role and the service, and only then does the
-SUB socket connect for frames (on the port it names). The service is ``silent``
-when no frame has come for ``SILENT_AFTER_S``: the window then shows every reading as missing
-and says so. ZeroMQ reconnects by itself; a frame from a service with a new id (it restarted)
+SUB socket connect for frames (on the port it names). The service is ``silent`` the moment the
+frame link drops (a socket monitor says so), or when no frame has come for ``SILENT_AFTER_S`` (a
+hung service, a link that drops packets): the window then shows every reading as missing and
+says so. ZeroMQ reconnects by itself; a frame from a service with a new id (it restarted)
 makes the window sign in again and fetch the keys afresh.
 """
 
@@ -27,17 +28,19 @@ from factoryfloor.backend.service.frames import Frame, FrameError, FrameHeader, 
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
     TOPIC_FRAME,
-    TOPIC_NOTICE,
     DesignApplied,
     GetKeys,
+    GetStatuses,
     Hello,
     KeysSent,
+    StatusesSent,
     Welcome,
 )
 from factoryfloor.backend.telemetry.protocol import (
     PROTOCOL_VERSION,
     EventsRaised,
     KeysAdded,
+    Notification,
     ProtocolError,
     Refused,
     Reply,
@@ -106,6 +109,9 @@ class ServiceClient:
         self._dealer.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         self._dealer.connect(_endpoint(address.host, address.port))
         self._sub: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None
+        """Tells of the frame link dropping the moment it drops (a killed service)."""
+        self._disconnected = False
         self.keys: list[str] = []
         self._keys_slice: list[str] | None = None
         self._asking_keys = False
@@ -117,6 +123,8 @@ class ServiceClient:
         self.latency_s: list[float] = []
         """Service-to-window delay of each frame received, for the caller to sample."""
         self._awaiting: dict[str, Callable[[Reply, list[bytes]], None]] = {}
+        self._statuses: list[SourceEvent] = []
+        """Sources' statuses the Welcome brought, for the next ``poll`` to return."""
         self._newest: list[bytes] | None = None
         self._frame: Frame | None = None
         self._header: FrameHeader | None = None
@@ -159,6 +167,7 @@ class ServiceClient:
             self._sub = self._curve_socket(zmq.SUB)
             self._sub.setsockopt(zmq.RCVHWM, 2)
             self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+            self._monitor = self._sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
             self._sub.connect(_endpoint(self.address.host, reply.frames_port))
 
     # --- Reading ----------------------------------------------------------------------------
@@ -169,29 +178,40 @@ class ServiceClient:
         events: list[SourceEvent] = []
         if self._closed:
             return events
-        self._take_replies()
+        self._take_replies(events)
+        events.extend(self._statuses)
+        self._statuses.clear()
         self._take_published(events)
         self._decode_newest()
         return events
 
-    def _take_replies(self) -> None:
+    def _take_replies(self, events: list[SourceEvent]) -> None:
         while True:
             try:
                 parts = self._dealer.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             try:
-                reply = decode(parts[0])
+                message = decode(parts[0])
             except ProtocolError as error:
                 self.refused = foreign_version_reason(parts[0]) or error.reason
                 continue
-            callback = self._awaiting.pop(getattr(reply, "in_reply_to", None) or "", None)
+            if isinstance(message, Notification):
+                self._take_notice(message, events)
+                continue
+            callback = self._awaiting.pop(getattr(message, "in_reply_to", None) or "", None)
             if callback is not None:
-                callback(reply, parts[1:])
+                callback(message, parts[1:])
 
     def _take_published(self, events: list[SourceEvent]) -> None:
         if self._sub is None:
             return
+        while self._monitor is not None:
+            try:
+                self._monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self._disconnected = True
         while True:
             try:
                 parts = self._sub.recv_multipart(zmq.NOBLOCK, copy=True)
@@ -199,15 +219,8 @@ class ServiceClient:
                 return
             if parts[0] == TOPIC_FRAME:
                 self._newest = parts
-            elif parts[0] == TOPIC_NOTICE and len(parts) == 2:
-                self._take_notice(parts[1], events)
 
-    def _take_notice(self, data: bytes, events: list[SourceEvent]) -> None:
-        try:
-            notice = decode(data)
-        except ProtocolError as error:
-            self.frame_problem = error.reason
-            return
+    def _take_notice(self, notice: Notification, events: list[SourceEvent]) -> None:
         match notice:
             case KeysAdded(start=start, keys=keys) if start <= len(self.keys):
                 self._add_keys(start, keys)
@@ -247,11 +260,18 @@ class ServiceClient:
         if self._header is not None and header.service_id != self._header.service_id:
             self._restarted()
             header, frame = read_frame(parts, 0, self._frame_keys)
+        if self._header is None or header.service_id != self._header.service_id:
+            self.send(GetStatuses(), self._take_statuses)  # subscribed now: what came before
         self._header, self._frame = header, frame
         self._last_frame_s = time.monotonic()
+        self._disconnected = False
         self.latency_s.append(time.time() - header.sent_s)
         if header.count > len(self.keys):
             self._ask_keys()
+
+    def _take_statuses(self, reply: Reply, _parts: list[bytes]) -> None:
+        if isinstance(reply, StatusesSent):
+            self._statuses.extend(reply.statuses)
 
     def _restarted(self) -> None:
         """The service restarted: its keys may be in another order, and it has forgotten this
@@ -274,7 +294,8 @@ class ServiceClient:
 
     @property
     def silent(self) -> bool:
-        return time.monotonic() - self._last_frame_s > SILENT_AFTER_S
+        """No frame for ``SILENT_AFTER_S``, or the frame link dropped since the last one."""
+        return self._disconnected or time.monotonic() - self._last_frame_s > SILENT_AFTER_S
 
     @property
     def silent_since_s(self) -> float:
@@ -293,4 +314,6 @@ class ServiceClient:
         self._closed = True
         self._dealer.close(linger=0)
         if self._sub is not None:
+            self._sub.disable_monitor()
+            self._monitor.close(linger=0)
             self._sub.close(linger=0)

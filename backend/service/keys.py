@@ -19,6 +19,7 @@ from pathlib import Path
 
 import zmq
 from platformdirs import user_config_path
+from zmq.utils import z85
 
 from factoryfloor.backend.design.design_file import atomic_write_text
 
@@ -52,7 +53,7 @@ def check_public_key(text: str, where: str) -> str:
             f"{where}: a service key is {Z85_KEY_CHARS} characters, this is {len(key)}"
         )
     try:
-        zmq.utils.z85.decode(key)
+        z85.decode(key)
     except (ValueError, KeyError):
         raise ServiceKeyError(f"{where}: not a service key (Z85 text)") from None
     return key

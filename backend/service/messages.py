@@ -1,7 +1,8 @@
 """The messages between a service and its windows, in the envelope of ``telemetry.protocol``.
 
 Commands go from a window's DEALER socket to the service's ROUTER and are answered one reply
-each; the service publishes frames and notifications on its PUB socket to every window. Every
+each; notifications come the same way, unasked. Frames are published on the PUB socket to every
+window. Every
 message but the frame is a JSON envelope of the protocol, so a window of another version is
 told so by name (both versions) before anything else is read. A frame is the one message that
 is not JSON: a small JSON header, then the arrays as raw bytes, so a window takes numpy views
@@ -19,11 +20,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from factoryfloor.backend.telemetry.protocol import Notification, Reply, Request, register
-
-# --- Publish topics: the first part of every multipart message on the PUB socket. -------------
+from factoryfloor.backend.telemetry.sink import SourceEvent
 
 TOPIC_FRAME = b"frame"
-TOPIC_NOTICE = b"notice"
+"""The first part of every frame on the PUB socket."""
 
 
 # --- Requests -----------------------------------------------------------------------------------
@@ -48,6 +48,14 @@ class GetKeys(Request):
 
     msg_type: ClassVar[str] = "get_keys"
     start: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatuses(Request):
+    """The latest status of each source (connected, reconnecting, ...): asked once frames
+    arrive, so a window that attached late knows what it missed before it subscribed."""
+
+    msg_type: ClassVar[str] = "get_statuses"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,12 @@ class KeysSent(Reply):
 
 
 @dataclass(frozen=True, slots=True)
+class StatusesSent(Reply):
+    msg_type: ClassVar[str] = "statuses_sent"
+    statuses: tuple[SourceEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DesignSent(Reply):
     msg_type: ClassVar[str] = "design_sent"
     version: int
@@ -134,7 +148,7 @@ class HistoryColumns(Reply):
     columns: int
 
 
-# --- Notifications on the PUB socket ------------------------------------------------------------
+# --- Notifications ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,5 +160,5 @@ class DesignApplied(Notification):
     user: str
 
 
-register(Hello, GetKeys, GetDesign, ApplyDesign, QuerySeries, QueryHeatmap, Welcome, KeysSent,
-         DesignSent, HistoryColumns, DesignApplied)  # fmt: skip
+register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, QuerySeries, QueryHeatmap, Welcome,
+         KeysSent, StatusesSent, DesignSent, HistoryColumns, DesignApplied)  # fmt: skip

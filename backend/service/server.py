@@ -3,8 +3,9 @@ attaches (docs/transport.md).
 
 One asyncio loop runs the design's telemetry sources into the store, and two CURVE-encrypted
 ZeroMQ sockets: a PUB socket that sends every window the latest frame ``FRAME_HZ`` times a
-second (new series keys and source events as notices), and a ROUTER socket that answers each
-window's commands (sign-in, keys, the design, applying a design, history). Windows cost the
+second, and a ROUTER socket that answers each window's commands (sign-in, keys, the design,
+applying a design, history) and sends it notices (new series keys, source events, a design
+applied), which unlike frames must not be dropped. Windows cost the
 service nothing but the send: a slow or frozen window loses old frames at its high-water mark,
 and neither the service nor the other windows wait for it. A window that dies mid-request
 leaves a reply that ZeroMQ drops; the service carries on.
@@ -38,14 +39,15 @@ from factoryfloor.backend.service.design_versions import DesignVersions, StaleDe
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
-    TOPIC_NOTICE,
     ApplyDesign,
     DesignApplied,
     DesignSent,
     GetDesign,
     GetKeys,
+    GetStatuses,
     Hello,
     KeysSent,
+    StatusesSent,
     Welcome,
 )
 from factoryfloor.backend.service.roles import Role, permits
@@ -63,6 +65,7 @@ from factoryfloor.backend.telemetry.protocol import (
     encode,
 )
 from factoryfloor.backend.telemetry.runner import run_sources
+from factoryfloor.backend.telemetry.sink import SourceEvent
 from factoryfloor.backend.telemetry.sources.assemble import build_sources
 from factoryfloor.backend.telemetry.store import TelemetryStore
 
@@ -125,10 +128,12 @@ class Service:
         self.sessions: dict[bytes, Session] = {}
         self.store: TelemetryStore | None = None
         self._runner: asyncio.Task | None = None
-        self._pub: zmq.asyncio.Socket | None = None
+        self._router: zmq.asyncio.Socket | None = None
         self._keys_sent = 0
         self._tasks: set[asyncio.Task] = set()
         self._listening: Listening | None = None
+        self._statuses: dict[tuple[str, str], SourceEvent] = {}
+        """The latest status event of each source and subject, for windows attaching later."""
 
     async def run(
         self, stopping: asyncio.Event, on_listening: Callable[[Listening], None] = lambda _: None
@@ -140,12 +145,12 @@ class Service:
         self.store = TelemetryStore(retention_s=self.config.retention_s,
                                     max_series=settings.max_series)  # fmt: skip
         context = zmq.asyncio.Context()
-        router = self._curve_socket(context, zmq.ROUTER)
+        router = self._router = self._curve_socket(context, zmq.ROUTER)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a window gone is an error, not a silent drop
         pub = self._curve_socket(context, zmq.PUB)
         pub.setsockopt(zmq.SNDHWM, FRAME_HWM)
         try:
             listening = self._listening = self._bind(router, pub)
-            self._pub = pub
             self._start_sources(design)
             log.info("serving design version %d of %s on %s:%d (frames on port %d)",
                      self.versions.version, self.config.design_path, listening.host,
@@ -216,11 +221,23 @@ class Service:
             await pub.send_multipart(frame_parts(header, snap), copy=False)
             events, events_seen = store.events_since(events_seen)
             if events:
+                self._statuses.update(((e.source, e.subject), e) for e in events
+                                      if e.kind == "status")  # fmt: skip
                 await self._notify(EventsRaised(tuple(events)))
             await asyncio.sleep(max(0.0, 1.0 / FRAME_HZ - (time.time() - now_s)))
 
     async def _notify(self, message: Message) -> None:
-        await self._pub.send_multipart([TOPIC_NOTICE, encode(message)])
+        """Tell every attached window, on its command link: unlike frames, a notice (new keys,
+        events, a design applied) is never dropped for a window that keeps reading. A window
+        too far behind to take it (at the high-water mark) misses it, and one that has gone is
+        forgotten."""
+        data = encode(message)
+        for identity in list(self.sessions):
+            try:
+                await self._router.send_multipart([identity, data], zmq.NOBLOCK)
+            except zmq.ZMQError as error:
+                if error.errno == zmq.EHOSTUNREACH:
+                    del self.sessions[identity]
 
     # --- Commands ---------------------------------------------------------------------------
 
@@ -249,7 +266,7 @@ class Service:
             else:
                 reply = await self._handle(identity, request)
         with contextlib.suppress(zmq.ZMQError):  # the window went away: nobody to tell
-            await router.send_multipart([identity, *reply])
+            await router.send_multipart([identity, *reply], zmq.NOBLOCK)
 
     async def _handle(self, identity: bytes, request: Request) -> list[bytes]:
         session = self.sessions.get(identity, VIEWER)
@@ -259,6 +276,8 @@ class Service:
             case GetKeys(start=start):
                 keys = self.store.snapshot("", time.time()).keys[start : self._keys_sent]
                 answer = KeysSent(request.msg_id, start, tuple(str(k) for k in keys))
+            case GetStatuses():
+                answer = StatusesSent(request.msg_id, tuple(self._statuses.values()))
             case GetDesign():
                 answer = DesignSent(request.msg_id, self.versions.version, self.versions.text)
             case ApplyDesign():

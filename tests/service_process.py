@@ -1,0 +1,95 @@
+"""A real ``factoryfloor serve`` process for tests and benchmarks, on 127.0.0.1 on free ports.
+
+Started as the command a user runs; ready once it prints its key line, which is read from its
+standard output (no sleeps). Its data folder is the test's own; a restart on the same folder
+and port is the same service to its windows (same key), as after a reboot.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from factoryfloor.backend.service.client import ServiceAddress
+
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 30.0
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "resources" / "demo_hall.json"
+_KEY_LINE = re.compile(r"^service key: (\S{40})\s")
+
+
+def free_port_pair() -> int:
+    """A port that is free, with the next one free too (commands, then frames)."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind((HOST, 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind((HOST, port + 1))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no two free ports in a row")
+
+
+class ServiceProcess:
+    def __init__(self, design: Path, data: Path, port: int | None = None) -> None:
+        self.design, self.data = design, data
+        self.port = port or free_port_pair()
+        self.process: subprocess.Popen | None = None
+        self.public_key = ""
+        self.log: list[str] = []
+
+    @property
+    def address(self) -> ServiceAddress:
+        return ServiceAddress(HOST, self.port, self.public_key)
+
+    def start(self) -> ServiceProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "factoryfloor.app", "serve", str(self.design),
+             "--data", str(self.data), "--listen", f"{HOST}:{self.port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read_output, args=(self.process.stdout, lines),
+                         daemon=True).start()  # fmt: skip
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while (left_s := deadline - time.monotonic()) > 0:
+            try:
+                line = lines.get(timeout=left_s)
+            except queue.Empty:
+                break
+            if not line:  # it exited
+                break
+            if match := _KEY_LINE.match(line):
+                self.public_key = match[1]
+                return self
+        self.kill()
+        raise RuntimeError("factoryfloor serve did not start:\n" + "".join(self.log))
+
+    def _read_output(self, stream, lines: queue.Queue[str]) -> None:
+        """Keep reading what the service prints (its pipe never fills), into ``log``."""
+        for line in stream:
+            self.log.append(line)
+            lines.put(line)
+        lines.put("")
+
+    def kill(self, signum: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+            self.process.wait(15)
+
+    def stop(self) -> int:
+        """SIGTERM, as systemd stops it; the exit code."""
+        self.kill(signal.SIGTERM)
+        return self.process.returncode if self.process is not None else 0
