@@ -3,8 +3,9 @@
 Watches and records the facility of one design with no window, and serves every window that
 attaches (``factoryfloor --connect HOST:PORT``). Logs go to standard error (the journal, under
 systemd) and to ``service.log`` in the platform's log folder. SIGTERM and SIGINT stop it
-cleanly. The service's public key is printed at start, with its fingerprint: windows on other
-machines need it once (``--service-key``), then remember it.
+cleanly; SIGUSR1 prints every thread's stack to standard error. The service's public key is
+printed at start, with its fingerprint: windows on other machines need it once
+(``--service-key``), then remember it.
 
 Exit codes: 0 stopped, 2 the design, the data folder or the address could not be used.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import signal
 import sys
@@ -71,6 +73,7 @@ def main(argv: list[str]) -> int:
         print(keys.public)
         return EXIT_OK
     _configure_logging()
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 prints every thread's stack: a hang's why
     config = ServiceConfig(str(options.design), keys, str(data), host=host, port=port)
     try:
         asyncio.run(_serve(config))

@@ -7,6 +7,7 @@ and port is the same service to its windows (same key), as after a reboot.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -22,6 +23,7 @@ from factoryfloor.backend.service.client import ServiceAddress
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "resources" / "demo_hall.json"
 _KEY_LINE = re.compile(r"^service key: (\S{40})\s")
@@ -90,6 +92,18 @@ class ServiceProcess:
             self.process.wait(15)
 
     def stop(self) -> int:
-        """SIGTERM, as systemd stops it; the exit code."""
-        self.kill(signal.SIGTERM)
-        return self.process.returncode if self.process is not None else 0
+        """SIGTERM, as systemd stops it; the exit code. A service that does not stop is made to
+        print its threads' stacks, then killed, and the test fails with them."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process is not None else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(2)
+            self.kill()
+            raise RuntimeError(
+                "factoryfloor serve did not stop on SIGTERM:\n" + "".join(self.log[-80:])
+            ) from None

@@ -1,5 +1,5 @@
 """A telemetry backend killed under a running window: noticed at once, said on screen with the
-reason, nothing shown as live, its shared memory freed, and a new backend started."""
+reason, nothing shown as live, and a new backend started."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from factoryfloor.app.main_window import MainWindow
 from factoryfloor.widgets.floor_plan import NO_READING_FILL
 
 pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(),
-                                reason="needs POSIX signals and shared memory")  # fmt: skip
+                                reason="needs POSIX signals")  # fmt: skip
 
 SCREENSHOTS = os.environ.get("FACTORYFLOOR_SCREENSHOTS")
 """A folder to save the window in the stopped state to, for a look at it."""

@@ -1,0 +1,140 @@
+"""Windows attached to a real ``factoryfloor serve``: the same live state in two windows, the
+service's design on screen, File > Connect with a sign-in, a service that dies and returns, and
+an engineer's applied design followed by every window."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from service_process import DEMO, ServiceProcess
+
+from factoryfloor.app.connect_dialog import ConnectDialog
+from factoryfloor.app.gui import create_application
+from factoryfloor.app.main_window import MainWindow
+from factoryfloor.backend.design.edits import set_field
+from factoryfloor.backend.service.client import Credentials
+from factoryfloor.backend.service.keys import KnownServices
+from factoryfloor.backend.service.roles import Role
+from factoryfloor.backend.service.users import UserStore
+from factoryfloor.widgets.floor_plan import NO_READING_FILL
+
+PASSWORD = "correct horse battery"
+SCREENSHOTS = os.environ.get("FACTORYFLOOR_SCREENSHOTS")
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[ServiceProcess]:
+    design = tmp_path / "hall.json"
+    shutil.copy(DEMO, design)
+    UserStore(tmp_path / "data").add("eve", PASSWORD, Role.ENGINEER, "test")
+    process = ServiceProcess(design, tmp_path / "data").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def windows(qtbot) -> Iterator[list[MainWindow]]:
+    create_application()
+    opened: list[MainWindow] = []
+    yield opened
+    for window in opened:
+        window.services.disconnect()
+        window.close()
+        window.deleteLater()
+
+
+def attached_window(qtbot, windows: list[MainWindow], service: ServiceProcess,
+                    credentials: Credentials | None = None) -> MainWindow:  # fmt: skip
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    windows.append(window)
+    window.services.connect_to(service.address, credentials or Credentials())
+    qtbot.waitUntil(lambda: window.run_view.running and live(window) not in ("-", "n/a"),
+                    timeout=30_000)  # fmt: skip
+    return window
+
+
+def live(window: MainWindow) -> str:
+    return window.run_view.live_panel.tiles["it_power_kw"].value.text()
+
+
+def test_two_windows_show_the_service_design_running(qtbot, windows, service) -> None:
+    first = attached_window(qtbot, windows, service)
+    second = attached_window(qtbot, windows, service)
+    for window in (first, second):
+        assert window.document.design.name == "Hall 1 (demo AI factory)"
+        assert f"service 127.0.0.1:{service.port}, design version 1" in window.windowTitle()
+        assert "viewer" in window.windowTitle()
+    assert first.run_view.run_mode.client.keys[:100] == second.run_view.run_mode.client.keys[:100]
+    if SCREENSHOTS:
+        first.grab().save(str(Path(SCREENSHOTS) / "attached.png"))
+
+
+def test_a_window_says_at_once_that_its_service_died_and_is_live_again_when_it_returns(
+    qtbot, windows, service
+) -> None:
+    window = attached_window(qtbot, windows, service)
+    banner = window.run_view.backend_banner
+    service.kill()
+    qtbot.waitUntil(banner.isVisible, timeout=5_000)
+    assert f"The service at 127.0.0.1:{service.port} has not answered since" in (
+        banner.label.text())  # fmt: skip
+    qtbot.waitUntil(lambda: live(window) == "n/a", timeout=3_000)
+    assert window.scene.items_by_id["A01"].brush().color() == NO_READING_FILL
+    if SCREENSHOTS:
+        window.grab().save(str(Path(SCREENSHOTS) / "service-gone.png"))
+    service.start()
+    qtbot.waitUntil(lambda: not banner.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: live(window) not in ("-", "n/a"), timeout=30_000)
+
+
+def test_connect_dialog_signs_in_with_the_known_key(qtbot, windows, service, tmp_path) -> None:
+    known = KnownServices(tmp_path / "known.json")
+    known.pin(f"127.0.0.1:{service.port}", service.public_key)
+    dialog = ConnectDialog(None, f"127.0.0.1:{service.port}", known)
+    qtbot.addWidget(dialog)
+    assert dialog.key_edit.text() == service.public_key  # pinned: no need to paste it again
+    dialog.user_edit.setText("eve")
+    dialog.accept()
+    assert "password" in dialog.error_label.text()  # a user name and no password
+    dialog.password_edit.setText(PASSWORD)
+    dialog.accept()
+    address, credentials = dialog.chosen
+    assert address == service.address
+    window = attached_window(qtbot, windows, service, credentials)
+    qtbot.waitUntil(lambda: "signed in as eve (engineer)" in window.windowTitle(), timeout=5_000)
+
+
+def test_a_wrong_password_is_refused_with_the_reason(qtbot, windows, service, monkeypatch):
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: warnings.append(text))
+    window = MainWindow()
+    windows.append(window)
+    window.services.connect_to(service.address, Credentials("eve", "not her password"))
+    qtbot.waitUntil(lambda: bool(warnings), timeout=15_000)
+    assert warnings[0].endswith("refused this window: sign-in refused: unknown user name or "
+                                "wrong password")  # fmt: skip
+    assert not window.services.attached
+
+
+def test_an_applied_design_is_followed_by_every_window(qtbot, windows, service, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *_: QMessageBox.StandardButton.Yes)  # fmt: skip
+    eve = attached_window(qtbot, windows, service, Credentials("eve", PASSWORD))
+    wall = attached_window(qtbot, windows, service)
+    qtbot.waitUntil(lambda: eve.services.connection.role is Role.ENGINEER, timeout=5_000)
+    eve.enter_design()
+    eve.document.push(set_field(eve.document.design, ["A01"], "it_power_kw", 33.0))
+    eve.services.apply_design()
+    qtbot.waitUntil(lambda: wall.services.connection.design_version == 2, timeout=15_000)
+    a01 = lambda: next(r for r in wall.document.design.racks if r.id == "A01")  # noqa: E731
+    qtbot.waitUntil(lambda: a01().it_power_kw == 33.0, timeout=15_000)
+    assert wall.run_view.running  # it follows the new version without leaving Run
+    assert "design version 2" in wall.windowTitle()
+    assert not eve.document.is_modified  # the service holds the edits now
