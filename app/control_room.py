@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from factoryfloor.app.run_view import GpuQuantityScale, QuantityScale, RunView
+from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar
 from factoryfloor.widgets.floor_plan import FloorPlanView
@@ -191,6 +192,7 @@ class ControlRoomWindow(QWidget):
         self._enlarge_type()
 
         history = run_view.history
+        self._loop_capacity = run_view.loop_capacity
         self.plots.set_history(history, run_view.loop_capacity)
         self.heatmap.set_history(history)
         self.set_quantity(run_view.quantity_scale(), run_view.gpu_quantity_scale())
@@ -288,6 +290,10 @@ class ControlRoomWindow(QWidget):
     def refresh(self) -> None:
         self.plots.refresh()
         self.heatmap.refresh()
+
+    def show_seeded(self, history: LiveHistory) -> None:
+        self.plots.set_history(history, self._loop_capacity)
+        self.heatmap.set_history(history)
 
     def show_figures(
         self, facility: dict[str, float], time_s: float, alarms: list[str] | None

@@ -76,6 +76,7 @@ class ModeSwitch(QObject):
         document = self.window.document
         if document is None or self.run_view.running:
             return
+        self.mode_bar.run_action.setChecked(True)
         self.plan_view.set_tool(SELECT)
         self.plan_view.read_only = True
         self.editing_enabled.emit(False)

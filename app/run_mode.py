@@ -31,9 +31,12 @@ from factoryfloor.backend.design.leftovers import remove_run_snapshot, write_run
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient, BackendConfig, BackendExited
+from factoryfloor.backend.service.history_transfer import HistoryTransferError, read_history
+from factoryfloor.backend.service.messages import GetHistory, HistorySent
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.live_figures import LiveAggregator
-from factoryfloor.backend.telemetry.sink import GOOD
+from factoryfloor.backend.telemetry.protocol import Reply
+from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 
 FRAME_INTERVAL_MS = 250
 HEARTBEAT_S = 1.0
@@ -105,6 +108,8 @@ class RunMode(QObject):
     backend_back = Signal()
     """A restarted backend (or an attached service that was silent) sent its first frame:
     readings are live again."""
+    history_seeded = Signal(object)
+    """The LiveHistory, just seeded with the service's past: views read it again whole."""
     link_down = Signal(str)
     """The attached service stopped answering, or refused this window: what to tell the
     operator."""
@@ -130,6 +135,7 @@ class RunMode(QObject):
         self._attempt = 0
         """Restarts since a backend last sent a frame."""
         self._lost: BackendLost | None = None
+        self._seed_asked = False
         self._silent = False
         """The attached service is down for this window, and the operator has been told."""
         self._keys: list[str] = []
@@ -168,6 +174,7 @@ class RunMode(QObject):
         self._last_news, self._shown_s = None, -math.inf
         self._attempt, self._keys, self._lost = 0, [], None
         self.client = client
+        self._seed_asked = False
         self._timer.start()
 
     def stop(self) -> BackendClient | None:
@@ -215,6 +222,8 @@ class RunMode(QObject):
         if self._attempt:
             self._attempt = 0
             self.backend_back.emit()
+        if not self._seed_asked:
+            self._ask_for_the_past()
         self._keys = frame.keys
         now_s = time.time()
         if self.recorded is not None:
@@ -228,6 +237,26 @@ class RunMode(QObject):
         self.live.emit(self._aggregator.update(frame.keys, frame.values, self.quantity))
         if self.recorded is not None:
             self.history.emit(self.recorded)
+
+    def _ask_for_the_past(self) -> None:
+        """Ask the service for what it recorded before this window started (once its frames
+        arrive: the link is up), to be shown at once."""
+        self._seed_asked = True
+        client = self.client
+        link = client.link if isinstance(client, BackendClient) else client
+        recorded = self.recorded
+
+        def seed(reply: Reply, parts: list[bytes]) -> None:
+            if not isinstance(reply, HistorySent) or recorded is not self.recorded:
+                return  # refused, or Run restarted since
+            try:
+                recorded.seed(read_history(reply, parts))
+            except (HistoryTransferError, ValueError) as error:
+                self.event.emit(SourceEvent("service", "rejected", "history", str(error)))
+                return
+            self.history_seeded.emit(recorded)
+
+        link.send(GetHistory(), seed)
 
     # --- A backend that died, or an attached service gone silent ---------------------------
 

@@ -91,6 +91,9 @@ class ExtraRunView(Protocol):
     def show_alert(self, text: str) -> None:
         """Say that what is shown is not live (empty: it is again)."""
 
+    def show_seeded(self, history: LiveHistory) -> None:
+        """``history`` was just seeded with the service's past: read it again whole."""
+
 
 class RunView(QObject):
     def __init__(self, window: QMainWindow, plan_view: FloorPlanView, scale_bar: ColourScaleBar,
@@ -133,6 +136,7 @@ class RunView(QObject):
         self.run_mode.backend_restarted.connect(lambda lost: self._show_alert(lost.message(True)))
         self.run_mode.backend_back.connect(lambda: self._show_alert(""))
         self.run_mode.link_down.connect(self._show_alert)
+        self.run_mode.history_seeded.connect(self._show_seeded)
 
     @property
     def running(self) -> bool:
@@ -166,6 +170,14 @@ class RunView(QObject):
         for dock in self.run_docks:
             dock.show()
         self.live_dock.raise_()
+
+    def _show_seeded(self, history: LiveHistory) -> None:
+        """The service's past has arrived: every view reads its whole window again."""
+        if self.plots is not None and self.heatmap is not None:
+            self.plots.set_history(history, self.loop_capacity)
+            self.heatmap.set_history(history)
+        for view in self.extra_views:
+            view.show_seeded(history)
 
     def stop(self) -> BackendClient | None:
         """Leave Run mode; returns the backend client for the caller to stop off the Qt thread."""
@@ -209,7 +221,7 @@ class RunView(QObject):
 
     def _show_alert(self, text: str) -> None:
         if text:
-            self.backend_banner.show_message(text)
+            self.backend_banner.show_message(text, with_action=self.run_mode.attached is None)
         else:
             self.backend_banner.clear()
         for view in self.extra_views:

@@ -126,3 +126,28 @@ def test_memory_is_fixed_once_series_are_known(demo) -> None:
         history.add(sim.keys, T0 + 60.0 * minute, sim.step(1.0))
     assert history.nbytes == before
     assert np.isfinite(history.aggregate_window("util_pct", "hall", 86400).values).any()
+
+
+def test_a_history_seeded_with_another_shows_its_past_and_keeps_its_own_frames(demo) -> None:
+    """A window starting Run on a running service is seeded with the service's history: the
+    past reads as the service recorded it, and the window's own newer frames are kept."""
+    sim = FacilitySimulator(demo, seed=5)
+    service, window = LiveHistory(demo), LiveHistory(demo)
+    for second in range(30):
+        service.add(sim.keys, T0 + second, sim.step(1.0))
+    newest = sim.step(1.0)
+    service.add(sim.keys, T0 + 30, newest)
+    window.add(sim.keys, T0 + 30, newest)
+    late = sim.step(1.0)
+    window.add(sim.keys, T0 + 31, late)  # the service has not recorded this one yet
+
+    window.seed(service.export())
+    keys = ["facility/it_power_kw", "loop/L-A1/heat_kw", "mean/rack/A01/util_pct"]
+    theirs, ours = service.series_window(keys, 60.0, T0 + 31), window.series_window(keys, 60.0)
+    assert np.array_equal(ours.values[:-1], theirs.values[:-1], equal_nan=True)
+    assert np.isfinite(ours.values[:-1][-31:]).all()
+    power = sim.keys.index("facility/it_power_kw")
+    assert ours.values[-1, 0] == pytest.approx(late[power])  # the window's own frame
+    gpus = window.gpu_window("power_w", 60.0).values
+    assert np.array_equal(gpus[:-1], service.gpu_window("power_w", 60.0, T0 + 31).values[:-1],
+                          equal_nan=True)  # fmt: skip

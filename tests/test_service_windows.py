@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtWidgets import QMessageBox
 from service_process import DEMO, ServiceProcess
@@ -17,7 +19,7 @@ from factoryfloor.app.connect_dialog import ConnectDialog
 from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.design.edits import set_field
-from factoryfloor.backend.service.client import Credentials
+from factoryfloor.backend.service.client import Credentials, ServiceClient
 from factoryfloor.backend.service.keys import KnownServices
 from factoryfloor.backend.service.roles import Role
 from factoryfloor.backend.service.users import UserStore
@@ -85,6 +87,8 @@ def test_a_window_says_at_once_that_its_service_died_and_is_live_again_when_it_r
     qtbot.waitUntil(banner.isVisible, timeout=5_000)
     assert f"The service at 127.0.0.1:{service.port} has not answered since" in (
         banner.label.text())  # fmt: skip
+    assert not banner.button.isVisible()  # a window cannot restart a service it attached to
+    assert window.run_action.isChecked()
     qtbot.waitUntil(lambda: live(window) == "n/a", timeout=3_000)
     assert window.scene.items_by_id["A01"].brush().color() == NO_READING_FILL
     if SCREENSHOTS:
@@ -138,3 +142,26 @@ def test_an_applied_design_is_followed_by_every_window(qtbot, windows, service, 
     assert wall.run_view.running  # it follows the new version without leaving Run
     assert "design version 2" in wall.windowTitle()
     assert not eve.document.is_modified  # the service holds the edits now
+
+
+def test_a_window_opened_on_a_running_service_shows_its_past_at_once(
+    qtbot, windows, service
+) -> None:
+    watcher = ServiceClient(service.address)
+    try:  # the service has run for a while (3 s of frames) before the window opens
+        qtbot.waitUntil(lambda: watcher.poll() is not None and watcher._header is not None
+                        and watcher._header.seq > 30, timeout=30_000)  # fmt: skip
+    finally:
+        watcher.close()
+    opened_s = time.time()
+    window = attached_window(qtbot, windows, service)
+    history = window.run_view.history
+
+    def past_shown() -> bool:
+        recorded = history.series_window(["facility/it_power_kw"], 60.0)
+        before = recorded.times_s < opened_s - 2.0
+        return bool(np.isfinite(recorded.values[before]).any())
+
+    qtbot.waitUntil(past_shown, timeout=10_000)
+    heatmap = history.gpu_window("util_pct", 60.0)
+    assert np.isfinite(heatmap.values[heatmap.times_s < opened_s - 2.0]).any()

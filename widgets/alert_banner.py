@@ -39,8 +39,11 @@ class AlertBanner(QFrame):
         row.addWidget(self.button)
         self.hide()
 
-    def show_message(self, text: str) -> None:
+    def show_message(self, text: str, with_action: bool = True) -> None:
+        """Show ``text``; ``with_action``: with the action button (an attached service cannot be
+        restarted from a window, so its outage shows no "Restart now")."""
         self.label.setText(text)
+        self.button.setVisible(with_action)
         self.show()
 
     def clear(self) -> None:

@@ -76,28 +76,11 @@ class ApplyDesign(Request):
 
 
 @dataclass(frozen=True, slots=True)
-class QuerySeries(Request):
-    """Recorded history of ``keys`` from ``start_s`` to ``end_s`` in ``columns`` equal columns:
-    the mean of each column (``HistoryColumns``)."""
+class GetHistory(Request):
+    """Everything the service holds in its live history (``HistorySent``): a window starting
+    Run shows the past at once."""
 
-    msg_type: ClassVar[str] = "query_series"
-    keys: tuple[str, ...]
-    start_s: float
-    end_s: float
-    columns: int
-
-
-@dataclass(frozen=True, slots=True)
-class QueryHeatmap(Request):
-    """Recorded history of GPU series (one quantity, in the heatmap's row order) reduced to
-    ``rows`` pixel rows, each the worst GPU it covers, by ``columns`` columns."""
-
-    msg_type: ClassVar[str] = "query_heatmap"
-    keys: tuple[str, ...]
-    start_s: float
-    end_s: float
-    rows: int
-    columns: int
+    msg_type: ClassVar[str] = "get_history"
 
 
 # --- Replies ------------------------------------------------------------------------------------
@@ -138,14 +121,17 @@ class DesignSent(Reply):
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryColumns(Reply):
-    """A history query's answer. The arrays travel as the parts after the envelope: the
-    column start times (float64, ``columns``), then the values (float32, ``rows x columns``),
-    NaN where nothing was recorded."""
+class HistorySent(Reply):
+    """The service's live history. Its arrays travel as the parts after the envelope, raw: per
+    tier the bucket each slot holds (int64) and the series' columns (float32, columns x
+    ``series_keys``); then per quantity, per tier, the buckets and the GPU rows' columns
+    (float16, columns x ``gpu_rows``)."""
 
-    msg_type: ClassVar[str] = "history_columns"
-    rows: int
-    columns: int
+    msg_type: ClassVar[str] = "history_sent"
+    series_keys: tuple[str, ...]
+    quantities: tuple[str, ...]
+    tier_columns: tuple[int, ...]
+    gpu_rows: int
 
 
 # --- Notifications ------------------------------------------------------------------------------
@@ -160,5 +146,5 @@ class DesignApplied(Notification):
     user: str
 
 
-register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, QuerySeries, QueryHeatmap, Welcome,
-         KeysSent, StatusesSent, DesignSent, HistoryColumns, DesignApplied)  # fmt: skip
+register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, Welcome, KeysSent,
+         StatusesSent, DesignSent, HistorySent, DesignApplied)  # fmt: skip

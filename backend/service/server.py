@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import zmq
 import zmq.asyncio
 
@@ -37,12 +38,14 @@ from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
+from factoryfloor.backend.service.history_transfer import history_reply
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
     ApplyDesign,
     DesignApplied,
     DesignSent,
     GetDesign,
+    GetHistory,
     GetKeys,
     GetStatuses,
     Hello,
@@ -52,6 +55,7 @@ from factoryfloor.backend.service.messages import (
 )
 from factoryfloor.backend.service.roles import Role, permits
 from factoryfloor.backend.service.users import AUDIT_FILE, SignInRefused, UserStore
+from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.protocol import (
     Accepted,
     EventsRaised,
@@ -65,13 +69,16 @@ from factoryfloor.backend.telemetry.protocol import (
     encode,
 )
 from factoryfloor.backend.telemetry.runner import run_sources
-from factoryfloor.backend.telemetry.sink import SourceEvent
+from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 from factoryfloor.backend.telemetry.sources.assemble import build_sources
 from factoryfloor.backend.telemetry.store import TelemetryStore
 
 FRAME_HZ = 10.0
 """Frames a second to every window. A window draws 4 a second; 10 keeps what it draws at most
 100 ms old, and every frame doubles as the heartbeat that tells a window the service is up."""
+HISTORY_INTERVAL_S = 0.25
+"""The live history samples the frames as a window's did (its frame tick): every column's mean
+is the same whether a window recorded it or the service did."""
 FRAME_HWM = 2
 """Frames held per window at each end (ZeroMQ's high-water mark): live data is for now."""
 
@@ -128,6 +135,9 @@ class Service:
         self.sessions: dict[bytes, Session] = {}
         self.store: TelemetryStore | None = None
         self._runner: asyncio.Task | None = None
+        self.history: LiveHistory | None = None
+        """The live history windows are seeded with when they start Run: what they would have
+        drawn since the service started (up to a day), recorded as a window records it."""
         self._router: zmq.asyncio.Socket | None = None
         self._keys_sent = 0
         self._tasks: set[asyncio.Task] = set()
@@ -191,6 +201,7 @@ class Service:
     # --- Sources ----------------------------------------------------------------------------
 
     def _start_sources(self, design: Design) -> None:
+        self.history = LiveHistory(design)
         settings = self.config.telemetry or design.telemetry
         sources = build_sources(design, settings, self.store, self.config.simulator_hz)
         self._runner = asyncio.create_task(run_sources(sources, self.store))
@@ -207,6 +218,8 @@ class Service:
     async def _publish_frames(self, pub: zmq.asyncio.Socket) -> None:
         events_seen = 0
         seq = 0
+        recorded_s = 0.0
+        keys: list[str] = []
         while True:
             store = self.store
             now_s = time.time()
@@ -219,6 +232,12 @@ class Service:
             seq += 1
             header = FrameHeader(seq, now_s, count, self.service_id, self.versions.version)
             await pub.send_multipart(frame_parts(header, snap), copy=False)
+            if now_s - recorded_s >= HISTORY_INTERVAL_S:
+                recorded_s = now_s
+                shown = np.where(snap.stale | (snap.qualities != GOOD), np.nan, snap.values)
+                if len(keys) != count:  # one list until the keys change: mapped once
+                    keys = [str(k) for k in snap.keys]
+                self.history.add(keys, now_s, shown)
             events, events_seen = store.events_since(events_seen)
             if events:
                 self._statuses.update(((e.source, e.subject), e) for e in events
@@ -278,6 +297,9 @@ class Service:
                 answer = KeysSent(request.msg_id, start, tuple(str(k) for k in keys))
             case GetStatuses():
                 answer = StatusesSent(request.msg_id, tuple(self._statuses.values()))
+            case GetHistory():
+                reply, parts = history_reply(request.msg_id, self.history)
+                return [encode(reply), *parts]
             case GetDesign():
                 answer = DesignSent(request.msg_id, self.versions.version, self.versions.text)
             case ApplyDesign():

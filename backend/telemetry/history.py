@@ -151,6 +151,28 @@ class SeriesHistory:
         """Memory held by the recorded columns of every tier (and which bucket each holds)."""
         return sum(ring.data.nbytes + ring.bucket.nbytes for ring in self._rings)
 
+    def tier_arrays(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(bucket of each slot, data) of every tier: what another history is seeded from."""
+        return [(ring.bucket, ring.data) for ring in self._rings]
+
+    def seed(self, tiers: Sequence[tuple[np.ndarray, np.ndarray]],
+             columns: np.ndarray | None = None) -> None:  # fmt: skip
+        """Take the recorded columns of another history of the same tiers: all its series, or
+        those it holds for ours at ``columns`` (-1: it has none). Frames added since are kept
+        where the other history has nothing for their bucket."""
+        for ring, (bucket, data) in zip(self._rings, tiers, strict=True):
+            if data.shape[0] != ring.tier.columns:
+                raise ValueError(f"a tier of {data.shape[0]} columns cannot seed one of "
+                                 f"{ring.tier.columns}")  # fmt: skip
+            take = bucket > ring.bucket  # the other history's slot is newer than ours
+            if columns is None:
+                ring.data[take] = data[take]
+            else:
+                have = columns >= 0
+                ring.data[np.ix_(take, np.flatnonzero(have))] = data[np.ix_(take, columns[have])]
+            ring.bucket[take] = bucket[take]
+        self.latest_s = _newest(self.latest_s, tiers, self.tiers)
+
     def grow(self, series: int) -> None:
         """Make room for more series; what is recorded so far is kept."""
         if series <= self.series:
@@ -196,6 +218,16 @@ def _row_prefix(ids: list[str]) -> str:
         while n and first[n - 1].isdigit():
             n -= 1
     return first[:n].rstrip("-_ .")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryExport:
+    """A ``LiveHistory``'s recorded columns: per tier, the bucket each slot holds and the data,
+    of the named series and of every GPU row per quantity."""
+
+    series_keys: list[str]
+    series: list[tuple[np.ndarray, np.ndarray]]
+    gpus: dict[str, list[tuple[np.ndarray, np.ndarray]]]
 
 
 class LiveHistory:
@@ -303,6 +335,32 @@ class LiveHistory:
                                                                 len(groups))  # fmt: skip
         self.series.add(time_s, row)
 
+    # --- Handing over ------------------------------------------------------------------------
+
+    def export(self) -> HistoryExport:
+        """Everything recorded, for a window that starts now to be seeded with (``seed``)."""
+        return HistoryExport(list(self.series_keys), self.series.tier_arrays(),
+                             {q: h.tier_arrays() for q, h in self._gpu.items()})  # fmt: skip
+
+    def seed(self, recorded: HistoryExport) -> None:
+        """Take what another history of the same design recorded (the service's, when a window
+        starts): the past shows at once instead of filling in from now."""
+        for key in recorded.series_keys:
+            self.series_keys.setdefault(key, len(self.series_keys))
+        self.series.grow(len(self.series_keys))
+        if self._keys is not None:  # the frames' columns of the series just added
+            self._map_keys(self._keys)
+        theirs = {key: n for n, key in enumerate(recorded.series_keys)}
+        columns = np.array([theirs.get(key, -1) for key in self.series_keys], np.int64)
+        self.series.seed(recorded.series, columns)
+        for quantity, tiers in recorded.gpus.items():
+            if quantity not in GPU_QUANTITIES or tiers[0][1].shape[1] != len(self.gpu_rows):
+                continue  # another design's rows: nothing to take
+            if quantity not in self._gpu:
+                self._gpu[quantity] = SeriesHistory(len(self.gpu_rows), self.tiers, np.float16)
+                self._gpu_buffer[quantity] = np.full(len(self.gpu_rows), np.nan)
+            self._gpu[quantity].seed(tiers)
+
     # --- Reading ---------------------------------------------------------------------------
 
     @property
@@ -358,6 +416,16 @@ class LiveHistory:
         """Mean of a GPU quantity per rack, row or the hall: (columns, ``group_names(by)``)."""
         keys = [mean_key(by, name, quantity) for name in self._groups[by]]
         return self.series_window(keys, span_s, end_s)
+
+
+def _newest(latest_s: float, tiers: Sequence[tuple[np.ndarray, np.ndarray]],
+            kinds: Sequence[Tier]) -> float:  # fmt: skip
+    """The later of ``latest_s`` and the middle of the newest bucket the seeded tiers hold."""
+    bucket, _ = tiers[0]
+    if bucket.max(initial=-1) < 0:
+        return latest_s
+    seeded_s = (int(bucket.max()) + 0.5) * kinds[0].resolution_s
+    return seeded_s if math.isnan(latest_s) else max(latest_s, seeded_s)
 
 
 def _group_means(values: np.ndarray, rows: np.ndarray, groups: np.ndarray,
