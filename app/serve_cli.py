@@ -32,7 +32,7 @@ EXIT_OK = 0
 EXIT_INVALID = 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factoryfloor serve",
                                      description=__doc__.splitlines()[0])  # fmt: skip
     parser.add_argument("design", type=Path, help="the design file the service runs")
@@ -61,7 +61,7 @@ def _configure_logging() -> None:
 
 
 def main(argv: list[str]) -> int:
-    options = _parser().parse_args(argv)
+    options = parser().parse_args(argv)
     data = options.data or default_data_folder()
     try:
         keys = service_key_pair(data)

@@ -16,7 +16,7 @@ from factoryfloor.backend.service.messages import (
     ApplyDesign,
     DesignApplied,
     Hello,
-    QueryHeatmap,
+    HistorySent,
     Welcome,
 )
 from factoryfloor.backend.service.roles import ROLE_NAMES
@@ -62,7 +62,7 @@ MESSAGES = st.one_of(
     ),
     st.builds(ApplyDesign, TEXT, st.integers(0)),
     st.builds(
-        QueryHeatmap,
+        HistorySent,
         st.lists(TEXT, max_size=3).map(tuple),
         FLOATS,
         FLOATS,
