@@ -50,7 +50,6 @@ JSON_VALUES = st.recursive(
 )  # fmt: skip
 EVENTS = st.builds(SourceEvent, TEXT, st.sampled_from(["status", "rejected", "dropped"]), TEXT,
                    TEXT, st.floats(allow_nan=False, allow_infinity=False))  # fmt: skip
-FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 MESSAGES = st.one_of(
     st.builds(Stop, msg_id=TEXT),
     st.builds(Accepted, IDS, msg_id=TEXT),
@@ -63,11 +62,11 @@ MESSAGES = st.one_of(
     st.builds(ApplyDesign, TEXT, st.integers(0)),
     st.builds(
         HistorySent,
+        IDS,
         st.lists(TEXT, max_size=3).map(tuple),
-        FLOATS,
-        FLOATS,
-        st.integers(1),
-        st.integers(1),
+        st.lists(TEXT, max_size=3).map(tuple),
+        st.lists(st.integers(1), max_size=3).map(tuple),
+        st.integers(0),
     ),
     st.builds(DesignApplied, st.integers(0), TEXT),
     st.builds(KeysAdded, st.integers(min_value=0), st.lists(TEXT, max_size=5).map(tuple)),
