@@ -61,6 +61,7 @@ class MainWindow(DocumentWindow):
         self._build_central()
         self.run_view = RunView(self, self.plan_view, self.scale_bar, self._dock)
         self.centralWidget().layout().insertWidget(0, self.run_view.backend_banner)
+        self.centralWidget().layout().insertWidget(1, self.run_view.time_control)
         self.figures_dock = self._dock("Figures", self.figures_panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
         self.properties_dock = self._dock("Properties", self.properties_panel,

@@ -32,7 +32,7 @@ from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient, BackendConfig, BackendExited
 from factoryfloor.backend.service.history_transfer import HistoryTransferError, read_history
-from factoryfloor.backend.service.messages import GetHistory, HistorySent
+from factoryfloor.backend.service.messages import GetHistory, GetMoment, HistorySent, MomentSent
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.live_figures import LiveAggregator
 from factoryfloor.backend.telemetry.protocol import Reply
@@ -136,6 +136,8 @@ class RunMode(QObject):
         """Restarts since a backend last sent a frame."""
         self._lost: BackendLost | None = None
         self._seed_asked = False
+        self.moment_s: float | None = None
+        """The past moment shown instead of the live frames (the time control); None: live."""
         self._silent = False
         """The attached service is down for this window, and the operator has been told."""
         self._keys: list[str] = []
@@ -174,7 +176,7 @@ class RunMode(QObject):
         self._last_news, self._shown_s = None, -math.inf
         self._attempt, self._keys, self._lost = 0, [], None
         self.client = client
-        self._seed_asked = False
+        self._seed_asked, self.moment_s = False, None
         self._timer.start()
 
     def stop(self) -> BackendClient | None:
@@ -231,12 +233,38 @@ class RunMode(QObject):
             shown = np.where(frame.stale | (frame.qualities != GOOD), np.nan, frame.values)
             self.recorded.add(frame.keys, now_s, shown)
         news = (len(frame.keys), float(frame.times_s.max()), int(np.count_nonzero(frame.stale)))
+        if self.moment_s is not None:
+            return  # showing a past moment: recorded, not drawn
         if news == self._last_news and now_s - self._shown_s < HEARTBEAT_S:
             return
         self._last_news, self._shown_s = news, now_s
         self.live.emit(self._aggregator.update(frame.keys, frame.values, self.quantity))
         if self.recorded is not None:
             self.history.emit(self.recorded)
+
+    # --- The time control ------------------------------------------------------------------
+
+    def show_moment(self, time_s: float | None) -> None:
+        """Show the facility as the service recorded it at ``time_s`` (plan colours, tiles),
+        or live again (None). Frames keep being recorded meanwhile."""
+        self.moment_s = time_s
+        self._last_news, self._shown_s = None, -math.inf  # live: redraw at the next tick
+        if time_s is None or self.client is None:
+            return
+        client = self.client
+        link = client.link if isinstance(client, BackendClient) else client
+        if link is None:
+            return
+        aggregator, quantity = self._aggregator, self.quantity
+
+        def show(reply: Reply, parts: list[bytes]) -> None:
+            if not isinstance(reply, MomentSent) or self.moment_s != time_s or not parts:
+                return  # refused, or the operator has moved on
+            values = np.frombuffer(parts[0], np.float32)
+            keys = link.keys[: min(reply.count, len(values), len(link.keys))]
+            self.live.emit(aggregator.update(keys, values[: len(keys)], quantity))
+
+        link.send(GetMoment(time_s), show)
 
     def _ask_for_the_past(self) -> None:
         """Ask the service for what it recorded before this window started (once its frames

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QWidget
 
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
@@ -31,6 +31,7 @@ from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
 from factoryfloor.widgets.live_panel import LivePanel
 from factoryfloor.widgets.status_colours import utilisation_colour
+from factoryfloor.widgets.time_control import TimeControl
 
 if TYPE_CHECKING:  # pyqtgraph views, imported when Run first starts
     from factoryfloor.widgets.fleet_heatmap import FleetHeatmap
@@ -137,6 +138,13 @@ class RunView(QObject):
         self.run_mode.backend_back.connect(lambda: self._show_alert(""))
         self.run_mode.link_down.connect(self._show_alert)
         self.run_mode.history_seeded.connect(self._show_seeded)
+        self.time_control = TimeControl()
+        """Under the banner while running; the window places it."""
+        self.time_control.hide()
+        self.time_control.moment_chosen.connect(self.show_moment)
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self.time_control.tick)
 
     @property
     def running(self) -> bool:
@@ -166,10 +174,28 @@ class RunView(QObject):
         self.plots.set_history(history, self.loop_capacity)
         self.heatmap.set_history(history)
         self._choose_quantity()
+        self.time_control.choose(None)
+        self.time_control.show()
+        self._clock.start()
         self.scale_bar.show()
         for dock in self.run_docks:
             dock.show()
         self.live_dock.raise_()
+
+    def show_moment(self, time_s: float | None) -> None:
+        """Show the facility at ``time_s`` in every view (the time control), or live (None)."""
+        self.run_mode.show_moment(time_s)
+        views = [self, *self.extra_views]
+        for view in views:
+            plots, heatmap = getattr(view, "plots", None), getattr(view, "heatmap", None)
+            if plots is None or heatmap is None:
+                continue
+            if time_s is None:
+                plots.set_paused(False)
+                heatmap.set_paused(False)
+            else:
+                plots.pause_at(time_s)
+                heatmap.pause_at(time_s)
 
     def _show_seeded(self, history: LiveHistory) -> None:
         """The service's past has arrived: every view reads its whole window again."""
@@ -185,6 +211,8 @@ class RunView(QObject):
             return None
         client = self.run_mode.stop()
         self._show_alert("")
+        self._clock.stop()
+        self.time_control.hide()
         self.scale_bar.hide()
         for dock in self.run_docks:
             dock.hide()
@@ -275,6 +303,8 @@ class RunView(QObject):
 
     def _choose_quantity(self) -> None:
         self.run_mode.quantity = self.quantity_box.currentData()
+        if self.run_mode.moment_s is not None:  # the moment shown, by the new quantity
+            self.run_mode.show_moment(self.run_mode.moment_s)
         if self.design is None:
             return
         self.scale_bar.set_scale(*self.quantity_scale())

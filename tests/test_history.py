@@ -151,3 +151,19 @@ def test_a_history_seeded_with_another_shows_its_past_and_keeps_its_own_frames(d
     gpus = window.gpu_window("power_w", 60.0).values
     assert np.array_equal(gpus[:-1], service.gpu_window("power_w", 60.0, T0 + 31).values[:-1],
                           equal_nan=True)  # fmt: skip
+
+
+def test_a_moment_is_every_series_as_recorded_then(demo) -> None:
+    sim = FacilitySimulator(demo, seed=9)
+    history = LiveHistory(demo)
+    frames = []
+    for second in range(20):
+        frames.append(sim.step(1.0))
+        history.add(sim.keys, T0 + second + 0.5, frames[-1])
+    moment = history.moment(T0 + 7.5)
+    assert moment.resolution_s == 1.0
+    power = sim.keys.index("facility/it_power_kw")
+    gpu = sim.keys.index("gpu/B03/5/temp_c")
+    assert moment.values[power] == pytest.approx(frames[7][power], rel=1e-6)
+    assert moment.values[gpu] == pytest.approx(frames[7][gpu], abs=0.1)  # float16 rings
+    assert np.isnan(history.moment(T0 - 30.0).values[power])  # before anything was recorded

@@ -303,6 +303,11 @@ class FleetHeatmap(QWidget):
         else:
             self._rebuild()
 
+    def pause_at(self, end_s: float) -> None:
+        """Freeze with ``end_s`` as the newest column: the moment the time control shows."""
+        self.paused, self._paused_end_s = True, end_s
+        self._rebuild()
+
     def refresh(self) -> None:
         """Bring the image up to the newest frame: shift by the buckets that have passed and
         re-read only those columns (and the previous newest, which may have had more frames

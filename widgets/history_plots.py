@@ -274,6 +274,16 @@ class HistoryPlots(QWidget):
             self._draw_live()
         self.paused_changed.emit(paused)
 
+    def pause_at(self, end_s: float) -> None:
+        """Freeze with ``end_s`` at the right edge: the moment the time control shows."""
+        was_paused, self._paused = self._paused, True
+        self._paused_end_s = end_s
+        self._draw_paused(reset_view=True)
+        self._apply_mouse_mode()
+        self.controls.show_paused(True, end_s)
+        if not was_paused:
+            self.paused_changed.emit(True)
+
     def set_dark(self, dark: bool) -> None:
         """Dark theme for the control-room wall (black background, light axes) or light."""
         theme = WALL_THEME if dark else LIGHT_THEME

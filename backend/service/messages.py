@@ -83,6 +83,14 @@ class GetHistory(Request):
     msg_type: ClassVar[str] = "get_history"
 
 
+@dataclass(frozen=True, slots=True)
+class GetMoment(Request):
+    """Every series as recorded at ``time_s`` (``MomentSent``): the time control's moment."""
+
+    msg_type: ClassVar[str] = "get_moment"
+    time_s: float
+
+
 # --- Replies ------------------------------------------------------------------------------------
 
 
@@ -134,6 +142,17 @@ class HistorySent(Reply):
     gpu_rows: int
 
 
+@dataclass(frozen=True, slots=True)
+class MomentSent(Reply):
+    """The values at ``time_s`` follow the envelope as one part (float32, ``count`` of them, in
+    the frames' key order); each is the mean of a ``resolution_s`` bucket."""
+
+    msg_type: ClassVar[str] = "moment_sent"
+    time_s: float
+    resolution_s: float
+    count: int
+
+
 # --- Notifications ------------------------------------------------------------------------------
 
 
@@ -146,5 +165,5 @@ class DesignApplied(Notification):
     user: str
 
 
-register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, Welcome, KeysSent,
-         StatusesSent, DesignSent, HistorySent, DesignApplied)  # fmt: skip
+register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, GetMoment, Welcome,
+         KeysSent, StatusesSent, DesignSent, HistorySent, MomentSent, DesignApplied)  # fmt: skip

@@ -47,9 +47,11 @@ from factoryfloor.backend.service.messages import (
     GetDesign,
     GetHistory,
     GetKeys,
+    GetMoment,
     GetStatuses,
     Hello,
     KeysSent,
+    MomentSent,
     StatusesSent,
     Welcome,
 )
@@ -174,9 +176,9 @@ class Service:
             await asyncio.gather(frames, commands, *self._tasks, return_exceptions=True)
         finally:
             await self._stop_sources()
-            router.close(linger=0)
-            pub.close(linger=0)
-            context.term()
+            # destroy, not term: term waits for every socket ever made to be closed, and a
+            # socket a cancelled task was still using can leave it waiting for ever.
+            context.destroy(linger=0)
             log.info("stopped")
 
     def _curve_socket(self, context: zmq.asyncio.Context, kind: int) -> zmq.asyncio.Socket:
@@ -300,6 +302,11 @@ class Service:
             case GetHistory():
                 reply, parts = history_reply(request.msg_id, self.history)
                 return [encode(reply), *parts]
+            case GetMoment(time_s=time_s):
+                moment = self.history.moment(time_s)
+                answer = MomentSent(request.msg_id, time_s, moment.resolution_s,
+                                    len(moment.values))  # fmt: skip
+                return [encode(answer), moment.values.tobytes()]
             case GetDesign():
                 answer = DesignSent(request.msg_id, self.versions.version, self.versions.text)
             case ApplyDesign():

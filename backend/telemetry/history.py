@@ -100,6 +100,8 @@ class _TierRing:
         slots = buckets % self.tier.columns
         if series is None:
             values = self.data[slots].astype(np.float32)
+        elif self.data.shape[1] == 0:  # no series recorded yet: every one asked for is missing
+            values = np.full((len(slots), len(series)), np.nan, np.float32)
         else:
             index = np.asarray(series, np.int64)
             values = self.data[np.ix_(slots, np.maximum(index, 0))].astype(np.float32)
@@ -218,6 +220,16 @@ def _row_prefix(ids: list[str]) -> str:
         while n and first[n - 1].isdigit():
             n -= 1
     return first[:n].rstrip("-_ .")
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """The recorded value of every series at one time, in the order of the frames' keys."""
+
+    time_s: float
+    resolution_s: float
+    """The width of the bucket each value is the mean of (0: nothing recorded yet)."""
+    values: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +378,24 @@ class LiveHistory:
     @property
     def latest_s(self) -> float:
         return self.series.latest_s
+
+    def moment(self, time_s: float) -> Moment:
+        """Every series of the last frame's keys as recorded at ``time_s``: the mean of the
+        bucket holding it, at the finest tier that still does (NaN where nothing was). What
+        the plan and the tiles show when the operator scrubs back."""
+        keys = self._keys or []
+        values = np.full(len(keys), np.nan, np.float32)
+        if not keys or math.isnan(self.latest_s):
+            return Moment(time_s, 0.0, values)
+        tier = self.series.tier_for(max(0.0, self.latest_s - time_s) + self.tiers[0].resolution_s)
+        span_s = tier.resolution_s
+        known = self._series_columns >= 0
+        column = self.series.window(span_s, time_s, None, tier).values[-1]
+        values[self._series_columns[known]] = column[known]
+        for quantity, (columns, rows) in self._gpu_columns.items():
+            gpus = self._gpu[quantity].window(span_s, time_s, None, tier).values[-1]
+            values[columns] = gpus[rows]
+        return Moment(time_s, tier.resolution_s, values)
 
     @property
     def nbytes(self) -> int:
