@@ -210,6 +210,7 @@ class MainWindow(DocumentWindow):
             self.scene.refresh(self.document.design, self.document.figures, touched)
         self._show_figures()
         self._show_selection()
+        self._update_title()  # the hall's name is in it
 
     def _show_figures(self) -> None:
         assert self.document is not None

@@ -258,6 +258,53 @@ def describe_error(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def connect_client(
+    config: MqttConfig,
+    password: str | None,
+    queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
+) -> DiagnosingClient:
+    """A client for the broker ``config`` names, logged in as it says (``password`` only with a
+    user name); the source's, and a connection check's with a config of its own."""
+    persistent = config.session_expiry_s > 0
+    session: dict[str, Any]
+    if config.protocol == "5":
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = config.session_expiry_s
+        session = {"clean_start": not persistent, "properties": properties}
+    else:
+        session = {"clean_session": not persistent}
+    return DiagnosingClient(
+        config.host,
+        config.port,
+        username=config.username,
+        password=password if config.username is not None else None,
+        identifier=config.client_id,
+        queue_type=queue_type,
+        protocol=PROTOCOLS[config.protocol],
+        keepalive=config.keepalive_s,
+        tls_context=tls_context(config),
+        **session,
+    )
+
+
+def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    """Read afresh on every attempt, so fixing a certificate file needs no restart; none for
+    plaintext, which off loopback needs ``allow_plaintext`` (else nothing is sent)."""
+    if not config.tls:
+        refusal = plaintext_refusal(config)
+        if refusal is not None:
+            raise ConnectionDiagnosis(refusal)
+        return None
+    try:
+        context = ssl.create_default_context(cafile=config.ca_file)
+        if config.client_cert is not None:
+            context.load_cert_chain(config.client_cert, config.client_key)
+    except OSError as exc:  # missing file, or not PEM (ssl.SSLError)
+        files = ", ".join(f for f in (config.ca_file, config.client_cert, config.client_key) if f)
+        raise aiomqtt.MqttError(f"TLS: cannot load {files}: {exc}") from None
+    return context
+
+
 class MqttSource:
     """DSX BMS values and node-agent readings from one broker into ``sink``; see the module doc.
 
@@ -382,47 +429,7 @@ class MqttSource:
                 pass
 
     def _client(self) -> DiagnosingClient:
-        config = self.config
-        persistent = config.session_expiry_s > 0
-        session: dict[str, Any]
-        if config.protocol == "5":
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = config.session_expiry_s
-            session = {"clean_start": not persistent, "properties": properties}
-        else:
-            session = {"clean_session": not persistent}
-        return DiagnosingClient(
-            config.host,
-            config.port,
-            username=config.username,
-            password=self._password if config.username is not None else None,
-            identifier=config.client_id,
-            queue_type=self._inbox.queue_type,
-            protocol=PROTOCOLS[config.protocol],
-            keepalive=config.keepalive_s,
-            tls_context=self._tls_context(),
-            **session,
-        )
-
-    def _tls_context(self) -> ssl.SSLContext | None:
-        """Read afresh on every attempt, so fixing a certificate file needs no restart; none
-        for plaintext, which off loopback needs ``allow_plaintext`` (else nothing is sent)."""
-        config = self.config
-        if not config.tls:
-            refusal = plaintext_refusal(config)
-            if refusal is not None:
-                raise ConnectionDiagnosis(refusal)
-            return None
-        try:
-            context = ssl.create_default_context(cafile=config.ca_file)
-            if config.client_cert is not None:
-                context.load_cert_chain(config.client_cert, config.client_key)
-        except OSError as exc:  # missing file, or not PEM (ssl.SSLError)
-            files = ", ".join(
-                f for f in (config.ca_file, config.client_cert, config.client_key) if f
-            )
-            raise aiomqtt.MqttError(f"TLS: cannot load {files}: {exc}") from None
-        return context
+        return connect_client(self.config, self._password, self._inbox.queue_type)
 
     def _subscriptions(self) -> list[str]:
         bms, node = self.config.bms_prefix, self.config.node_prefix
