@@ -26,6 +26,7 @@ from factoryfloor.app.menus import Menus
 from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.app.run_view import RunView
 from factoryfloor.app.settings import recovery_store
+from factoryfloor.app.settings_commands import SettingsCommands
 from factoryfloor.app.tool_bars import EditorToolBar, ModeToolBar
 from factoryfloor.backend.design.leftovers import remove_leftovers_at_start
 from factoryfloor.backend.design.report import fmt
@@ -77,9 +78,10 @@ class MainWindow(DocumentWindow):
         self.mode_bar = ModeToolBar(self.run_view.quantity_box)
         self.modes = ModeSwitch(self, self.run_view, self.plan_view, self.mode_bar,
                                 [self.properties_dock, self.problems_dock], self.tasks)  # fmt: skip
+        self.settings = SettingsCommands(self, self.tasks)
         self.menus = Menus(self, self.files, self.controller, self.plan_view, self.undo_group,
                            [self.properties_dock, self.figures_dock, self.problems_dock],
-                           self.modes)  # fmt: skip
+                           self.modes, self.settings)  # fmt: skip
         self.tools = EditorToolBar(self.plan_view)
         for bar in (self.menus.file_tool_bar(), self.tools, self.mode_bar):  # left to right
             self.addToolBar(bar)
@@ -171,7 +173,7 @@ class MainWindow(DocumentWindow):
 
     def _set_editing_enabled(self, enabled: bool) -> None:
         self.tools.set_editing_enabled(enabled)
-        for action in self.menus.edit_menu.actions():
+        for action in self.menus.edit_menu.actions() + self.menus.design_menu.actions():
             action.setEnabled(enabled)
         self.undo_group.setActiveStack(
             self.document.undo_stack if enabled and self.document else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from bms_stream import REAL_STREAM, publish_real_stream
 
 from factoryfloor.backend.design import edits
 from factoryfloor.backend.design.design_file import load_design, reference_problems
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from broker import Mosquitto, Publisher
 
 pytest_plugins = ["broker"]
-
-BMS = "BMS/v1/PUB"
 
 
 @pytest.fixture
@@ -121,30 +120,11 @@ def test_bad_telemetry_sources_name_the_field_and_the_reason(demo: Design) -> No
 
 # -- the BMS mapping review ---------------------------------------------------------------------
 
-CDU = {"objectName": "CDU B1", "objectId": "CDU-B1", "servesId": ["A01"]}
-SUPPLY = CDU | {"processArea": "Secondary Supply", "engUnit": "°C"}
-ON_OFF = [{"value": 0, "text": "Off"}, {"value": 1, "text": "On"}]
-REAL_STREAM: dict[str, dict[str, object]] = {
-    "CDU/LiquidTemperature/Hall1/CDU_B1/SupplyTempSetpoint": SUPPLY | {"isSetpoint": True},
-    "CDU/LiquidTemperature/Hall1/CDU_B1/SupplyTemperature": SUPPLY,
-    "CDU/PumpSpeed/Hall1/CDU_B1/FillPump/Status": CDU | {"stateText": ON_OFF},
-    "CDU/PumpSpeed/Hall1/CDU_B1/Pump1/Speed": CDU | {"engUnit": "RPM"},
-    "Rack/RackPower/Hall1/A01": {"rackLocationName": "A 01", "engUnit": "kW"},
-    "Rack/RackLiquidFlow/Hall1/A01": {"rackLocationId": "A-01", "engUnit": "LPM"},
-}
-"""Point id -> retained metadata, as the DSX BMS of the issue published them; A01 and CDU-B1
-are named as the plan names them, up to case and separators."""
-
 
 def with_broker(design: Design, broker: Mosquitto, **mqtt: object) -> Design:
     config = MqttConfig.model_validate({"host": broker.host, "port": broker.port} | mqtt)
     telemetry = design.telemetry.model_copy(update={"mqtt": config})
     return design.model_copy(update={"telemetry": telemetry})
-
-
-def publish_real_stream(publisher: Publisher) -> None:
-    for point_id, fields in REAL_STREAM.items():
-        publisher.publish(f"{BMS}/Metadata/{point_id}", fields, retain=True)
 
 
 def test_the_review_of_a_real_stream_maps_feedback_never_setpoints_or_states(
@@ -155,7 +135,7 @@ def test_the_review_of_a_real_stream_maps_feedback_never_setpoints_or_states(
     design = with_broker(demo, mosquitto)
     assert design.telemetry.mqtt is not None
     metadata = read_bms_metadata(design.telemetry.mqtt)
-    rows = {row.point.point_id: row for row in review_rows(design, metadata.points)}
+    rows = {row.point.point_id: row for row in review_rows(design, [], metadata.points)}
     assert set(rows) == set(REAL_STREAM)
     feeds = {pid: row.mapping.feeds for pid, row in rows.items() if row.mapping is not None}
     assert feeds == {
@@ -179,7 +159,7 @@ def test_the_review_of_a_real_stream_maps_feedback_never_setpoints_or_states(
     assert {pid for pid, row in rows.items() if row.proposed} == set(feeds)
 
     accepted = set(feeds) - {"Rack/RackLiquidFlow/Hall1/A01"}  # the engineer unticks one
-    points = accepted_points(design, list(rows.values()), accepted)
+    points = accepted_points([], list(rows.values()), accepted)
     edit = edits.set_bms_points(design, points)
     assert edit.label == "Map 3 BMS points"
     played(design, edit)
@@ -193,11 +173,12 @@ def test_a_second_review_keeps_the_designs_mappings_and_flags_rivals(demo: Desig
     rival = PointMetadata("Rack", "RackPower", "new/A01", {"rackLocationName": "A01"})
     design = demo.model_copy(deep=True)
     design.telemetry.mqtt = MqttConfig()
-    first = review_rows(design, [point, unseen])
+    first = review_rows(design, [], [point, unseen])
     both = {point.point_id, unseen.point_id}
-    edits.set_bms_points(design, accepted_points(design, first, both)).apply(design)
+    edits.set_bms_points(design, accepted_points([], first, both)).apply(design)
+    mapped = design.telemetry.mqtt.points
 
-    rows = {row.point.point_id: row for row in review_rows(design, [point, rival])}
+    rows = {row.point.point_id: row for row in review_rows(design, mapped, [point, rival])}
     assert rows[point.point_id].in_design and rows[point.point_id].proposed
     assert rows[point.point_id].reason == "in the design: feeds rack A01 power_kw"
     assert not rows[rival.point_id].proposed
@@ -205,10 +186,10 @@ def test_a_second_review_keeps_the_designs_mappings_and_flags_rivals(demo: Desig
         "rack A01 power_kw is already fed by Rack/RackPower/old/A01 in the design"
     )
     # Unticking the design's own mapping removes it; a point the review did not show stays.
-    kept = accepted_points(design, list(rows.values()), set())
+    kept = accepted_points(mapped, list(rows.values()), set())
     assert [p.point_id for p in kept] == [unseen.point_id]
 
 
 def test_mapping_points_needs_an_mqtt_source(demo: Design) -> None:
-    with pytest.raises(EditError, match="telemetry.mqtt: no MQTT source"):
+    with pytest.raises(EditError, match=r"telemetry\.mqtt: no MQTT source"):
         edits.set_bms_points(demo, [])

@@ -32,14 +32,12 @@ class ReviewRow:
     """Ticked when the review opens: mapped already, or proposed with no rival in the design."""
 
 
-def design_points(design: Design) -> list[PointMapping]:
-    mqtt = design.telemetry.mqtt
-    return list(mqtt.points) if mqtt is not None else []
-
-
-def review_rows(design: Design, metadata: Sequence[PointMetadata]) -> list[ReviewRow]:
-    """A row for each point in ``metadata``, in point-id order."""
-    mapped = {point.point_id: point for point in design_points(design)}
+def review_rows(
+    design: Design, points: Sequence[PointMapping], metadata: Sequence[PointMetadata]
+) -> list[ReviewRow]:
+    """A row for each point in ``metadata``, in point-id order, for a design whose MQTT source
+    maps ``points`` (the design's, or those of a source being edited)."""
+    mapped = {point.point_id: point for point in points}
     fed_by = {point.feeds: point.point_id for point in mapped.values()}
     new = [point for point in metadata if point.point_id not in mapped]
     proposal = auto_map([r.id for r in design.racks], [c.id for c in design.cdus], new)
@@ -65,12 +63,12 @@ def review_rows(design: Design, metadata: Sequence[PointMetadata]) -> list[Revie
 
 
 def accepted_points(
-    design: Design, rows: Sequence[ReviewRow], accepted: Collection[str]
+    points: Sequence[PointMapping], rows: Sequence[ReviewRow], accepted: Collection[str]
 ) -> list[PointMapping]:
-    """The design's point list once the review is accepted: the mappings of the rows whose
-    point id is in ``accepted``, and the design's mappings of points the review did not show."""
+    """The point list once the review is accepted: the mappings of the rows whose point id is
+    in ``accepted``, and those of ``points`` (the list reviewed) the review did not show."""
     shown = {row.point.point_id for row in rows}
-    kept = [point for point in design_points(design) if point.point_id not in shown]
+    kept = [point for point in points if point.point_id not in shown]
     return kept + [
         row.mapping for row in rows if row.mapping is not None and row.point.point_id in accepted
     ]
