@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QAbstractButton, QGridLayout, QLabel, QLineEdit, QWidget
 
 from factoryfloor.backend.design.design_file import FieldProblem
 from factoryfloor.widgets.status_colours import OK, OVER
@@ -37,10 +37,10 @@ def optional_text(text: str) -> str | None:
     return text.strip() or None
 
 
-def caption(text: str) -> QLabel:
+def caption(text: str, wrap: bool = True) -> QLabel:
     label = QLabel(text)
     label.setStyleSheet(f"color: {CAPTION_COLOUR};")
-    label.setWordWrap(True)
+    label.setWordWrap(wrap)
     return label
 
 
@@ -64,6 +64,8 @@ def show_result(label: QLabel, ok: bool, text: str) -> None:
 class FormRow:
     path: str
     """The design-file path of the field, as problems name it."""
+    label: str
+    """The field's name on the form, which its problems start with."""
     editor: QWidget
     problem: QLabel
 
@@ -73,13 +75,17 @@ class FormRows:
 
     def __init__(self, grid: QGridLayout) -> None:
         self.grid = grid
+        grid.setColumnStretch(1, 1)  # the editors take the width; labels and units keep theirs
         self.rows: list[FormRow] = []
 
     def add(self, path: str, label: str, editor: QWidget, unit: str = "", tip: str = "") -> None:
         row = self.grid.rowCount()
         name = QLabel(label)
         name.setBuddy(editor)
-        editor.setAccessibleName(label.replace("&", ""))
+        # A check box is labelled by its own text.
+        text = label or (editor.text() if isinstance(editor, QAbstractButton) else "")
+        plain = text.replace("&", "")
+        editor.setAccessibleName(plain)
         for widget in (name, editor):
             widget.setToolTip(tip)
         problem = problem_label()
@@ -88,9 +94,9 @@ class FormRows:
         self.grid.addWidget(name, row, 0)
         self.grid.addWidget(editor, row, 1)
         if unit:
-            self.grid.addWidget(caption(unit), row, 2)
+            self.grid.addWidget(caption(unit, wrap=False), row, 2)
         self.grid.addWidget(problem, row + 1, 1, 1, 2)
-        self.rows.append(FormRow(path, editor, problem))
+        self.rows.append(FormRow(path, plain, editor, problem))
 
     def show_problems(self, problems: Sequence[FieldProblem]) -> list[FieldProblem]:
         """Each problem under its field; those that name no field here are returned."""
@@ -103,7 +109,8 @@ class FormRows:
             if index is None:
                 unplaced.append(problem)
             else:
-                shown.setdefault(index, []).append(problem.reason)
+                named = self.rows[index].label
+                shown.setdefault(index, []).append(f"{named}: {problem.reason}")
         for i, row in enumerate(self.rows):
             row.problem.setText("\n".join(shown.get(i, [])))
             row.problem.setVisible(i in shown)

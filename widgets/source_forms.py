@@ -64,10 +64,15 @@ class SourceForm(QWidget):
     title_changed = Signal()
     """The list's name for the source changed (its host or URL was retyped)."""
 
-    def __init__(self, submit: Submit) -> None:
+    def __init__(self, heading: str, submit: Submit) -> None:
         super().__init__()
         self._submit = submit
         self.layout_ = QVBoxLayout(self)
+        title = QLabel(heading)
+        font = title.font()
+        font.setBold(True)
+        title.setFont(font)
+        self.layout_.addWidget(title)
         self.grid = QGridLayout()
         self.rows = FormRows(self.grid)
         self.layout_.addLayout(self.grid)
@@ -146,7 +151,7 @@ class SourceForm(QWidget):
 
 class SimulatorForm(SourceForm):
     def __init__(self, telemetry: dict[str, Any], submit: Submit) -> None:
-        super().__init__(submit)
+        super().__init__("Simulated facility", submit)
         self.simulate = self._check_box("simulate", "&Simulate the facility", telemetry["simulate"])
         self.replay = self._check_box(
             "replay_trace",
@@ -166,7 +171,7 @@ class SimulatorForm(SourceForm):
 
 class NvmlForm(SourceForm):
     def __init__(self, telemetry: dict[str, Any], submit: Submit) -> None:
-        super().__init__(submit)
+        super().__init__("This machine's GPUs (NVML)", submit)
         self.enabled = self._check_box(
             "nvml", "&Read this machine's GPUs through NVML", telemetry["nvml"]
         )
@@ -218,7 +223,7 @@ class MqttForm(SourceForm):
     review_requested = Signal()
 
     def __init__(self, mqtt: dict[str, Any], submit: Submit) -> None:
-        super().__init__(submit)
+        super().__init__("Facility MQTT broker: DSX BMS points and node agents", submit)
         self._stored = mqtt
         """Settings the form does not show (reconnect timing, queue size) are kept as they are."""
         self.points = [PointMapping.model_validate(p) for p in mqtt.get("points", [])]
@@ -247,8 +252,7 @@ class MqttForm(SourceForm):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         from_env = PASSWORD_ENV in os.environ
         self.password.setPlaceholderText(f"(from {PASSWORD_ENV})" if from_env else "(none)")
-        self.rows.add("password", "Pass&word", self.password,
-                      "for the test only, never saved in the design",
+        self.rows.add("password", "Pass&word", self.password, "not saved",
                       f"Never stored in the design file: the service reads {PASSWORD_ENV}. "
                       "Typed here, it is used only to test the connection and read the BMS "
                       "metadata.")  # fmt: skip
@@ -320,7 +324,7 @@ class MetricsForm(SourceForm):
     """One inference server's ``/metrics`` page."""
 
     def __init__(self, endpoint: dict[str, Any], rack_ids: list[str], submit: Submit) -> None:
-        super().__init__(submit)
+        super().__init__("Inference server's Prometheus /metrics page", submit)
         tip = _tips(MetricsEndpoint)
         self.url = self._line("url", "&URL", endpoint["url"], "", tip("url"),
                               "http://host:8000/metrics")  # fmt: skip

@@ -70,7 +70,7 @@ class TelemetrySourcesDialog(QDialog):
         self.forms: list[SourceForm] = []
 
         self.list = QListWidget()
-        self.list.setMinimumWidth(260)
+        self.list.setMinimumWidth(230)
         self.stack = QStackedWidget()
         self.list.currentRowChanged.connect(self._show_form)
         self.add_mqtt_button = QPushButton("Add MQTT &broker")
@@ -97,7 +97,8 @@ class TelemetrySourcesDialog(QDialog):
         scroll = QScrollArea()
         scroll.setWidget(self.stack)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(560)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(600)
         top = QHBoxLayout()
         top.addLayout(left)
         top.addWidget(scroll, 1)
@@ -111,7 +112,7 @@ class TelemetrySourcesDialog(QDialog):
         layout.addLayout(top, 1)
         layout.addWidget(self.other_problems)
         layout.addWidget(self.buttons)
-        self.resize(900, 620)
+        self.resize(940, 660)
         self.list.setCurrentRow(0)
 
     # The list of sources -----------------------------------------------------------------------
