@@ -154,7 +154,7 @@ def test_the_review_of_a_real_stream_maps_feedback_never_setpoints_or_states(
         "rackLocationName 'A 01' names plan rack A01; RackPower is power_kw"
     )
     assert reasons["CDU/PumpSpeed/Hall1/CDU_B1/Pump1/Speed"] == (
-        "objectId 'CDU-B1' names plan cdu CDU-B1; PumpSpeed is pump_rpm"
+        "objectId 'CDU-B1' names plan CDU CDU-B1; PumpSpeed is pump_rpm"
     )
     assert {pid for pid, row in rows.items() if row.proposed} == set(feeds)
 

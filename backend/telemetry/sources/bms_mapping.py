@@ -44,6 +44,9 @@ CDU_POINT_QUANTITIES: dict[str, str] = {
 """DSX CDU pointTypes with one quantity; ``LiquidTemperature`` is supply or return by
 ``processArea``."""
 
+KIND_WORDS: dict[EntityKind, str] = {"rack": "rack", "cdu": "CDU"}
+"""How reasons name a kind of plan entity."""
+
 STATE_QUANTITIES: frozenset[str] = frozenset(("leak",))
 """Quantities that are states, fed by points with ``stateText``; every other is a measurement."""
 
@@ -187,8 +190,10 @@ def _map_point(
         raise _NoMatch(f"objectType {point.object_type} is not mapped to plan entities")
     _check_measured(point, quantity)
     _check_unit(point, quantity)
-    entity_id, named_by = _find_entity(names, index[kind], kind)
-    reason = f"{named_by} names plan {kind} {entity_id}; {point.point_type} is {quantity}"
+    entity_id, named_by = _find_entity(names, index[kind], KIND_WORDS[kind])
+    reason = (
+        f"{named_by} names plan {KIND_WORDS[kind]} {entity_id}; {point.point_type} is {quantity}"
+    )
     try:
         mapping = PointMapping(
             object_type=point.object_type,
