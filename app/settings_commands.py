@@ -28,7 +28,7 @@ class SettingsCommands:
         self.window = window
         self.tasks = tasks
         self.dialog: QDialog | None = None
-        """The settings dialog open now, if any (tests and screenshots reach it here)."""
+        """The settings dialog open now, if any."""
 
     def _push(self, build: Callable[[Design], Edit]) -> list[FieldProblem]:
         """Build the edit from the open design and push it; the problems that refused it."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +42,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from factoryfloor.backend.design.mqtt_settings import MqttConfig, resolve_password
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint
 from factoryfloor.backend.telemetry.sources.bms_mapping import PointMetadata
-from factoryfloor.backend.telemetry.sources.mqtt_source import connect_client, describe_error
+from factoryfloor.backend.telemetry.sources.mqtt_source import (
+    connect_client,
+    describe_error,
+    subscription_refused,
+)
 from factoryfloor.backend.telemetry.sources.payloads import PayloadError, decode_metadata
 from factoryfloor.backend.telemetry.sources.prometheus import (
     DEFAULT_MAX_PAGE_BYTES,
@@ -99,8 +104,10 @@ class BrokerCheckError(Exception):
 
 
 def check_config(config: MqttConfig) -> MqttConfig:
-    """``config`` as a check connects with it: its own client id, a clean session."""
-    client_id = config.client_id[: 64 - len(CHECK_CLIENT_SUFFIX)] + CHECK_CLIENT_SUFFIX
+    """``config`` as a check connects with it: a client id of its own (this process's, so two
+    windows checking at once do not displace each other either), a clean session."""
+    suffix = f"{CHECK_CLIENT_SUFFIX}-{os.getpid()}"
+    client_id = config.client_id[: 64 - len(suffix)] + suffix
     return config.model_copy(update={"client_id": client_id, "session_expiry_s": 0})
 
 
@@ -151,7 +158,12 @@ async def _read_bms_metadata(
 
 async def _retained(client: aiomqtt.Client, prefix: str, deadline_s: float) -> RetainedMetadata:
     topic_start = f"{prefix}/Metadata/"
-    await client.subscribe(topic_start + "#")
+    granted = await client.subscribe(topic_start + "#")
+    if any(subscription_refused(code) for code in granted):
+        raise BrokerCheckError(
+            f"connected, but the broker refused the subscription to {topic_start}#:"
+            " is this user allowed to read the BMS topics?"
+        )
     points: dict[str, PointMetadata] = {}
     malformed = 0
     messages = client.messages
@@ -197,6 +209,8 @@ def check_mqtt(
     count = len(metadata.points)
     points = f"{count} BMS point{'' if count == 1 else 's'} with retained metadata"
     more = "" if metadata.complete else f" (still arriving after {timeout_s:g} s)"
+    if not count:  # a broker may also hide topics a user may not read, saying nothing
+        more = ": is a BMS publishing there, and may this user read its topics?"
     bad = ""
     if metadata.malformed:
         bad = f"; {metadata.malformed} malformed metadata message(s) left out"

@@ -222,6 +222,11 @@ class MqttStats:
     """Messages per unmapped BMS point id."""
 
 
+def subscription_refused(code: object) -> bool:
+    """A SUBACK code refusing the subscription (3.1.1: 0x80; MQTT 5: a failure reason code)."""
+    return code == SUBSCRIPTION_REFUSED or bool(getattr(code, "is_failure", False))
+
+
 def backoff_s(failures: int, min_s: float, max_s: float, rng: random.Random) -> float:
     """Exponential backoff with jitter: half the capped delay fixed, half random, so a broker
     restart is not met by every client at the same instant."""
@@ -450,7 +455,7 @@ class MqttSource:
         topics = self._subscriptions()
         granted = await client.subscribe([(topic, subscription) for topic in topics])
         for topic, code in zip(topics, granted, strict=True):
-            if code == SUBSCRIPTION_REFUSED or getattr(code, "is_failure", False):
+            if subscription_refused(code):
                 self._status(topic, f"subscription refused by the broker ({code})")
 
     # -- ingest ------------------------------------------------------------------------------
