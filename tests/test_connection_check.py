@@ -238,15 +238,49 @@ def test_a_vllm_page_is_ok_with_its_samples_and_token_counters(vllm_page: int) -
     result = timed(check_metrics, endpoint(vllm_page))
     assert result.ok
     assert result.summary == (
-        f"http://{HOST}:{vllm_page}/metrics: HTTP 200, 1 samples;"
+        f"http://{HOST}:{vllm_page}/metrics: Prometheus text, 1 sample;"
         " vLLM token counters: 1 series (model demo-70b)"
     )
+
+
+PAGES = Path(__file__).parent / "data" / "metrics"
+
+
+@pytest.mark.parametrize(
+    ("page", "server"),
+    [("vllm", "vLLM"), ("sglang", "SGLang"), ("dynamo", "NVIDIA Dynamo"), ("tgi", "HF TGI"),
+     ("triton", "Triton")],
+)  # fmt: skip
+def test_each_servers_page_is_named_with_its_samples(page: str, server: str) -> None:
+    text = (PAGES / f"{page}.txt").read_text()
+    sample_lines = [line for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    for port in serve(Page):
+        result = check_metrics(endpoint(port))
+        assert result.ok, result.summary
+        assert f": Prometheus text, {len(sample_lines)} samples; {server} token counters: " in (
+            result.summary
+        )
 
 
 def test_a_page_of_another_server_kind_says_its_counters_are_missing(vllm_page: int) -> None:
     result = check_metrics(endpoint(vllm_page, server_kind="sglang"))
     assert result.ok
-    assert result.summary.endswith("HTTP 200, 1 samples; no SGLang token counters on the page")
+    assert result.summary.endswith(
+        "Prometheus text, 1 sample; no SGLang token counters on the page"
+    )
 
 
 def test_an_html_page_is_not_a_prometheus_page(http_page: int) -> None:

@@ -270,7 +270,7 @@ def test_a_prometheus_page_test_reports_the_token_counters(qtbot, window: MainWi
         qtbot.mouseClick(page.test_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(page.test_button.isEnabled, timeout=WAIT_MS)
         assert page.result.text() == (
-            f"✔ {url}: HTTP 200, 1 samples; vLLM token counters: 1 series (model demo-70b)"
+            f"✔ {url}: Prometheus text, 1 sample; vLLM token counters: 1 series (model demo-70b)"
         )
     finally:
         server.shutdown()

@@ -72,7 +72,7 @@ def test_bad_hall_settings_name_each_field_and_reason(demo: Design) -> None:
     with pytest.raises(EditError) as error:
         edits.set_hall(demo, HallSettings("", bad.floor, bad.assumptions))
     assert [str(p) for p in error.value.problems] == [
-        "name: String should have at least 1 character (got '')",
+        "name: must not be empty (got '')",
         "floor.depth_m: must be greater than 0 (got -2.0)",
         "assumptions.max_air_kw_per_rack: must be greater than 0 (got 0.0)",
     ]

@@ -82,6 +82,8 @@ def _reason(error: dict[str, Any]) -> str:
         return "unknown field (misspelt, or from a newer version?)"
     if kind == "string_pattern_mismatch":
         message = _PATTERN_REASONS.get(error.get("ctx", {}).get("pattern", ""), _NAME_REASON)
+    elif kind == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+        message = "must not be empty"
     else:
         message = str(error["msg"]).replace("Input should be", "must be")
     value = error.get("input")

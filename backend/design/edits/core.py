@@ -2,9 +2,11 @@
 what a user typed.
 
 An :class:`Edit` is a labelled list of :class:`Change` s, each replacing, inserting or deleting
-one entity (rack, CDU, loop or feed) of a design. ``apply`` and ``revert`` change the design in
-place, so the Qt undo stack can wrap them (``redo`` applies, ``undo`` reverts) and the view can
-redraw only ``touched_ids``.
+one entity (rack, CDU, loop or feed) of a design, and of :class:`SettingChange` s, each
+replacing a design-wide setting whole (name, floor, assumptions, telemetry). ``apply`` and
+``revert`` change the design in place, so the Qt undo stack can wrap them (``redo`` applies,
+``undo`` reverts) and the view can redraw only ``touched_ids`` (or everything, after a setting
+changed).
 
 An :class:`Index` is built once per builder call, so a builder finds each item in O(1).
 :func:`validated` and :func:`check_references` check values a user types as strictly as a

@@ -10,9 +10,9 @@ line), returning a :class:`CheckResult` and never raising for anything the far e
   (refused, not MQTT, wants TLS, certificate for another host) or by the broker's CONNACK
   (bad credentials). Connected, it counts the BMS points whose retained metadata the broker
   holds, which is also what the BMS mapping review reads (:func:`read_bms_metadata`).
-- Prometheus: one GET of the page, whole by the deadline; says the HTTP status, whether the
-  page is Prometheus text at all, how many samples it holds and which inference server's token
-  counters are on it.
+- Prometheus: one GET of the page, whole by the deadline; says the HTTP status of a refused
+  GET, whether the page is Prometheus text at all, how many samples it holds and which
+  inference server's token counters are on it.
 - NVML: initialises the library on a daemon thread (a call can hang in the driver), and says
   whether the library or the driver is missing or how many GPUs it sees.
 
@@ -236,8 +236,10 @@ def check_metrics(endpoint: MetricsEndpoint, timeout_s: float = CHECK_TIMEOUT_S)
     except Exception as exc:  # the reference parser signals bad text with several types
         return CheckResult(False, f"{url}: not a Prometheus text page ({exc})")
     if not samples:
-        return CheckResult(False, f"{url}: HTTP 200 but the page holds no samples")
-    return CheckResult(True, f"{url}: HTTP 200, {samples} samples; {_tokens(text, endpoint)}")
+        return CheckResult(False, f"{url}: the page holds no samples")
+    tokens = _tokens(text, endpoint)
+    plural = "" if samples == 1 else "s"
+    return CheckResult(True, f"{url}: Prometheus text, {samples} sample{plural}; {tokens}")
 
 
 def _tokens(text: str, endpoint: MetricsEndpoint) -> str:
