@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLineEdit
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.design.design_file import load_design, save_design
 from factoryfloor.backend.design.mqtt_settings import PASSWORD_ENV, MqttConfig
+from factoryfloor.backend.telemetry.sources.connection_check import check_nvml
 from factoryfloor.resources import demo_path
 from factoryfloor.widgets.bms_mapping_dialog import NOT_MAPPED, BmsMappingDialog
 from factoryfloor.widgets.hall_settings_dialog import HallSettingsDialog
@@ -180,6 +181,53 @@ def test_the_engineer_adds_a_broker_and_a_page_and_undo_removes_them(
     window.menus.undo_action.trigger()
     telemetry = window.document.design.telemetry
     assert telemetry.mqtt is None and telemetry.metrics == [] and not telemetry.nvml
+
+
+def test_ok_with_nothing_changed_adds_no_undo_step(qtbot, window: MainWindow) -> None:
+    click_ok(qtbot, hall_dialog(window))
+    click_ok(qtbot, sources_dialog(window))
+    assert window.document.undo_stack.count() == 0 and not window.isWindowModified()
+
+
+def test_a_removed_page_is_gone_and_the_simulator_cannot_be_removed(
+    qtbot, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    window = open_with_broker(qtbot, tmp_path, mosquitto)
+    try:
+        dialog = sources_dialog(window)
+        dialog.list.setCurrentRow(0)
+        assert dialog.list.currentItem().text() == "Simulator (on)"
+        assert not dialog.remove_button.isEnabled()
+        assert not dialog.add_mqtt_button.isEnabled()  # one broker per design
+        dialog.list.setCurrentRow(dialog.forms.index(dialog.mqtt))
+        qtbot.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
+        assert dialog.mqtt is None and dialog.add_mqtt_button.isEnabled()
+        assert [dialog.list.item(i).text() for i in range(dialog.list.count())] == [
+            "Simulator (on)",
+            "NVML, this machine's GPUs (off)",
+        ]
+        click_ok(qtbot, dialog)
+        assert window.document.design.telemetry.mqtt is None
+        window.menus.undo_action.trigger()
+        assert window.document.design.telemetry.mqtt is not None
+    finally:
+        close(window)
+
+
+def test_the_nvml_test_says_what_this_machine_has(qtbot, window: MainWindow) -> None:
+    dialog = sources_dialog(window)
+    dialog.list.setCurrentRow(dialog.forms.index(dialog.nvml))
+    button = dialog.nvml.test_button
+    assert button is not None
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(button.isEnabled, timeout=WAIT_MS)
+    expected = check_nvml().summary  # the same check, made here directly
+    assert dialog.nvml.result.text()[2:] == expected
+    assert any(
+        words in expected
+        for words in ("GPU found", "GPUs found", "NVML library not found", "driver is installed")
+    )
+    dialog.reject()
 
 
 def test_bad_source_settings_are_named_and_the_source_selected(qtbot, window: MainWindow) -> None:
