@@ -33,11 +33,16 @@ class EditCommand(QUndoCommand):
 
     def redo(self) -> None:
         self.edit.apply(self.document.design)
-        self.document.after_edit(self.edit.touched_ids)
+        self.document.after_edit(self._touched())
 
     def undo(self) -> None:
         self.edit.revert(self.document.design)
-        self.document.after_edit(self.edit.touched_ids)
+        self.document.after_edit(self._touched())
+
+    def _touched(self) -> frozenset[str] | None:
+        """The entities to redraw; None (all) when a setting changed: the floor, or the
+        assumptions every rack's colour depends on."""
+        return None if self.edit.settings else self.edit.touched_ids
 
     def id(self) -> int:
         return self.MERGE_ID if self.merge_key is not None else -1
@@ -88,7 +93,7 @@ class DesignDocument(QObject):
 
     def push(self, edit: Edit, merge_key: object | None = None) -> None:
         """Apply ``edit`` as an undoable step; edits with no changes are ignored."""
-        if edit.changes:
+        if not edit.is_empty:
             self.undo_stack.push(EditCommand(self, edit, merge_key))
 
     def after_edit(self, touched_ids: frozenset[str] | None) -> None:

@@ -27,6 +27,7 @@ from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.app.run_view import RunView
 from factoryfloor.app.service_commands import ServiceCommands
 from factoryfloor.app.settings import recovery_store
+from factoryfloor.app.settings_commands import SettingsCommands
 from factoryfloor.app.tool_bars import EditorToolBar, ModeToolBar
 from factoryfloor.backend.design.leftovers import remove_leftovers_at_start
 from factoryfloor.backend.design.report import fmt
@@ -80,9 +81,10 @@ class MainWindow(DocumentWindow):
         self.modes = ModeSwitch(self, self.run_view, self.plan_view, self.mode_bar,
                                 [self.properties_dock, self.problems_dock], self.tasks)  # fmt: skip
         self.services = ServiceCommands(self, self.modes)
+        self.settings = SettingsCommands(self, self.tasks)
         self.menus = Menus(self, self.files, self.controller, self.plan_view, self.undo_group,
                            [self.properties_dock, self.figures_dock, self.problems_dock],
-                           self.modes, self.services)  # fmt: skip
+                           self.modes, self.services, self.settings)  # fmt: skip
         self.tools = EditorToolBar(self.plan_view)
         for bar in (self.menus.file_tool_bar(), self.tools, self.mode_bar):  # left to right
             self.addToolBar(bar)
@@ -176,7 +178,7 @@ class MainWindow(DocumentWindow):
 
     def _set_editing_enabled(self, enabled: bool) -> None:
         self.tools.set_editing_enabled(enabled)
-        for action in self.menus.edit_menu.actions():
+        for action in self.menus.edit_menu.actions() + self.menus.design_menu.actions():
             action.setEnabled(enabled)
         self.undo_group.setActiveStack(
             self.document.undo_stack if enabled and self.document else None
@@ -215,6 +217,7 @@ class MainWindow(DocumentWindow):
             self.scene.refresh(self.document.design, self.document.figures, touched)
         self._show_figures()
         self._show_selection()
+        self._update_title()  # the hall's name is in it
 
     def _show_figures(self) -> None:
         assert self.document is not None

@@ -1,5 +1,5 @@
-"""The menu bar (File, Edit, View, Help) and the File tool bar, which repeats the commonest of
-its commands.
+"""The menu bar (File, Edit, Design, View, Help) and the File tool bar, which repeats the
+commonest of its commands.
 
 Edit commands and undo/redo are also added to the plan view, so their shortcuts (Delete,
 Ctrl+D, ...) reach it while it has focus. Undo and redo follow the undo group's active stack:
@@ -17,6 +17,7 @@ from factoryfloor.app.editor_controller import EditorController
 from factoryfloor.app.file_commands import ExportFormat, FileCommands
 from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.app.service_commands import ServiceCommands, choose_service
+from factoryfloor.app.settings_commands import SettingsCommands
 from factoryfloor.backend.design.edits import AlignEdge
 from factoryfloor.resources import demo_path
 from factoryfloor.widgets.plan_editor import PlanEditorView
@@ -38,7 +39,7 @@ class Menus:
     def __init__(self, window: QMainWindow, files: FileCommands, controller: EditorController,
                  plan_view: PlanEditorView, undo_group: QUndoGroup,
                  panel_docks: Sequence[QDockWidget], modes: ModeSwitch,
-                 services: ServiceCommands):  # fmt: skip
+                 services: ServiceCommands, settings: SettingsCommands):  # fmt: skip
         self.window = window
         keys = QKeySequence.StandardKey
         c = controller
@@ -100,6 +101,11 @@ class Menus:
         for action in edit_actions:
             plan_view.addAction(action)
         plan_view.addActions([self.undo_action, self.redo_action])
+
+        self.design_menu = window.menuBar().addMenu("&Design")
+        self.hall_settings_action = self._action("&Hall Settings…", settings.edit_hall)
+        self.telemetry_action = self._action("&Telemetry Sources…", settings.edit_telemetry)
+        self.design_menu.addActions([self.hall_settings_action, self.telemetry_action])
 
         view_menu = window.menuBar().addMenu("&View")
         self.fit_action = self._action("&Fit Hall", plan_view.fit_hall, "Ctrl+0")

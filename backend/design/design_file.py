@@ -63,14 +63,27 @@ def format_path(loc: Iterable[str | int]) -> str:
     return text or "(file)"
 
 
+_NAME_REASON = "must start with a letter or digit and hold only letters, digits, _ . -"
+"""Ids and host names: the pattern most fields have."""
+_PATTERN_REASONS = {
+    r"^https?://": "must be an http:// or https:// address",
+    r"^[^/+#\x00]+(/[^/+#\x00]+)*$": "must be MQTT topic levels joined by /, none empty,"
+    " without + or #",
+    r"^[^/+#\x00]+$": "must be one MQTT topic level, without /, + or #",
+}
+"""What the other patterns of the model ask for, in words (URLs, MQTT topics)."""
+
+
 def _reason(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
         return "unknown field (misspelt, or from a newer version?)"
-    if kind == "string_pattern_mismatch":  # ids and host names
-        message = "must start with a letter or digit and hold only letters, digits, _ . -"
+    if kind == "string_pattern_mismatch":
+        message = _PATTERN_REASONS.get(error.get("ctx", {}).get("pattern", ""), _NAME_REASON)
+    elif kind == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+        message = "must not be empty"
     else:
         message = str(error["msg"]).replace("Input should be", "must be")
     value = error.get("input")

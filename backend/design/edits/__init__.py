@@ -1,9 +1,11 @@
 """Reversible edits of a design: what the floor-plan editor's commands do, without Qt.
 
 An :class:`Edit` is a labelled list of :class:`Change` s, each replacing, inserting or deleting
-one entity (rack, CDU, loop or feed) of a :class:`~factoryfloor.backend.design.model.Design`.
-``apply`` and ``revert`` change the design in place, so the Qt undo stack can wrap them
-(``redo`` applies, ``undo`` reverts) and the view can redraw only ``touched_ids``.
+one entity (rack, CDU, loop or feed) of a :class:`~factoryfloor.backend.design.model.Design`,
+and of :class:`SettingChange` s, each replacing one design-wide setting (name, floor,
+assumptions, telemetry). ``apply`` and ``revert`` change the design in place, so the Qt undo
+stack can wrap them (``redo`` applies, ``undo`` reverts) and the view can redraw only
+``touched_ids``.
 
 Builders (``move``, ``delete``, ``set_field``, ...) read a design and return an Edit; they never
 change it, and they refuse an impossible request with :class:`EditError`, whose problems have
@@ -20,8 +22,9 @@ n items costs O(n + k), never O(n k): dragging a rack in a 1,000-rack hall stays
 
 The builders are grouped by what they change, one module each: ``layout`` (positions: move,
 align, distribute, rotate), ``fields`` (set_field, plumb, assign_feed), ``items`` (add, new
-items, duplicate, delete) and ``routes`` (cooling loops and their pipes), all on ``core`` (the
-Edit, the index, the checks). Callers take every name from this package, not from those modules.
+items, duplicate, delete), ``routes`` (cooling loops and their pipes) and ``settings`` (the
+hall's own settings and its telemetry sources), all on ``core`` (the Edit, the index, the
+checks). Callers take every name from this package, not from those modules.
 """
 
 from factoryfloor.backend.design.edits.core import (
@@ -33,6 +36,8 @@ from factoryfloor.backend.design.edits.core import (
     EditError,
     Entity,
     Section,
+    Setting,
+    SettingChange,
 )
 from factoryfloor.backend.design.edits.fields import assign_feed, plumb, set_field
 from factoryfloor.backend.design.edits.items import (
@@ -64,6 +69,12 @@ from factoryfloor.backend.design.edits.routes import (
     new_loop,
     remove_route_point,
 )
+from factoryfloor.backend.design.edits.settings import (
+    HallSettings,
+    set_bms_points,
+    set_hall,
+    set_telemetry,
+)
 
 __all__ = [
     "ID_MAX_CHARS",
@@ -80,8 +91,11 @@ __all__ = [
     "Edit",
     "EditError",
     "Entity",
+    "HallSettings",
     "Point",
     "Section",
+    "Setting",
+    "SettingChange",
     "add",
     "align",
     "assign_feed",
@@ -98,6 +112,9 @@ __all__ = [
     "plumb",
     "remove_route_point",
     "rotate",
+    "set_bms_points",
     "set_field",
+    "set_hall",
+    "set_telemetry",
     "snap_m",
 ]

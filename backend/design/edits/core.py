@@ -2,9 +2,11 @@
 what a user typed.
 
 An :class:`Edit` is a labelled list of :class:`Change` s, each replacing, inserting or deleting
-one entity (rack, CDU, loop or feed) of a design. ``apply`` and ``revert`` change the design in
-place, so the Qt undo stack can wrap them (``redo`` applies, ``undo`` reverts) and the view can
-redraw only ``touched_ids``.
+one entity (rack, CDU, loop or feed) of a design, and of :class:`SettingChange` s, each
+replacing a design-wide setting whole (name, floor, assumptions, telemetry). ``apply`` and
+``revert`` change the design in place, so the Qt undo stack can wrap them (``redo`` applies,
+``undo`` reverts) and the view can redraw only ``touched_ids`` (or everything, after a setting
+changed).
 
 An :class:`Index` is built once per builder call, so a builder finds each item in O(1).
 :func:`validated` and :func:`check_references` check values a user types as strictly as a
@@ -23,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from factoryfloor.backend.design.design_file import (
     FieldProblem,
@@ -34,6 +36,10 @@ from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, PowerFee
 
 Section = Literal["racks", "cdus", "loops", "feeds"]
 """The lists of a design that edits change (GPU models are catalog data, not drawn items)."""
+
+Setting = Literal["name", "floor", "assumptions", "telemetry"]
+"""The design-wide settings an edit may replace whole: the hall's name and floor, the
+assumptions behind its figures, and where its live readings come from."""
 
 Entity = Rack | Cdu | CoolingLoop | PowerFeed
 
@@ -90,6 +96,24 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingChange:
+    """One design-wide setting replaced whole (``before`` and ``after`` are private copies)."""
+
+    setting: Setting
+    before: object
+    after: object
+
+    def __post_init__(self) -> None:
+        for name in ("before", "after"):
+            object.__setattr__(self, name, _copy_setting(getattr(self, name)))
+
+
+def _copy_setting(value: object) -> object:
+    """A deep copy of a setting (a model, or the name, which is immutable)."""
+    return value.model_copy(deep=True) if isinstance(value, BaseModel) else value
+
+
+@dataclass(frozen=True, slots=True)
 class Edit:
     """A labelled, reversible set of changes; ``label`` is what the Edit menu shows.
 
@@ -98,15 +122,28 @@ class Edit:
 
     label: str
     changes: tuple[Change, ...] = ()
+    settings: tuple[SettingChange, ...] = ()
+    """Design-wide settings replaced (hall settings, telemetry sources), applied after the
+    entity changes."""
 
     def apply(self, design: Design) -> None:
-        """Replacements (by id), then deletions (by id), then insertions (ascending index)."""
+        """Replacements (by id), then deletions (by id), then insertions (ascending index),
+        then settings."""
         _play(design, self.changes, forward=True)
+        for change in self.settings:
+            setattr(design, change.setting, _copy_setting(change.after))
 
     def revert(self, design: Design) -> None:
         """``apply`` with before and after swapped: undo the replacements, remove what was
-        inserted, re-insert what was deleted in ascending original index."""
+        inserted, re-insert what was deleted in ascending original index, restore settings."""
+        for change in self.settings:
+            setattr(design, change.setting, _copy_setting(change.before))
         _play(design, self.changes, forward=False)
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing changes: pushing it would only add an undo step that does nothing."""
+        return not self.changes and not self.settings
 
     @property
     def touched_ids(self) -> frozenset[str]:

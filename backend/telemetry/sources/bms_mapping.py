@@ -44,6 +44,9 @@ CDU_POINT_QUANTITIES: dict[str, str] = {
 """DSX CDU pointTypes with one quantity; ``LiquidTemperature`` is supply or return by
 ``processArea``."""
 
+KIND_WORDS: dict[EntityKind, str] = {"rack": "rack", "cdu": "CDU"}
+"""How reasons name a kind of plan entity."""
+
 STATE_QUANTITIES: frozenset[str] = frozenset(("leak",))
 """Quantities that are states, fed by points with ``stateText``; every other is a measurement."""
 
@@ -91,6 +94,9 @@ class Unmatched:
 class AutoMapResult:
     proposed: list[PointMapping]
     unmatched: list[Unmatched]
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Why each proposed point was mapped, by point id: the metadata field that named the
+    entity, and what made the point the series' reading."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class _Candidate:
 
     point: PointMetadata
     mapping: PointMapping
+    reason: str
 
     @property
     def rank(self) -> int:
@@ -130,21 +137,24 @@ def auto_map(
     by_series: dict[str, list[_Candidate]] = {}
     for point in sorted(metadata, key=lambda p: p.point_id):
         try:
-            mapping = _map_point(point, index)
+            mapping, reason = _map_point(point, index)
         except _NoMatch as exc:
             unmatched.append(Unmatched(point, str(exc)))
             continue
-        by_series.setdefault(mapping.feeds, []).append(_Candidate(point, mapping))
+        by_series.setdefault(mapping.feeds, []).append(_Candidate(point, mapping, reason))
     proposed: list[PointMapping] = []
+    reasons: dict[str, str] = {}
     for feeds, candidates in by_series.items():
         best, *others = sorted(candidates, key=lambda c: c.rank)
         proposed.append(best.mapping)
+        preferred = "; its tag path reads as feedback" if best.rank == 0 and others else ""
+        reasons[best.point.point_id] = best.reason + preferred
         for other in others:
             reason = f"{feeds} is already fed by {best.point.point_id}{_why_not(best, other)}"
             unmatched.append(Unmatched(other.point, reason))
     proposed.sort(key=lambda m: m.point_id)
     unmatched.sort(key=lambda u: u.point.point_id)
-    return AutoMapResult(proposed, unmatched)
+    return AutoMapResult(proposed, unmatched, reasons)
 
 
 def _why_not(best: _Candidate, other: _Candidate) -> str:
@@ -163,7 +173,10 @@ def _index(ids: Iterable[str]) -> dict[str, list[str]]:
     return by_key
 
 
-def _map_point(point: PointMetadata, index: Mapping[str, dict[str, list[str]]]) -> PointMapping:
+def _map_point(
+    point: PointMetadata, index: Mapping[str, dict[str, list[str]]]
+) -> tuple[PointMapping, str]:
+    """The point's mapping and why, in words; _NoMatch says why not."""
     object_type = point.object_type.lower()
     if object_type == "rack":
         kind: EntityKind = "rack"
@@ -177,9 +190,12 @@ def _map_point(point: PointMetadata, index: Mapping[str, dict[str, list[str]]]) 
         raise _NoMatch(f"objectType {point.object_type} is not mapped to plan entities")
     _check_measured(point, quantity)
     _check_unit(point, quantity)
-    entity_id = _find_entity(names, index[kind], kind)
+    entity_id, named_by = _find_entity(names, index[kind], KIND_WORDS[kind])
+    reason = (
+        f"{named_by} names plan {KIND_WORDS[kind]} {entity_id}; {point.point_type} is {quantity}"
+    )
     try:
-        return PointMapping(
+        mapping = PointMapping(
             object_type=point.object_type,
             point_type=point.point_type,
             tag_path=point.tag_path,
@@ -189,6 +205,7 @@ def _map_point(point: PointMetadata, index: Mapping[str, dict[str, list[str]]]) 
         )
     except ValidationError as exc:  # e.g. a tag path longer than a design file takes
         raise _NoMatch(f"not storable in the design: {exc.errors()[0]['msg']}") from None
+    return mapping, reason
 
 
 def _rack_quantity(point: PointMetadata) -> str:
@@ -227,14 +244,15 @@ def _words(value: object) -> list[str]:
     ]
 
 
-def _strings(fields: Mapping[str, Any], *names: str) -> list[str]:
-    """The string values of the named fields, in order; list fields (servesId) contribute each."""
-    found: list[str] = []
+def _strings(fields: Mapping[str, Any], *names: str) -> list[tuple[str, str]]:
+    """(field, value) of the named fields' string values, in order; list fields (servesId)
+    contribute each."""
+    found: list[tuple[str, str]] = []
     for name in names:
         value = fields.get(name)
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str) and item:
-                found.append(item)
+                found.append((name, item))
     return found
 
 
@@ -272,13 +290,15 @@ def _check_unit(point: PointMetadata, quantity: str) -> None:
         raise _NoMatch(f"unit {unit!r} is not the {quantity} unit")
 
 
-def _find_entity(names: list[str], index: Mapping[str, list[str]], kind: str) -> str:
-    """The one plan id the first matching name names."""
-    for name in names:
+def _find_entity(
+    names: list[tuple[str, str]], index: Mapping[str, list[str]], kind: str
+) -> tuple[str, str]:
+    """The one plan id the first matching name names, and that name as ``field 'value'``."""
+    for field_name, name in names:
         candidates = index.get(name_key(name), [])
         if len(candidates) > 1:
             raise _NoMatch(f"{name!r} matches several plan {kind}s: {', '.join(candidates)}")
         if candidates:
-            return candidates[0]
-    shown = ", ".join(repr(name) for name in names) or "no name in the metadata"
+            return candidates[0], f"{field_name} {name!r}"
+    shown = ", ".join(repr(name) for _, name in names) or "no name in the metadata"
     raise _NoMatch(f"no plan {kind} named {shown}")

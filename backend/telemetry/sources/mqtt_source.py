@@ -222,6 +222,11 @@ class MqttStats:
     """Messages per unmapped BMS point id."""
 
 
+def subscription_refused(code: object) -> bool:
+    """A SUBACK code refusing the subscription (3.1.1: 0x80; MQTT 5: a failure reason code)."""
+    return code == SUBSCRIPTION_REFUSED or bool(getattr(code, "is_failure", False))
+
+
 def backoff_s(failures: int, min_s: float, max_s: float, rng: random.Random) -> float:
     """Exponential backoff with jitter: half the capped delay fixed, half random, so a broker
     restart is not met by every client at the same instant."""
@@ -256,6 +261,53 @@ def describe_error(exc: BaseException) -> str:
     if exc.__cause__ is not None:
         return f"connection lost: {exc.__cause__}"
     return text or type(exc).__name__
+
+
+def connect_client(
+    config: MqttConfig,
+    password: str | None,
+    queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
+) -> DiagnosingClient:
+    """A client for the broker ``config`` names, logged in as it says (``password`` only with a
+    user name); the source's, and a connection check's with a config of its own."""
+    persistent = config.session_expiry_s > 0
+    session: dict[str, Any]
+    if config.protocol == "5":
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = config.session_expiry_s
+        session = {"clean_start": not persistent, "properties": properties}
+    else:
+        session = {"clean_session": not persistent}
+    return DiagnosingClient(
+        config.host,
+        config.port,
+        username=config.username,
+        password=password if config.username is not None else None,
+        identifier=config.client_id,
+        queue_type=queue_type,
+        protocol=PROTOCOLS[config.protocol],
+        keepalive=config.keepalive_s,
+        tls_context=tls_context(config),
+        **session,
+    )
+
+
+def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    """Read afresh on every attempt, so fixing a certificate file needs no restart; none for
+    plaintext, which off loopback needs ``allow_plaintext`` (else nothing is sent)."""
+    if not config.tls:
+        refusal = plaintext_refusal(config)
+        if refusal is not None:
+            raise ConnectionDiagnosis(refusal)
+        return None
+    try:
+        context = ssl.create_default_context(cafile=config.ca_file)
+        if config.client_cert is not None:
+            context.load_cert_chain(config.client_cert, config.client_key)
+    except OSError as exc:  # missing file, or not PEM (ssl.SSLError)
+        files = ", ".join(f for f in (config.ca_file, config.client_cert, config.client_key) if f)
+        raise aiomqtt.MqttError(f"TLS: cannot load {files}: {exc}") from None
+    return context
 
 
 class MqttSource:
@@ -382,47 +434,7 @@ class MqttSource:
                 pass
 
     def _client(self) -> DiagnosingClient:
-        config = self.config
-        persistent = config.session_expiry_s > 0
-        session: dict[str, Any]
-        if config.protocol == "5":
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = config.session_expiry_s
-            session = {"clean_start": not persistent, "properties": properties}
-        else:
-            session = {"clean_session": not persistent}
-        return DiagnosingClient(
-            config.host,
-            config.port,
-            username=config.username,
-            password=self._password if config.username is not None else None,
-            identifier=config.client_id,
-            queue_type=self._inbox.queue_type,
-            protocol=PROTOCOLS[config.protocol],
-            keepalive=config.keepalive_s,
-            tls_context=self._tls_context(),
-            **session,
-        )
-
-    def _tls_context(self) -> ssl.SSLContext | None:
-        """Read afresh on every attempt, so fixing a certificate file needs no restart; none
-        for plaintext, which off loopback needs ``allow_plaintext`` (else nothing is sent)."""
-        config = self.config
-        if not config.tls:
-            refusal = plaintext_refusal(config)
-            if refusal is not None:
-                raise ConnectionDiagnosis(refusal)
-            return None
-        try:
-            context = ssl.create_default_context(cafile=config.ca_file)
-            if config.client_cert is not None:
-                context.load_cert_chain(config.client_cert, config.client_key)
-        except OSError as exc:  # missing file, or not PEM (ssl.SSLError)
-            files = ", ".join(
-                f for f in (config.ca_file, config.client_cert, config.client_key) if f
-            )
-            raise aiomqtt.MqttError(f"TLS: cannot load {files}: {exc}") from None
-        return context
+        return connect_client(self.config, self._password, self._inbox.queue_type)
 
     def _subscriptions(self) -> list[str]:
         bms, node = self.config.bms_prefix, self.config.node_prefix
@@ -443,7 +455,7 @@ class MqttSource:
         topics = self._subscriptions()
         granted = await client.subscribe([(topic, subscription) for topic in topics])
         for topic, code in zip(topics, granted, strict=True):
-            if code == SUBSCRIPTION_REFUSED or getattr(code, "is_failure", False):
+            if subscription_refused(code):
                 self._status(topic, f"subscription refused by the broker ({code})")
 
     # -- ingest ------------------------------------------------------------------------------
