@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from factoryfloor.app.run_view import GpuQuantityScale, QuantityScale, RunView
+from factoryfloor.app.run_view import GpuQuantityScale, QuantityScale, RunView, follow_moment
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar
@@ -290,6 +290,9 @@ class ControlRoomWindow(QWidget):
     def refresh(self) -> None:
         self.plots.refresh()
         self.heatmap.refresh()
+
+    def show_moment(self, time_s: float | None) -> None:
+        follow_moment(self.plots, self.heatmap, self.kpis, time_s)
 
     def show_seeded(self, history: LiveHistory) -> None:
         self.plots.set_history(history, self._loop_capacity)

@@ -62,7 +62,6 @@ class MainWindow(DocumentWindow):
         self._build_central()
         self.run_view = RunView(self, self.plan_view, self.scale_bar, self._dock)
         self.centralWidget().layout().insertWidget(0, self.run_view.backend_banner)
-        self.centralWidget().layout().insertWidget(1, self.run_view.time_control)
         self.figures_dock = self._dock("Figures", self.figures_panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
         self.properties_dock = self._dock("Properties", self.properties_panel,
@@ -88,6 +87,8 @@ class MainWindow(DocumentWindow):
         self.tools = EditorToolBar(self.plan_view)
         for bar in (self.menus.file_tool_bar(), self.tools, self.mode_bar):  # left to right
             self.addToolBar(bar)
+        self.addToolBarBreak()
+        self.addToolBar(self.run_view.time_bar)  # its own row, the window's width
 
         self.files.document_ready.connect(self.show_document)
         self.services.document_ready.connect(self.show_document)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QWidget
+from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QToolBar, QWidget
 
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
@@ -95,6 +95,22 @@ class ExtraRunView(Protocol):
     def show_seeded(self, history: LiveHistory) -> None:
         """``history`` was just seeded with the service's past: read it again whole."""
 
+    def show_moment(self, time_s: float | None) -> None:
+        """Show the moment ``time_s`` (the time control), or live again (None)."""
+
+
+def follow_moment(plots: HistoryPlots, heatmap: FleetHeatmap, panel: LivePanel,
+                  time_s: float | None) -> None:  # fmt: skip
+    """One set of Run views showing the time control's moment, or live (None)."""
+    if time_s is None:
+        plots.set_paused(False)
+        heatmap.set_paused(False)
+        panel.set_moment(None)
+        return
+    plots.pause_at(time_s)
+    heatmap.pause_at(time_s)
+    panel.set_moment(time.strftime("%H:%M:%S", time.localtime(time_s)))
+
 
 class RunView(QObject):
     def __init__(self, window: QMainWindow, plan_view: FloorPlanView, scale_bar: ColourScaleBar,
@@ -139,8 +155,12 @@ class RunView(QObject):
         self.run_mode.link_down.connect(self._show_alert)
         self.run_mode.history_seeded.connect(self._show_seeded)
         self.time_control = TimeControl()
-        """Under the banner while running; the window places it."""
-        self.time_control.hide()
+        self.time_bar = QToolBar("Time")
+        """The time control, the window's full width while running; the window places it."""
+        self.time_bar.setObjectName("timeToolBar")
+        self.time_bar.setMovable(False)
+        self.time_bar.addWidget(self.time_control)
+        self.time_bar.hide()
         self.time_control.moment_chosen.connect(self.show_moment)
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
@@ -175,7 +195,7 @@ class RunView(QObject):
         self.heatmap.set_history(history)
         self._choose_quantity()
         self.time_control.choose(None)
-        self.time_control.show()
+        self.time_bar.show()
         self._clock.start()
         self.scale_bar.show()
         for dock in self.run_docks:
@@ -185,17 +205,10 @@ class RunView(QObject):
     def show_moment(self, time_s: float | None) -> None:
         """Show the facility at ``time_s`` in every view (the time control), or live (None)."""
         self.run_mode.show_moment(time_s)
-        views = [self, *self.extra_views]
-        for view in views:
-            plots, heatmap = getattr(view, "plots", None), getattr(view, "heatmap", None)
-            if plots is None or heatmap is None:
-                continue
-            if time_s is None:
-                plots.set_paused(False)
-                heatmap.set_paused(False)
-            else:
-                plots.pause_at(time_s)
-                heatmap.pause_at(time_s)
+        if self.plots is not None and self.heatmap is not None:
+            follow_moment(self.plots, self.heatmap, self.live_panel, time_s)
+        for view in self.extra_views:
+            view.show_moment(time_s)
 
     def _show_seeded(self, history: LiveHistory) -> None:
         """The service's past has arrived: every view reads its whole window again."""
@@ -212,7 +225,7 @@ class RunView(QObject):
         client = self.run_mode.stop()
         self._show_alert("")
         self._clock.stop()
-        self.time_control.hide()
+        self.time_bar.hide()
         self.scale_bar.hide()
         for dock in self.run_docks:
             dock.hide()

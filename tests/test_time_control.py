@@ -51,6 +51,8 @@ def test_a_chosen_moment_is_shown_everywhere_and_live_returns(running, qtbot) ->
     assert control.label.text().startswith("Showing ") and "4 s ago" in control.label.text()
     assert window.run_view.plots._paused and window.run_view.heatmap.paused
     assert window.run_view.heatmap.shown_until_s == pytest.approx(moment_s, abs=1.0)
+    caption = window.run_view.live_panel.tiles["it_power_kw"].caption.text()
+    assert caption == f"IT power (at {time.strftime('%H:%M:%S', time.localtime(moment_s))})"
     qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     # The service's record of that second, as the window recorded it: same frames, same mean.
     assert tile_kw(window) == pytest.approx(expected_kw, rel=0.02)
@@ -62,6 +64,7 @@ def test_a_chosen_moment_is_shown_everywhere_and_live_returns(running, qtbot) ->
 
     control.live_button.click()
     assert control.label.text() == "Live" and not window.run_view.plots._paused
+    assert window.run_view.live_panel.tiles["it_power_kw"].caption.text() == "IT power (live)"
     qtbot.waitUntil(lambda: len(shown) > count, timeout=5_000)
 
 

@@ -61,6 +61,17 @@ class LivePanel(QWidget):
             layout.addWidget(tile, i // columns, i % columns)
         layout.setRowStretch(-(-len(TILES) // columns), 1)
 
+    def set_moment(self, moment: str | None) -> None:
+        """Captions for a past moment (``moment``, e.g. "01:18:42": every caption then says
+        "(at 01:18:42)"), or live again (None); trends start afresh either way, as a past value
+        is no trend."""
+        for quantity, caption, _ in TILES:
+            base = caption.split(" (live")[0]
+            self.tiles[quantity].caption.setText(caption if moment is None
+                                                 else f"{base} (at {moment})")  # fmt: skip
+            self._recent[quantity].clear()
+            self.trends[quantity].setText("")
+
     def show_figures(self, facility: dict[str, float], time_s: float,
                      alarms: list[str] | None = None) -> None:  # fmt: skip
         """Show the latest figures (and the alarm list in the alarms tile's tooltip)."""
