@@ -19,6 +19,7 @@ from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.app.service_commands import ServiceCommands, choose_service
 from factoryfloor.app.settings_commands import SettingsCommands
 from factoryfloor.backend.design.edits import AlignEdge
+from factoryfloor.backend.service.roles import Role, permits
 from factoryfloor.resources import demo_path
 from factoryfloor.widgets.plan_editor import PlanEditorView
 
@@ -123,8 +124,13 @@ class Menus:
         help_menu.addAction(self._action("&About FactoryFloor", self._about))
 
     def _show_attached(self) -> None:
-        attached = self._services.attached
-        self.apply_design_action.setEnabled(attached)
+        """Apply only for an engineer attached to a service (the service checks it again)."""
+        services = self._services
+        attached = services.attached
+        engineer = attached and permits(services.connection.role, Role.ENGINEER)
+        self.apply_design_action.setEnabled(engineer)
+        needs = "" if engineer or not attached else "Applying a design needs the engineer role"
+        self.apply_design_action.setToolTip(needs)
         self.disconnect_action.setEnabled(attached)
 
     def file_tool_bar(self) -> QToolBar:

@@ -133,6 +133,8 @@ def test_an_applied_design_is_followed_by_every_window(qtbot, windows, service, 
     eve = attached_window(qtbot, windows, service, Credentials("eve", PASSWORD))
     wall = attached_window(qtbot, windows, service)
     qtbot.waitUntil(lambda: eve.services.connection.role is Role.ENGINEER, timeout=5_000)
+    assert eve.menus.apply_design_action.isEnabled()
+    assert not wall.menus.apply_design_action.isEnabled()  # a viewer cannot apply
     eve.enter_design()
     eve.document.push(set_field(eve.document.design, ["A01"], "it_power_kw", 33.0))
     eve.services.apply_design()
