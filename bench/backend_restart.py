@@ -1,10 +1,9 @@
-"""How fast a killed telemetry backend is noticed and replaced.
+"""How fast a killed window's own service is noticed and replaced.
 
-Starts the backend on the demo hall, waits for its first frame, kills it with SIGKILL, and
-measures: the time until the client reports it lost (polled every 10 ms here; the window
-polls at its 250 ms frame tick, so it adds up to that), whether its shared memory is gone by
-then, and the time from starting a new backend to its first frame (what the operator waits
-after the restart backoff). Repeated ``--kills`` times; prints min, median and max.
+Starts the window's own service on the demo hall, waits for its first frame, kills it with
+SIGKILL, and measures: the time until the client reports it lost (polled every 10 ms here; the
+window polls at its 250 ms frame tick, so it adds up to that), and the time from starting a new
+service to its first frame (what the operator waits after the restart backoff). Repeated ``--kills`` times; prints min, median and max.
 
     python bench/backend_restart.py --kills 10
 """
