@@ -1,0 +1,306 @@
+"""Reading the history back, shaped for a view: a time range, some series, a number of columns.
+
+A view asks for as many columns as it has pixels, and the answer is reduced to that: the mean
+of each series per column (NaN where nothing was recorded), with the lowest and highest value
+the tier read holds in it (readings in the raw tier, 15-s means in the 15-s tier, the buckets'
+own min and max in the 1-min and 15-min tiers). The heatmap's rows are reduced too, to the
+pixel rows on screen, each the worst GPU it covers, as ``widgets/fleet_heatmap.py`` draws it.
+
+Which tier is read: the finest whose rows are at least as wide as a column, so that a query
+reads no more rows than it answers with (an hour in 600 columns reads the 240 rows of the 15-s
+tier rather than 3,600 readings a series). When a tier's rows are wider than the columns, each
+column shows the row its middle falls in. Columns that tier has nothing for (the minutes not
+yet in it, or days past its retention) are filled from the other tiers, finer ones first.
+
+``HistoryReader`` opens the day files read-only: the service reads them while its recorder
+writes (it sees every committed minute), and ``factoryfloor export`` reads a stopped service's
+folder. A file that cannot be read is skipped and named in ``unreadable``.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from factoryfloor.backend.service.history_chunks import (
+    BLOCK_SERIES,
+    Chunk,
+    ChunkCodec,
+    quantisation,
+    quantity_of,
+)
+from factoryfloor.backend.service.history_files import (
+    DAY_S,
+    TIERS,
+    DayReader,
+    Tier,
+    day_files,
+)
+
+LOW_IS_WORST = frozenset({"util_pct"})
+"""Quantities whose worst GPU is the lowest (an idle GPU makes no tokens), as the heatmap
+ranks them; for the others the highest is the worst."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesColumns:
+    times_s: np.ndarray
+    """(columns,) the start of each column, epoch seconds."""
+    values: np.ndarray
+    """(series, columns) float32: the mean per column, NaN where nothing was recorded."""
+    min: np.ndarray
+    max: np.ndarray
+    tier: str
+    """The tier read (``raw``, ``15s``, ``1min``, ``15min``); others fill its gaps."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeatmapColumns:
+    times_s: np.ndarray
+    values: np.ndarray
+    """(pixel rows, columns) float32: each the worst of the GPUs the row covers (NaN: one of
+    them recorded nothing, which the heatmap ranks worst of all)."""
+    shown: np.ndarray
+    """(pixel rows, columns) int: which of the keys each value is (the GPU to name on hover)."""
+    group: int
+    """Keys per pixel row."""
+    tier: str
+
+
+@dataclass(frozen=True, slots=True)
+class DesignVersionSpan:
+    start_s: float
+    end_s: float
+    version: int
+
+
+class _Columns:
+    """The running reduction of one query: per series and column, sums and counts (columns
+    narrower than the tier's rows instead take one row each)."""
+
+    def __init__(self, series: int, start_s: float, end_s: float, columns: int, row_s: int):
+        self.start_s, self.columns = start_s, columns
+        self.width_s = (end_s - start_s) / columns
+        self.sampled = row_s > self.width_s
+        self.row_s = row_s
+        shape = (series, columns)
+        self.total = np.zeros(shape, np.float32)
+        self.count = np.zeros(shape, np.int32)
+        self.min = np.full(shape, np.nan, np.float32)
+        self.max = np.full(shape, np.nan, np.float32)
+
+    def add(self, series: np.ndarray, times_s: np.ndarray, chunk: Chunk) -> None:
+        """Rows of some series (``chunk``'s columns are ``series``), in time order."""
+        low = chunk.min if chunk.min is not None else chunk.mean
+        high = chunk.max if chunk.max is not None else chunk.mean
+        if self.sampled:
+            middles = self.start_s + (np.arange(self.columns) + 0.5) * self.width_s
+            row = np.searchsorted(times_s, middles, side="right") - 1
+            hit = (row >= 0) & (middles < times_s[np.maximum(row, 0)] + self.row_s)
+            columns, row = np.flatnonzero(hit), row[hit]
+            means, lows, highs = chunk.mean[row], low[row], high[row]
+        else:
+            column = np.floor((times_s - self.start_s) / self.width_s).astype(np.int64)
+            inside = (column >= 0) & (column < self.columns)
+            column = column[inside]
+            if len(column) == 0:
+                return
+            means, lows, highs = chunk.mean[inside], low[inside], high[inside]
+            bounds = np.flatnonzero(np.diff(column, prepend=-1))
+            columns = column[bounds]
+            if len(bounds) < len(column):
+                means, lows, highs = _runs(means, lows, highs, [*bounds.tolist(), len(column)])
+        if len(columns) == 0:
+            return
+        where = np.ix_(series, columns)
+        good = ~np.isnan(means)
+        self.total[where] += np.where(good, means, 0).T
+        self.count[where] += good.T
+        self.min[where] = np.fmin(self.min[where], lows.T)
+        self.max[where] = np.fmax(self.max[where], highs.T)
+
+    def means(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.total / self.count
+
+
+def _runs(means, lows, highs, bounds):
+    """Per run of rows in one column: mean of the good values, lowest, highest."""
+    runs = len(bounds) - 1
+    out_mean = np.empty((runs, means.shape[1]), np.float32)
+    out_low, out_high = np.empty_like(out_mean), np.empty_like(out_mean)
+    for run in range(runs):
+        rows = slice(bounds[run], bounds[run + 1])
+        good = ~np.isnan(means[rows])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out_mean[run] = np.where(good, means[rows], 0).sum(axis=0) / good.sum(axis=0)
+        out_low[run] = np.fmin.reduce(lows[rows], axis=0)
+        out_high[run] = np.fmax.reduce(highs[rows], axis=0)
+    return out_mean, out_low, out_high
+
+
+class HistoryReader:
+    """The history under ``folder`` (``<data>/history``), read-only."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._readers: dict[Path, DayReader] = {}
+        self._codec = ChunkCodec()
+        self.unreadable: dict[Path, str] = {}
+        """Files skipped, and why."""
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+
+    def _files(
+        self, tier: Tier | None = None, start_s: float = -math.inf, end_s: float = math.inf
+    ) -> list[DayReader]:
+        """Readers of the day files of ``tier`` (every tier: None) meeting [start, end)."""
+        found = []
+        for day_file in day_files(self.folder, TIERS if tier is None else (tier,)):
+            first = day_file.day.toordinal() - 719_163  # days since 1970-01-01
+            if first * DAY_S >= end_s or (first + 1) * DAY_S <= start_s:
+                continue
+            reader = self._readers.get(day_file.path)
+            if reader is None:
+                try:
+                    reader = DayReader(day_file.path)
+                except sqlite3.Error as error:
+                    self.unreadable[day_file.path] = str(error)
+                    continue
+                self._readers[day_file.path] = reader
+            found.append(reader)
+        return found
+
+    def keys(self) -> list[str]:
+        """Every series recorded, sorted."""
+        keys: set[str] = set()
+        for reader in self._files():
+            keys.update(self._guarded(reader, reader.keys, []))
+        return sorted(keys)
+
+    def span(self) -> tuple[float, float] | None:
+        """(first, last) time recorded in any tier, or None if nothing is."""
+        first, last = math.inf, -math.inf
+        for tier in TIERS:
+            files = self._files(tier)
+            if not files:
+                continue
+            oldest = self._guarded(files[0], lambda r=files[0]: r.edge(newest=False), None)
+            newest = self._guarded(files[-1], lambda r=files[-1]: r.edge(newest=True), None)
+            if oldest is not None:
+                first = min(first, oldest[0] + self._codec.times_ms(oldest[1])[0] / 1000)
+            if newest is not None:
+                last = max(last, newest[0] + self._codec.times_ms(newest[1])[-1] / 1000)
+        return (first, last) if first <= last else None
+
+    def design_versions(self, start_s: float, end_s: float) -> list[DesignVersionSpan]:
+        """The design versions the readings in [start, end) were recorded under, in order."""
+        changes: dict[float, int] = {}
+        for reader in self._files():
+            changes.update(self._guarded(reader, reader.versions, []))
+        spans: list[DesignVersionSpan] = []
+        times = sorted(changes)
+        for i, time_s in enumerate(times):
+            until = times[i + 1] if i + 1 < len(times) else end_s
+            if until <= start_s or time_s >= end_s:
+                continue
+            if spans and spans[-1].version == changes[time_s]:
+                spans[-1] = DesignVersionSpan(spans[-1].start_s, min(until, end_s), changes[time_s])
+            else:
+                spans.append(
+                    DesignVersionSpan(max(time_s, start_s), min(until, end_s), changes[time_s])
+                )
+        return spans
+
+    def series_columns(
+        self, keys: Sequence[str], start_s: float, end_s: float, columns: int
+    ) -> SeriesColumns:
+        """The mean (and lowest, highest) of each series per column over [start, end)."""
+        if columns < 1 or not end_s > start_s:
+            raise ValueError(f"no columns to answer: {columns} over [{start_s}, {end_s})")
+        width_s = (end_s - start_s) / columns
+        chosen = next((t for t in TIERS if t.row_s >= width_s), TIERS[-1])
+        result = self._read(chosen, keys, start_s, end_s, columns)
+        index = TIERS.index(chosen)
+        for tier in [*reversed(TIERS[:index]), *TIERS[index + 1 :]]:
+            empty = np.flatnonzero(result.count.sum(axis=0) == 0)
+            if len(empty) == 0:
+                break
+            first, last = int(empty[0]), int(empty[-1]) + 1
+            filler = self._read(
+                tier, keys, start_s + first * width_s, start_s + last * width_s, last - first
+            )
+            fill = empty - first
+            for mine, theirs in (
+                (result.total, filler.total),
+                (result.count, filler.count),
+                (result.min, filler.min),
+                (result.max, filler.max),
+            ):
+                mine[:, empty] = theirs[:, fill]
+        return SeriesColumns(
+            start_s + np.arange(columns) * width_s,
+            result.means(),
+            result.min,
+            result.max,
+            chosen.name,
+        )
+
+    def heatmap(
+        self, keys: Sequence[str], start_s: float, end_s: float, rows: int, columns: int
+    ) -> HeatmapColumns:
+        """GPU series of one quantity (in display order) reduced to ``rows`` pixel rows (each
+        the worst of the ``group`` consecutive GPUs it covers) x ``columns`` column means."""
+        found = self.series_columns(keys, start_s, end_s, columns)
+        group = max(1, math.ceil(len(keys) / max(rows, 1)))
+        low_is_worst = bool(keys) and quantity_of(keys[0]) in LOW_IS_WORST
+        ranked = -found.values if low_is_worst else found.values.copy()
+        ranked[np.isnan(ranked)] = np.inf  # no reading: worst of all
+        pad = (-len(keys)) % group
+        if pad:
+            ranked = np.pad(ranked, ((0, pad), (0, 0)), constant_values=-np.inf)
+        ranked = ranked.reshape(-1, group, columns)
+        worst = ranked.argmax(axis=1)
+        shown = worst + np.arange(ranked.shape[0])[:, None] * group
+        values = found.values[np.minimum(shown, len(keys) - 1), np.arange(columns)]
+        return HeatmapColumns(found.times_s, values, shown, group, found.tier)
+
+    def _read(
+        self, tier: Tier, keys: Sequence[str], start_s: float, end_s: float, columns: int
+    ) -> _Columns:
+        out = _Columns(len(keys), start_s, end_s, columns, tier.row_s)
+        for reader in self._files(tier, start_s, end_s):
+            self._guarded(reader, lambda r=reader: self._read_file(r, tier, keys, out), None)
+        return out
+
+    def _read_file(self, reader: DayReader, tier: Tier, keys: Sequence[str], out: _Columns) -> None:
+        ids = reader.ids(keys)
+        blocks: dict[int, tuple[list[int], list[int]]] = {}
+        for position, key in enumerate(keys):
+            series_id = ids.get(key)
+            if series_id is not None:
+                series, columns = blocks.setdefault(series_id // BLOCK_SERIES, ([], []))
+                series.append(position)
+                columns.append(series_id % BLOCK_SERIES)
+        end_s = out.start_s + out.columns * out.width_s
+        for block, (series, columns) in blocks.items():
+            stored = quantisation(quantity_of(keys[series[0]]))
+            for chunk_start, encoded in reader.chunks(block, out.start_s, end_s, tier.chunk_s):
+                chunk = self._codec.decode_columns(encoded, stored, columns)
+                out.add(np.asarray(series), chunk_start + chunk.times_ms / 1000, chunk)
+
+    def _guarded(self, reader: DayReader, read, otherwise):
+        """``read()``, or ``otherwise`` if the file turns out damaged (it is then skipped)."""
+        try:
+            return read()
+        except sqlite3.DatabaseError as error:
+            self.unreadable[reader.path] = str(error)
+            return otherwise
