@@ -40,6 +40,7 @@ from factoryfloor.backend.service.history_files import (
     DayReader,
     Tier,
     day_files,
+    day_start_s,
 )
 
 LOW_IS_WORST = frozenset({"util_pct"})
@@ -165,8 +166,8 @@ class HistoryReader:
         """Readers of the day files of ``tier`` (every tier: None) meeting [start, end)."""
         found = []
         for day_file in day_files(self.folder, TIERS if tier is None else (tier,)):
-            first = day_file.day.toordinal() - 719_163  # days since 1970-01-01
-            if first * DAY_S >= end_s or (first + 1) * DAY_S <= start_s:
+            first_s = day_start_s(day_file.day)
+            if first_s >= end_s or first_s + DAY_S <= start_s:
                 continue
             reader = self._readers.get(day_file.path)
             if reader is None:
@@ -230,10 +231,13 @@ class HistoryReader:
         chosen = next((t for t in TIERS if t.row_s >= width_s), TIERS[-1])
         result = self._read(chosen, keys, start_s, end_s, columns)
         index = TIERS.index(chosen)
+        horizon_s = self._oldest_day_s(chosen)
         for tier in [*reversed(TIERS[:index]), *TIERS[index + 1 :]]:
             empty = np.flatnonzero(result.count.sum(axis=0) == 0)
+            if tier.row_s > chosen.row_s:  # coarser: only where the chosen tier has expired
+                empty = empty[start_s + (empty + 1) * width_s <= horizon_s]
             if len(empty) == 0:
-                break
+                continue
             first, last = int(empty[0]), int(empty[-1]) + 1
             filler = self._read(
                 tier, keys, start_s + first * width_s, start_s + last * width_s, last - first
@@ -272,6 +276,12 @@ class HistoryReader:
         shown = worst + np.arange(ranked.shape[0])[:, None] * group
         values = found.values[np.minimum(shown, len(keys) - 1), np.arange(columns)]
         return HeatmapColumns(found.times_s, values, shown, group, found.tier)
+
+    def _oldest_day_s(self, tier: Tier) -> float:
+        """The start of ``tier``'s oldest day on disk (``inf``: none): before it, the tier's
+        retention (or the budget) has deleted what it held."""
+        files = day_files(self.folder, (tier,))
+        return day_start_s(files[0].day) if files else math.inf
 
     def _read(
         self, tier: Tier, keys: Sequence[str], start_s: float, end_s: float, columns: int
