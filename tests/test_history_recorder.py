@@ -115,7 +115,8 @@ def test_a_restart_keeps_the_series_and_completes_the_minute_it_stopped_in(tmp_p
         (0, 4),
         (30, 5),
     ]
-    assert "gpu/n9/0/power_w" in reader.keys()
+    recorded = reader.keys()
+    assert "gpu/n9/0/power_w" in recorded
 
 
 def test_kill_9_loses_at_most_the_last_second(tmp_path):

@@ -6,11 +6,13 @@ the tier read holds in it (readings in the raw tier, 15-s means in the 15-s tier
 own min and max in the 1-min and 15-min tiers). The heatmap's rows are reduced too, to the
 pixel rows on screen, each the worst GPU it covers, as ``widgets/fleet_heatmap.py`` draws it.
 
-Which tier is read: the finest whose rows are at least as wide as a column, so that a query
-reads no more rows than it answers with (an hour in 600 columns reads the 240 rows of the 15-s
-tier rather than 3,600 readings a series). When a tier's rows are wider than the columns, each
-column shows the row its middle falls in. Columns that tier has nothing for (the minutes not
-yet in it, or days past its retention) are filled from the other tiers, finer ones first.
+Which tier is read: the finest with at most two rows for each column asked for, so a query's
+work follows the view's width, not the range: a day in 1,440 columns reads the 1-min tier, the
+last hour in 600 columns the 240 rows of the 15-s tier rather than 3,600 readings a series.
+Rows within a column are averaged; when a tier's rows are wider than the columns, each column
+shows the row its middle falls in. Columns that tier has nothing for yet (the minutes not yet
+in it) are filled from the finer tiers, and columns older than its oldest day (past its
+retention) from the coarser ones.
 
 ``HistoryReader`` opens the day files read-only: the service reads them while its recorder
 writes (it sees every committed minute), and ``factoryfloor export`` reads a stopped service's
@@ -43,6 +45,8 @@ from factoryfloor.backend.service.history_files import (
     day_start_s,
 )
 
+MAX_ROWS_PER_COLUMN = 2
+"""A query reads the finest tier with at most this many rows for each column it answers."""
 LOW_IS_WORST = frozenset({"util_pct"})
 """Quantities whose worst GPU is the lowest (an idle GPU makes no tokens), as the heatmap
 ranks them; for the others the highest is the worst."""
@@ -228,7 +232,10 @@ class HistoryReader:
         if columns < 1 or not end_s > start_s:
             raise ValueError(f"no columns to answer: {columns} over [{start_s}, {end_s})")
         width_s = (end_s - start_s) / columns
-        chosen = next((t for t in TIERS if t.row_s >= width_s), TIERS[-1])
+        rows_per_column = (end_s - start_s) / columns
+        chosen = next(
+            (t for t in TIERS if rows_per_column / t.row_s <= MAX_ROWS_PER_COLUMN), TIERS[-1]
+        )
         result = self._read(chosen, keys, start_s, end_s, columns)
         index = TIERS.index(chosen)
         horizon_s = self._oldest_day_s(chosen)
