@@ -17,7 +17,7 @@ integer type's lowest value, or NaN for float32), and reads back as NaN.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import zstandard
@@ -199,10 +199,16 @@ class ChunkCodec:
         return np.frombuffer(self._decompressor.decompress(encoded.times), np.int64)
 
     def decode_columns(
-        self, encoded: EncodedChunk, stored: Quantisation, columns: Sequence[int]
-    ) -> Chunk:
+        self, encoded: EncodedChunk, stored: Quantisation, columns: Sequence[int],
+        extremes: bool = True,
+    ) -> Chunk:  # fmt: skip
         """Only the given columns of the block (a query's series), in that order; a column the
-        chunk is too narrow for (the series joined later) reads as NaN."""
+        chunk is too narrow for (the series joined later) reads as NaN. Without ``extremes``
+        the min and max arrays are not decoded."""
+        if not extremes:
+            encoded = replace(encoded, min=None, max=None)
         chunk = self.decode(encoded, stored).widened(max(columns, default=-1) + 1)
+        if list(columns) == list(range(chunk.width)):
+            return chunk
         picked = [None if a is None else a[:, columns] for a in chunk.arrays()]
         return Chunk(chunk.times_ms, *picked)  # type: ignore[arg-type]

@@ -84,23 +84,75 @@ class DesignVersionSpan:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """Rows of some of a query's series over time: ``series`` are their positions among the
+    query's keys, and ``chunk``'s columns."""
+
+    series: np.ndarray
+    times_s: np.ndarray
+    chunk: Chunk
+
+
+def _joined(pieces: list[_Piece]) -> list[_Piece]:
+    """Pieces of the same series (a block read from consecutive day files) joined in time, then
+    pieces with the same times (every block of a tier, normally) joined side by side, so that a
+    query is reduced in a few large numpy operations rather than one per block."""
+    by_series: dict[bytes, list[_Piece]] = {}
+    for piece in pieces:
+        by_series.setdefault(piece.series.tobytes(), []).append(piece)
+    in_time = [_concatenated(group, axis=0) for group in by_series.values()]
+    by_times: dict[bytes, list[_Piece]] = {}
+    for piece in in_time:
+        by_times.setdefault(piece.times_s.tobytes(), []).append(piece)
+    return [_concatenated(group, axis=1) for group in by_times.values()]
+
+
+def _concatenated(group: list[_Piece], axis: int) -> _Piece:
+    if len(group) == 1:
+        return group[0]
+    arrays = []
+    for pick in (lambda c: c.mean, lambda c: c.min, lambda c: c.max):
+        parts = [pick(p.chunk) for p in group]
+        arrays.append(None if parts[0] is None else np.concatenate(parts, axis=axis))
+    if axis == 0:
+        series = group[0].series
+        times = np.concatenate([p.times_s for p in group])
+    else:
+        series = np.concatenate([p.series for p in group])
+        times = group[0].times_s
+    return _Piece(series, times, Chunk(group[0].chunk.times_ms, *arrays))
+
+
+def _index(positions: np.ndarray) -> slice | np.ndarray:
+    """A run of consecutive positions as a slice (a view, no gather); others as they are."""
+    runs = len(positions) and positions[-1] - positions[0] == len(positions) - 1
+    if runs and (np.diff(positions) == 1).all():
+        return slice(int(positions[0]), int(positions[-1]) + 1)
+    return positions
+
+
 class _Columns:
     """The running reduction of one query: per series and column, sums and counts (columns
-    narrower than the tier's rows instead take one row each)."""
+    narrower than the tier's rows instead take one row each), and the lowest and highest
+    value when ``extremes``."""
 
-    def __init__(self, series: int, start_s: float, end_s: float, columns: int, row_s: int):
+    def __init__(self, series: int, start_s: float, end_s: float, columns: int, row_s: int,
+                 extremes: bool) -> None:  # fmt: skip
         self.start_s, self.columns = start_s, columns
         self.width_s = (end_s - start_s) / columns
         self.sampled = row_s > self.width_s
         self.row_s = row_s
+        self.extremes = extremes
         shape = (series, columns)
         self.total = np.zeros(shape, np.float32)
         self.count = np.zeros(shape, np.int32)
         self.min = np.full(shape, np.nan, np.float32)
         self.max = np.full(shape, np.nan, np.float32)
 
-    def add(self, series: np.ndarray, times_s: np.ndarray, chunk: Chunk) -> None:
-        """Rows of some series (``chunk``'s columns are ``series``), in time order."""
+    def add(self, piece: _Piece) -> None:
+        """Reduce ``piece``'s rows (in time order) into the columns."""
+        chunk, times_s = piece.chunk, piece.times_s
         low = chunk.min if chunk.min is not None else chunk.mean
         high = chunk.max if chunk.max is not None else chunk.mean
         if self.sampled:
@@ -113,29 +165,32 @@ class _Columns:
             column = np.floor((times_s - self.start_s) / self.width_s).astype(np.int64)
             inside = (column >= 0) & (column < self.columns)
             column = column[inside]
-            if len(column) == 0:
-                return
             means, lows, highs = chunk.mean[inside], low[inside], high[inside]
             bounds = np.flatnonzero(np.diff(column, prepend=-1))
             columns = column[bounds]
             if len(bounds) < len(column):
-                means, lows, highs = _runs(means, lows, highs, [*bounds.tolist(), len(column)])
+                means, lows, highs = _runs(means, lows, highs, [*bounds.tolist(), len(column)],
+                                           self.extremes)  # fmt: skip
         if len(columns) == 0:
             return
-        where = np.ix_(series, columns)
+        rows, cols = _index(piece.series), _index(columns)
+        both = isinstance(rows, np.ndarray) and isinstance(cols, np.ndarray)
+        where = np.ix_(rows, cols) if both else (rows, cols)
         good = ~np.isnan(means)
-        self.total[where] += np.where(good, means, 0).T
+        self.total[where] += np.where(good, means, np.float32(0)).T
         self.count[where] += good.T
-        self.min[where] = np.fmin(self.min[where], lows.T)
-        self.max[where] = np.fmax(self.max[where], highs.T)
+        if self.extremes:
+            self.min[where] = np.fmin(self.min[where], lows.T)
+            self.max[where] = np.fmax(self.max[where], highs.T)
 
     def means(self) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             return self.total / self.count
 
 
-def _runs(means, lows, highs, bounds):
-    """Per run of rows in one column: mean of the good values, lowest, highest."""
+def _runs(means, lows, highs, bounds, extremes: bool):
+    """Per run of rows in one column: mean of the good values, lowest, highest (the bounds'
+    slices: numpy's reduceat along the rows is many times slower)."""
     runs = len(bounds) - 1
     out_mean = np.empty((runs, means.shape[1]), np.float32)
     out_low, out_high = np.empty_like(out_mean), np.empty_like(out_mean)
@@ -144,8 +199,9 @@ def _runs(means, lows, highs, bounds):
         good = ~np.isnan(means[rows])
         with np.errstate(invalid="ignore", divide="ignore"):
             out_mean[run] = np.where(good, means[rows], 0).sum(axis=0) / good.sum(axis=0)
-        out_low[run] = np.fmin.reduce(lows[rows], axis=0)
-        out_high[run] = np.fmax.reduce(highs[rows], axis=0)
+        if extremes:
+            out_low[run] = np.fmin.reduce(lows[rows], axis=0)
+            out_high[run] = np.fmax.reduce(highs[rows], axis=0)
     return out_mean, out_low, out_high
 
 
@@ -226,17 +282,16 @@ class HistoryReader:
         return spans
 
     def series_columns(
-        self, keys: Sequence[str], start_s: float, end_s: float, columns: int
-    ) -> SeriesColumns:
-        """The mean (and lowest, highest) of each series per column over [start, end)."""
+        self, keys: Sequence[str], start_s: float, end_s: float, columns: int,
+        extremes: bool = True,
+    ) -> SeriesColumns:  # fmt: skip
+        """The mean (and, with ``extremes``, lowest and highest; else NaN) of each series per
+        column over [start, end)."""
         if columns < 1 or not end_s > start_s:
             raise ValueError(f"no columns to answer: {columns} over [{start_s}, {end_s})")
         width_s = (end_s - start_s) / columns
-        rows_per_column = (end_s - start_s) / columns
-        chosen = next(
-            (t for t in TIERS if rows_per_column / t.row_s <= MAX_ROWS_PER_COLUMN), TIERS[-1]
-        )
-        result = self._read(chosen, keys, start_s, end_s, columns)
+        chosen = next((t for t in TIERS if width_s / t.row_s <= MAX_ROWS_PER_COLUMN), TIERS[-1])
+        result = self._read(chosen, keys, start_s, end_s, columns, extremes)
         index = TIERS.index(chosen)
         horizon_s = self._oldest_day_s(chosen)
         for tier in [*reversed(TIERS[:index]), *TIERS[index + 1 :]]:
@@ -247,8 +302,9 @@ class HistoryReader:
                 continue
             first, last = int(empty[0]), int(empty[-1]) + 1
             filler = self._read(
-                tier, keys, start_s + first * width_s, start_s + last * width_s, last - first
-            )
+                tier, keys, start_s + first * width_s, start_s + last * width_s, last - first,
+                extremes,
+            )  # fmt: skip
             fill = empty - first
             for mine, theirs in (
                 (result.total, filler.total),
@@ -270,7 +326,7 @@ class HistoryReader:
     ) -> HeatmapColumns:
         """GPU series of one quantity (in display order) reduced to ``rows`` pixel rows (each
         the worst of the ``group`` consecutive GPUs it covers) x ``columns`` column means."""
-        found = self.series_columns(keys, start_s, end_s, columns)
+        found = self.series_columns(keys, start_s, end_s, columns, extremes=False)
         group = max(1, math.ceil(len(keys) / max(rows, 1)))
         low_is_worst = bool(keys) and quantity_of(keys[0]) in LOW_IS_WORST
         ranked = -found.values if low_is_worst else found.values.copy()
@@ -290,15 +346,20 @@ class HistoryReader:
         files = day_files(self.folder, (tier,))
         return day_start_s(files[0].day) if files else math.inf
 
-    def _read(
-        self, tier: Tier, keys: Sequence[str], start_s: float, end_s: float, columns: int
-    ) -> _Columns:
-        out = _Columns(len(keys), start_s, end_s, columns, tier.row_s)
+    def _read(self, tier: Tier, keys: Sequence[str], start_s: float, end_s: float,
+              columns: int, extremes: bool = True) -> _Columns:  # fmt: skip
+        out = _Columns(len(keys), start_s, end_s, columns, tier.row_s, extremes)
+        pieces: list[_Piece] = []
         for reader in self._files(tier, start_s, end_s):
-            self._guarded(reader, lambda r=reader: self._read_file(r, tier, keys, out), None)
+            read = lambda r=reader: self._read_file(r, tier, keys, start_s, end_s, extremes)  # noqa: E731
+            pieces += self._guarded(reader, read, [])
+        for piece in _joined(pieces):
+            out.add(piece)
         return out
 
-    def _read_file(self, reader: DayReader, tier: Tier, keys: Sequence[str], out: _Columns) -> None:
+    def _read_file(self, reader: DayReader, tier: Tier, keys: Sequence[str], start_s: float,
+                   end_s: float, extremes: bool) -> list[_Piece]:  # fmt: skip
+        """A piece per block of the file holding any of ``keys``: its rows in [start, end)."""
         ids = reader.ids(keys)
         blocks: dict[int, tuple[list[int], list[int]]] = {}
         for position, key in enumerate(keys):
@@ -307,12 +368,21 @@ class HistoryReader:
                 series, columns = blocks.setdefault(series_id // BLOCK_SERIES, ([], []))
                 series.append(position)
                 columns.append(series_id % BLOCK_SERIES)
-        end_s = out.start_s + out.columns * out.width_s
+        pieces = []
         for block, (series, columns) in blocks.items():
             stored = quantisation(quantity_of(keys[series[0]]))
-            for chunk_start, encoded in reader.chunks(block, out.start_s, end_s, tier.chunk_s):
-                chunk = self._codec.decode_columns(encoded, stored, columns)
-                out.add(np.asarray(series), chunk_start + chunk.times_ms / 1000, chunk)
+            found = reader.chunks(block, start_s, end_s, tier.chunk_s)
+            if not found:
+                continue
+            chunks = [self._codec.decode_columns(encoded, stored, columns, extremes)
+                      for _, encoded in found]  # fmt: skip
+            starts = [start for start, _ in found]
+            times = np.concatenate(
+                [s + c.times_ms / 1000 for s, c in zip(starts, chunks, strict=True)]
+            )
+            joined = _concatenated([_Piece(np.asarray(series), times, c) for c in chunks], 0)
+            pieces.append(_Piece(np.asarray(series), times, joined.chunk))
+        return pieces
 
     def _guarded(self, reader: DayReader, read, otherwise):
         """``read()``, or ``otherwise`` if the file turns out damaged (it is then skipped)."""
