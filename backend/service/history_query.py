@@ -133,59 +133,104 @@ def _index(positions: np.ndarray) -> slice | np.ndarray:
 
 
 class _Columns:
-    """The running reduction of one query: per series and column, sums and counts (columns
-    narrower than the tier's rows instead take one row each), and the lowest and highest
-    value when ``extremes``."""
+    """The running reduction of one query over one tier, per column and series (the chunks'
+    own layout, so nothing is transposed until the answer): sums, counts, and with
+    ``extremes`` the lowest and highest value.
+
+    When the tier's rows are wider than the columns asked for, the reduction is kept per row
+    of the tier (``cells``) and each column is the cell its middle falls in
+    (``column_cell``): a heatmap of the last hour works on 240 rows, not 600 copies of them.
+    """
 
     def __init__(self, series: int, start_s: float, end_s: float, columns: int, row_s: int,
                  extremes: bool) -> None:  # fmt: skip
-        self.start_s, self.columns = start_s, columns
-        self.width_s = (end_s - start_s) / columns
-        self.sampled = row_s > self.width_s
-        self.row_s = row_s
+        width_s = (end_s - start_s) / columns
+        if row_s > width_s:
+            self.cell_start_s = math.floor(start_s / row_s) * row_s
+            self.cell_s = float(row_s)
+            middles = start_s + (np.arange(columns) + 0.5) * width_s
+            self.column_cell = ((middles - self.cell_start_s) // row_s).astype(np.int64)
+        else:
+            self.cell_start_s, self.cell_s = start_s, width_s
+            self.column_cell = np.arange(columns)
+        cells = int(self.column_cell[-1]) + 1
         self.extremes = extremes
-        shape = (series, columns)
+        shape = (cells, series)
         self.total = np.zeros(shape, np.float32)
         self.count = np.zeros(shape, np.int32)
-        self.min = np.full(shape, np.nan, np.float32)
-        self.max = np.full(shape, np.nan, np.float32)
+        self.min = np.full(shape, np.nan, np.float32) if extremes else None
+        self.max = np.full(shape, np.nan, np.float32) if extremes else None
 
     def add(self, piece: _Piece) -> None:
-        """Reduce ``piece``'s rows (in time order) into the columns."""
-        chunk, times_s = piece.chunk, piece.times_s
+        """Reduce ``piece``'s rows (in time order) into the cells."""
+        chunk = piece.chunk
+        cell = np.floor((piece.times_s - self.cell_start_s) / self.cell_s + 1e-9).astype(np.int64)
+        inside = (cell >= 0) & (cell < len(self.total))
+        cell = cell[inside]
+        if len(cell) == 0:
+            return
         low = chunk.min if chunk.min is not None else chunk.mean
         high = chunk.max if chunk.max is not None else chunk.mean
-        if self.sampled:
-            middles = self.start_s + (np.arange(self.columns) + 0.5) * self.width_s
-            row = np.searchsorted(times_s, middles, side="right") - 1
-            hit = (row >= 0) & (middles < times_s[np.maximum(row, 0)] + self.row_s)
-            columns, row = np.flatnonzero(hit), row[hit]
-            means, lows, highs = chunk.mean[row], low[row], high[row]
-        else:
-            column = np.floor((times_s - self.start_s) / self.width_s).astype(np.int64)
-            inside = (column >= 0) & (column < self.columns)
-            column = column[inside]
-            means, lows, highs = chunk.mean[inside], low[inside], high[inside]
-            bounds = np.flatnonzero(np.diff(column, prepend=-1))
-            columns = column[bounds]
-            if len(bounds) < len(column):
-                means, lows, highs = _runs(means, lows, highs, [*bounds.tolist(), len(column)],
-                                           self.extremes)  # fmt: skip
-        if len(columns) == 0:
-            return
-        rows, cols = _index(piece.series), _index(columns)
+        means, lows, highs = chunk.mean[inside], low[inside], high[inside]
+        bounds = np.flatnonzero(np.diff(cell, prepend=-1))
+        cells = cell[bounds]
+        if len(bounds) < len(cell):
+            means, lows, highs = _runs(means, lows, highs, [*bounds.tolist(), len(cell)],
+                                       self.extremes)  # fmt: skip
+        rows, cols = _index(cells), _index(piece.series)
         both = isinstance(rows, np.ndarray) and isinstance(cols, np.ndarray)
         where = np.ix_(rows, cols) if both else (rows, cols)
-        good = ~np.isnan(means)
-        self.total[where] += np.where(good, means, np.float32(0)).T
-        self.count[where] += good.T
-        if self.extremes:
-            self.min[where] = np.fmin(self.min[where], lows.T)
-            self.max[where] = np.fmax(self.max[where], highs.T)
+        missing = np.isnan(means)
+        self.total[where] += np.where(missing, np.float32(0), means)
+        self.count[where] += ~missing
+        if self.min is not None and self.max is not None:
+            self.min[where] = np.fmin(self.min[where], lows)
+            self.max[where] = np.fmax(self.max[where], highs)
 
     def means(self) -> np.ndarray:
+        """(cells, series) float32, NaN where nothing was recorded."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return self.total / self.count
+
+    def recorded(self) -> np.ndarray:
+        """(columns,) whether any series has a value in each column."""
+        return (self.count.sum(axis=1) > 0)[self.column_cell]
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """Some of a query's columns (``columns``) as answered by one tier: ``part``'s own columns
+    ``own`` (a tier filling another's gaps answers a sub-range)."""
+
+    columns: np.ndarray
+    part: _Columns
+    own: np.ndarray
+
+    def put(self, target: np.ndarray, cells: np.ndarray) -> None:
+        """Copy ``cells`` (per cell of ``part``) into ``target``'s (columns, ...) rows."""
+        target[self.columns] = cells[self.part.column_cell[self.own]]
+
+
+def _worst_of_groups(means: np.ndarray, group: int, low_is_worst: bool):
+    """(values, shown) (cells, pixel rows): per cell, the worst of each ``group`` consecutive
+    series of ``means`` (cells, series), and which series it is. No reading ranks worst of
+    all, then the highest value (the lowest with ``low_is_worst``), as the heatmap ranks
+    them."""
+    cells, series = means.shape
+    pad = (-series) % group  # the last row's short group: padded with the least bad
+    ranked = np.full((cells, series + pad), -np.inf, np.float32)
+    if low_is_worst:
+        np.negative(means, out=ranked[:, :series])
+    else:
+        ranked[:, :series] = means
+    ranked[np.isnan(ranked)] = np.inf
+    worst = ranked.reshape(cells, -1, group).argmax(axis=2)
+    shown = worst + np.arange(worst.shape[1]) * group
+    return np.take_along_axis(means, np.minimum(shown, series - 1), axis=1), shown
+
+
+def _column_starts(start_s: float, end_s: float, columns: int) -> np.ndarray:
+    return start_s + np.arange(columns) * ((end_s - start_s) / columns)
 
 
 def _runs(means, lows, highs, bounds, extremes: bool):
@@ -282,63 +327,67 @@ class HistoryReader:
         return spans
 
     def series_columns(
-        self, keys: Sequence[str], start_s: float, end_s: float, columns: int,
-        extremes: bool = True,
-    ) -> SeriesColumns:  # fmt: skip
-        """The mean (and, with ``extremes``, lowest and highest; else NaN) of each series per
-        column over [start, end)."""
-        if columns < 1 or not end_s > start_s:
-            raise ValueError(f"no columns to answer: {columns} over [{start_s}, {end_s})")
-        width_s = (end_s - start_s) / columns
-        chosen = next((t for t in TIERS if width_s / t.row_s <= MAX_ROWS_PER_COLUMN), TIERS[-1])
-        result = self._read(chosen, keys, start_s, end_s, columns, extremes)
-        index = TIERS.index(chosen)
-        horizon_s = self._oldest_day_s(chosen)
-        for tier in [*reversed(TIERS[:index]), *TIERS[index + 1 :]]:
-            empty = np.flatnonzero(result.count.sum(axis=0) == 0)
-            if tier.row_s > chosen.row_s:  # coarser: only where the chosen tier has expired
-                empty = empty[start_s + (empty + 1) * width_s <= horizon_s]
-            if len(empty) == 0:
-                continue
-            first, last = int(empty[0]), int(empty[-1]) + 1
-            filler = self._read(
-                tier, keys, start_s + first * width_s, start_s + last * width_s, last - first,
-                extremes,
-            )  # fmt: skip
-            fill = empty - first
-            for mine, theirs in (
-                (result.total, filler.total),
-                (result.count, filler.count),
-                (result.min, filler.min),
-                (result.max, filler.max),
-            ):
-                mine[:, empty] = theirs[:, fill]
-        return SeriesColumns(
-            start_s + np.arange(columns) * width_s,
-            result.means(),
-            result.min,
-            result.max,
-            chosen.name,
-        )
+        self, keys: Sequence[str], start_s: float, end_s: float, columns: int
+    ) -> SeriesColumns:
+        """The mean, lowest and highest of each series per column over [start, end)."""
+        tier, segments = self._query(keys, start_s, end_s, columns, extremes=True)
+        shape = (columns, len(keys))
+        means, low, high = (np.full(shape, np.nan, np.float32) for _ in range(3))
+        for segment in segments:
+            part = segment.part
+            assert part.min is not None and part.max is not None
+            segment.put(means, part.means())
+            segment.put(low, part.min)
+            segment.put(high, part.max)
+        return SeriesColumns(_column_starts(start_s, end_s, columns),
+                             np.ascontiguousarray(means.T), np.ascontiguousarray(low.T),
+                             np.ascontiguousarray(high.T), tier.name)  # fmt: skip
 
     def heatmap(
         self, keys: Sequence[str], start_s: float, end_s: float, rows: int, columns: int
     ) -> HeatmapColumns:
         """GPU series of one quantity (in display order) reduced to ``rows`` pixel rows (each
         the worst of the ``group`` consecutive GPUs it covers) x ``columns`` column means."""
-        found = self.series_columns(keys, start_s, end_s, columns, extremes=False)
+        tier, segments = self._query(keys, start_s, end_s, columns, extremes=False)
         group = max(1, math.ceil(len(keys) / max(rows, 1)))
         low_is_worst = bool(keys) and quantity_of(keys[0]) in LOW_IS_WORST
-        ranked = -found.values if low_is_worst else found.values.copy()
-        ranked[np.isnan(ranked)] = np.inf  # no reading: worst of all
-        pad = (-len(keys)) % group
-        if pad:
-            ranked = np.pad(ranked, ((0, pad), (0, 0)), constant_values=-np.inf)
-        ranked = ranked.reshape(-1, group, columns)
-        worst = ranked.argmax(axis=1)
-        shown = worst + np.arange(ranked.shape[0])[:, None] * group
-        values = found.values[np.minimum(shown, len(keys) - 1), np.arange(columns)]
-        return HeatmapColumns(found.times_s, values, shown, group, found.tier)
+        pixel_rows = math.ceil(len(keys) / group)
+        values = np.full((columns, pixel_rows), np.nan, np.float32)
+        shown = np.zeros((columns, pixel_rows), np.int64)
+        for segment in segments:
+            cell_values, cell_shown = _worst_of_groups(segment.part.means(), group, low_is_worst)
+            segment.put(values, cell_values)
+            segment.put(shown, cell_shown)
+        return HeatmapColumns(_column_starts(start_s, end_s, columns),
+                              np.ascontiguousarray(values.T), np.ascontiguousarray(shown.T),
+                              group, tier.name)  # fmt: skip
+
+    def _query(self, keys: Sequence[str], start_s: float, end_s: float, columns: int,
+               extremes: bool) -> tuple[Tier, list[_Segment]]:  # fmt: skip
+        """The tier chosen, and the columns read from it, then its gaps from the others."""
+        if columns < 1 or not end_s > start_s:
+            raise ValueError(f"no columns to answer: {columns} over [{start_s}, {end_s})")
+        width_s = (end_s - start_s) / columns
+        chosen = next((t for t in TIERS if width_s / t.row_s <= MAX_ROWS_PER_COLUMN), TIERS[-1])
+        result = self._read(chosen, keys, start_s, end_s, columns, extremes)
+        everything = np.arange(columns)
+        segments = [_Segment(everything, result, everything)]
+        recorded = result.recorded()
+        index = TIERS.index(chosen)
+        horizon_s = self._oldest_day_s(chosen)
+        for tier in [*reversed(TIERS[:index]), *TIERS[index + 1 :]]:
+            empty = np.flatnonzero(~recorded)
+            if tier.row_s > chosen.row_s:  # coarser: only where the chosen tier has expired
+                empty = empty[start_s + (empty + 1) * width_s <= horizon_s]
+            if len(empty) == 0:
+                continue
+            first, last = int(empty[0]), int(empty[-1]) + 1
+            filler = self._read(tier, keys, start_s + first * width_s, start_s + last * width_s,
+                                last - first, extremes)  # fmt: skip
+            filled = empty[filler.recorded()[empty - first]]
+            segments.append(_Segment(filled, filler, filled - first))
+            recorded[filled] = True
+        return chosen, segments
 
     def _oldest_day_s(self, tier: Tier) -> float:
         """The start of ``tier``'s oldest day on disk (``inf``: none): before it, the tier's
