@@ -158,6 +158,7 @@ class _Columns:
         shape = (cells, series)
         self.total = np.zeros(shape, np.float32)
         self.count = np.zeros(shape, np.int32)
+        self._untouched = True
         self.min = np.full(shape, np.nan, np.float32) if extremes else None
         self.max = np.full(shape, np.nan, np.float32) if extremes else None
 
@@ -181,8 +182,13 @@ class _Columns:
         both = isinstance(rows, np.ndarray) and isinstance(cols, np.ndarray)
         where = np.ix_(rows, cols) if both else (rows, cols)
         missing = np.isnan(means)
-        self.total[where] += np.where(missing, np.float32(0), means)
-        self.count[where] += ~missing
+        if self._untouched:  # the first piece: nothing to add to (the common case: one piece)
+            self.total[where] = np.where(missing, np.float32(0), means)
+            self.count[where] = ~missing
+        else:
+            self.total[where] += np.where(missing, np.float32(0), means)
+            self.count[where] += ~missing
+        self._untouched = False
         if self.min is not None and self.max is not None:
             self.min[where] = np.fmin(self.min[where], lows)
             self.max[where] = np.fmax(self.max[where], highs)
@@ -219,11 +225,8 @@ def _worst_of_groups(means: np.ndarray, group: int, low_is_worst: bool):
     cells, series = means.shape
     pad = (-series) % group  # the last row's short group: padded with the least bad
     ranked = np.full((cells, series + pad), -np.inf, np.float32)
-    if low_is_worst:
-        np.negative(means, out=ranked[:, :series])
-    else:
-        ranked[:, :series] = means
-    ranked[np.isnan(ranked)] = np.inf
+    np.copyto(ranked[:, :series], np.negative(means) if low_is_worst else means)
+    np.copyto(ranked[:, :series], np.float32(np.inf), where=np.isnan(means))
     worst = ranked.reshape(cells, -1, group).argmax(axis=2)
     shown = worst + np.arange(worst.shape[1]) * group
     return np.take_along_axis(means, np.minimum(shown, series - 1), axis=1), shown
