@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from factoryfloor.backend.service.history_chunks import (
-    BLOCK_SERIES,
     Chunk,
     ChunkCodec,
     quantisation,
@@ -412,17 +411,10 @@ class HistoryReader:
     def _read_file(self, reader: DayReader, tier: Tier, keys: Sequence[str], start_s: float,
                    end_s: float, extremes: bool) -> list[_Piece]:  # fmt: skip
         """A piece per block of the file holding any of ``keys``: its rows in [start, end)."""
-        ids = reader.ids(keys)
-        blocks: dict[int, tuple[list[int], list[int]]] = {}
-        for position, key in enumerate(keys):
-            series_id = ids.get(key)
-            if series_id is not None:
-                series, columns = blocks.setdefault(series_id // BLOCK_SERIES, ([], []))
-                series.append(position)
-                columns.append(series_id % BLOCK_SERIES)
         pieces = []
-        for block, (series, columns) in blocks.items():
-            stored = quantisation(quantity_of(keys[series[0]]))
+        for block, where in reader.layout(keys).items():
+            series, columns = np.asarray(where.positions), where.columns
+            stored = quantisation(quantity_of(keys[where.positions[0]]))
             found = reader.chunks(block, start_s, end_s, tier.chunk_s)
             if not found:
                 continue
@@ -432,8 +424,8 @@ class HistoryReader:
             times = np.concatenate(
                 [s + c.times_ms / 1000 for s, c in zip(starts, chunks, strict=True)]
             )
-            joined = _concatenated([_Piece(np.asarray(series), times, c) for c in chunks], 0)
-            pieces.append(_Piece(np.asarray(series), times, joined.chunk))
+            joined = _concatenated([_Piece(series, times, c) for c in chunks], 0)
+            pieces.append(_Piece(series, times, joined.chunk))
         return pieces
 
     def _guarded(self, reader: DayReader, read, otherwise):
