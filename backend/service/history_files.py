@@ -174,17 +174,19 @@ class DayWriter:
         self.catalogued = 0
         """How many of the recorder's catalogue entries are known to be in the file: none
         until the first commit, which writes them all (those already there are kept)."""
+        self._next_batch = self.db.execute("SELECT coalesce(max(at), -1) + 1 FROM series")
+        self._next_batch = self._next_batch.fetchone()[0]
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """One commit; rolled back whole if anything in it fails (a full disk)."""
-        catalogued = self.catalogued
+        catalogued, next_batch = self.catalogued, self._next_batch
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
             self.db.execute("COMMIT")
         except BaseException:
-            self.catalogued = catalogued
+            self.catalogued, self._next_batch = catalogued, next_batch
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
             raise
@@ -194,9 +196,10 @@ class DayWriter:
         if len(entries) > self.catalogued:
             batch = json.dumps(entries[self.catalogued :], separators=(",", ":")).encode()
             self.db.execute(
-                "INSERT OR REPLACE INTO series VALUES (?, ?)",
-                (self.catalogued, zstandard.ZstdCompressor().compress(batch)),
+                "INSERT INTO series VALUES (?, ?)",
+                (self._next_batch, zstandard.ZstdCompressor().compress(batch)),
             )
+            self._next_batch += 1
             self.catalogued = len(entries)
 
     def read(self, block: int, start_s: int) -> EncodedChunk | None:

@@ -38,6 +38,7 @@ import itertools
 import math
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,8 @@ TAIL_FILE = "tail.log"
 MINUTE_S = 60
 MAX_HELD_MINUTES = 30
 """Minutes kept in memory while the disk refuses them (23 MB each at 98,304 series)."""
+DROPPED_REPORT_INTERVAL_S = 10.0
+"""Seconds dropped from a full queue are reported at most this often (counted always)."""
 BUDGET_WARNING = 0.9
 """Share of the budget at which the day that would go next is named in a warning."""
 
@@ -203,6 +206,8 @@ class HistoryRecorder:
         self.retention = retention
         self.budget_bytes = budget_bytes
         self._queue: queue.Queue[_Frame | None] = queue.Queue(maxsize=queue_seconds)
+        self._dropped_seconds = 0
+        self._dropped_reported_at = -math.inf
         self._keys: list[str] = []
         """Every key record() was given, in its order (keys only grow)."""
         self._events = EventLog()
@@ -251,14 +256,17 @@ class HistoryRecorder:
                 return
             except queue.Full:
                 with contextlib.suppress(queue.Empty):
-                    dropped = self._queue.get_nowait()
+                    if self._queue.get_nowait() is not None:
+                        self._dropped_seconds += 1
                     self._queue.task_done()
-                    if dropped is not None:
-                        self._event(
-                            "dropped",
-                            "queue",
-                            f"second {dropped.time_s:.0f} not recorded: the recorder fell behind",
-                        )
+                    self._report_dropped()
+
+    def _report_dropped(self) -> None:
+        now = time.monotonic()
+        if now - self._dropped_reported_at >= DROPPED_REPORT_INTERVAL_S:
+            self._dropped_reported_at = now
+            self._event("dropped", "queue", f"{self._dropped_seconds:,} seconds not recorded "
+                        "so far: the recorder fell behind")  # fmt: skip
 
     def events_since(self, index: int) -> KeptEvents:
         """The recorder's events from ``index`` on, and the index to ask from next time."""
