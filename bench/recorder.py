@@ -10,7 +10,9 @@ Printed:
   the readings; target under 15 %;
 - bytes on disk per reading (every tier and the tail, after closing), against Prometheus's
   TSDB at about 1.3 bytes a sample; target at most 2;
-- the longest ``record`` call: it only copies into a queue, and never waits for the disk;
+- ``record``'s call time, p99 and longest: it only copies into a queue and never waits for
+  the disk, but it shares the interpreter with the recorder's thread, so a call can wait for
+  a stretch of the thread's Python work;
 - the view queries, median of 5: one 72-GPU rack x 6 quantities over 24 h at 1-min columns,
   and the last hour of the fleet's power heatmap at 1,000 rows x 600 columns; target under
   150 ms each.
@@ -78,12 +80,13 @@ def median_ms(work: Callable[[], object]) -> float:
     return statistics.median(samples) * 1e3
 
 
-def record(folder: Path, times: range, gpus: range) -> tuple[float, float, float]:
-    """Record ``gpus`` GPUs at ``times``: (recorder CPU s, longest record() s, wall s)."""
+def record(folder: Path, times: range, gpus: range) -> tuple[float, list[float], float]:
+    """Record ``gpus`` GPUs at ``times``: (recorder CPU s, each record() call's s, wall s)."""
     keys = fleet_keys(gpus)
     simulator = FleetSimulator()
     started_cpu, started_wall = time.process_time(), time.perf_counter()
-    making = longest = 0.0
+    making = 0.0
+    calls = []
     recorder = HistoryRecorder(folder)
     for n, t in enumerate(times):
         before = time.thread_time()
@@ -91,12 +94,12 @@ def record(folder: Path, times: range, gpus: range) -> tuple[float, float, float
         making += time.thread_time() - before
         before = time.perf_counter()
         recorder.record(t, keys, values, qualities, stale, 1)
-        longest = max(longest, time.perf_counter() - before)
+        calls.append(time.perf_counter() - before)
         if n % FLUSH_EVERY_S == FLUSH_EVERY_S - 1:
             recorder.flush()
     recorder.close()
     cpu = time.process_time() - started_cpu - making
-    return cpu, longest, time.perf_counter() - started_wall
+    return cpu, calls, time.perf_counter() - started_wall
 
 
 def rack_keys() -> list[str]:
@@ -112,7 +115,7 @@ def main() -> None:
     try:
         seconds = args.minutes * 60
         full = root / "full"
-        cpu, longest, wall = record(full, range(T0, T0 + seconds), range(GPUS))
+        cpu, calls, wall = record(full, range(T0, T0 + seconds), range(GPUS))
         readings = seconds * GPUS * len(QUANTITIES)
         size = folder_bytes(full)
         reader = HistoryReader(full)
@@ -151,7 +154,8 @@ def main() -> None:
         ("recorder CPU, % of one core", f"{cpu / seconds * 100:.1f}", "< 15"),
         ("bytes on disk per reading", f"{size / readings:.2f}", "<= 2"),
         ("  x Prometheus TSDB (1.3 B/sample)", f"{size / readings / 1.3:.2f}", ""),
-        ("longest record() call, ms", f"{longest * 1e3:.2f}", "never waits"),
+        ("record() call p99, ms", f"{np.percentile(calls, 99) * 1e3:.2f}", "never waits"),
+        ("record() call longest, ms", f"{max(calls) * 1e3:.2f}", ""),
         (f"rack 72 GPUs x 6, {args.minutes} min raw, 1-s columns, ms", f"{raw_rack_ms:.1f}", ""),
         (f"heatmap {args.minutes} min, 1,000 x 600, ms", f"{raw_heat_ms:.1f}", ""),
         (f"rack 24 h, 1-min columns ({day_rack.tier} tier), ms", f"{rack_ms:.1f}", "< 150"),
