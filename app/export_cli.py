@@ -23,12 +23,12 @@ from factoryfloor.backend.service.history_export import (
     export,
 )
 from factoryfloor.backend.service.history_query import HistoryReader
+from factoryfloor.backend.service.recorder import history_folder
 from factoryfloor.backend.service.users import default_data_folder
 
 EXIT_OK = 0
 EXIT_NOTHING = 1
 EXIT_INVALID = 2
-HISTORY_FOLDER = "history"
 _UNITS_S = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
 _RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)([smhd])$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace, now_s: float) -> int:
         raise OptionError(f"--from {args.start} is not before --to {args.end}: empty range")
     step_s = parse_step(args.step)
     data = args.data or default_data_folder()
-    history = data / HISTORY_FOLDER
+    history = history_folder(data)
     if not data.is_dir():
         raise OptionError(f"--data {data}: no such folder")
     if not history.is_dir():

@@ -119,6 +119,43 @@ def test_a_restart_keeps_the_series_and_completes_the_minute_it_stopped_in(tmp_p
     assert "gpu/n9/0/power_w" in recorded
 
 
+def test_a_reader_sees_each_minute_as_it_is_committed_while_the_recorder_runs(tmp_path):
+    keys = KEYS[:4]
+    make = lambda s: value(s, np.arange(len(keys)))  # noqa: E731
+    recorder = HistoryRecorder(tmp_path, queue_seconds=KEEP_ALL)
+    record_seconds(recorder, keys, range(61), make)  # the first minute closes at second 60
+    recorder.flush()
+    reader = HistoryReader(tmp_path)
+    first = reader.series_columns(keys, T0, T0 + 120, 120)
+
+    record_seconds(recorder, [*keys, "gpu/n9/0/temp_c"], range(61, 121),
+                   lambda s: np.append(make(s), 55.0))  # fmt: skip
+    recorder.flush()
+    second = reader.series_columns([*keys, "gpu/n9/0/temp_c"], T0, T0 + 120, 120)
+    recorder.close()
+
+    assert not np.isnan(first.values[:, :60]).any() and np.isnan(first.values[:, 60:]).all()
+    assert not np.isnan(second.values[:4]).any()
+    np.testing.assert_allclose(second.values[4, 61:120], 55.0)
+
+
+def test_days_past_their_tier_retention_are_deleted(tmp_path):
+    keys = KEYS[:4]
+    make = lambda s: value(s, np.arange(len(keys)))  # noqa: E731
+    recorder = HistoryRecorder(tmp_path, HistoryRetention(raw_days=1, means_15s_days=2),
+                               queue_seconds=KEEP_ALL)  # fmt: skip
+    for day in range(4):
+        record_seconds(recorder, keys, range(day * 86_400, day * 86_400 + 120), make)
+    recorder.close()
+
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [
+        "2026-01-03.sqlite",
+        "2026-01-04.sqlite",
+    ]
+    assert len(list((tmp_path / "15s").iterdir())) == 3
+    assert len(list((tmp_path / "1min").iterdir())) == 4
+
+
 def test_kill_9_loses_at_most_the_last_second(tmp_path):
     child = subprocess.Popen([sys.executable, str(CHILD), "until-killed", str(tmp_path)],
                              stdout=subprocess.PIPE, text=True)  # fmt: skip

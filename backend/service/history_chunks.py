@@ -34,13 +34,6 @@ class Quantisation:
     dtype: type[np.generic]
     step: float
 
-    @property
-    def missing(self) -> float | int:
-        """The stored value of a missing reading."""
-        if self.dtype is np.float32:
-            return np.nan
-        return int(np.iinfo(self.dtype).min)
-
     def encode(self, values: np.ndarray) -> np.ndarray:
         """float values (NaN: missing) as stored; beyond the type's range: its nearest end."""
         if self.dtype is np.float32:

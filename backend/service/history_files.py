@@ -56,8 +56,6 @@ class Tier:
     name: str
     resolution_s: int
     chunk_s: int
-    extremes: bool
-    """Whether the tier keeps each bucket's min and max besides its mean."""
 
     @property
     def row_s(self) -> int:
@@ -65,14 +63,14 @@ class Tier:
         return self.resolution_s or 1
 
 
-RAW = Tier("raw", 0, 60, False)
 TIERS = (
-    RAW,
-    Tier("15s", 15, 900, False),
-    Tier("1min", 60, 3_600, True),
-    Tier("15min", 900, DAY_S, True),
+    Tier("raw", 0, 60),
+    Tier("15s", 15, 900),
+    Tier("1min", 60, 3_600),
+    Tier("15min", 900, DAY_S),
 )
-"""Finest first: every reading; 15-s means; 1-min and 15-min min/mean/max."""
+"""Finest first: every reading; 15-s means; 1-min and 15-min min/mean/max (the recorder's
+``_downsample`` computes each from the minute in memory)."""
 
 
 def day_of(time_s: float) -> date:

@@ -68,6 +68,7 @@ from factoryfloor.backend.telemetry.event_log import EventLog, KeptEvents
 from factoryfloor.backend.telemetry.sink import GOOD, EventKind, SourceEvent
 
 SOURCE = "history"
+HISTORY_FOLDER = "history"
 TAIL_FILE = "tail.log"
 MINUTE_S = 60
 MAX_HELD_MINUTES = 30
@@ -76,6 +77,11 @@ DROPPED_REPORT_INTERVAL_S = 10.0
 """Seconds dropped from a full queue are reported at most this often (counted always)."""
 BUDGET_WARNING = 0.9
 """Share of the budget at which the day that would go next is named in a warning."""
+
+
+def history_folder(data: Path) -> Path:
+    """Where the service whose data folder is ``data`` keeps its history."""
+    return data / HISTORY_FOLDER
 
 
 @dataclass(frozen=True, slots=True)
