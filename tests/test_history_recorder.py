@@ -258,3 +258,16 @@ def test_record_returns_at_once_and_drops_the_oldest_second_when_the_queue_is_fu
         assert int(dropped[0].detail.split()[0].replace(",", "")) <= missing
     else:
         assert dropped == []
+
+
+def test_a_history_that_cannot_be_opened_is_reported_and_record_still_returns(tmp_path):
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the history folder should be")
+    recorder = HistoryRecorder(blocker / "history")
+    record_seconds(recorder, KEYS, range(3), lambda s: value(s, np.arange(len(KEYS))))
+    recorder.flush()
+    recorder.close()
+
+    events = recorder.events_since(0).events
+    assert events[0].subject == str(blocker / "history")
+    assert events[0].detail.startswith("cannot open the history:")

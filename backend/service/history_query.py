@@ -270,9 +270,16 @@ class HistoryReader:
     def _files(
         self, tier: Tier | None = None, start_s: float = -math.inf, end_s: float = math.inf
     ) -> list[DayReader]:
-        """Readers of the day files of ``tier`` (every tier: None) meeting [start, end)."""
+        """Readers of the day files of ``tier`` (every tier: None) meeting [start, end). Files
+        deleted or set aside since the last call have their readers closed."""
+        listed = day_files(self.folder)
+        present = {day_file.path for day_file in listed}
+        for gone in [path for path in self._readers if path not in present]:
+            self._readers.pop(gone).close()
         found = []
-        for day_file in day_files(self.folder, TIERS if tier is None else (tier,)):
+        for day_file in listed:
+            if tier is not None and day_file.tier != tier:
+                continue
             first_s = day_start_s(day_file.day)
             if first_s >= end_s or first_s + DAY_S <= start_s:
                 continue

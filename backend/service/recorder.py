@@ -302,6 +302,8 @@ class HistoryRecorder:
     def _run(self) -> None:
         try:
             self._start()
+        except Exception as error:  # reported; each second is still taken (and refused)
+            self._event("status", str(self.folder), f"cannot open the history: {error}")
         finally:
             self._started.set()
         while True:
@@ -365,6 +367,8 @@ class HistoryRecorder:
     def _to_tail(self, write) -> None:
         """Append to the tail; a disk that refuses it is reported once, and recording to the
         day files goes on as far as the disk allows."""
+        if self._tail is None:  # the history could not be opened (reported)
+            return
         try:
             write(self._tail)
             self._tail_failing = False
