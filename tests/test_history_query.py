@@ -123,3 +123,24 @@ def test_a_file_damaged_while_read_is_skipped_and_named(tmp_path):
     np.testing.assert_allclose(found.values[0], [50.0, 50.0], atol=1e-3)
     assert reader.series_columns(keys, T0, T0 + 120, 120).values.size == 120
     assert raw in reader.unreadable
+
+
+def test_a_range_across_midnight_reads_both_day_files(tmp_path):
+    keys = ["gpu/n1/0/power_w", "gpu/n1/0/temp_c"]
+    seconds = range(86_400 - 90, 86_400 + 90)  # 23:58:30 to 00:01:30
+    record(tmp_path, keys, seconds, lambda s: np.array([s % 1000, 40.0], np.float32))
+    reader = HistoryReader(tmp_path)
+
+    each = reader.series_columns(keys, T0 + 86_400 - 90, T0 + 86_400 + 90, 180)
+    minutes = reader.series_columns(keys, T0 + 86_400 - 60, T0 + 86_400 + 60, 2)
+
+    assert sorted(p.name for p in (tmp_path / "raw").glob("*.sqlite")) == [
+        "2026-01-01.sqlite",
+        "2026-01-02.sqlite",
+    ]
+    np.testing.assert_allclose(each.values[0], [s % 1000 for s in seconds], atol=1e-3)
+    np.testing.assert_allclose(each.values[1], 40.0, atol=1e-3)
+    assert minutes.tier == "1min"
+    np.testing.assert_allclose(minutes.values[0], [369.5, 429.5], atol=0.05)
+    np.testing.assert_allclose(minutes.min[0], [340, 400])  # 86,340 % 1,000 ...
+    np.testing.assert_allclose(minutes.max[0], [399, 459])

@@ -152,20 +152,19 @@ class _Columns:
         else:
             self.cell_start_s, self.cell_s = start_s, width_s
             self.column_cell = np.arange(columns)
-        cells = int(self.column_cell[-1]) + 1
+        self.shape = (int(self.column_cell[-1]) + 1, series)
         self.extremes = extremes
-        shape = (cells, series)
-        self.total = np.zeros(shape, np.float32)
-        self.count = np.zeros(shape, np.int32)
-        self._untouched = True
-        self.min = np.full(shape, np.nan, np.float32) if extremes else None
-        self.max = np.full(shape, np.nan, np.float32) if extremes else None
+        self._whole: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        """(means, lows, highs) of a piece that filled every cell once, kept as they are: the
+        common case (one tier, one day, every series), with nothing to add up."""
+        self._sums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        """(total, count, lowest, highest) once more than one piece is added."""
 
     def add(self, piece: _Piece) -> None:
         """Reduce ``piece``'s rows (in time order) into the cells."""
         chunk = piece.chunk
         cell = np.floor((piece.times_s - self.cell_start_s) / self.cell_s + 1e-9).astype(np.int64)
-        inside = (cell >= 0) & (cell < len(self.total))
+        inside = (cell >= 0) & (cell < self.shape[0])
         cell = cell[inside]
         if len(cell) == 0:
             return
@@ -178,28 +177,61 @@ class _Columns:
             means, lows, highs = _runs(means, lows, highs, [*bounds.tolist(), len(cell)],
                                        self.extremes)  # fmt: skip
         rows, cols = _index(cells), _index(piece.series)
-        both = isinstance(rows, np.ndarray) and isinstance(cols, np.ndarray)
-        where = np.ix_(rows, cols) if both else (rows, cols)
+        every_cell = isinstance(rows, slice) and rows == slice(0, self.shape[0])
+        every_series = isinstance(cols, slice) and cols == slice(0, self.shape[1])
+        if every_cell and every_series and self._whole is None and self._sums is None:
+            self._whole = (means, lows, highs)
+            return
+        total, count, lowest, highest = self._accumulators()
+        where = (
+            np.ix_(rows, cols)
+            if isinstance(rows, np.ndarray) and isinstance(cols, np.ndarray)
+            else (rows, cols)
+        )
         missing = np.isnan(means)
-        if self._untouched:  # the first piece: nothing to add to (the common case: one piece)
-            self.total[where] = np.where(missing, np.float32(0), means)
-            self.count[where] = ~missing
-        else:
-            self.total[where] += np.where(missing, np.float32(0), means)
-            self.count[where] += ~missing
-        self._untouched = False
-        if self.min is not None and self.max is not None:
-            self.min[where] = np.fmin(self.min[where], lows)
-            self.max[where] = np.fmax(self.max[where], highs)
+        total[where] += np.where(missing, np.float32(0), means)
+        count[where] += ~missing
+        if self.extremes:
+            lowest[where] = np.fmin(lowest[where], lows)
+            highest[where] = np.fmax(highest[where], highs)
+
+    def _accumulators(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self._sums is None:
+            total = np.zeros(self.shape, np.float32)
+            count = np.zeros(self.shape, np.int32)
+            lowest = np.full(self.shape, np.nan, np.float32)
+            highest = np.full(self.shape, np.nan, np.float32)
+            if self._whole is not None:
+                means, lows, highs = self._whole
+                missing = np.isnan(means)
+                total[~missing] = means[~missing]
+                count[~missing] = 1
+                lowest[:], highest[:] = lows, highs
+                self._whole = None
+            self._sums = (total, count, lowest, highest)
+        return self._sums
 
     def means(self) -> np.ndarray:
         """(cells, series) float32, NaN where nothing was recorded."""
+        if self._whole is not None:
+            return self._whole[0]
+        total, count, _, _ = self._accumulators()
         with np.errstate(invalid="ignore", divide="ignore"):
-            return self.total / self.count
+            return total / count
+
+    def lowest(self) -> np.ndarray:
+        return self._whole[1] if self._whole is not None else self._accumulators()[2]
+
+    def highest(self) -> np.ndarray:
+        return self._whole[2] if self._whole is not None else self._accumulators()[3]
 
     def recorded(self) -> np.ndarray:
         """(columns,) whether any series has a value in each column."""
-        return (self.count.sum(axis=1) > 0)[self.column_cell]
+        if self._whole is not None:
+            by_cell = ~np.isnan(self._whole[0]).all(axis=1)
+        else:
+            by_cell = self._accumulators()[1].sum(axis=1) > 0
+        return by_cell[self.column_cell]
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,11 +375,9 @@ class HistoryReader:
         shape = (columns, len(keys))
         means, low, high = (np.full(shape, np.nan, np.float32) for _ in range(3))
         for segment in segments:
-            part = segment.part
-            assert part.min is not None and part.max is not None
-            segment.put(means, part.means())
-            segment.put(low, part.min)
-            segment.put(high, part.max)
+            segment.put(means, segment.part.means())
+            segment.put(low, segment.part.lowest())
+            segment.put(high, segment.part.highest())
         return SeriesColumns(_column_starts(start_s, end_s, columns),
                              np.ascontiguousarray(means.T), np.ascontiguousarray(low.T),
                              np.ascontiguousarray(high.T), tier.name)  # fmt: skip
