@@ -16,6 +16,11 @@ min/mean/max; 15-min min/mean/max, accumulated a minute at a time and written wh
 hour is complete (a quarter hour open when the recorder stops, or is killed, is not written to
 that tier: its readings are in the finer tiers). Then the tail is emptied.
 
+On start the recorder checks every day file (``PRAGMA quick_check``) and sets aside one that
+fails, reads the series catalogue back from the newest files, and commits the tail's whole
+frames. Rows are merged into a chunk already on disk (a row at the same time replaced), so a
+minute cut short by a restart is completed by the seconds that follow it.
+
 A full disk (``SQLITE_FULL``, ``ENOSPC``, a file size limit) makes a commit fail: it is rolled
 back, the minute stays in memory (and in the tail, as far as the disk lets it grow), recording
 pauses with an event, and each minute that closes retries, oldest first, until a commit goes
