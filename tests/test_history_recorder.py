@@ -271,3 +271,14 @@ def test_a_history_that_cannot_be_opened_is_reported_and_record_still_returns(tm
     events = recorder.events_since(0).events
     assert events[0].subject == str(blocker / "history")
     assert events[0].detail.startswith("cannot open the history:")
+
+
+def test_a_budget_smaller_than_today_is_reported_and_recording_goes_on(tmp_path):
+    recorder = HistoryRecorder(tmp_path, budget_bytes=1_000, queue_seconds=KEEP_ALL)
+    record_seconds(recorder, KEYS, range(150), lambda s: value(s, np.arange(len(KEYS))))
+    recorder.close()
+
+    over = [e for e in recorder.events_since(0).events if "over its 1,000-byte budget" in e.detail]
+    assert len(over) == 1 and "only the current day of each tier left" in over[0].detail
+    found = HistoryReader(tmp_path).series_columns(KEYS, T0, T0 + 150, 150)
+    assert not np.isnan(found.values).any()

@@ -238,6 +238,7 @@ class HistoryRecorder:
         self._tail_failing = False
         self._writers: dict[tuple[str, int], DayWriter] = {}
         self._warned: set[Path] = set()
+        self._over_budget_reported = False
         self._newest_s = 0
         """The start of the newest minute on disk: "now" for retention."""
         self._thread = threading.Thread(target=self._run, name="history recorder", daemon=True)
@@ -551,6 +552,11 @@ class HistoryRecorder:
                 f"deleted the {found.tier.name} tier of "
                 f"{found.day}: the history was over its budget",
             )
+        if total > self.budget_bytes and not self._over_budget_reported:
+            self._over_budget_reported = True
+            self._event("status", str(self.folder), f"history at {total:,} bytes, over its "
+                        f"{self.budget_bytes:,}-byte budget with only the current day of each "
+                        "tier left: recording goes on; raise the budget")  # fmt: skip
 
     def _delete(self, path: Path) -> None:
         for key, writer in list(self._writers.items()):
