@@ -140,3 +140,15 @@ def test_times_are_iso_8601_or_relative_to_now():
     assert parse_step("15s") == 15 and parse_step("1m") == 60 and parse_step("2") == 2
     with pytest.raises(OptionError, match="--to 'soon'"):
         parse_time("soon", "--to", now)
+
+
+def test_a_step_between_tiers_is_the_mean_of_the_readings_in_it(data, tmp_path):
+    out = tmp_path / "five.csv"
+    done = factoryfloor("export", "--data", str(data), "--from", START, "--to",
+                        "2026-01-01T00:00:30Z", "--series", KEYS[1], "--step", "5s",
+                        "-o", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(out.open()))[1:]
+
+    expected = [np.mean([value(s, np.array(1)) for s in range(f, f + 5)]) for f in range(0, 30, 5)]
+    assert [float(r[1]) for r in rows] == pytest.approx(expected, abs=1e-3)

@@ -1,11 +1,11 @@
 """Exporting a time range of chosen series from the history, as CSV or Parquet.
 
-Wide format: one row per time step and one column per series, which is how a spreadsheet, pandas
-or DuckDB reads a time series table. Each row is a step of ``step_s`` (1 s unless asked:
-every reading, as the recorder keeps one a second), the value the mean of the readings in it,
-read from the tier that ``HistoryReader.series_columns`` picks for that step (1 min and coarser
-steps read the downsampled tiers). A step with no reading of any series is left out; a series
-with none in a step is an empty cell (CSV) or null (Parquet).
+Wide format: one row per time step and one column per series, which is how a spreadsheet,
+pandas or DuckDB reads a time series table. Each row is a step of ``step_s`` (1 s unless asked:
+every reading, as the recorder keeps one a second), the value the mean of what was recorded in
+it, read from the coarsest tier whose rows fit in a step (a step of 15 s or more reads the
+downsampled tiers: 15-s, 1-min, 15-min). A step with no reading of any series is left out; a
+series with none in a step is an empty cell (CSV) or null (Parquet).
 
 CSV: a header ``time`` then the keys; times in ISO-8601 UTC (``2026-12-04T00:50:00Z``), values
 with up to 7 significant digits. Parquet: ``time`` as a UTC timestamp in milliseconds and a
@@ -112,7 +112,9 @@ def _pieces(
     for first in range(0, steps, STEPS_PER_PIECE):
         count = min(STEPS_PER_PIECE, steps - first)
         piece_start = start_s + first * step_s
-        found = reader.series_columns(keys, piece_start, piece_start + count * step_s, count)
+        found = reader.series_columns(
+            keys, piece_start, piece_start + count * step_s, count, averaged=True
+        )
         values = found.values.T
         recorded = ~np.isnan(values).all(axis=1)
         yield found.times_s[recorded], values[recorded]

@@ -368,10 +368,13 @@ class HistoryReader:
         return spans
 
     def series_columns(
-        self, keys: Sequence[str], start_s: float, end_s: float, columns: int
-    ) -> SeriesColumns:
-        """The mean, lowest and highest of each series per column over [start, end)."""
-        tier, segments = self._query(keys, start_s, end_s, columns, extremes=True)
+        self, keys: Sequence[str], start_s: float, end_s: float, columns: int,
+        averaged: bool = False,
+    ) -> SeriesColumns:  # fmt: skip
+        """The mean, lowest and highest of each series per column over [start, end). With
+        ``averaged`` (an export) the tier read is the coarsest whose rows fit in a column, so
+        each column is the mean of the rows inside it, whatever that costs."""
+        tier, segments = self._query(keys, start_s, end_s, columns, True, averaged)
         shape = (columns, len(keys))
         means, low, high = (np.full(shape, np.nan, np.float32) for _ in range(3))
         for segment in segments:
@@ -387,7 +390,7 @@ class HistoryReader:
     ) -> HeatmapColumns:
         """GPU series of one quantity (in display order) reduced to ``rows`` pixel rows (each
         the worst of the ``group`` consecutive GPUs it covers) x ``columns`` column means."""
-        tier, segments = self._query(keys, start_s, end_s, columns, extremes=False)
+        tier, segments = self._query(keys, start_s, end_s, columns, False, False)
         group = max(1, math.ceil(len(keys) / max(rows, 1)))
         low_is_worst = bool(keys) and quantity_of(keys[0]) in LOW_IS_WORST
         pixel_rows = math.ceil(len(keys) / group)
@@ -402,12 +405,15 @@ class HistoryReader:
                               group, tier.name)  # fmt: skip
 
     def _query(self, keys: Sequence[str], start_s: float, end_s: float, columns: int,
-               extremes: bool) -> tuple[Tier, list[_Segment]]:  # fmt: skip
+               extremes: bool, averaged: bool) -> tuple[Tier, list[_Segment]]:  # fmt: skip
         """The tier chosen, and the columns read from it, then its gaps from the others."""
         if columns < 1 or not end_s > start_s:
             raise ValueError(f"no columns to answer: {columns} over [{start_s}, {end_s})")
         width_s = (end_s - start_s) / columns
-        chosen = next((t for t in TIERS if width_s / t.row_s <= MAX_ROWS_PER_COLUMN), TIERS[-1])
+        if averaged:
+            chosen = [t for t in TIERS if t.row_s <= width_s or t is TIERS[0]][-1]
+        else:
+            chosen = next((t for t in TIERS if width_s / t.row_s <= MAX_ROWS_PER_COLUMN), TIERS[-1])
         result = self._read(chosen, keys, start_s, end_s, columns, extremes)
         everything = np.arange(columns)
         segments = [_Segment(everything, result, everything)]
