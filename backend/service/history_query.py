@@ -85,12 +85,37 @@ class DesignVersionSpan:
 
 @dataclass(frozen=True, slots=True)
 class _Piece:
-    """Rows of some of a query's series over time: ``series`` are their positions among the
-    query's keys, and ``chunk``'s columns."""
+    """Rows of some of a query's series, in time order: ``series`` are their positions among
+    the query's keys, the arrays (rows, series). ``low`` and ``high`` are ``mean`` itself where
+    the tier keeps no min and max (its extremes are then those of its values)."""
 
     series: np.ndarray
     times_s: np.ndarray
-    chunk: Chunk
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @staticmethod
+    def of(series: np.ndarray, parts: list[_Piece], axis: int) -> _Piece:
+        """``parts`` joined: one after another in time (``axis`` 0: the same series), or side
+        by side (``axis`` 1: the same times)."""
+        if len(parts) == 1:
+            return parts[0]
+        mean = np.concatenate([p.mean for p in parts], axis=axis)
+        low, high = mean, mean
+        if any(p.low is not p.mean for p in parts):
+            low = np.concatenate([p.low for p in parts], axis=axis)
+        if any(p.high is not p.mean for p in parts):
+            high = np.concatenate([p.high for p in parts], axis=axis)
+        times = np.concatenate([p.times_s for p in parts]) if axis == 0 else parts[0].times_s
+        return _Piece(series, times, mean, low, high)
+
+    @staticmethod
+    def from_chunk(series: np.ndarray, start_s: int, chunk: Chunk) -> _Piece:
+        mean = chunk.mean
+        low = mean if chunk.min is None else chunk.min
+        high = mean if chunk.max is None else chunk.max
+        return _Piece(series, start_s + chunk.times_ms / 1000, mean, low, high)
 
 
 def _joined(pieces: list[_Piece]) -> list[_Piece]:
@@ -100,27 +125,14 @@ def _joined(pieces: list[_Piece]) -> list[_Piece]:
     by_series: dict[bytes, list[_Piece]] = {}
     for piece in pieces:
         by_series.setdefault(piece.series.tobytes(), []).append(piece)
-    in_time = [_concatenated(group, axis=0) for group in by_series.values()]
+    in_time = [_Piece.of(group[0].series, group, axis=0) for group in by_series.values()]
     by_times: dict[bytes, list[_Piece]] = {}
     for piece in in_time:
         by_times.setdefault(piece.times_s.tobytes(), []).append(piece)
-    return [_concatenated(group, axis=1) for group in by_times.values()]
-
-
-def _concatenated(group: list[_Piece], axis: int) -> _Piece:
-    if len(group) == 1:
-        return group[0]
-    arrays = []
-    for pick in (lambda c: c.mean, lambda c: c.min, lambda c: c.max):
-        parts = [pick(p.chunk) for p in group]
-        arrays.append(None if parts[0] is None else np.concatenate(parts, axis=axis))
-    if axis == 0:
-        series = group[0].series
-        times = np.concatenate([p.times_s for p in group])
-    else:
-        series = np.concatenate([p.series for p in group])
-        times = group[0].times_s
-    return _Piece(series, times, Chunk(group[0].chunk.times_ms, *arrays))
+    return [
+        _Piece.of(np.concatenate([p.series for p in group]), group, axis=1)
+        for group in by_times.values()
+    ]
 
 
 def _index(positions: np.ndarray) -> slice | np.ndarray:
@@ -162,15 +174,16 @@ class _Columns:
 
     def add(self, piece: _Piece) -> None:
         """Reduce ``piece``'s rows (in time order) into the cells."""
-        chunk = piece.chunk
         cell = np.floor((piece.times_s - self.cell_start_s) / self.cell_s + 1e-9).astype(np.int64)
         inside = (cell >= 0) & (cell < self.shape[0])
         cell = cell[inside]
         if len(cell) == 0:
             return
-        low = chunk.min if chunk.min is not None else chunk.mean
-        high = chunk.max if chunk.max is not None else chunk.mean
-        means, lows, highs = chunk.mean[inside], low[inside], high[inside]
+        means, lows, highs = piece.mean, piece.low, piece.high
+        if not inside.all():
+            means = piece.mean[inside]
+            lows = means if piece.low is piece.mean else piece.low[inside]
+            highs = means if piece.high is piece.mean else piece.high[inside]
         bounds = np.flatnonzero(np.diff(cell, prepend=-1))
         cells = cell[bounds]
         if len(bounds) < len(cell):
@@ -461,14 +474,12 @@ class HistoryReader:
             found = reader.chunks(block, start_s, end_s, tier.chunk_s)
             if not found:
                 continue
-            chunks = [self._codec.decode_columns(encoded, stored, columns, extremes)
-                      for _, encoded in found]  # fmt: skip
-            starts = [start for start, _ in found]
-            times = np.concatenate(
-                [s + c.times_ms / 1000 for s, c in zip(starts, chunks, strict=True)]
-            )
-            joined = _concatenated([_Piece(series, times, c) for c in chunks], 0)
-            pieces.append(_Piece(series, times, joined.chunk))
+            in_time = [
+                _Piece.from_chunk(series, start, self._codec.decode_columns(
+                    encoded, stored, columns, extremes))
+                for start, encoded in found
+            ]  # fmt: skip
+            pieces.append(_Piece.of(series, in_time, axis=0))
         return pieces
 
     def _guarded(self, reader: DayReader, read, otherwise):
