@@ -298,7 +298,9 @@ def _runs(means, lows, highs, bounds, extremes: bool):
 
 
 class HistoryReader:
-    """The history under ``folder`` (``<data>/history``), read-only."""
+    """The history under ``folder`` (``<data>/history``), read-only. One reader serves one
+    thread at a time (it keeps its files open and its decompression context between queries);
+    a service that answers queries on worker threads gives each its own."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
