@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         "(exit 0 ok, 1 over capacity, 2 invalid); 'factoryfloor catalog' lists GPU models; "
         "'factoryfloor telemetry FILE' runs the telemetry sources headless; "
         "'factoryfloor serve FILE' runs the service headless; "
-        "'factoryfloor users add|remove|passwd|list' manages who may sign in to a service.",
+        "'factoryfloor users add|remove|passwd|list' manages who may sign in to a service; "
+        "'factoryfloor export --from T -o FILE' writes recorded history as CSV or Parquet.",
     )
     parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo facility")
@@ -130,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from factoryfloor.app.users_cli import main as users_main
 
         return users_main(args[1:])
+    if args[:1] == ["export"]:
+        from factoryfloor.app.export_cli import main as export_main
+
+        return export_main(args[1:])
     if args[:1] == ["catalog"]:
         argparse.ArgumentParser(
             prog="factoryfloor catalog", description="List the GPU catalog."

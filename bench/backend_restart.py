@@ -3,7 +3,8 @@
 Starts the window's own service on the demo hall, waits for its first frame, kills it with
 SIGKILL, and measures: the time until the client reports it lost (polled every 10 ms here; the
 window polls at its 250 ms frame tick, so it adds up to that), and the time from starting a new
-service to its first frame (what the operator waits after the restart backoff). Repeated ``--kills`` times; prints min, median and max.
+service to its first frame (what the operator waits after the restart backoff). Repeated
+``--kills`` times; prints min, median and max.
 
     python bench/backend_restart.py --kills 10
 """
