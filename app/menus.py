@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar
 
 from factoryfloor.app.editor_controller import EditorController
+from factoryfloor.app.export_history import export_history
 from factoryfloor.app.file_commands import ExportFormat, FileCommands
 from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.app.service_commands import ServiceCommands, choose_service
@@ -64,6 +65,8 @@ class Menus:
             export_menu.addAction(
                 self._action(label, lambda _=False, f=export_format: files.export(f))
             )
+        export_menu.addAction(self._action("&History (CSV or Parquet)…", lambda: export_history(
+            window, services.link(), files.tasks)))  # fmt: skip
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Connect to Service…", lambda: choose_service(
             window, services)))  # fmt: skip

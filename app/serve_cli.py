@@ -42,10 +42,30 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--listen", default=f"127.0.0.1:{DEFAULT_PORT}", metavar="HOST:PORT",
                         help="where windows attach (default: %(default)s; frames on PORT+1). "
                              "Every link is encrypted, loopback included")  # fmt: skip
-    parser.add_argument(
-        "--show-key", action="store_true", help="print the service's public key and exit"
-    )
+    parser.add_argument("--history-budget", type=_size, metavar="SIZE",
+                        help="the most disk the history may take, such as 200G or 500M (1 G is "
+                             "10^9 bytes); the oldest days go first, with a warning before. "
+                             "Default: no limit")  # fmt: skip
+    parser.add_argument("--show-key", action="store_true",
+                        help="print the service's public key and exit")  # fmt: skip
     return parser
+
+
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def _size(text: str) -> int:
+    """``200G`` -> bytes; argparse shows the ValueError's message."""
+    number, unit = text.strip().upper().rstrip("B"), ""
+    if number and number[-1] in _UNITS:
+        number, unit = number[:-1], number[-1]
+    try:
+        size = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (such as 200G)") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a budget must be more than 0")
+    return int(size)
 
 
 def _configure_logging() -> None:
@@ -74,7 +94,8 @@ def main(argv: list[str]) -> int:
         return EXIT_OK
     _configure_logging()
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 prints every thread's stack: a hang's why
-    config = ServiceConfig(str(options.design), keys, str(data), host=host, port=port)
+    config = ServiceConfig(str(options.design), keys, str(data), host=host, port=port,
+                           history_budget_bytes=options.history_budget)  # fmt: skip
     try:
         asyncio.run(_serve(config))
     except (DesignFileError, OSError) as error:

@@ -18,7 +18,8 @@ from factoryfloor.app.document_window import DocumentWindow
 from factoryfloor.app.mode_switch import ModeSwitch
 from factoryfloor.app.service_connection import ServiceConnection
 from factoryfloor.backend.design.model import Design
-from factoryfloor.backend.service.client import Credentials, ServiceAddress
+from factoryfloor.backend.service.client import Credentials, ServiceAddress, ServiceClient
+from factoryfloor.backend.service.embedded import BackendClient
 from factoryfloor.backend.service.messages import Welcome
 from factoryfloor.backend.service.roles import Role, permits
 
@@ -40,6 +41,14 @@ class ServiceCommands(QObject):
     @property
     def attached(self) -> bool:
         return self.connection is not None
+
+    def link(self) -> ServiceClient | None:
+        """The service this window reads from: the one it is attached to, or, while Run is on,
+        its own; None if neither."""
+        if self.connection is not None:
+            return self.connection.client
+        client = self.modes.run_view.run_mode.client
+        return client.link if isinstance(client, BackendClient) else None
 
     def describe(self) -> str:
         """``service 10.0.0.5:7440, design version 3, signed in as ana (operator)``."""

@@ -306,15 +306,20 @@ def save_design(design: Design, path: str | os.PathLike[str]) -> None:
 
 
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
-    """Replace ``path`` with ``text`` all at once. Permissions: ``mode`` if given, else the
+    """Replace ``path`` with ``text`` (UTF-8) all at once, as ``atomic_write_bytes``."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` all at once. Permissions: ``mode`` if given, else the
     old file's, else what the umask allows a new file. The temporary file is created 0600 and
-    only takes them at the end, so the text is never readable by others meanwhile."""
+    only takes them at the end, so the data is never readable by others meanwhile."""
     folder = path.parent
     suffix = f".{os.getpid()}{SAVE_TEMP_SUFFIX}"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         if mode is not None:

@@ -91,6 +91,20 @@ class GetMoment(Request):
     time_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class ExportHistory(Request):
+    """Recorded history of the series ``patterns`` name (keys, shell patterns, or leading
+    segments such as ``rack/A01``) from ``start_s`` to ``end_s`` at ``step_s``, as a ``csv`` or
+    ``parquet`` file (``HistoryExported``)."""
+
+    msg_type: ClassVar[str] = "export_history"
+    patterns: tuple[str, ...]
+    start_s: float
+    end_s: float
+    step_s: float
+    format: str
+
+
 # --- Replies ------------------------------------------------------------------------------------
 
 
@@ -153,6 +167,16 @@ class MomentSent(Reply):
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryExported(Reply):
+    """The export's file follows the envelope as one part."""
+
+    msg_type: ClassVar[str] = "history_exported"
+    series: int
+    rows: int
+    format: str
+
+
 # --- Notifications ------------------------------------------------------------------------------
 
 
@@ -165,5 +189,6 @@ class DesignApplied(Notification):
     user: str
 
 
-register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, GetMoment, Welcome,
-         KeysSent, StatusesSent, DesignSent, HistorySent, MomentSent, DesignApplied)  # fmt: skip
+register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, GetMoment, ExportHistory,
+         Welcome, KeysSent, StatusesSent, DesignSent, HistorySent, MomentSent, HistoryExported,
+         DesignApplied)  # fmt: skip

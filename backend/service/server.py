@@ -1,14 +1,15 @@
 """The FactoryFloor service: watches the facility with no window, and serves every window that
 attaches (docs/transport.md).
 
-One asyncio loop runs the design's telemetry sources into the store, and two CURVE-encrypted
-ZeroMQ sockets: a PUB socket that sends every window the latest frame ``FRAME_HZ`` times a
-second, and a ROUTER socket that answers each window's commands (sign-in, keys, the design,
-applying a design, history) and sends it notices (new series keys, source events, a design
-applied), which unlike frames must not be dropped. Windows cost the
-service nothing but the send: a slow or frozen window loses old frames at its high-water mark,
-and neither the service nor the other windows wait for it. A window that dies mid-request
-leaves a reply that ZeroMQ drops; the service carries on.
+One asyncio loop runs the design's telemetry sources into the store, keeps the live history
+windows are seeded with, hands a snapshot a second to the history recorder (its own thread
+writes it to disk), and runs two CURVE-encrypted ZeroMQ sockets: a PUB socket that sends every
+window the latest frame ``FRAME_HZ`` times a second, and a ROUTER socket that answers each
+window's commands (sign-in, keys, the design, applying a design, history) and sends it notices
+(new series keys, source events, a design applied), which unlike frames must not be dropped.
+Windows cost the service nothing but the send: a slow or frozen window loses old frames at its
+high-water mark, and neither the service nor the other windows wait for it. A window that dies
+mid-request leaves a reply that ZeroMQ drops; the service carries on.
 
 What a window may do is what its session's role permits: a window that has not signed in is a
 viewer; the embedded service trusts the window that started it (the ``local_token`` it was
@@ -38,23 +39,28 @@ from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
+from factoryfloor.backend.service.history_export import ExportError
+from factoryfloor.backend.service.history_export_reply import export_bytes
 from factoryfloor.backend.service.history_transfer import history_reply
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
     ApplyDesign,
     DesignApplied,
     DesignSent,
+    ExportHistory,
     GetDesign,
     GetHistory,
     GetKeys,
     GetMoment,
     GetStatuses,
     Hello,
+    HistoryExported,
     KeysSent,
     MomentSent,
     StatusesSent,
     Welcome,
 )
+from factoryfloor.backend.service.recorder import HistoryRecorder, history_folder
 from factoryfloor.backend.service.roles import Role, permits
 from factoryfloor.backend.service.users import AUDIT_FILE, SignInRefused, UserStore
 from factoryfloor.backend.telemetry.history import LiveHistory
@@ -78,6 +84,8 @@ from factoryfloor.backend.telemetry.store import TelemetryStore
 FRAME_HZ = 10.0
 """Frames a second to every window. A window draws 4 a second; 10 keeps what it draws at most
 100 ms old, and every frame doubles as the heartbeat that tells a window the service is up."""
+RECORD_INTERVAL_S = 1.0
+"""The history on disk takes a second's snapshot once a second: every reading of 1 Hz sources."""
 HISTORY_INTERVAL_S = 0.25
 """The live history samples the frames as a window's did (its frame tick): every column's mean
 is the same whether a window recorded it or the service did."""
@@ -105,6 +113,8 @@ class ServiceConfig:
     """Sources to run; None: the design's own."""
     simulator_hz: float = 4.0
     retention_s: float = 3600.0
+    history_budget_bytes: int | None = None
+    """The most the history on disk may take (oldest days go first); None: no limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +154,9 @@ class Service:
         self._keys_sent = 0
         self._tasks: set[asyncio.Task] = set()
         self._listening: Listening | None = None
+        self.recorder: HistoryRecorder | None = None
+        """Every second ingested, on disk (``factoryfloor serve``); an embedded service,
+        which has no data folder, keeps the live history only."""
         self._statuses: dict[tuple[str, str], SourceEvent] = {}
         """The latest status event of each source and subject, for windows attaching later."""
 
@@ -156,6 +169,10 @@ class Service:
         settings = self.config.telemetry or design.telemetry
         self.store = TelemetryStore(retention_s=self.config.retention_s,
                                     max_series=settings.max_series)  # fmt: skip
+        if self.folder is not None:
+            self.recorder = HistoryRecorder(
+                history_folder(self.folder), budget_bytes=self.config.history_budget_bytes
+            )
         context = zmq.asyncio.Context()
         router = self._router = self._curve_socket(context, zmq.ROUTER)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a window gone is an error, not a silent drop
@@ -176,6 +193,8 @@ class Service:
             await asyncio.gather(frames, commands, *self._tasks, return_exceptions=True)
         finally:
             await self._stop_sources()
+            if self.recorder is not None:  # commits the open minute: off the loop
+                await asyncio.to_thread(self.recorder.close)
             # destroy, not term: term waits for every socket ever made to be closed, and a
             # socket a cancelled task was still using can leave it waiting for ever.
             context.destroy(linger=0)
@@ -220,8 +239,9 @@ class Service:
     async def _publish_frames(self, pub: zmq.asyncio.Socket) -> None:
         events_seen = 0
         seq = 0
-        recorded_s = 0.0
+        recorded_s = on_disk_s = 0.0
         keys: list[str] = []
+        history_seen = 0
         while True:
             store = self.store
             now_s = time.time()
@@ -240,7 +260,16 @@ class Service:
                 if len(keys) != count:  # one list until the keys change: mapped once
                     keys = [str(k) for k in snap.keys]
                 self.history.add(keys, now_s, shown)
+            if self.recorder is not None and now_s - on_disk_s >= RECORD_INTERVAL_S:
+                on_disk_s = now_s
+                if len(keys) != count:
+                    keys = [str(k) for k in snap.keys]
+                self.recorder.record(now_s, keys, snap.values, snap.qualities, snap.stale,
+                                     self.versions.version)  # fmt: skip
             events, events_seen = store.events_since(events_seen)
+            if self.recorder is not None:
+                recorded, history_seen = self.recorder.events_since(history_seen)
+                events = [*events, *recorded]
             if events:
                 self._statuses.update(((e.source, e.subject), e) for e in events
                                       if e.kind == "status")  # fmt: skip
@@ -307,6 +336,8 @@ class Service:
                 answer = MomentSent(request.msg_id, time_s, moment.resolution_s,
                                     len(moment.values))  # fmt: skip
                 return [encode(answer), moment.values.tobytes()]
+            case ExportHistory():
+                return await self._export(request)
             case GetDesign():
                 answer = DesignSent(request.msg_id, self.versions.version, self.versions.text)
             case ApplyDesign():
@@ -374,6 +405,21 @@ class Service:
         log.info("design version %d applied by %s", self.versions.version, actor)
         await self._notify(DesignApplied(self.versions.version, actor))
         return Accepted(request.msg_id)
+
+    async def _export(self, request: ExportHistory) -> list[bytes]:
+        """The export's file, made off the loop (a day of a fleet takes a while)."""
+        if self.folder is None:
+            return [encode(Refused(request.msg_id, "this window's own service keeps no history "
+                                                   "on disk: export from a service started with "
+                                                   "'factoryfloor serve'"))]  # fmt: skip
+        try:
+            data, summary = await asyncio.to_thread(
+                export_bytes, history_folder(self.folder), request.patterns, request.start_s,
+                request.end_s, request.step_s, request.format)  # fmt: skip
+        except (ExportError, ValueError, OSError) as error:
+            return [encode(Refused(request.msg_id, str(error)))]
+        reply = HistoryExported(request.msg_id, summary.series, summary.rows, request.format)
+        return [encode(reply), data]
 
     def _audit(self, actor: str, action: str, subject: str, outcome: str, detail: str) -> None:
         if self.audit is not None:
