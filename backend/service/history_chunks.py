@@ -39,8 +39,11 @@ class Quantisation:
         if self.dtype is np.float32:
             return values.astype(np.float32)
         info = np.iinfo(self.dtype)
+        # float32 holds every int16 count exactly; int32 counts need float64 (the range's ends
+        # would round past it).
+        wide = np.float32 if info.bits <= 16 else np.float64
         with np.errstate(invalid="ignore"):
-            counts = np.round(values / np.float32(self.step))
+            counts = np.round(values.astype(wide) / wide(self.step))
             np.clip(counts, info.min + 1, info.max, out=counts)
         counts[np.isnan(counts)] = info.min
         return counts.astype(self.dtype)
