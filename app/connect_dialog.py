@@ -78,17 +78,17 @@ class ConnectDialog(QDialog):
 
     def accept(self) -> None:
         """Check what was typed; say what is wrong in the dialog rather than closing it."""
-        try:
+        user = self.user_edit.text().strip()
+        if user and not self.password_edit.text():
+            self.error_label.setText(f"Enter {user}'s password, or leave the user name empty to "
+                                     "attach as a viewer.")  # fmt: skip
+            return
+        try:  # last: a key given here is remembered for the address
             host, port = parse_address(self.address_edit.text())
             key = resolve_service_key(host, port, self.key_edit.text().strip() or None,
                                       self.known, default_data_folder())  # fmt: skip
         except (AddressError, ServiceKeyError) as error:
             self.error_label.setText(str(error))
-            return
-        user = self.user_edit.text().strip()
-        if user and not self.password_edit.text():
-            self.error_label.setText(f"Enter {user}'s password, or leave the user name empty to "
-                                     "attach as a viewer.")  # fmt: skip
             return
         self.chosen = (ServiceAddress(host, port, key),
                        Credentials(user, self.password_edit.text()))  # fmt: skip

@@ -105,7 +105,8 @@ def test_a_window_exports_recorded_history_through_the_service(
         target = tmp_path / "power.csv"
         request = ExportHistory((POWER, "cdu/*/flow_lpm"), started_s - 1, last_s + 1, 1.0, "csv")
         save_export(window, window.services.link(), window.tasks, request, str(target))
-        qtbot.waitUntil(target.exists, timeout=15_000)
+        qtbot.waitUntil(lambda: "Exported" in window.statusBar().currentMessage(),
+                        timeout=15_000)  # fmt: skip
         with target.open() as file:
             rows = list(csv.reader(file))
         assert rows[0][0] == "time" and POWER in rows[0] and "cdu/CDU-A1/flow_lpm" in rows[0]

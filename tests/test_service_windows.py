@@ -167,3 +167,24 @@ def test_a_window_opened_on_a_running_service_shows_its_past_at_once(
     qtbot.waitUntil(past_shown, timeout=10_000)
     heatmap = history.gpu_window("util_pct", 60.0)
     assert np.isfinite(heatmap.values[heatmap.times_s < opened_s - 2.0]).any()
+
+
+def test_a_wall_display_attaches_as_a_viewer_and_runs_on_the_wall(qtbot, windows, service):
+    """``factoryfloor --wall --connect HOST:PORT``: what run_gui does with both."""
+    from PySide6.QtCore import Qt
+
+    from factoryfloor.app.control_room import PANELS, WallLayout
+
+    window = MainWindow()
+    windows.append(window)
+    window.show()
+    window.design_shown.connect(
+        lambda _: window.show_control_room(WallLayout(panels=list(PANELS), rotating=False)),
+        Qt.ConnectionType.SingleShotConnection)  # fmt: skip
+    window.services.connect_to(service.address, Credentials())
+    qtbot.waitUntil(lambda: window.control_room is not None, timeout=30_000)
+    wall = window.control_room
+    qtbot.waitUntil(lambda: wall.kpis.tiles["it_power_kw"].value.text() not in ("-", "n/a"),
+                    timeout=30_000)  # fmt: skip
+    assert window.services.connection.role is Role.VIEWER
+    wall.close()
