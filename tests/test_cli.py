@@ -195,3 +195,18 @@ def test_catalog_with_a_broken_user_file_exits_2(config_home: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith(f"{user_file}: not a valid GPU catalog")
     assert "gpu_models[0].gpu_power_w: required field is missing" in result.stderr
+
+
+def test_connect_without_the_services_key_says_where_to_get_it(
+    tmp_path: Path, config_home: Path
+) -> None:
+    result = factoryfloor(config_home, "--connect", "ops-server:7440")
+    assert result.returncode != 0
+    assert "no key known for the service at ops-server:7440" in result.stderr
+    assert "factoryfloor serve --show-key" in result.stderr
+
+
+def test_connect_to_an_address_that_is_not_one_names_it(config_home: Path) -> None:
+    result = factoryfloor(config_home, "--connect", "ops-server:http")
+    assert result.returncode != 0
+    assert "'ops-server:http': the port must be a number (HOST:PORT)" in result.stderr
