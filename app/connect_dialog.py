@@ -8,14 +8,7 @@ display does. The password is never stored.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QWidget,
-)
+from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QWidget
 
 from factoryfloor.backend.service.address import DEFAULT_PORT, AddressError, parse_address
 from factoryfloor.backend.service.client import Credentials, ServiceAddress
@@ -26,6 +19,7 @@ from factoryfloor.backend.service.keys import (
     resolve_service_key,
 )
 from factoryfloor.backend.service.users import default_data_folder
+from factoryfloor.widgets.form_dialog import lay_out_form
 
 
 class ConnectDialog(QDialog):
@@ -42,21 +36,10 @@ class ConnectDialog(QDialog):
         self.user_edit.setPlaceholderText("empty: attach as a viewer")
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #b00020")
-        form = QFormLayout(self)
-        form.addRow("Service address:", self.address_edit)
-        form.addRow("Service key:", self.key_edit)
-        form.addRow("", self.fingerprint_label)
-        form.addRow("User name:", self.user_edit)
-        form.addRow("Password:", self.password_edit)
-        form.addRow(self.error_label)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        buttons.addButton("Connect", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        rows = [("Service address:", self.address_edit), ("Service key:", self.key_edit),
+                ("", self.fingerprint_label), ("User name:", self.user_edit),
+                ("Password:", self.password_edit)]  # fmt: skip
+        self.error_label = lay_out_form(self, rows, "Connect")
         self.address_edit.editingFinished.connect(self._fill_known_key)
         self.key_edit.textChanged.connect(self._show_fingerprint)
         self._fill_known_key()

@@ -15,11 +15,8 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QWidget,
@@ -31,6 +28,7 @@ from factoryfloor.backend.design.design_file import atomic_write_bytes, describe
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.messages import ExportHistory, HistoryExported
 from factoryfloor.backend.telemetry.protocol import Refused, Reply
+from factoryfloor.widgets.form_dialog import lay_out_form
 
 FILTERS = {"csv": "CSV table (*.csv)", "parquet": "Parquet table (*.parquet)"}
 DEFAULT_PATTERNS = "facility/*, loop/*, cdu/*"
@@ -59,21 +57,14 @@ class ExportHistoryDialog(QDialog):
         self.format_box = QComboBox()
         self.format_box.addItem("CSV", "csv")
         self.format_box.addItem("Parquet", "parquet")
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #b00020")
-        form = QFormLayout(self)
-        form.addRow("Series:", self.patterns_edit)
-        form.addRow("From:", self.from_edit)
-        form.addRow("To:", self.to_edit)
-        form.addRow("Step:", self.step_box)
-        form.addRow("Format:", self.format_box)
-        form.addRow(self.error_label)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        buttons.addButton("Export…", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        rows = [
+            ("Series:", self.patterns_edit),
+            ("From:", self.from_edit),
+            ("To:", self.to_edit),
+            ("Step:", self.step_box),
+            ("Format:", self.format_box),
+        ]
+        self.error_label = lay_out_form(self, rows, "Export…")
         self.chosen: ExportHistory | None = None
 
     def accept(self) -> None:
