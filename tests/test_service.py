@@ -226,3 +226,20 @@ def test_a_window_that_dies_mid_request_leaves_the_service_serving(
 def test_sigterm_stops_the_service_cleanly(service: ServiceProcess) -> None:
     assert service.stop() == 0
     assert any("stopped" in line for line in service.log)
+
+
+def test_a_window_guessing_passwords_is_answered_ever_more_slowly(
+    service: ServiceProcess,
+) -> None:
+    window = RawWindow(service)
+    try:
+        took_s = []
+        for guess in range(5):
+            started = time.monotonic()
+            reply = decode(window.ask(encode(Hello("guesser", "ana", f"guess {guess}"))))
+            took_s.append(time.monotonic() - started)
+            assert isinstance(reply, Refused) and reply.reason == SIGN_IN_REFUSED
+        assert took_s[3] >= 1.0 and took_s[4] >= 2.0  # the 4th waits 1 s, the 5th 2 s
+        assert max(took_s[:3]) < 1.0  # a mistyped password or two costs nothing
+    finally:
+        window.close()

@@ -89,6 +89,11 @@ RECORD_INTERVAL_S = 1.0
 HISTORY_INTERVAL_S = 0.25
 """The live history samples the frames as a window's did (its frame tick): every column's mean
 is the same whether a window recorded it or the service did."""
+SIGN_IN_HASHES_AT_ONCE = 2
+"""Password checks running at once: a flood of sign-ins cannot take the machine's cores."""
+FREE_SIGN_IN_FAILURES = 3
+"""Wrong passwords a window may try before each answer waits 1, 2, 4, ... s (up to 30 s)."""
+MAX_SIGN_IN_WAIT_S = 30.0
 FRAME_HWM = 2
 """Frames held per window at each end (ZeroMQ's high-water mark): live data is for now."""
 
@@ -145,6 +150,9 @@ class Service:
         self.users = UserStore(folder) if folder is not None else None
         self.audit = AuditLog(folder / AUDIT_FILE) if folder is not None else None
         self.sessions: dict[bytes, Session] = {}
+        self._hashing = asyncio.Semaphore(SIGN_IN_HASHES_AT_ONCE)
+        self._failed_sign_ins: dict[bytes, int] = {}
+        """Window -> sign-ins refused in a row: after a few, each answer is held back longer."""
         self.store: TelemetryStore | None = None
         self._runner: asyncio.Task | None = None
         self.history: LiveHistory | None = None
@@ -366,14 +374,21 @@ class Service:
                     hello.msg_id,
                     "this service keeps no users: it trusts only the window that started it",
                 )
+            failures = self._failed_sign_ins.get(identity, 0)
+            if failures >= FREE_SIGN_IN_FAILURES:  # guessing: each try waits longer
+                await asyncio.sleep(min(2.0 ** (failures - FREE_SIGN_IN_FAILURES),
+                                        MAX_SIGN_IN_WAIT_S))  # fmt: skip
             try:
-                user = await asyncio.to_thread(self.users.sign_in, hello.user, hello.password,
-                                               actor)  # fmt: skip
+                async with self._hashing:  # Argon2 is costly on purpose: bound it
+                    user = await asyncio.to_thread(self.users.sign_in, hello.user,
+                                                   hello.password, actor)  # fmt: skip
             except SignInRefused as refused:
+                self._failed_sign_ins[identity] = failures + 1
                 log.warning("sign-in refused for %r from %s", hello.user, hello.client)
                 return Refused(hello.msg_id, str(refused))
             except (ValueError, OSError) as error:
                 return Refused(hello.msg_id, f"sign-in failed on the service: {error}")
+            self._failed_sign_ins.pop(identity, None)
             session = Session(user.name, user.role)
         else:
             session = VIEWER
