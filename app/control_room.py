@@ -312,8 +312,8 @@ class ControlRoomWindow(QWidget):
         self.heatmap.set_quantity(*gpu_scale)
 
     def show_alert(self, text: str) -> None:
-        if text:
-            self.alert.show_message(text)
+        if text:  # no "Restart now" for a service the window attached to: not its to restart
+            self.alert.show_message(text, with_action=self.run_view.run_mode.attached is None)
         else:
             self.alert.clear()
 

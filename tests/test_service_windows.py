@@ -187,4 +187,8 @@ def test_a_wall_display_attaches_as_a_viewer_and_runs_on_the_wall(qtbot, windows
     qtbot.waitUntil(lambda: wall.kpis.tiles["it_power_kw"].value.text() not in ("-", "n/a"),
                     timeout=30_000)  # fmt: skip
     assert window.services.connection.role is Role.VIEWER
+    service.kill()
+    qtbot.waitUntil(wall.alert.isVisible, timeout=5_000)
+    assert "has not answered since" in wall.alert.label.text()
+    assert not wall.alert.button.isVisible()
     wall.close()
