@@ -10,7 +10,7 @@ the version applied. Disconnecting keeps the design on screen as an unsaved copy
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox
 
 from factoryfloor.app.document import DesignDocument
@@ -20,8 +20,12 @@ from factoryfloor.app.service_connection import ServiceConnection
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.client import Credentials, ServiceAddress, ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient
+from factoryfloor.backend.service.keys import fingerprint
 from factoryfloor.backend.service.messages import Welcome
 from factoryfloor.backend.service.roles import Role, permits
+
+ATTACH_TIMEOUT_S = 10.0
+"""How long a window waits for a service's welcome before saying there is none."""
 
 
 class ServiceCommands(QObject):
@@ -37,6 +41,10 @@ class ServiceCommands(QObject):
         self.connection: ServiceConnection | None = None
         self._run_when_shown = False
         self._shown_version = 0
+        self.attach_timeout_s = ATTACH_TIMEOUT_S
+        self._no_answer = QTimer(self)
+        self._no_answer.setSingleShot(True)
+        self._no_answer.timeout.connect(self._not_answered)
 
     @property
     def attached(self) -> bool:
@@ -77,6 +85,7 @@ class ServiceCommands(QObject):
                 f"Design version {version} applied to the service by {user}", 10_000))  # fmt: skip
         connection.event.connect(self.modes.run_view.run_mode.event)
         self.window.statusBar().showMessage(f"Attaching to the service at {address}…")
+        self._no_answer.start(round(self.attach_timeout_s * 1000))
         self.attached_changed.emit()
 
     def disconnect(self) -> None:
@@ -117,6 +126,21 @@ class ServiceCommands(QObject):
         if self.window.document is not None:
             self.window.document.undo_stack.setClean()  # the service holds these edits now
         self.window.statusBar().showMessage("Design applied to the service", 8000)
+
+    def _not_answered(self) -> None:
+        """No welcome in time: nothing listens there, or the key given is not the service's
+        (CURVE then fails without a word). Say both, with the key's fingerprint."""
+        connection = self.connection
+        if connection is None or connection.client.welcome is not None:
+            return
+        address = connection.address
+        QMessageBox.warning(self.window, "Connect to service",
+                            f"No answer from the service at {address} in "
+                            f"{self.attach_timeout_s:g} s: it is not running there, or its key "
+                            f"is not the one this window has ({fingerprint(address.public_key)}; "
+                            "'factoryfloor serve --show-key' on its machine prints the "
+                            "right one).")  # fmt: skip
+        self.disconnect()
 
     def _welcomed(self, welcome: Welcome) -> None:
         self.window.statusBar().showMessage(f"Attached: {self.describe()}", 8000)

@@ -192,3 +192,23 @@ def test_a_wall_display_attaches_as_a_viewer_and_runs_on_the_wall(qtbot, windows
     assert "has not answered since" in wall.alert.label.text()
     assert not wall.alert.button.isVisible()
     wall.close()
+
+
+def test_a_service_that_does_not_answer_is_named_with_the_keys_fingerprint(
+    qtbot, windows, service, monkeypatch
+) -> None:
+    """A wrong key fails CURVE's handshake without a word: the window says what it can."""
+    from factoryfloor.backend.service.client import ServiceAddress
+    from factoryfloor.backend.service.keys import KeyPair, fingerprint
+
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: warnings.append(text))
+    window = MainWindow()
+    windows.append(window)
+    window.services.attach_timeout_s = 2.0
+    wrong = KeyPair.generate().public
+    window.services.connect_to(ServiceAddress("127.0.0.1", service.port, wrong), Credentials())
+    qtbot.waitUntil(lambda: bool(warnings), timeout=10_000)
+    assert f"No answer from the service at 127.0.0.1:{service.port} in 2 s" in warnings[0]
+    assert fingerprint(wrong) in warnings[0]
+    assert not window.services.attached
