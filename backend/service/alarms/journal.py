@@ -105,24 +105,24 @@ class AlarmJournal:
         return [_transition(row) for row in rows]
 
     def restore(self) -> dict[str, Alarm]:
-        """Every alarm as its last entry left it: what the service held before it stopped."""
+        """Every alarm as its last entry left it: what the service held before it stopped.
+        When its state last changed and when its condition last became active are read from
+        the entries that did so."""
         rows = self._db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM journal WHERE seq IN "
-            "(SELECT MAX(seq) FROM journal GROUP BY alarm_id)"
+            f"SELECT {', '.join('j.' + c for c in _COLUMNS)},"
+            " (SELECT MAX(time_s) FROM journal c WHERE c.alarm_id = j.alarm_id"
+            "  AND c.old_state != c.new_state),"
+            " (SELECT MAX(time_s) FROM journal a WHERE a.alarm_id = j.alarm_id"
+            "  AND a.event = 'active')"
+            " FROM journal j WHERE j.seq IN (SELECT MAX(seq) FROM journal GROUP BY alarm_id)"
         )
         alarms = {}
-        for row in rows:
+        for *row, changed_s, active_s in rows:
             t = _transition(row)
-            since = t.time_s if t.active else None
-            if t.active:
-                first = self._db.execute(
-                    "SELECT time_s FROM journal WHERE alarm_id = ? AND event = 'active' "
-                    "ORDER BY seq DESC LIMIT 1", (t.alarm_id,)
-                ).fetchone()  # fmt: skip
-                since = first[0] if first else t.time_s
             alarms[t.alarm_id] = Alarm(
                 t.alarm_id, t.rule_id, t.entity, t.priority, t.new_state, t.active, t.message,
-                t.value, t.time_s, since, t.shelved_until_s,
+                t.value, t.time_s if changed_s is None else changed_s,
+                active_s if t.active else None, t.shelved_until_s,
             )  # fmt: skip
         return alarms
 

@@ -69,7 +69,7 @@ class SeriesCheck:
         """Change per minute since the previous reading; judged only when a new one came."""
         assert isinstance(self.rule, RateRule)
         times = view.snapshot.times_s[self.columns]
-        new = valid & (times > self._last_times)
+        new = valid & ~(times <= self._last_times)  # NaN before the first reading: new
         with np.errstate(invalid="ignore", divide="ignore"):
             rates = (values - self._last_values) / (times - self._last_times) * 60.0
         judged = new & np.isfinite(rates)
