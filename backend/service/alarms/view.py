@@ -33,6 +33,8 @@ class SnapshotView:
     def gather(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(values as float64, valid) at ``columns``; -1 (no such series) is never valid."""
         present = columns >= 0
+        if not len(self.snapshot.values):  # no series yet: nothing to index, nothing valid
+            return np.full(len(columns), np.nan), np.zeros(len(columns), bool)
         safe = np.where(present, columns, 0)
         values = self.snapshot.values[safe].astype(np.float64)
         return values, present & self.valid[safe]
