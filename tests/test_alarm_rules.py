@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from alarm_plans import Feed, small_hall
 
+from factoryfloor.backend.design import edits
 from factoryfloor.backend.design.alarm_rules import (
     DesignLimitRule,
     HeartbeatRule,
@@ -25,6 +26,7 @@ from factoryfloor.backend.design.alarm_rules import (
     default_rules,
 )
 from factoryfloor.backend.design.design_file import DesignFileError, load_design, parse_design
+from factoryfloor.backend.design.edits import EditError
 from factoryfloor.backend.design.model import SCHEMA_VERSION
 from factoryfloor.backend.service.alarms.annunciation import Annunciation
 from factoryfloor.backend.service.alarms.evaluator import ConditionChange, Evaluator
@@ -45,7 +47,10 @@ class Run:
         self.evaluator = Evaluator(small_hall(list(rules), racks=racks))  # type: ignore[arg-type]
 
     def at(
-        self, time_s: float, readings: dict[str, float] | None = None, quality: int = 1,
+        self,
+        time_s: float,
+        readings: dict[str, float] | None = None,
+        quality: int = 1,
         events: list[SourceEvent] = (),  # type: ignore[assignment]
     ) -> list[ConditionChange]:
         if readings:
@@ -67,9 +72,9 @@ def cleared(changes: list[ConditionChange]) -> set[str]:
 
 def test_a_design_file_without_rules_gets_the_default_set_and_keeps_its_schema() -> None:
     tree = json.loads(DEMO.read_bytes())
-    assert "alarm_rules" not in tree
-    design = load_design(DEMO)
-    assert design.alarm_rules == default_rules()
+    del tree["alarm_rules"]  # as every file written before alarms existed
+    design = parse_design(json.dumps(tree).encode(), "old.json")
+    assert design.alarm_rules == default_rules() == load_design(DEMO).alarm_rules
     assert design.schema_version == SCHEMA_VERSION == 1
     priorities = {rule.id: rule.priority for rule in design.alarm_rules}
     assert priorities["rack-leak"] == "high"
@@ -129,8 +134,10 @@ def test_low_threshold_and_rate_of_change() -> None:
 
 
 def test_stale_and_bad_quality_readings() -> None:
-    run = Run(StaleRule(id="stale", priority="low", series="rack", quantity="*"),
-              QualityRule(id="quality", priority="low", series="rack", quantity="*"))
+    run = Run(
+        StaleRule(id="stale", priority="low", series="rack", quantity="*"),
+        QualityRule(id="quality", priority="low", series="rack", quantity="*"),
+    )
     run.at(0.0, {"rack/R1/power_kw": 100.0})
     changes = run.at(1.0, {"rack/R2/power_kw": 100.0}, quality=0)
     assert raised(changes) == {"quality@R2 power_kw": "R2 power_kw: reading quality 0, not good"}
@@ -143,8 +150,15 @@ def test_stale_and_bad_quality_readings() -> None:
 def test_leak_sensor_fault_and_isolation_states() -> None:
     rules = [r for r in default_rules() if isinstance(r, StateRule)]
     run = Run(*rules)
-    changes = run.at(0.0, {"rack/R1/leak": 1.0, "rack/R2/leak": 0.0,
-                           "rack/R2/leak_sensor_fault": 1.0, "rack/R1/liquid_isolated": 1.0})
+    changes = run.at(
+        0.0,
+        {
+            "rack/R1/leak": 1.0,
+            "rack/R2/leak": 0.0,
+            "rack/R2/leak_sensor_fault": 1.0,
+            "rack/R1/liquid_isolated": 1.0,
+        },
+    )
     assert raised(changes) == {
         "rack-leak@R1": "R1: leak detected",
         "rack-leak-sensor-fault@R2": "R2: leak sensor fault",
@@ -154,16 +168,20 @@ def test_leak_sensor_fault_and_isolation_states() -> None:
 
 
 def test_a_node_offline_and_the_bms_heartbeat_lost() -> None:
-    run = Run(SourceOfflineRule(id="offline", priority="medium", on_delay_s=10.0),
-              HeartbeatRule(id="heartbeat", priority="high"))
+    run = Run(
+        SourceOfflineRule(id="offline", priority="medium", on_delay_s=10.0),
+        HeartbeatRule(id="heartbeat", priority="high"),
+    )
     down = SourceEvent("mqtt", "status", "node n1", "offline", 0.0)
     lost = SourceEvent("mqtt", "status", "BMS", "BMS lost: no HeartbeatTimestampBms for 31 s")
     assert raised(run.at(0.0, events=[down, lost])) == {
         "heartbeat@BMS": "BMS heartbeat lost (BMS lost: no HeartbeatTimestampBms for 31 s)"
     }
     assert raised(run.at(10.0)) == {"offline@mqtt: node n1": "mqtt: node n1: offline"}
-    back = [SourceEvent("mqtt", "status", "node n1", "online"),
-            SourceEvent("mqtt", "status", "BMS", "BMS heartbeat back")]
+    back = [
+        SourceEvent("mqtt", "status", "node n1", "online"),
+        SourceEvent("mqtt", "status", "BMS", "BMS heartbeat back"),
+    ]
     assert cleared(run.at(11.0, events=back)) == {"offline@mqtt: node n1", "heartbeat@BMS"}
 
 
@@ -223,8 +241,16 @@ def test_plausibility_heat_balance_and_a_cdu_flow_that_disagrees_with_its_racks(
 def test_an_isolated_racks_alarms_are_suppressed_by_design_but_not_its_leak(tmp_path) -> None:
     feed = Feed()
     rules = [r for r in default_rules() if isinstance(r, StateRule)]
-    rules.append(ThresholdRule(id="hot", priority="medium", series="rack",
-                               quantity="supply_temp_c", direction="high", limit=45.0))
+    rules.append(
+        ThresholdRule(
+            id="hot",
+            priority="medium",
+            series="rack",
+            quantity="supply_temp_c",
+            direction="high",
+            limit=45.0,
+        )
+    )
     system = AlarmSystem(small_hall(rules), tmp_path)
     feed.write(0.0, {"rack/R1/supply_temp_c": 50.0, "rack/R1/leak": 1.0})
     system.step(feed.snapshot(0.0), [], 0.0)
@@ -261,3 +287,21 @@ def test_three_activations_in_a_minute_is_chattering() -> None:
     assert annunciation.chattering == {"leak@R1"}
     annunciation.observe(101.0, [])
     assert annunciation.chattering == set()
+
+
+def test_an_engineer_changes_the_rules_in_one_undoable_edit() -> None:
+    design = load_design(DEMO)
+    before = list(design.alarm_rules)
+    tighter = [r.model_dump() for r in before]
+    tighter[0]["priority"] = "medium"
+    edit = edits.set_alarm_rules(design, tighter)
+    edit.apply(design)
+    assert design.alarm_rules[0].priority == "medium"
+    edit.revert(design)
+    assert design.alarm_rules == before
+    bad = [dict(tighter[0], on_delay_s=-1.0), tighter[0]]
+    with pytest.raises(EditError) as caught:
+        edits.set_alarm_rules(design, bad)
+    assert "alarm_rules[0].state.on_delay_s" in str(caught.value.problems[0])
+    with pytest.raises(EditError, match="rule id 'rack-leak' is used more than once"):
+        edits.set_alarm_rules(design, [tighter[0], tighter[0]])
