@@ -15,7 +15,7 @@ from pathlib import Path
 from alarm_child import RACKS, leaking
 from alarm_plans import Feed, small_hall
 
-from factoryfloor.backend.design.alarm_rules import default_rules
+from factoryfloor.backend.design.alarm_rules import SourceOfflineRule, default_rules
 from factoryfloor.backend.service.alarms.journal import (
     FILE_NAME,
     AlarmJournal,
@@ -26,6 +26,7 @@ from factoryfloor.backend.service.alarms.report import build_report, format_repo
 from factoryfloor.backend.service.alarms.states import Action, AlarmState
 from factoryfloor.backend.service.alarms.system import AlarmSystem
 from factoryfloor.backend.service.roles import Role
+from factoryfloor.backend.telemetry.sink import SourceEvent
 
 CHILD = Path(__file__).with_name("alarm_child.py")
 TESTS = str(Path(__file__).parent)
@@ -161,3 +162,28 @@ def test_the_command_says_when_there_is_no_journal_or_a_bad_time(tmp_path: Path)
     _journal_with_history(tmp_path).close()
     bad = cli("--data", str(tmp_path), "--journal", "--since", "yesterday")
     assert bad.returncode == 2 and "--since 'yesterday': not a time" in bad.stderr
+
+
+def test_a_condition_that_cleared_while_the_service_was_down_clears_its_alarm(
+    tmp_path: Path,
+) -> None:
+    rules = [*LEAK, SourceOfflineRule(id="offline", priority="medium")]
+    feed = Feed()
+    system = AlarmSystem(small_hall(rules), tmp_path)
+    feed.write(T0, {"rack/R1/leak": 1.0, "rack/R2/leak": 1.0})
+    down = SourceEvent("mqtt", "status", "node n1", "offline", T0)
+    system.step(feed.snapshot(T0), [down], T0)
+    assert {a.alarm_id for a in system.alarms.values() if a.active} == {
+        "rack-leak@R1", "rack-leak@R2", "offline@mqtt: node n1"}  # fmt: skip
+    system.close()
+    # while it was down, R1 stopped leaking and the node came back
+    again = AlarmSystem(small_hall(rules), tmp_path)
+    later = T0 + 300
+    feed.write(later, {"rack/R1/leak": 0.0, "rack/R2/leak": 1.0})
+    up = SourceEvent("mqtt", "status", "node n1", "online", later)
+    made = again.step(feed.snapshot(later), [up], later)
+    assert sorted((t.alarm_id, t.event, t.new_state) for t in made) == [
+        ("offline@mqtt: node n1", "clear", AlarmState.RTN_UNACKNOWLEDGED),
+        ("rack-leak@R1", "clear", AlarmState.RTN_UNACKNOWLEDGED),
+    ]
+    again.close()

@@ -10,7 +10,7 @@ stays far inside ISA-18.2's patience (``bench/alarms.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,12 +88,24 @@ Check = SeriesCheck | PlanCheck | _HealthCheck
 
 
 class Evaluator:
-    def __init__(self, design: Design, rules: Sequence[AlarmRule] | None = None) -> None:
+    """``active``: alarms whose condition was active when the service last stopped (from the
+    journal). They start active here, so a condition that cleared while the service was down
+    clears them at the first evaluation, rather than being taken for one that never rose."""
+
+    def __init__(
+        self,
+        design: Design,
+        rules: Sequence[AlarmRule] | None = None,
+        active: Iterable[str] = (),
+    ) -> None:
         self.design = design
         self.rules = list(design.alarm_rules if rules is None else rules)
         self._index: SeriesIndex | None = None
         self._checks: list[Check] = []
         self._debouncers: dict[str, Debouncer] = {}
+        self._restored = set(active)
+        """Active alarms not yet met among a rule's subjects (series may join later)."""
+        self._isolation: list[tuple[np.ndarray, list[str]]] = []
         self.state_rule_ids = {r.id for r in self.rules if isinstance(r, StateRule)}
         """Discrete-state rules: never suppressed by design."""
         self.isolated: set[str] = set()
@@ -109,7 +121,7 @@ class Evaluator:
             if isinstance(rule, DesignLimitRule | PlausibilityRule):
                 checks.append(next(plans))
             elif isinstance(rule, SourceOfflineRule | HeartbeatRule):
-                checks.append(kept.get(rule.id) or _HealthCheck(rule))
+                checks.append(kept.get(rule.id) or self._health_check(rule))
             else:
                 checks.append(SeriesCheck(rule, index))
         self._checks = checks
@@ -118,6 +130,30 @@ class Evaluator:
             for quantity in ISOLATION_QUANTITIES
             for _, columns in index.series("rack", quantity)
         ]
+
+    def _health_check(self, rule: SourceOfflineRule | HeartbeatRule) -> _HealthCheck:
+        """A new check of ``rule``; sources offline when the service stopped stay its
+        subjects, so their coming back clears the alarm."""
+        check = _HealthCheck(rule)
+        if isinstance(rule, SourceOfflineRule):
+            prefix = alarm_id(rule.id, "")
+            check.subjects = sorted(a.removeprefix(prefix) for a in self._restored
+                                    if a.startswith(prefix))  # fmt: skip
+        return check
+
+    def _debouncer(self, rule: AlarmRule, subjects: list[str]) -> Debouncer:
+        """The rule's debouncer for ``subjects``, restored alarms among them active."""
+        old = self._debouncers.get(rule.id)
+        new = (Debouncer(subjects, rule.on_delay_s, rule.off_delay_s) if old is None
+               else old.resized(subjects))  # fmt: skip
+        if self._restored and new is not old:
+            for i, subject in enumerate(subjects):
+                restored = alarm_id(rule.id, subject)
+                if restored in self._restored:
+                    new.raw[i] = new.active[i] = True
+                    self._restored.discard(restored)
+        self._debouncers[rule.id] = new
+        return new
 
     def evaluate(
         self, snapshot: Snapshot, time_s: float, health: SourceHealth
@@ -132,10 +168,7 @@ class Evaluator:
         for check in self._checks:
             rule = check.rule
             verdicts = check.verdicts(view)
-            debouncer = self._debouncers.get(rule.id)
-            if debouncer is None:
-                debouncer = Debouncer(verdicts.subjects, rule.on_delay_s, rule.off_delay_s)
-            debouncer = self._debouncers[rule.id] = debouncer.resized(verdicts.subjects)
+            debouncer = self._debouncer(rule, verdicts.subjects)
             flipped = debouncer.update(verdicts.raise_, verdicts.clear, time_s)
             changes += [
                 ConditionChange(

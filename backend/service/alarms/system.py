@@ -37,10 +37,11 @@ PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 class AlarmSystem:
     def __init__(self, design: Design, data_folder: Path) -> None:
-        self.evaluator = Evaluator(design)
-        self.health = SourceHealth()
         self.journal = AlarmJournal(data_folder / FILE_NAME)
         self.alarms: dict[str, Alarm] = self.journal.restore()
+        active = (alarm_id for alarm_id, alarm in self.alarms.items() if alarm.active)
+        self.evaluator = Evaluator(design, active=active)
+        self.health = SourceHealth()
         self.annunciation = Annunciation()
 
     def close(self) -> None:
