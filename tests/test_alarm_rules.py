@@ -305,3 +305,15 @@ def test_an_engineer_changes_the_rules_in_one_undoable_edit() -> None:
     assert "alarm_rules[0].state.on_delay_s" in str(caught.value.problems[0])
     with pytest.raises(EditError, match="rule id 'rack-leak' is used more than once"):
         edits.set_alarm_rules(design, [tighter[0], tighter[0]])
+
+
+def test_a_rule_for_named_racks_or_hosts_watches_only_those() -> None:
+    run = Run(
+        ThresholdRule(id="r2-power", priority="medium", series="rack", quantity="power_kw",
+                      direction="high", limit=100.0, entities=["R2"]),
+        ThresholdRule(id="host-hot", priority="low", series="gpu", quantity="temp_c",
+                      direction="high", limit=80.0, entities=["R1"]),
+    )  # fmt: skip
+    changes = run.at(0.0, {"rack/R1/power_kw": 150.0, "rack/R2/power_kw": 150.0,
+                           "gpu/R1/0/temp_c": 85.0, "gpu/R2/0/temp_c": 85.0})  # fmt: skip
+    assert set(raised(changes)) == {"r2-power@R2", "host-hot@R1 GPU 0"}

@@ -145,8 +145,10 @@ AlarmRule = Annotated[
 
 def default_rules() -> list[AlarmRule]:
     """The rules every design ships with: leaks and lost telemetry first, then the design's
-    own limits, then readings that cannot all be true. About ISA-18.2's 5/15/80 % split when
-    weighted by how many entities each watches (most alarms are low: per-series quality)."""
+    own limits, then readings that cannot all be true. Leaks, the BMS heartbeat and capacity
+    overruns are high; the rules that watch every series (quality, staleness, rates, GPU
+    temperatures) are low, so that most alarms a site sees are low, as ISA-18.2's split of
+    about 5 % high, 15 % medium and 80 % low asks."""
     return [
         StateRule(id="rack-leak", priority="high", series="rack", quantity="leak",
                   meaning="leak detected"),

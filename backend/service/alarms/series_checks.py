@@ -99,6 +99,6 @@ def _picked(found: Columns, wanted: set[str]) -> list[int]:
     if not wanted:
         return list(range(len(found.columns)))
     return [
-        i for i, (entity, subject) in enumerate(zip(found.entities, found.subjects, strict=True))
-        if entity in wanted or subject.split(" GPU ")[0] in wanted
+        i for i, (entity, host) in enumerate(zip(found.entities, found.hosts, strict=True))
+        if entity in wanted or host in wanted
     ]  # fmt: skip

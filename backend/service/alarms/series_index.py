@@ -22,6 +22,8 @@ class Columns:
     columns: list[int] = field(default_factory=list)
     entities: list[str] = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    """A GPU's host, which a rule may name instead of its rack; the entity for other series."""
 
     def array(self) -> np.ndarray:
         return np.asarray(self.columns, dtype=np.int64)
@@ -40,9 +42,9 @@ class SeriesIndex:
                 case GpuSeries(node, index, quantity):
                     spot = placement.place(node, index)
                     entity = node if spot is None else spot.rack_id
-                    subject, kind = f"{node} GPU {index}", "gpu"
+                    subject, kind, host = f"{node} GPU {index}", "gpu", node
                 case EntitySeries(kind, entity, quantity):
-                    subject = entity
+                    subject = host = entity
                     self._by_entity[kind, entity, quantity] = column
                 case _:
                     continue
@@ -50,6 +52,7 @@ class SeriesIndex:
             found.columns.append(column)
             found.entities.append(entity)
             found.subjects.append(subject)
+            found.hosts.append(host)
 
     def series(self, kind: str, quantity: str) -> list[tuple[str, Columns]]:
         """``(quantity, columns)`` of every quantity of ``kind`` that ``quantity`` names (``*``:

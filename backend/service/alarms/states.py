@@ -212,6 +212,7 @@ def act(
             raise ActionRefused(f"{alarm.alarm_id}: already out of service")
         return _moved(alarm, time_s, action.value, AlarmState.OUT_OF_SERVICE, user, note,
                       shelved_until_s=None)  # fmt: skip
+    # Action.RETURN_TO_SERVICE
     if state is not AlarmState.OUT_OF_SERVICE:
         raise ActionRefused(f"{alarm.alarm_id}: not out of service ({state.value})")
     return _moved(alarm, time_s, action.value, _resumed(alarm.active), user, note)
