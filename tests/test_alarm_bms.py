@@ -1,7 +1,8 @@
 """A DSX Exchange BMS stream through a real Mosquitto, into the MQTT source and a real store,
 evaluated by the alarm system with the design's default rules: a rack's leak detector reporting
 Leak ends in the high-priority alarm at that rack, a reading of bad quality in its own alarm,
-and the heartbeat falling silent in the heartbeat alarm."""
+the heartbeat falling silent in the heartbeat alarm, and the broker going away in a source
+offline alarm that clears when it is back."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 from alarm_plans import small_hall
 
+from factoryfloor.backend.design.alarm_rules import default_rules
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.service.alarms.journal import FILE_NAME, AlarmJournal
@@ -36,7 +38,11 @@ HEARTBEAT = f"{BMS}/Value/System/HeartbeatTimestampBms/bms1"
 def mapped_hall(broker: Mosquitto) -> Design:
     """The small hall with its racks' leak detectors and power meters mapped, as a site maps
     them: DSX tag paths ``Hall1/Row1/R1`` ..."""
-    hall = small_hall()
+    rules = [
+        rule.model_copy(update={"on_delay_s": 0.0}) if rule.id == "source-offline" else rule
+        for rule in default_rules()
+    ]
+    hall = small_hall(rules)
     points = [
         {"object_type": "Rack", "point_type": point_type, "tag_path": f"Hall1/Row1/{rack}",
          "kind": "rack", "entity_id": rack, "quantity": quantity}
@@ -123,6 +129,14 @@ async def test_a_leak_bad_quality_and_a_lost_heartbeat_raise_their_alarms(
         await service.until(lambda: not service.system.alarms["bms-heartbeat@BMS"].active,
                             "the heartbeat back")  # fmt: skip
         assert service.state("bms-heartbeat@BMS") is AlarmState.RTN_UNACKNOWLEDGED
+
+        broker = f"mqtt: {mosquitto.host}:{mosquitto.port}"
+        mosquitto.stop()
+        await service.until(lambda: service.state(f"source-offline@{broker}"), "broker lost")
+        assert "reconnecting" in service.system.alarms[f"source-offline@{broker}"].message
+        mosquitto.start()
+        await service.until(lambda: not service.system.alarms[f"source-offline@{broker}"].active,
+                            "the broker back")  # fmt: skip
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -14,7 +14,7 @@ import numpy as np
 
 class Debouncer:
     def __init__(self, subjects: list[str], on_delay_s: float, off_delay_s: float) -> None:
-        self.subjects = subjects
+        self.subjects = list(subjects)  # a copy: the caller's list may grow in place
         self.on_delay_s = on_delay_s
         self.off_delay_s = off_delay_s
         count = len(subjects)
@@ -41,6 +41,8 @@ class Debouncer:
 
     def update(self, raise_: np.ndarray, clear: np.ndarray, time_s: float) -> np.ndarray:
         """Indices of the subjects whose debounced state flipped at ``time_s``."""
+        if len(raise_) != len(self.raw) or len(clear) != len(self.raw):
+            raise ValueError(f"{len(raise_)} verdicts for {len(self.raw)} subjects")
         raw = np.where(raise_, True, np.where(clear, False, self.raw))
         self.since_s[raw != self.raw] = time_s
         self.raw = raw

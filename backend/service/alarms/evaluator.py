@@ -72,7 +72,8 @@ class _HealthCheck:
             detail = f"BMS heartbeat lost ({lost.detail})" if lost else "BMS heartbeat back"
             return Verdicts(["BMS"], ["BMS"], flags, ~flags, np.array([np.nan]),
                             lambda i: detail)  # fmt: skip
-        self.subjects += [s for s in health.offline if s not in self.subjects]
+        known = set(self.subjects)
+        self.subjects = self.subjects + [s for s in health.offline if s not in known]
         outages = [health.offline.get(subject) for subject in self.subjects]
         flags = np.array([outage is not None for outage in outages], bool)
 

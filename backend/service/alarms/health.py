@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from factoryfloor.backend.telemetry.sink import SourceEvent
 
-OFFLINE_WORDS = ("offline", "down", "GPU lost", "no driver")
-"""Status details that say a node, endpoint or GPU is gone (MQTT node status, Prometheus
-endpoint, NVML)."""
+OFFLINE_WORDS = ("offline", "down", "GPU lost", "no driver", "reconnecting")
+"""Status details that say a node, endpoint, GPU or broker is gone (MQTT node status,
+Prometheus endpoint, NVML, the MQTT source's broker connection)."""
 ONLINE_WORDS = ("online", "up", "ok", "GPU recovered", "connected")
 BMS_SUBJECT = "BMS"
 HEARTBEAT_LOST = "BMS lost"
