@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         "'factoryfloor telemetry FILE' runs the telemetry sources headless; "
         "'factoryfloor serve FILE' runs the service headless; "
         "'factoryfloor users add|remove|passwd|list' manages who may sign in to a service; "
-        "'factoryfloor export --from T -o FILE' writes recorded history as CSV or Parquet.",
+        "'factoryfloor export --from T -o FILE' writes recorded history as CSV or Parquet; "
+        "'factoryfloor alarms [--journal --since T] [--csv FILE]' reads the alarm journal.",
     )
     parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo facility")
@@ -131,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from factoryfloor.app.users_cli import main as users_main
 
         return users_main(args[1:])
+    if args[:1] == ["alarms"]:
+        from factoryfloor.app.alarms_cli import main as alarms_main
+
+        return alarms_main(args[1:])
     if args[:1] == ["export"]:
         from factoryfloor.app.export_cli import main as export_main
 

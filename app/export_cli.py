@@ -133,11 +133,12 @@ def run(args: argparse.Namespace, now_s: float) -> int:
     return EXIT_OK
 
 
-def _relative_times_joined(argv: list[str]) -> list[str]:
-    """``--from -1h`` as ``--from=-1h``: argparse would take ``-1h`` for an option."""
+def relative_times_joined(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """``--from -1h`` as ``--from=-1h`` for each of ``options``: argparse would take ``-1h``
+    for an option."""
     joined: list[str] = []
     for arg in argv:
-        if joined and joined[-1] in ("--from", "--to") and _RELATIVE.match(arg):
+        if joined and joined[-1] in options and _RELATIVE.match(arg):
             joined[-1] = f"{joined[-1]}={arg}"
         else:
             joined.append(arg)
@@ -145,7 +146,7 @@ def _relative_times_joined(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(_relative_times_joined(argv))
+    args = _parser().parse_args(relative_times_joined(argv, ("--from", "--to")))
     try:
         return run(args, time.time())
     except OptionError as error:

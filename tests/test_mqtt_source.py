@@ -589,6 +589,10 @@ def test_auto_map_racks_and_cdus_by_name() -> None:
         metadata("Rack", "RackPower", "s/r7", rackLocationName="A 07", engUnit="kW"),
         metadata("Rack", "RackLiquidFlow", "s/r7", rackLocationName="nope", rackLocationId="a_07"),
         metadata("Rack", "RackLeakDetect", "s/r7/leak", rackLocationId="A-07", stateText=[]),
+        metadata("Rack", "RackLeakSensorFault", "s/r7/lsf", rackLocationId="A-07", stateText=[]),
+        metadata(
+            "Rack", "RackLiquidIsolationStatus", "s/r7/iso", rackLocationId="A-07", stateText=[]
+        ),
         cdu("LiquidTemperature", "sst", objectId="cdu_b1", processArea="Secondary Supply"),
         cdu("LiquidTemperature", "srt", objectName="CDU B1", processArea=["Secondary", "Return"]),
         cdu("PumpSpeed", "pump", associateId="CDU-B1", engUnit="RPM"),
@@ -601,6 +605,8 @@ def test_auto_map_racks_and_cdus_by_name() -> None:
         ("Rack/RackPower/s/r7", "rack/A-07/power_kw"),
         ("Rack/RackLiquidFlow/s/r7", "rack/A-07/flow_lpm"),
         ("Rack/RackLeakDetect/s/r7/leak", "rack/A-07/leak"),
+        ("Rack/RackLeakSensorFault/s/r7/lsf", "rack/A-07/leak_sensor_fault"),
+        ("Rack/RackLiquidIsolationStatus/s/r7/iso", "rack/A-07/liquid_isolated"),
         ("CDU/LiquidTemperature/c/1/sst", "cdu/CDU-B1/supply_temp_c"),
         ("CDU/LiquidTemperature/c/1/srt", "cdu/CDU-B1/return_temp_c"),
         ("CDU/PumpSpeed/c/1/pump", "cdu/CDU-B1/pump_rpm"),
@@ -614,7 +620,7 @@ def test_auto_map_says_why_points_are_left_unmatched() -> None:
         metadata("Rack", "RackPower", "a", rackLocationName="Z-99", engUnit="kW"),
         metadata("Rack", "RackPower", "b", rackLocationName="A-07", engUnit="W"),
         metadata("Rack", "RackLiquidSupplyTemperature", "b2", rackLocationId="A-07", engUnit="°F"),
-        metadata("Rack", "RackLeakSensorFault", "c", rackLocationName="A-07"),
+        metadata("Rack", "RackLiquidDifferentialPressureSp", "c", rackLocationName="A-07"),
         metadata("Rack", "RackPower", "d", rackLocationName="B7", engUnit="kW"),
         metadata("CDU", "LiquidTemperature", "e", objectId="CDU-B1", processArea="Primary Supply"),
         metadata("CDU", "LiquidTemperature", "f", objectId="CDU-B1", processArea="Secondary"),

@@ -166,6 +166,12 @@ def reference_problems(design: Design) -> list[FieldProblem]:
                     )
                 )
     problems += _telemetry_reference_problems(design)
+    rule_ids = Counter(rule.id for rule in design.alarm_rules)
+    problems += [
+        FieldProblem(f"alarm_rules[{i}].id", f"rule id {rule.id!r} is used more than once")
+        for i, rule in enumerate(design.alarm_rules)
+        if rule_ids[rule.id] > 1
+    ]
     for i, loop in enumerate(design.loops):
         for j, (x_m, y_m) in enumerate(loop.route):
             if x_m > floor.width_m or y_m > floor.depth_m:

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from factoryfloor.backend.design.alarm_rules import AlarmRule, default_rules
 from factoryfloor.backend.design.model_base import EntityId, StrictModel
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 
@@ -149,6 +150,9 @@ class Design(StrictModel):
     feeds: list[PowerFeed] = Field(default_factory=list)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     """Where live readings come from when the facility runs; the simulator by default."""
+    alarm_rules: list[AlarmRule] = Field(default_factory=default_rules, max_length=100_000)
+    """What the service raises alarms on while the facility runs; a file without the field
+    gets the default set (``alarm_rules.default_rules``)."""
 
     def racks_on_loop(self, loop_id: str) -> list[Rack]:
         return [rack for rack in self.racks if rack.loop_id == loop_id]

@@ -28,7 +28,18 @@ EntityKind = Literal["rack", "cdu"]
 
 QUANTITIES: dict[EntityKind, frozenset[str]] = {
     "rack": frozenset(
-        ("power_kw", "supply_temp_c", "return_temp_c", "flow_lpm", "dp_kpa", "valve_pct", "leak")
+        (
+            "power_kw",
+            "supply_temp_c",
+            "return_temp_c",
+            "flow_lpm",
+            "dp_kpa",
+            "valve_pct",
+            "leak",
+            "leak_sensor_fault",
+            "liquid_isolated",
+            "electrical_isolated",
+        )
     ),
     "cdu": frozenset(
         (

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from factoryfloor.backend.design.alarm_rules import GPU_SLOWDOWN_C
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.telemetry.placement import GpuPlacement
 from factoryfloor.backend.telemetry.series import EntitySeries, FacilitySeries, GpuSeries, parse
@@ -27,10 +28,6 @@ RACK_QUANTITIES: dict[str, tuple[str, str]] = {
 """What the Run view can colour racks by: quantity -> (label, unit)."""
 
 FACILITY_KEYS = ("it_power_kw", "tokens_per_s", "tokens_per_j")
-
-GPU_SLOWDOWN_C = 89.0
-"""NVML's slowdown threshold on the recorded H100 (design notes, section 4): above it the GPU
-clocks itself down and tokens per joule fall."""
 
 
 @dataclass(frozen=True, slots=True)

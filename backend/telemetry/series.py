@@ -11,7 +11,8 @@ quantity with its unit:
   ``pcie_rx_kbps``. ``node`` is the host the GPU is in, not a rack: the design's node
   placement (``backend.telemetry.placement``) says which rack a host stands in.
 - ``rack/{rack_id}/{quantity}``: ``power_kw``, ``supply_temp_c``, ``return_temp_c``,
-  ``flow_lpm``, ``dp_kpa``, ``valve_pct``, ``leak`` (1 leak, 0 none), ``tokens_per_s``
+  ``flow_lpm``, ``dp_kpa``, ``valve_pct``, ``leak`` (1 leak, 0 none), ``leak_sensor_fault``,
+  ``liquid_isolated``, ``electrical_isolated`` (1 yes, 0 no), ``tokens_per_s``
 - ``cdu/{cdu_id}/{quantity}``: ``supply_temp_c``, ``return_temp_c``, ``flow_lpm``,
   ``pressure_kpa``, ``dp_kpa``, ``pump_rpm``, ``valve_pct``, ``heat_kw``
 - ``loop/{loop_id}/heat_kw``

@@ -23,8 +23,8 @@ n items costs O(n + k), never O(n k): dragging a rack in a 1,000-rack hall stays
 The builders are grouped by what they change, one module each: ``layout`` (positions: move,
 align, distribute, rotate), ``fields`` (set_field, plumb, assign_feed), ``items`` (add, new
 items, duplicate, delete), ``routes`` (cooling loops and their pipes) and ``settings`` (the
-hall's own settings and its telemetry sources), all on ``core`` (the Edit, the index, the
-checks). Callers take every name from this package, not from those modules.
+hall's own settings, its telemetry sources and its alarm rules), all on ``core`` (the Edit,
+the index, the checks). Callers take every name from this package, not from those modules.
 """
 
 from factoryfloor.backend.design.edits.core import (
@@ -71,6 +71,7 @@ from factoryfloor.backend.design.edits.routes import (
 )
 from factoryfloor.backend.design.edits.settings import (
     HallSettings,
+    set_alarm_rules,
     set_bms_points,
     set_hall,
     set_telemetry,
@@ -112,6 +113,7 @@ __all__ = [
     "plumb",
     "remove_route_point",
     "rotate",
+    "set_alarm_rules",
     "set_bms_points",
     "set_field",
     "set_hall",

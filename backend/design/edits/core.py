@@ -37,9 +37,9 @@ from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, PowerFee
 Section = Literal["racks", "cdus", "loops", "feeds"]
 """The lists of a design that edits change (GPU models are catalog data, not drawn items)."""
 
-Setting = Literal["name", "floor", "assumptions", "telemetry"]
+Setting = Literal["name", "floor", "assumptions", "telemetry", "alarm_rules"]
 """The design-wide settings an edit may replace whole: the hall's name and floor, the
-assumptions behind its figures, and where its live readings come from."""
+assumptions behind its figures, where its live readings come from, and its alarm rules."""
 
 Entity = Rack | Cdu | CoolingLoop | PowerFeed
 
@@ -109,7 +109,10 @@ class SettingChange:
 
 
 def _copy_setting(value: object) -> object:
-    """A deep copy of a setting (a model, or the name, which is immutable)."""
+    """A deep copy of a setting (a model, a list of models, or the name, which is
+    immutable)."""
+    if isinstance(value, list):
+        return [_copy_setting(item) for item in value]
     return value.model_copy(deep=True) if isinstance(value, BaseModel) else value
 
 

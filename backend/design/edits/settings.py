@@ -1,5 +1,5 @@
 """Edits of the design's own settings: the hall (name, floor, the assumptions behind its
-figures) and its telemetry sources.
+figures), its telemetry sources and its alarm rules.
 
 Each builder takes the whole new value of a setting, as a settings dialog holds it, and returns
 one Edit replacing it, so OK in a dialog is one undo step however many fields changed. Values
@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from factoryfloor.backend.design.alarm_rules import AlarmRule
 from factoryfloor.backend.design.design_file import FieldProblem, problems_from_validation
 from factoryfloor.backend.design.edits.core import (
     Edit,
@@ -112,3 +113,25 @@ def set_bms_points(design: Design, points: Sequence[PointMapping]) -> Edit:
     count = len(points)
     label = f"Map {count} BMS point{'' if count == 1 else 's'}"
     return _edit(design, label, {"telemetry": settings})
+
+
+_RULES = TypeAdapter(list[AlarmRule])
+
+
+def set_alarm_rules(design: Design, rules: Sequence[dict[str, Any] | AlarmRule]) -> Edit:
+    """Replace the design's alarm rules in one edit, validated as a design file's
+    ``alarm_rules`` section is (``alarm_rules.2.threshold.limit: ...``); two rules with one id
+    are refused, since the journal names alarms by it."""
+    data = [r.model_dump() if isinstance(r, BaseModel) else r for r in rules]
+    try:
+        checked = _RULES.validate_python(data, strict=True)
+    except ValidationError as error:
+        raise EditError([FieldProblem(f"alarm_rules{p.path}", p.reason)
+                         for p in problems_from_validation(error)]) from None  # fmt: skip
+    seen: set[str] = set()
+    for i, rule in enumerate(checked):
+        if rule.id in seen:
+            reason = f"rule id {rule.id!r} is used more than once"
+            raise EditError([FieldProblem(f"alarm_rules[{i}].id", reason)])
+        seen.add(rule.id)
+    return _edit(design, "Change alarm rules", {"alarm_rules": checked})

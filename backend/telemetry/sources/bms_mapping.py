@@ -30,9 +30,11 @@ RACK_POINT_QUANTITIES: dict[str, str] = {
     "RackControlValvePosition": "valve_pct",
     "RackPower": "power_kw",
     "RackLeakDetect": "leak",
+    "RackLeakSensorFault": "leak_sensor_fault",
+    "RackLiquidIsolationStatus": "liquid_isolated",
+    "RackElectricalIsolationStatus": "electrical_isolated",
 }
-"""DSX Rack pointTypes with a FactoryFloor quantity (setpoints, isolation and sensor-fault
-points have none yet)."""
+"""DSX Rack pointTypes with a FactoryFloor quantity (setpoints have none)."""
 
 CDU_POINT_QUANTITIES: dict[str, str] = {
     "LiquidDifferentialPressure": "dp_kpa",
@@ -47,7 +49,9 @@ CDU_POINT_QUANTITIES: dict[str, str] = {
 KIND_WORDS: dict[EntityKind, str] = {"rack": "rack", "cdu": "CDU"}
 """How reasons name a kind of plan entity."""
 
-STATE_QUANTITIES: frozenset[str] = frozenset(("leak",))
+STATE_QUANTITIES: frozenset[str] = frozenset(
+    ("leak", "leak_sensor_fault", "liquid_isolated", "electrical_isolated")
+)
 """Quantities that are states, fed by points with ``stateText``; every other is a measurement."""
 
 FEEDBACK_WORDS: frozenset[str] = frozenset(("fbk", "fb", "feedback", "pv", "actual", "measured"))

@@ -1,0 +1,120 @@
+"""``factoryfloor alarms``: the alarms as the journal holds them, without a window or a service.
+
+Reads the alarm journal in the service's data folder (``<data>/alarms.sqlite3``; the platform's
+data folder unless ``--data`` says otherwise), running or stopped: by default the alarms an
+operator would see, highest priority first; ``--journal`` the entries (``--since``/``--until``,
+``--entity``, ``--priority``, ``--state`` narrow them); ``--csv FILE`` writes those entries as
+CSV; ``--report`` the alarm performance report over ``--since`` to ``--until``. Times are as for
+``factoryfloor export`` (ISO-8601, or ``-1h``, ``-2d`` before now). Exit codes: 0 done, 1 no
+journal in the folder, 2 bad options or a journal that cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from factoryfloor.app.export_cli import OptionError, parse_time, relative_times_joined
+from factoryfloor.backend.design.alarm_rules import PRIORITIES
+from factoryfloor.backend.design.report import format_table
+from factoryfloor.backend.service.alarms.journal import FILE_NAME, AlarmJournal, JournalQuery
+from factoryfloor.backend.service.alarms.journal import write_csv as write_journal_csv
+from factoryfloor.backend.service.alarms.report import build_report, format_report
+from factoryfloor.backend.service.alarms.states import AlarmState
+from factoryfloor.backend.service.alarms.system import shown_alarms
+from factoryfloor.backend.service.users import default_data_folder
+
+EXIT_OK = 0
+EXIT_NO_JOURNAL = 1
+EXIT_INVALID = 2
+_TIME_OPTIONS = ("--since", "--until")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="factoryfloor alarms",
+                                     description=__doc__.splitlines()[0])  # fmt: skip
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help=f"the service's data folder (default: {default_data_folder()})",
+    )
+    parser.add_argument(
+        "--journal",
+        action="store_true",
+        help="print the journal's entries instead of the alarms shown now",
+    )
+    parser.add_argument("--since", metavar="T", help="entries from T (default: all)")
+    parser.add_argument("--until", metavar="T", help="entries up to T (default: now)")
+    parser.add_argument("--entity", help="only entries of this rack, CDU, loop, feed or host")
+    parser.add_argument("--priority", choices=PRIORITIES)
+    parser.add_argument(
+        "--state",
+        choices=[s.value for s in AlarmState],
+        help="only entries that moved an alarm to this state",
+    )
+    parser.add_argument(
+        "--csv", type=Path, metavar="FILE", help="write the matching entries to FILE as CSV"
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="print the alarm performance report over --since to --until",
+    )
+    return parser  # fmt: skip
+
+
+def _when(time_s: float) -> str:
+    return datetime.fromtimestamp(time_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run(args: argparse.Namespace, now_s: float) -> int:
+    since = None if args.since is None else parse_time(args.since, "--since", now_s)
+    until = now_s if args.until is None else parse_time(args.until, "--until", now_s)
+    path = (args.data or default_data_folder()) / FILE_NAME
+    if not path.exists():
+        print(f"factoryfloor alarms: no alarm journal at {path}", file=sys.stderr)
+        return EXIT_NO_JOURNAL
+    journal = AlarmJournal(path, read_only=True)
+    try:
+        query = JournalQuery(since, until, args.entity, args.priority, args.state)
+        if args.report:
+            entries = journal.search(query)
+            start = since if since is not None else (entries[0].time_s if entries else until)
+            alarms = list(journal.restore().values())
+            print(format_report(build_report(entries, alarms, start, until)), end="")
+        elif args.csv is not None:
+            with args.csv.open("w", encoding="utf-8", newline="") as out:
+                rows = write_journal_csv(journal.search(query), out)
+            print(f"Wrote {rows:,} journal entries to {args.csv}")
+        elif args.journal:
+            rows = [[_when(t.time_s), t.alarm_id, t.priority, t.event,
+                     f"{t.old_state.value} -> {t.new_state.value}", t.user or "-", t.message,
+                     t.note] for t in journal.search(query)]  # fmt: skip
+            print(format_table(["time", "alarm", "priority", "event", "state", "user",
+                                "message", "note"], rows, numeric_from=99))  # fmt: skip
+        else:
+            shown = shown_alarms(journal.restore().values())
+            rows = [[a.priority, a.state.value, _when(a.changed_s), a.message or a.alarm_id]
+                    for a in shown]  # fmt: skip
+            print(format_table(["priority", "state", "since", "alarm"], rows, numeric_from=99))
+            print(f"{len(shown)} alarm(s) shown")
+    finally:
+        journal.close()
+    return EXIT_OK
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(relative_times_joined(argv, _TIME_OPTIONS))
+    try:
+        return run(args, time.time())
+    except OptionError as error:
+        print(f"factoryfloor alarms: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except (OSError, sqlite3.Error) as error:
+        print(f"factoryfloor alarms: {error}", file=sys.stderr)
+        return EXIT_INVALID

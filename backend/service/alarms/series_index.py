@@ -1,0 +1,71 @@
+"""Where each series of a store snapshot is, by kind and quantity, and which plan entity it
+belongs to: built once per key list (keys only ever grow), so that evaluating a rule is a numpy
+gather of the columns it watches, never a walk over keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.telemetry.placement import GpuPlacement
+from factoryfloor.backend.telemetry.series import EntitySeries, GpuSeries, parse
+
+
+@dataclass(slots=True)
+class Columns:
+    """The series of one kind and quantity: their snapshot columns, the plan entity each belongs
+    to (a GPU's rack, or its host when the plan places it nowhere), and the subject an alarm on
+    it names (``A01``, ``a01 GPU 3``)."""
+
+    columns: list[int] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    """A GPU's host, which a rule may name instead of its rack; the entity for other series."""
+
+    def array(self) -> np.ndarray:
+        return np.asarray(self.columns, dtype=np.int64)
+
+
+class SeriesIndex:
+    """The columns of a snapshot's keys by ``(kind, quantity)``, and of each entity's series."""
+
+    def __init__(self, design: Design, keys: np.ndarray) -> None:
+        self.size = len(keys)
+        placement = GpuPlacement(design)
+        self._by_quantity: dict[tuple[str, str], Columns] = {}
+        self._by_entity: dict[tuple[str, str, str], int] = {}
+        for column, key in enumerate(keys.tolist()):
+            match parse(key):
+                case GpuSeries(node, index, quantity):
+                    spot = placement.place(node, index)
+                    entity = node if spot is None else spot.rack_id
+                    subject, kind, host = f"{node} GPU {index}", "gpu", node
+                case EntitySeries(kind, entity, quantity):
+                    subject = host = entity
+                    self._by_entity[kind, entity, quantity] = column
+                case _:
+                    continue
+            found = self._by_quantity.setdefault((kind, quantity), Columns())
+            found.columns.append(column)
+            found.entities.append(entity)
+            found.subjects.append(subject)
+            found.hosts.append(host)
+
+    def series(self, kind: str, quantity: str) -> list[tuple[str, Columns]]:
+        """``(quantity, columns)`` of every quantity of ``kind`` that ``quantity`` names (``*``:
+        all of them)."""
+        return [
+            (q, columns)
+            for (k, q), columns in self._by_quantity.items()
+            if k == kind and (quantity in ("*", q))
+        ]
+
+    def entity_columns(self, kind: str, entity_ids: list[str], quantity: str) -> np.ndarray:
+        """The column of ``kind/{id}/quantity`` for each id, -1 where there is no such series."""
+        return np.array(
+            [self._by_entity.get((kind, entity_id, quantity), -1) for entity_id in entity_ids],
+            dtype=np.int64,
+        )
