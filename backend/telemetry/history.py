@@ -450,11 +450,13 @@ class LiveHistory:
 
 def _newest(latest_s: float, tiers: Sequence[tuple[np.ndarray, np.ndarray]],
             kinds: Sequence[Tier]) -> float:  # fmt: skip
-    """The later of ``latest_s`` and the middle of the newest bucket the seeded tiers hold."""
+    """The later of ``latest_s`` and the start of the newest bucket the seeded tiers hold: the
+    start, as the seeded readings may have come anywhere in it, and a history must never read
+    as newer than the frames it was given (the next frame's time would then not show)."""
     bucket, _ = tiers[0]
     if bucket.max(initial=-1) < 0:
         return latest_s
-    seeded_s = (int(bucket.max()) + 0.5) * kinds[0].resolution_s
+    seeded_s = int(bucket.max()) * kinds[0].resolution_s
     return seeded_s if math.isnan(latest_s) else max(latest_s, seeded_s)
 
 
