@@ -167,3 +167,15 @@ def test_a_moment_is_every_series_as_recorded_then(demo) -> None:
     assert moment.values[power] == pytest.approx(frames[7][power], rel=1e-6)
     assert moment.values[gpu] == pytest.approx(frames[7][gpu], abs=0.1)  # float16 rings
     assert np.isnan(history.moment(T0 - 30.0).values[power])  # before anything was recorded
+
+
+def test_a_seeded_history_takes_the_next_frames_time_as_its_newest(demo) -> None:
+    """Seeding must not make the history look newer than its frames: the next frame's time is
+    its newest time (the views follow it), even within the seeded bucket."""
+    sim = FacilitySimulator(demo, seed=2)
+    service, window = LiveHistory(demo), LiveHistory(demo)
+    service.add(sim.keys, T0 + 30.1, sim.step(1.0))
+    window.seed(service.export())
+    assert window.latest_s <= T0 + 30.1
+    window.add(sim.keys, T0 + 30.2, sim.step(1.0))
+    assert window.latest_s == T0 + 30.2
