@@ -81,6 +81,26 @@ class GetHistory(Request):
     Run shows the past at once."""
 
     msg_type: ClassVar[str] = "get_history"
+    with_gpus: bool = True
+    """Every GPU's history too; a window, which asks for the GPU rows it draws
+    (``QueryGpuRows``), needs none."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryGpuRows(Request):
+    """The GPU rows a view draws (``telemetry.gpu_rows.GpuRowsQuery``): ``columns`` buckets of
+    the tier of ``resolution_s`` up to ``newest_bucket``, of GPU rows ``first_row`` to
+    ``end_row`` in groups of ``group``, each the worst GPU of its group. Answered by
+    ``GpuRowsSent``."""
+
+    msg_type: ClassVar[str] = "query_gpu_rows"
+    quantity: str
+    first_row: int
+    end_row: int
+    group: int
+    columns: int
+    newest_bucket: int
+    resolution_s: float
 
 
 # --- Replies ------------------------------------------------------------------------------------
@@ -134,6 +154,16 @@ class HistorySent(Reply):
     gpu_rows: int
 
 
+@dataclass(frozen=True, slots=True)
+class GpuRowsSent(Reply):
+    """The answer to ``QueryGpuRows``: two raw parts after the envelope, the values (float32)
+    and the GPU row of each (int32), both ``columns`` x ``rows``, oldest column first."""
+
+    msg_type: ClassVar[str] = "gpu_rows_sent"
+    columns: int
+    rows: int
+
+
 # --- Notifications ------------------------------------------------------------------------------
 
 
@@ -146,5 +176,5 @@ class DesignApplied(Notification):
     user: str
 
 
-register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, Welcome, KeysSent,
-         StatusesSent, DesignSent, HistorySent, DesignApplied)  # fmt: skip
+register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, QueryGpuRows, Welcome,
+         KeysSent, StatusesSent, DesignSent, HistorySent, GpuRowsSent, DesignApplied)  # fmt: skip

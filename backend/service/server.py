@@ -38,6 +38,7 @@ from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
+from factoryfloor.backend.service.gpu_rows_transfer import gpu_rows_reply
 from factoryfloor.backend.service.history_transfer import history_reply
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
@@ -50,6 +51,7 @@ from factoryfloor.backend.service.messages import (
     GetStatuses,
     Hello,
     KeysSent,
+    QueryGpuRows,
     StatusesSent,
     Welcome,
 )
@@ -297,8 +299,11 @@ class Service:
                 answer = KeysSent(request.msg_id, start, tuple(str(k) for k in keys))
             case GetStatuses():
                 answer = StatusesSent(request.msg_id, tuple(self._statuses.values()))
-            case GetHistory():
-                reply, parts = history_reply(request.msg_id, self.history)
+            case GetHistory(with_gpus=with_gpus):
+                reply, parts = history_reply(request.msg_id, self.history, with_gpus)
+                return [encode(reply), *parts]
+            case QueryGpuRows():
+                reply, parts = gpu_rows_reply(request, self.history)
                 return [encode(reply), *parts]
             case GetDesign():
                 answer = DesignSent(request.msg_id, self.versions.version, self.versions.text)
