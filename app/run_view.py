@@ -24,6 +24,7 @@ from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient
+from factoryfloor.backend.telemetry.gpu_rows import GpuRowsSource
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
 from factoryfloor.widgets.alert_banner import AlertBanner
@@ -146,6 +147,11 @@ class RunView(QObject):
     def history(self) -> LiveHistory | None:
         return self.run_mode.recorded
 
+    @property
+    def gpu_rows(self) -> GpuRowsSource:
+        """Where views ask for the GPU rows they draw (the window keeps no GPU's history)."""
+        return self.run_mode.gpu_rows
+
     # --- Starting and stopping --------------------------------------------------------------
 
     def start(self, design: Design, figures: DesignFigures, saved_path: Path | None,
@@ -163,8 +169,8 @@ class RunView(QObject):
         else:
             self.run_mode.attach(design, service)
         history = self.run_mode.recorded
-        self.plots.set_history(history, self.loop_capacity)
-        self.heatmap.set_history(history)
+        self.plots.set_history(history, self.loop_capacity, self.gpu_rows)
+        self.heatmap.set_history(history, self.gpu_rows)
         self._choose_quantity()
         self.scale_bar.show()
         for dock in self.run_docks:
@@ -174,8 +180,8 @@ class RunView(QObject):
     def _show_seeded(self, history: LiveHistory) -> None:
         """The service's past has arrived: every view reads its whole window again."""
         if self.plots is not None and self.heatmap is not None:
-            self.plots.set_history(history, self.loop_capacity)
-            self.heatmap.set_history(history)
+            self.plots.set_history(history, self.loop_capacity, self.gpu_rows)
+            self.heatmap.set_history(history, self.gpu_rows)
         for view in self.extra_views:
             view.show_seeded(history)
 
@@ -254,7 +260,8 @@ class RunView(QObject):
         for view in self.extra_views:
             view.select_gpu(selection.rack_id, selection.gpu_index)
         if self.history is not None:
-            self.rack_detail.show_rack(self.history, selection.rack_id, selection.gpu_index)
+            self.rack_detail.show_rack(self.history, selection.rack_id, selection.gpu_index,
+                                       self.gpu_rows)  # fmt: skip
         detail = self.rack_detail.parentWidget()
         if isinstance(detail, QDockWidget):
             detail.show()
@@ -348,4 +355,4 @@ class RunView(QObject):
         self.heatmap.refresh()
         if self.selection is not None and not self.rack_detail.visibleRegion().isEmpty():
             self.rack_detail.show_rack(history, self.selection.rack_id,
-                                       self.selection.gpu_index)  # fmt: skip
+                                       self.selection.gpu_index, self.gpu_rows)  # fmt: skip

@@ -414,8 +414,8 @@ class FleetHeatmap(QWidget):
 
     def _take_window(self, rows: GpuRows) -> None:
         self.drawn = rows.query
-        self.shown_values = np.ascontiguousarray(rows.values)
-        self.shown_gpus = np.ascontiguousarray(rows.gpu_rows)
+        self.shown_values = np.array(rows.values, np.float32)  # its own: shifted each frame
+        self.shown_gpus = np.array(rows.gpu_rows, np.int32)
         self.shown = value_codes(self.shown_values, self.low, self.high)
         self._update_header()
         self._show_image()

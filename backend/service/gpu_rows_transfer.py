@@ -17,6 +17,7 @@ from factoryfloor.backend.telemetry.gpu_rows import (
     GpuRowsQuery,
     GpuRowsQueryError,
     answer,
+    no_readings,
 )
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.protocol import Refused, Reply
@@ -60,20 +61,32 @@ def read_gpu_rows(query: GpuRowsQuery, reply: GpuRowsSent, parts: list[bytes]) -
 class ServiceGpuRows:
     """A ``GpuRowsSource`` over a window's link to its service: each ``ask`` is a command, and
     its answer comes when the window next polls the link. ``link`` says which link is current
-    (an embedded service restarted has a new one; None while there is none: nothing is asked).
-    A refused or malformed answer is passed to ``on_problem`` and never answered."""
+    (an embedded service restarted has a new one). With no link, or a silent one, the answer is
+    at once that no GPU has a reading: the views show the gap rather than the last picture
+    held; so are the questions still open on a link that is gone (``link_lost``). A refused
+    or malformed answer is passed to ``on_problem`` and never answered."""
 
     def __init__(self, link: Callable[[], ServiceClient | None],
                  on_problem: Callable[[str], None] = lambda _: None) -> None:  # fmt: skip
         self._link = link
         self._on_problem = on_problem
+        self._open: dict[int, tuple[GpuRowsQuery, GpuRowsAnswered]] = {}
+        """Questions sent and not yet answered, by number."""
+        self._asked = 0
 
     def ask(self, query: GpuRowsQuery, on_answer: GpuRowsAnswered) -> None:
         link = self._link()
-        if link is None:
+        if link is None or link.silent:
+            on_answer(no_readings(query))
             return
 
+        self._asked += 1
+        number = self._asked
+        self._open[number] = (query, on_answer)
+
         def take(reply: Reply, parts: list[bytes]) -> None:
+            if self._open.pop(number, None) is None:
+                return  # answered already, as lost
             if isinstance(reply, Refused):
                 self._on_problem(reply.reason)
             elif isinstance(reply, GpuRowsSent):
@@ -88,3 +101,10 @@ class ServiceGpuRows:
                                end_row=query.end_row, group=query.group, columns=query.columns,
                                newest_bucket=query.newest_bucket,
                                resolution_s=query.resolution_s), take)  # fmt: skip
+
+    def link_lost(self) -> None:
+        """The link the open questions went on is gone (the service died): they are answered
+        now, with no readings, instead of never."""
+        questions, self._open = self._open, {}
+        for query, on_answer in questions.values():
+            on_answer(no_readings(query))

@@ -86,6 +86,14 @@ def answer(history: LiveHistory, query: GpuRowsQuery) -> GpuRows:
     return GpuRows(query, values, (offsets + starts).astype(np.int32))
 
 
+def no_readings(query: GpuRowsQuery) -> GpuRows:
+    """The answer when there is nobody to ask (the service is down): no GPU has a reading,
+    as the history a window kept itself would read for that time."""
+    shape = (query.columns, query.reduced_rows)
+    starts = query.first_row + query.group * np.arange(shape[1], dtype=np.int32)
+    return GpuRows(query, np.full(shape, np.nan, np.float32), np.broadcast_to(starts, shape))
+
+
 def worst_of_groups(values: np.ndarray, group: int,
                     low_is_worst: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(columns, ceil(rows / group)) worst values of ``group`` consecutive rows of ``values``
