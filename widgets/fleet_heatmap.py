@@ -38,6 +38,7 @@ from dataclasses import replace
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QCursor, QFont, QFontMetricsF, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
@@ -403,7 +404,7 @@ class FleetHeatmap(QWidget):
         self._asked_at_s = time.monotonic()
 
         def answered(rows: GpuRows) -> None:
-            if number == self._asking:
+            if number == self._asking and shiboken6.isValid(self):  # not closed meanwhile
                 self._asking = 0
                 take(rows)
 

@@ -34,6 +34,7 @@ from itertools import count
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QFont, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import QApplication, QFrame, QScrollArea, QVBoxLayout, QWidget
@@ -406,8 +407,8 @@ class HistoryPlots(QWidget):
         number = self._asking = next(self._questions)
 
         def answered(gpus: GpuRows) -> None:
-            if number != self._asking:
-                return  # redrawn since: another window, rack or quantity
+            if number != self._asking or not shiboken6.isValid(self):
+                return  # redrawn since (another window, rack or quantity), or closed
             self._asking = 0
             buckets = np.arange(query.newest_bucket - columns + 1, query.newest_bucket + 1)
             plot.show((buckets + 0.5) * query.resolution_s,

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from factoryfloor.backend.telemetry.gpu_rows import (
@@ -78,8 +79,10 @@ class RackDetailPanel(QWidget):
 
     def _show_gpus(self, rack_id: str, history: LiveHistory, gpus: GpuRows) -> None:
         """One quantity of a rack's GPUs: their curves and table column (if still shown)."""
+        if not shiboken6.isValid(self):
+            return  # closed since it was asked
         if rack_id != self.rack_id or gpus.values.shape[1] != self.table.rowCount():
-            return  # another rack since it was asked
+            return  # another rack since
         query = gpus.query
         buckets = np.arange(query.newest_bucket - query.columns + 1, query.newest_bucket + 1)
         ago_s = (buckets + 0.5) * query.resolution_s - history.latest_s
