@@ -198,6 +198,8 @@ def test_the_heatmap_shows_each_groups_hottest_gpu_from_the_service(qtbot, windo
                 and bool(np.isfinite(heatmap.shown_values[-4:-1]).all()))  # fmt: skip
 
     qtbot.waitUntil(drawn_with_readings, timeout=15_000)
+    run_view.plots.set_paused(True)  # the picture holds still to be pointed at
+    assert heatmap.paused
     drawn = heatmap.drawn
     values, gpus = heatmap.shown_values.copy(), heatmap.shown_gpus.copy()
     answers: list[GpuRows] = []
@@ -221,7 +223,7 @@ def test_the_heatmap_shows_each_groups_hottest_gpu_from_the_service(qtbot, windo
     band = int(np.flatnonzero(gpus[column] % drawn.group != 0)[0])
     hot_row = int(gpus[column, band])
     x_s = (drawn.newest_bucket - 1 + 0.5) * drawn.resolution_s
-    y = drawn.first_row + band * drawn.group + 0.5
+    y = drawn.first_row + (band + 0.5) * drawn.group  # the middle of its pixel row
     pos = heatmap.plot.mapFromScene(heatmap.view.mapViewToScene(QPointF(x_s, y)))
     viewport = heatmap.plot.viewport()
     move = QMouseEvent(QEvent.Type.MouseMove, QPointF(pos), QPointF(viewport.mapToGlobal(pos)),
