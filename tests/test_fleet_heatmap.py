@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.synthetic import generate_hall
+from factoryfloor.backend.telemetry.gpu_rows import GpuRowsQuery, LocalGpuRows
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 from factoryfloor.widgets.fleet_heatmap import (
@@ -313,3 +314,49 @@ def test_a_whole_hall_in_a_few_hundred_pixels_still_shows_one_hot_gpu(qtbot) -> 
     assert widget.shown_rows[2] == 1
     assert widget.shown[-1, hot_row - widget.shown_rows[0]] == 255
     assert widget.rows_note.text() == "1 s per column · one row per GPU"
+
+
+class LinkLike:
+    """A ``GpuRowsSource`` that answers from a real history as the service link does: later,
+    when the window next polls (``deliver``), not while it asks."""
+
+    def __init__(self, history: LiveHistory) -> None:
+        self.local = LocalGpuRows(history)
+        self.waiting: list[tuple[GpuRowsQuery, object]] = []
+
+    def ask(self, query: GpuRowsQuery, on_answer) -> None:
+        self.waiting.append((query, on_answer))
+
+    def deliver(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for query, on_answer in waiting:
+            self.local.ask(query, on_answer)
+
+
+def test_answers_come_later_and_a_stale_one_is_dropped(qtbot) -> None:
+    design = generate_hall(64, racks_per_row=16)  # 3,712 GPUs: rows reduced on screen
+    widget = on_screen(qtbot, FleetHeatmap(), 1000, 500)
+    widget.set_window(60.0)
+    history = LiveHistory(design)
+    t = feed(history, FacilitySimulator(design), 10, T0_S + 0.5)
+    link = LinkLike(history)
+    widget.set_history(history, link)
+    assert widget.shown is None and len(link.waiting) == 1  # asked, and not waiting for it
+    whole_hall = link.waiting[0][0]
+    assert whole_hall.group > 1 and whole_hall.end_row == len(history.gpu_rows)
+    widget.view.setYRange(100, 160, padding=0)  # zoomed before the answer came
+    assert len(link.waiting) == 2
+    zoomed = link.waiting[1][0]
+    link.deliver()  # the whole hall's answer is stale: only the zoomed one is drawn
+    assert widget.drawn == zoomed and zoomed.group == 1
+    assert widget.shown_rows == (100, 160, 1) and widget.shown.shape == (60, 60)
+    # A frame: only the newest columns are asked for, and shifted in when they come.
+    t = feed(history, FacilitySimulator(design), 1, t)
+    widget.refresh()
+    ((update, _),) = link.waiting
+    assert update.columns == 2 and update.newest_bucket == widget.drawn.newest_bucket + 1
+    widget.refresh()  # still waiting: nothing more is asked
+    assert len(link.waiting) == 1
+    link.deliver()
+    assert widget.shown_until_s == math.floor(t - 1.0) + 1.0
+    assert np.array_equal(widget.shown, full_codes(history, widget)[:, 100:160])
