@@ -302,8 +302,8 @@ class Service:
             case GetHistory(with_gpus=with_gpus):
                 reply, parts = history_reply(request.msg_id, self.history, with_gpus)
                 return [encode(reply), *parts]
-            case QueryGpuRows():
-                reply, parts = gpu_rows_reply(request, self.history)
+            case QueryGpuRows():  # a whole hall takes a while: numpy lets frames go meanwhile
+                reply, parts = await asyncio.to_thread(gpu_rows_reply, request, self.history)
                 return [encode(reply), *parts]
             case GetDesign():
                 answer = DesignSent(request.msg_id, self.versions.version, self.versions.text)

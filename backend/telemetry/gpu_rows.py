@@ -101,12 +101,14 @@ def worst_of_groups(values: np.ndarray, group: int,
     is worst of all, then the lowest (``low_is_worst``) or the highest; ties go to the first."""
     columns, rows = values.shape
     pad = (-rows) % group
-    ranked = np.where(np.isnan(values), -np.inf if low_is_worst else np.inf,
-                      values).astype(np.float32)  # fmt: skip
+    ranked = np.empty((columns, rows + pad), np.float32)  # one copy: a hall is 40M values
+    ranked[:, rows:] = -np.inf  # the last group is short: padded with what is never worst
+    body = ranked[:, :rows]
     if low_is_worst:
-        ranked = -ranked  # highest is worst, so one argmax serves both
-    if pad:  # the last group is short: pad with what can never be worst
-        ranked = np.pad(ranked, ((0, 0), (0, pad)), constant_values=-np.inf)
+        np.negative(values, out=body)  # highest is worst, so one argmax serves both
+    else:
+        body[:] = values
+    body[np.isnan(body)] = np.inf  # no reading: worst of all
     offsets = ranked.reshape(columns, -1, group).argmax(axis=2)
     index = np.minimum(np.arange(offsets.shape[1]) * group + offsets, rows - 1)
     worst = np.take_along_axis(values, index, axis=1) if rows else values[:, :0]
