@@ -1,7 +1,8 @@
 """The Run view: the live plan, KPI tiles, time plots, fleet heatmap and rack detail, wired to
 one RunMode and to each other.
 
-Every view reads the same LiveHistory after each frame, and selection is one thing: a rack
+Every view reads the same LiveHistory after each frame, and asks the service for the GPU rows
+it draws (``gpu_rows``: the window keeps no GPU's history). Selection is one thing: a rack
 clicked on the plan, a cell clicked on the heatmap or a rack chosen in the plots selects that
 rack (and GPU) in all of them. The plot and heatmap docks import pyqtgraph, so they are built
 the first time Run mode starts rather than at start-up.
