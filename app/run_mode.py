@@ -5,7 +5,7 @@ on the open design, or reads from a running service the window is attached to (`
 Reads a frame four times a second, records it in the live history and turns it into per-rack
 and facility figures, which the Run view draws as colours, plots and tiles. The window's history
 keeps no GPU's history: the heatmap and the per-GPU curves ask the service for the GPU rows
-they draw (``gpu_rows``), so the window's memory does not grow with the fleet. The design is
+they draw (``gpu_rows``), so the window holds no 10 kB of history per GPU. The design is
 handed over as a file: the saved one, or a snapshot of unsaved edits.
 
 A backend that dies (killed, crashed) is noticed at the next tick: ``backend_lost`` says why,

@@ -161,7 +161,7 @@ def test_the_local_source_answers_at_once(fed: LiveHistory) -> None:
 
 
 def test_a_window_history_keeps_no_gpu_arrays_yet_the_same_means() -> None:
-    """A window's memory hardly grows with the fleet: of two halls 8 times apart, the larger
+    """A window's history grows far less with the fleet: of two halls 8 times apart, the larger
     holds only its racks' series and means more (no GPU's history), and those match the
     service's."""
     held = {}

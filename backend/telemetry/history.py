@@ -17,7 +17,7 @@ Per-GPU series are kept as float16 (3 significant digits: 0.1 % utilisation, 0.5
 arrays (16,384 GPUs x 3 quantities x 1,560 columns is 150 MB instead of 300 MB). Only the
 service keeps them: a window's history (``keep_gpus=False``) keeps the per-rack, row and hall
 means and every other series, and asks the service for the GPU rows it draws
-(``gpu_rows``), so a window's memory does not grow with the fleet.
+(``gpu_rows``), so a window holds none of the largest arrays.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ class LiveHistory:
         self.keep_gpus = keep_gpus
         """Whether every GPU's history is kept (the service's) or only the per-rack, row and
         hall means and the other series (a window's: it asks the service for what it draws of
-        the GPUs, ``gpu_rows``, so its memory does not grow with the fleet)."""
+        the GPUs, ``gpu_rows``, and holds none of the largest arrays)."""
         self.gpu_rows: list[tuple[str, int]] = [
             (rack.id, i) for rack in design.racks for i in range(rack.gpu_count)
         ]
