@@ -193,8 +193,8 @@ class ControlRoomWindow(QWidget):
 
         history = run_view.history
         self._loop_capacity = run_view.loop_capacity
-        self.plots.set_history(history, run_view.loop_capacity)
-        self.heatmap.set_history(history)
+        self.plots.set_history(history, run_view.loop_capacity, run_view.gpu_rows)
+        self.heatmap.set_history(history, run_view.gpu_rows)
         self.set_quantity(run_view.quantity_scale(), run_view.gpu_quantity_scale())
         self.show_alert(run_view.backend_banner.label.text())
         run_view.extra_views.append(self)
@@ -295,8 +295,8 @@ class ControlRoomWindow(QWidget):
         follow_moment(self.plots, self.heatmap, self.kpis, time_s)
 
     def show_seeded(self, history: LiveHistory) -> None:
-        self.plots.set_history(history, self._loop_capacity)
-        self.heatmap.set_history(history)
+        self.plots.set_history(history, self._loop_capacity, self.run_view.gpu_rows)
+        self.heatmap.set_history(history, self.run_view.gpu_rows)
 
     def show_figures(
         self, facility: dict[str, float], time_s: float, alarms: list[str] | None

@@ -3,7 +3,9 @@
 Either starts a service of the window's own (its own process: ingest never touches this thread)
 on the open design, or reads from a running service the window is attached to (``attach``).
 Reads a frame four times a second, records it in the live history and turns it into per-rack
-and facility figures, which the Run view draws as colours, plots and tiles. The design is
+and facility figures, which the Run view draws as colours, plots and tiles. The window's history
+keeps no GPU's history: the heatmap and the per-GPU curves ask the service for the GPU rows
+they draw (``gpu_rows``), so the window holds no 10 kB of history per GPU. The design is
 handed over as a file: the saved one, or a snapshot of unsaved edits.
 
 A backend that dies (killed, crashed) is noticed at the next tick: ``backend_lost`` says why,
@@ -31,6 +33,7 @@ from factoryfloor.backend.design.leftovers import remove_run_snapshot, write_run
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient, BackendConfig, BackendExited
+from factoryfloor.backend.service.gpu_rows_transfer import ServiceGpuRows
 from factoryfloor.backend.service.history_transfer import HistoryTransferError, read_history
 from factoryfloor.backend.service.messages import GetHistory, GetMoment, HistorySent, MomentSent
 from factoryfloor.backend.telemetry.history import LiveHistory
@@ -129,6 +132,8 @@ class RunMode(QObject):
         self._snapshot: Path | None = None
         """The private copy of unsaved edits the backend runs on (``leftovers``)."""
         self.recorded: LiveHistory | None = None
+        self.gpu_rows = ServiceGpuRows(self._link, self._gpu_rows_refused)
+        """Where the views ask for the GPU rows they draw: the service, over the current link."""
         self._last_news: tuple[int, float, int] | None = None
         self._shown_s = -math.inf
         self._config: BackendConfig | None = None
@@ -172,7 +177,7 @@ class RunMode(QObject):
 
     def _begin(self, design: Design, client: BackendClient | ServiceClient) -> None:
         self._aggregator = LiveAggregator(design)
-        self.recorded = LiveHistory(design)
+        self.recorded = LiveHistory(design, keep_gpus=False)
         self._last_news, self._shown_s = None, -math.inf
         self._attempt, self._keys, self._lost = 0, [], None
         self.client = client
@@ -270,8 +275,7 @@ class RunMode(QObject):
         """Ask the service for what it recorded before this window started (once its frames
         arrive: the link is up), to be shown at once."""
         self._seed_asked = True
-        client = self.client
-        link = client.link if isinstance(client, BackendClient) else client
+        link = self._link()
         recorded = self.recorded
 
         def seed(reply: Reply, parts: list[bytes]) -> None:
@@ -284,7 +288,15 @@ class RunMode(QObject):
                 return
             self.history_seeded.emit(recorded)
 
-        link.send(GetHistory(), seed)
+        link.send(GetHistory(with_gpus=False), seed)
+
+    def _link(self) -> ServiceClient | None:
+        """The link to the service now: the attached one, or that of the window's own."""
+        client = self.client
+        return client.link if isinstance(client, BackendClient) else client
+
+    def _gpu_rows_refused(self, reason: str) -> None:
+        self.event.emit(SourceEvent("service", "rejected", "GPU rows", reason))
 
     # --- A backend that died, or an attached service gone silent ---------------------------
 
@@ -310,6 +322,7 @@ class RunMode(QObject):
     def _lose(self, client: BackendClient, exited: BackendExited) -> None:
         client.stop()  # it has exited: nothing to wait for, only the pipe to close
         self.client = None
+        self.gpu_rows.link_lost()
         delay_s = RESTART_DELAYS_S[min(self._attempt, len(RESTART_DELAYS_S) - 1)]
         self._attempt += 1
         self._restart_timer.start(round(delay_s * 1000))

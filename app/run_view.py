@@ -1,7 +1,8 @@
 """The Run view: the live plan, KPI tiles, time plots, fleet heatmap and rack detail, wired to
 one RunMode and to each other.
 
-Every view reads the same LiveHistory after each frame, and selection is one thing: a rack
+Every view reads the same LiveHistory after each frame, and asks the service for the GPU rows
+it draws (``gpu_rows``: the window keeps no GPU's history). Selection is one thing: a rack
 clicked on the plan, a cell clicked on the heatmap or a rack chosen in the plots selects that
 rack (and GPU) in all of them. The plot and heatmap docks import pyqtgraph, so they are built
 the first time Run mode starts rather than at start-up.
@@ -24,6 +25,7 @@ from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient
+from factoryfloor.backend.telemetry.gpu_rows import GpuRowsSource
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
 from factoryfloor.widgets.alert_banner import AlertBanner
@@ -174,6 +176,11 @@ class RunView(QObject):
     def history(self) -> LiveHistory | None:
         return self.run_mode.recorded
 
+    @property
+    def gpu_rows(self) -> GpuRowsSource:
+        """Where views ask for the GPU rows they draw (the window keeps no GPU's history)."""
+        return self.run_mode.gpu_rows
+
     # --- Starting and stopping --------------------------------------------------------------
 
     def start(self, design: Design, figures: DesignFigures, saved_path: Path | None,
@@ -191,8 +198,8 @@ class RunView(QObject):
         else:
             self.run_mode.attach(design, service)
         history = self.run_mode.recorded
-        self.plots.set_history(history, self.loop_capacity)
-        self.heatmap.set_history(history)
+        self.plots.set_history(history, self.loop_capacity, self.gpu_rows)
+        self.heatmap.set_history(history, self.gpu_rows)
         self._choose_quantity()
         self.time_control.choose(None)
         self.time_bar.show()
@@ -213,8 +220,8 @@ class RunView(QObject):
     def _show_seeded(self, history: LiveHistory) -> None:
         """The service's past has arrived: every view reads its whole window again."""
         if self.plots is not None and self.heatmap is not None:
-            self.plots.set_history(history, self.loop_capacity)
-            self.heatmap.set_history(history)
+            self.plots.set_history(history, self.loop_capacity, self.gpu_rows)
+            self.heatmap.set_history(history, self.gpu_rows)
         for view in self.extra_views:
             view.show_seeded(history)
 
@@ -295,7 +302,8 @@ class RunView(QObject):
         for view in self.extra_views:
             view.select_gpu(selection.rack_id, selection.gpu_index)
         if self.history is not None:
-            self.rack_detail.show_rack(self.history, selection.rack_id, selection.gpu_index)
+            self.rack_detail.show_rack(self.history, selection.rack_id, selection.gpu_index,
+                                       self.gpu_rows)  # fmt: skip
         detail = self.rack_detail.parentWidget()
         if isinstance(detail, QDockWidget):
             detail.show()
@@ -391,4 +399,4 @@ class RunView(QObject):
         self.heatmap.refresh()
         if self.selection is not None and not self.rack_detail.visibleRegion().isEmpty():
             self.rack_detail.show_rack(history, self.selection.rack_id,
-                                       self.selection.gpu_index)  # fmt: skip
+                                       self.selection.gpu_index, self.gpu_rows)  # fmt: skip

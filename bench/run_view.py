@@ -13,6 +13,10 @@ swaps in a naive wall
 (the same panels rebuilt every frame: a curve per GPU created afresh, a new float ``ImageItem``
 with auto levels) and measures it the same way.
 
+The window's history keeps every GPU here and the views read them in process, as a window did
+before it asked the service for them (``read_gpus_in_process``): that is what the prefill, the
+memory run and the naive wall need. ``bench/window_memory.py`` measures the window as it is.
+
 Memory is measured without the backend process (an hour in real time is too slow): an
 in-process ``FacilitySimulator`` feeds the same views at a simulated 4 Hz for 70 simulated
 minutes as fast as it can, with the views' per-frame path (plan colours, KPI tiles, plots and
@@ -400,10 +404,14 @@ def quiet_offscreen_warnings() -> None:
 
 
 def open_window(path: Path):
-    """The main window (as ``factoryfloor`` opens it) with ``path`` on screen."""
+    """The main window (as ``factoryfloor`` opens it) with ``path`` on screen. Its Run history
+    keeps every GPU (``read_gpus_in_process``)."""
+    from factoryfloor.app import run_mode
     from factoryfloor.app.gui import create_application
     from factoryfloor.app.main_window import MainWindow
+    from factoryfloor.backend.telemetry.history import LiveHistory
 
+    run_mode.LiveHistory = lambda design, keep_gpus=False: LiveHistory(design, keep_gpus=True)
     quiet_offscreen_warnings()
     app = create_application()
     window = MainWindow()
@@ -430,6 +438,17 @@ def prefill(history, design, seconds: float, hz: float) -> float:
     for n in range(round(seconds * hz), 0, -1):
         history.add(simulator.keys, now_s - n * period_s, simulator.step(period_s))
     return time.perf_counter() - started
+
+
+def read_gpus_in_process(run_view) -> None:
+    """The views read the GPUs from the window's own history rather than ask the service, as
+    before windows asked: the prefill, the memory run's hand-fed frames and the naive wall need
+    every GPU's history in this process. (``bench/window_memory.py`` measures a window that
+    asks the service.)"""
+    from factoryfloor.backend.telemetry.gpu_rows import LocalGpuRows
+
+    run_view.run_mode.gpu_rows = LocalGpuRows(run_view.history)
+    run_view._show_seeded(run_view.history)
 
 
 def show_wall(window, wall) -> None:
@@ -461,6 +480,7 @@ def run_live(name: str, args: argparse.Namespace) -> dict:
     wall = window.control_room
     show_wall(window, wall)
     run_view = window.run_view
+    read_gpus_in_process(run_view)
     filled_s = prefill(run_view.history, design, args.prefill, hz)
     latest: list = []  # the newest LiveFigures, for timing the plan and KPI path
 
@@ -567,6 +587,7 @@ def run_memory(args: argparse.Namespace) -> dict:
     wall = window.control_room
     show_wall(window, wall)
     run_view = window.run_view
+    read_gpus_in_process(run_view)
     history = run_view.history
     simulator = FacilitySimulator(design)
     keys = simulator.keys

@@ -14,6 +14,7 @@ from demo_window import close, open_demo
 from PySide6.QtCore import Qt
 
 from factoryfloor.app.main_window import MainWindow
+from factoryfloor.widgets.colour_scale import NO_READING_CODE
 from factoryfloor.widgets.floor_plan import NO_READING_FILL
 
 pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(),
@@ -67,12 +68,17 @@ def test_a_killed_backend_is_reported_shown_as_missing_and_restarted(
     assert window.scene.items_by_id["A01"].brush().color() == NO_READING_FILL
     history = run_mode.recorded
 
-    def heatmap_column_empty() -> bool:  # the newest 1 s column, once it holds no live reading
-        return bool(np.isnan(history.gpu_window("util_pct", 1.0).values[-1]).all())
+    heatmap = window.run_view.heatmap
 
-    qtbot.waitUntil(heatmap_column_empty, timeout=5_000)
-    power = history.series_window(["facility/it_power_kw"], 1.0).values
-    assert np.isnan(power[-1]).all()
+    def newest_columns_empty() -> bool:  # the newest 1 s column, once it holds no live reading
+        power = history.series_window(["facility/it_power_kw"], 1.0).values
+        return (
+            bool(np.isnan(power[-1]).all())
+            and heatmap.shown is not None
+            and bool((heatmap.shown[-1] == NO_READING_CODE).all())
+        )
+
+    qtbot.waitUntil(newest_columns_empty, timeout=5_000)
     if SCREENSHOTS:
         window.grab().save(str(Path(SCREENSHOTS) / "backend-stopped.png"))
 

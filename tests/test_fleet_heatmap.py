@@ -14,13 +14,13 @@ from PySide6.QtWidgets import QApplication
 
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.synthetic import generate_hall
+from factoryfloor.backend.telemetry.gpu_rows import GpuRowsQuery, LocalGpuRows
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 from factoryfloor.widgets.fleet_heatmap import (
     NO_READING_CODE,
     FleetHeatmap,
     value_codes,
-    worst_rows,
 )
 
 T0_S = 1_699_999_200.0
@@ -55,7 +55,8 @@ def feed(history: LiveHistory, sim: FacilitySimulator, frames: int, start_s: flo
 
 
 def full_codes(history: LiveHistory, widget: FleetHeatmap) -> np.ndarray:
-    """The window read whole, as a rebuild would: what the incremental image must equal."""
+    """The window read whole, as a rebuild would: what the incremental image must equal (every
+    GPU has a row of its own at this size)."""
     window = history.gpu_window(widget.quantity, widget.window_s)
     return value_codes(window.values, widget.low, widget.high)
 
@@ -64,7 +65,7 @@ def test_rows_columns_and_newest_column_follow_readings(heatmap: FleetHeatmap,
                                                         design: Design) -> None:  # fmt: skip
     history = LiveHistory(design)
     heatmap.set_history(history)
-    assert heatmap.image is None  # no reading yet: nothing drawn, no error
+    assert heatmap.shown is None  # no reading yet: nothing drawn, no error
     keys = util_keys(design)
     rows = history.rows_of_rack
     values = np.full(len(keys), 50.0)
@@ -73,7 +74,7 @@ def test_rows_columns_and_newest_column_follow_readings(heatmap: FleetHeatmap,
     for i in range(5):
         history.add(keys, T0_S + i + 0.5, values)
         heatmap.refresh()
-    image = heatmap.image
+    image = heatmap.shown
     assert image is not None and image.dtype == np.uint8 and image.flags.c_contiguous
     assert heatmap.shown_until_s == T0_S + 5.0  # the end of the newest second
     assert image.shape == (60, 4 * 72)  # 60 columns of 1 s, one row per GPU
@@ -161,28 +162,28 @@ def test_frames_shift_the_image_while_live_not_while_paused(heatmap: FleetHeatma
     sim = FacilitySimulator(design)
     t = feed(history, sim, 30, T0_S + 0.5)
     heatmap.set_history(history)
-    before = heatmap.image.copy()
+    before = heatmap.shown.copy()
     t = feed(history, sim, 1, t)
     heatmap.refresh()
-    assert np.array_equal(heatmap.image[:-1], before[1:])  # one column older, one new
-    assert np.array_equal(heatmap.image, full_codes(history, heatmap))
+    assert np.array_equal(heatmap.shown[:-1], before[1:])  # one column older, one new
+    assert np.array_equal(heatmap.shown, full_codes(history, heatmap))
 
     heatmap.set_paused(True)
-    frozen, frozen_until_s = heatmap.image.copy(), heatmap.shown_until_s
+    frozen, frozen_until_s = heatmap.shown.copy(), heatmap.shown_until_s
     assert "paused" in heatmap.title.text()
     for _ in range(5):
         t = feed(history, sim, 1, t)
         heatmap.refresh()
-    assert np.array_equal(heatmap.image, frozen)
+    assert np.array_equal(heatmap.shown, frozen)
     assert heatmap.shown_until_s == frozen_until_s
     heatmap.set_window(300.0)  # changing the window while paused stays at the paused time
-    assert heatmap.image.shape[0] == 300
-    assert np.array_equal(heatmap.image[-60:], frozen)
+    assert heatmap.shown.shape[0] == 300
+    assert np.array_equal(heatmap.shown[-60:], frozen)
     heatmap.set_window(60.0)
 
     heatmap.set_paused(False)  # resume catches up with the frames recorded meanwhile
-    assert np.array_equal(heatmap.image, full_codes(history, heatmap))
-    assert not np.array_equal(heatmap.image, frozen)
+    assert np.array_equal(heatmap.shown, full_codes(history, heatmap))
+    assert not np.array_equal(heatmap.shown, frozen)
     assert heatmap.shown_until_s == frozen_until_s + 5.0
 
 
@@ -200,13 +201,13 @@ def test_incremental_image_equals_a_full_read(heatmap: FleetHeatmap, design: Des
         if frame % 7:
             heatmap.refresh()
     heatmap.refresh()
-    assert heatmap.image.shape == (240, 4 * 72)
-    assert np.array_equal(heatmap.image, full_codes(history, heatmap))
+    assert heatmap.shown.shape == (240, 4 * 72)
+    assert np.array_equal(heatmap.shown, full_codes(history, heatmap))
     # A gap longer than the window (the machine asleep) is all "no reading" but the last frame.
     t = feed(history, sim, 1, t + 7200.0)
     heatmap.refresh()
-    assert np.array_equal(heatmap.image, full_codes(history, heatmap))
-    assert (heatmap.image[:-1] == NO_READING_CODE).all()
+    assert np.array_equal(heatmap.shown, full_codes(history, heatmap))
+    assert (heatmap.shown[:-1] == NO_READING_CODE).all()
 
 
 @pytest.mark.parametrize(("window_s", "columns", "resolution_s", "title"),
@@ -221,7 +222,7 @@ def test_window_sets_columns_and_resolution(heatmap: FleetHeatmap, design: Desig
     feed(history, FacilitySimulator(design), 20, T0_S + 0.5)
     heatmap.set_history(history)
     heatmap.set_window(window_s)
-    assert heatmap.image.shape == (columns, 4 * 72)
+    assert heatmap.shown.shape == (columns, 4 * 72)
     assert heatmap.resolution_s == resolution_s
     rect = heatmap.image_item.mapRectToParent(heatmap.image_item.boundingRect())
     assert rect.width() == pytest.approx(columns * resolution_s)
@@ -241,7 +242,7 @@ def test_missing_readings_show_as_no_reading(heatmap: FleetHeatmap, design: Desi
     values[silent.start : silent.stop] = np.nan  # a rack whose exporter is down
     history.add(keys, T0_S + 0.5, values)
     heatmap.refresh()
-    newest = heatmap.image[-1]
+    newest = heatmap.shown[-1]
     assert (newest[silent.start : silent.stop] == NO_READING_CODE).all()
     assert (newest[: silent.start] != NO_READING_CODE).all()
     column = heatmap.columns - 1
@@ -251,8 +252,8 @@ def test_missing_readings_show_as_no_reading(heatmap: FleetHeatmap, design: Desi
     # A quantity no source reports (the simulator has no memory temperature) is all grey.
     heatmap.set_quantity("mem_temp_c", "Memory temperature", "°C", 25.0, 95.0)
     heatmap.set_window(3600.0)
-    assert heatmap.image.shape == (240, 4 * 72)
-    assert (heatmap.image == NO_READING_CODE).all()
+    assert heatmap.shown.shape == (240, 4 * 72)
+    assert (heatmap.shown == NO_READING_CODE).all()
 
 
 def test_set_history_none_clears(heatmap: FleetHeatmap, design: Design) -> None:
@@ -260,9 +261,9 @@ def test_set_history_none_clears(heatmap: FleetHeatmap, design: Design) -> None:
     feed(history, FacilitySimulator(design), 3, T0_S + 0.5)
     heatmap.set_history(history)
     heatmap.select_gpu("R000-00", 1)
-    assert heatmap.image is not None
+    assert heatmap.shown is not None
     heatmap.set_history(None)
-    assert heatmap.image is None and not heatmap.selection.isVisible()
+    assert heatmap.shown is None and not heatmap.selection.isVisible()
     assert math.isnan(heatmap.shown_until_s)
     heatmap.refresh()  # nothing to do, and no error
     assert heatmap.image_item.image is None
@@ -279,13 +280,6 @@ def test_rack_axis_labels_rack_ids_and_thins_them(heatmap: FleetHeatmap) -> None
     short = axis.tickValues(0, rows, 400)[0][1]
     assert 5 <= len(short) <= 400 / 16 + 1
     assert np.diff(short).min() * 400 / rows >= 16  # labels do not overlap
-
-
-def test_reduced_rows_keep_the_worst_gpu_and_no_reading() -> None:
-    codes = np.array([[10, 200, 30, 0, 5, 6, 7]], np.uint8)  # one column, 7 GPU rows
-    assert worst_rows(codes, 3, low_is_worst=False).tolist() == [[200, 0, 7]]
-    assert worst_rows(codes, 3, low_is_worst=True).tolist() == [[10, 0, 7]]
-    assert worst_rows(codes, 1, low_is_worst=False).tolist() == codes.tolist()
 
 
 def test_a_whole_hall_in_a_few_hundred_pixels_still_shows_one_hot_gpu(qtbot) -> None:
@@ -320,3 +314,49 @@ def test_a_whole_hall_in_a_few_hundred_pixels_still_shows_one_hot_gpu(qtbot) -> 
     assert widget.shown_rows[2] == 1
     assert widget.shown[-1, hot_row - widget.shown_rows[0]] == 255
     assert widget.rows_note.text() == "1 s per column · one row per GPU"
+
+
+class LinkLike:
+    """A ``GpuRowsSource`` that answers from a real history as the service link does: later,
+    when the window next polls (``deliver``), not while it asks."""
+
+    def __init__(self, history: LiveHistory) -> None:
+        self.local = LocalGpuRows(history)
+        self.waiting: list[tuple[GpuRowsQuery, object]] = []
+
+    def ask(self, query: GpuRowsQuery, on_answer) -> None:
+        self.waiting.append((query, on_answer))
+
+    def deliver(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for query, on_answer in waiting:
+            self.local.ask(query, on_answer)
+
+
+def test_answers_come_later_and_a_stale_one_is_dropped(qtbot) -> None:
+    design = generate_hall(64, racks_per_row=16)  # 3,712 GPUs: rows reduced on screen
+    widget = on_screen(qtbot, FleetHeatmap(), 1000, 500)
+    widget.set_window(60.0)
+    history = LiveHistory(design)
+    t = feed(history, FacilitySimulator(design), 10, T0_S + 0.5)
+    link = LinkLike(history)
+    widget.set_history(history, link)
+    assert widget.shown is None and len(link.waiting) == 1  # asked, and not waiting for it
+    whole_hall = link.waiting[0][0]
+    assert whole_hall.group > 1 and whole_hall.end_row == len(history.gpu_rows)
+    widget.view.setYRange(100, 160, padding=0)  # zoomed before the answer came
+    assert len(link.waiting) == 2
+    zoomed = link.waiting[1][0]
+    link.deliver()  # the whole hall's answer is stale: only the zoomed one is drawn
+    assert widget.drawn == zoomed and zoomed.group == 1
+    assert widget.shown_rows == (100, 160, 1) and widget.shown.shape == (60, 60)
+    # A frame: only the newest columns are asked for, and shifted in when they come.
+    t = feed(history, FacilitySimulator(design), 1, t)
+    widget.refresh()
+    ((update, _),) = link.waiting
+    assert update.columns == 2 and update.newest_bucket == widget.drawn.newest_bucket + 1
+    widget.refresh()  # still waiting: nothing more is asked
+    assert len(link.waiting) == 1
+    link.deliver()
+    assert widget.shown_until_s == math.floor(t - 1.0) + 1.0
+    assert np.array_equal(widget.shown, full_codes(history, widget)[:, 100:160])

@@ -39,11 +39,15 @@ def test_run_gives_the_room_of_the_design_docks_to_the_live_views(running: MainW
 
 def test_clicking_a_heatmap_cell_selects_that_gpu_everywhere(running: MainWindow, qtbot) -> None:
     main, heatmap = running, running.run_view.heatmap
-    qtbot.waitUntil(lambda: heatmap.image is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: heatmap.shown is not None, timeout=10_000)
     history = main.run_view.history
     row = history.rows_of_rack["B03"].start + 5
     x_s = heatmap.shown_until_s - heatmap.resolution_s / 2  # the newest column
     heatmap.view.setYRange(row - 8, row + 8, padding=0)  # zoomed in: 1,312 rows fill no screen
+    # The service answers with a row per GPU (until then the coarser picture stays, and a
+    # click names the GPU drawn under the pointer).
+    qtbot.waitUntil(lambda: heatmap.shown_rows[2] == 1, timeout=5_000)
+    x_s = min(x_s, heatmap.shown_until_s - heatmap.resolution_s / 2)
     pos = heatmap.plot.mapFromScene(heatmap.view.mapViewToScene(QPointF(x_s, row + 0.5)))
     qtbot.mouseClick(heatmap.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
 
@@ -75,15 +79,17 @@ def test_window_and_pause_chosen_on_the_plots_apply_to_the_heatmap(running: Main
     plots, heatmap, history = run_view.plots, run_view.heatmap, run_view.history
     window_combo, pause_button = plots.controls.window_combo, plots.controls.pause_button
     window_combo.setCurrentIndex(window_combo.findData(3600.0))
-    assert heatmap.window_s == 3600.0 and heatmap.resolution_s == 15.0
+    assert heatmap.window_s == 3600.0  # drawn when the service answers: 15 s columns
+    qtbot.waitUntil(lambda: heatmap.resolution_s == 15.0, timeout=5_000)
     window_combo.setCurrentIndex(window_combo.findData(60.0))  # 1 s columns: quick to pass
-    assert heatmap.window_s == 60.0 and heatmap.resolution_s == 1.0
+    assert heatmap.window_s == 60.0
+    qtbot.waitUntil(lambda: heatmap.resolution_s == 1.0, timeout=5_000)
     plots.parentWidget().raise_()  # the Plots tab: hidden plots do not draw
     qtbot.waitUntil(lambda: not math.isnan(plots.shown_until_s), timeout=10_000)
 
     qtbot.mouseClick(pause_button, Qt.MouseButton.LeftButton)
     assert heatmap.paused and plots.paused
-    frozen = heatmap.image.copy()
+    frozen = heatmap.shown.copy()
     heatmap_until_s, plots_until_s = heatmap.shown_until_s, plots.shown_until_s
     plots_view = plots.plots["efficiency"].item.getViewBox().viewRange()[0]
     # Frames keep coming: wait until the history is past the columns shown and the views
@@ -93,14 +99,15 @@ def test_window_and_pause_chosen_on_the_plots_apply_to_the_heatmap(running: Main
     with qtbot.waitSignal(run_view.run_mode.history, timeout=5000):
         pass
     assert heatmap.shown_until_s == heatmap_until_s
-    assert (heatmap.image == frozen).all()  # paused: frames do not move the picture
+    assert (heatmap.shown == frozen).all()  # paused: frames do not move the picture
     assert plots.shown_until_s == plots_until_s
     assert plots.plots["efficiency"].item.getViewBox().viewRange()[0] == plots_view
 
     qtbot.mouseClick(pause_button, Qt.MouseButton.LeftButton)
     assert not heatmap.paused and not plots.paused and pause_button.text() == "Pause"
     newest_end_s = math.floor(history.latest_s) + 1.0  # resumed: both show the newest column
-    assert heatmap.shown_until_s == newest_end_s > heatmap_until_s
+    qtbot.waitUntil(lambda: heatmap.shown_until_s >= newest_end_s > heatmap_until_s,
+                    timeout=5_000)  # fmt: skip
     assert plots.shown_until_s == newest_end_s > plots_until_s
     assert plots.plots["efficiency"].item.getViewBox().viewRange()[0][1] == newest_end_s
 
@@ -150,7 +157,7 @@ def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow,
     assert wall.heatmap.rack_axis.style["tickFont"].pointSizeF() == wall_pt
     qtbot.waitUntil(lambda: wall.kpis.tiles["tokens_per_s"].value.text() not in ("-", "n/a"),
                     timeout=10_000)  # fmt: skip
-    qtbot.waitUntil(lambda: wall.heatmap.image is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: wall.heatmap.shown is not None, timeout=10_000)
     main.run_view.select_gpu("A02", 3)
     assert wall.heatmap.selection.getRegion()[0] == main.run_view.history.rows_of_rack["A02"][3]
     # One screen: the wall covers the desk, which stops painting and redrawing meanwhile ...
@@ -165,7 +172,8 @@ def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow,
     assert main.run_view.running  # leaving the wall leaves Run on the desk
     # ... and catches up with the run when the wall leaves.
     assert main.updatesEnabled() and not main.run_view.desk_covered
-    assert desk.shown_until_s >= wall.heatmap.shown_until_s
+    wall_until_s = wall.heatmap.shown_until_s  # the desk asks for what it missed, at once
+    qtbot.waitUntil(lambda: desk.shown_until_s >= wall_until_s, timeout=2_000)
 
 
 def test_control_room_rotates_one_panel_at_a_time(running: MainWindow, qtbot) -> None:

@@ -8,11 +8,14 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
 from service_process import DEMO, ServiceProcess
 
 from factoryfloor.app.connect_dialog import ConnectDialog
@@ -20,9 +23,11 @@ from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.design.edits import set_field
 from factoryfloor.backend.service.client import Credentials, ServiceClient
+from factoryfloor.backend.service.gpu_rows_transfer import ServiceGpuRows
 from factoryfloor.backend.service.keys import KnownServices
 from factoryfloor.backend.service.roles import Role
 from factoryfloor.backend.service.users import UserStore
+from factoryfloor.backend.telemetry.gpu_rows import GpuRows
 from factoryfloor.widgets.floor_plan import NO_READING_FILL
 
 PASSWORD = "correct horse battery"
@@ -165,8 +170,74 @@ def test_a_window_opened_on_a_running_service_shows_its_past_at_once(
         return bool(np.isfinite(recorded.values[before]).any())
 
     qtbot.waitUntil(past_shown, timeout=10_000)
-    heatmap = history.gpu_window("util_pct", 60.0)
-    assert np.isfinite(heatmap.values[heatmap.times_s < opened_s - 2.0]).any()
+    heatmap = window.run_view.heatmap
+
+    def heatmap_shows_the_past() -> bool:  # asked of the service: the window keeps no GPU's
+        if heatmap.shown_values is None:
+            return False
+        drawn = heatmap.drawn
+        buckets = np.arange(drawn.newest_bucket - drawn.columns + 1, drawn.newest_bucket + 1)
+        before = (buckets + 0.5) * drawn.resolution_s < opened_s - 2.0
+        return bool(np.isfinite(heatmap.shown_values[before]).any())
+
+    qtbot.waitUntil(heatmap_shows_the_past, timeout=10_000)
+
+
+def test_the_heatmap_shows_each_groups_hottest_gpu_from_the_service(qtbot, windows,
+                                                                    service) -> None:  # fmt: skip
+    """The window keeps no GPU's history: its heatmap asks the service for the rows it draws,
+    each the hottest GPU of the GPUs it covers, and hovering names that GPU. Checked against
+    every GPU of the same rows and columns, asked of the service one by one."""
+    window = attached_window(qtbot, windows, service)
+    run_view = window.run_view
+    history, heatmap = run_view.history, run_view.heatmap
+    assert not history.keep_gpus and history.nbytes == history.series.nbytes  # no GPU arrays
+    run_view.quantity_box.setCurrentIndex(run_view.quantity_box.findData("temp_c"))
+
+    def drawn_with_readings() -> bool:
+        drawn = heatmap.drawn
+        return (drawn is not None and drawn.quantity == "temp_c" and drawn.group > 1
+                and bool(np.isfinite(heatmap.shown_values[-4:-1]).all()))  # fmt: skip
+
+    qtbot.waitUntil(drawn_with_readings, timeout=15_000)
+    run_view.plots.set_paused(True)  # the picture holds still to be pointed at
+    assert heatmap.paused
+    drawn = heatmap.drawn
+    values, gpus = heatmap.shown_values.copy(), heatmap.shown_gpus.copy()
+    answers: list[GpuRows] = []
+    link = ServiceClient(service.address)
+    try:
+        ServiceGpuRows(lambda: link).ask(replace(drawn, group=1), answers.append)
+        qtbot.waitUntil(lambda: link.poll() is not None and bool(answers), timeout=10_000)
+    finally:
+        link.close()
+    every = answers[0].values  # (columns, GPU rows from drawn.first_row)
+    closed = slice(-4, -1)  # columns whose buckets are over: the same in both answers
+    short = -every.shape[1] % drawn.group  # the last group's missing rows: never the hottest
+    padded = np.pad(every[closed], ((0, 0), (0, short)), constant_values=-np.inf)
+    hottest = padded.reshape(3, -1, drawn.group).max(axis=2)  # NaN if one has no reading
+    assert np.array_equal(values[closed], hottest, equal_nan=True)
+    columns = np.arange(every.shape[0])[closed, None]
+    assert np.array_equal(every[columns, gpus[closed] - drawn.first_row], values[closed])
+
+    # Hover a pixel row whose hottest GPU is not its first: the tooltip names that GPU.
+    column = heatmap.columns - 2
+    band = int(np.flatnonzero(gpus[column] % drawn.group != 0)[0])
+    hot_row = int(gpus[column, band])
+    x_s = (drawn.newest_bucket - 1 + 0.5) * drawn.resolution_s
+    y = drawn.first_row + (band + 0.5) * drawn.group  # the middle of its pixel row
+    pos = heatmap.plot.mapFromScene(heatmap.view.mapViewToScene(QPointF(x_s, y)))
+    viewport = heatmap.plot.viewport()
+    move = QMouseEvent(QEvent.Type.MouseMove, QPointF(pos), QPointF(viewport.mapToGlobal(pos)),
+                       Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    QApplication.sendEvent(viewport, move)
+    rack_id, gpu = history.gpu_rows[hot_row]
+    qtbot.waitUntil(lambda: heatmap.hover_text.startswith(f"rack {rack_id}, GPU {gpu} · "),
+                    timeout=2_000)  # fmt: skip
+    assert heatmap.hover_text.endswith(f"{values[column, band]:,.1f} °C")
+    if SCREENSHOTS:
+        window.grab().save(str(Path(SCREENSHOTS) / "heatmap-from-service.png"))
 
 
 def test_a_wall_display_attaches_as_a_viewer_and_runs_on_the_wall(qtbot, windows, service):

@@ -6,18 +6,23 @@ table and fixed levels, so pyqtgraph turns it into an indexed QImage without res
 checks. The image is laid out like ``LiveHistory`` windows (``axisOrder='col-major'``: time
 columns, GPU rows) so a window converts to codes in one vectorised pass.
 
-Frames arrive at 1-4 Hz and a window is up to 480 columns of 16,384 GPUs, so a frame must not
-re-read the window: ``refresh`` shifts the image by the buckets that have passed and re-reads
-only the newest columns. The whole window is read again only when what is shown changes
-(quantity, window, resuming, a new history), or when the whole window has passed since the last
-frame (or the clock went back).
-
 A hall has far more GPUs than the view has pixel rows (16,384 rows in 300 px), and a scaled image
 shows one row in 55 and drops the rest, so a hot GPU could simply not be drawn. The image shown
 is therefore the rows in view reduced to the view's pixel height, each pixel row the worst of the
 GPUs it covers (the hottest, the most power, or the least busy; "no reading" before any of
 them), and hovering or clicking a pixel names that GPU. It is also what makes a whole hall cheap
 to draw: 300 rows instead of 16,384.
+
+The widget keeps no GPU's history: it asks a ``GpuRowsSource`` (the service) for the rows it
+draws, already reduced (``telemetry.gpu_rows``), and keeps only those, with the value and the
+GPU of each cell for hovering. Answers come later (a poll of the service link), so the widget
+never waits: what is drawn stays until the answer comes, and an answer to a question the view
+no longer asks (zoomed, another quantity or window since) is dropped. Frames arrive at 1-4 Hz,
+so a frame must not ask for the whole window again: ``refresh`` asks only for the columns that
+have passed since (and the previous newest, which may have had more frames since it was read),
+and shifts the image by them on the answer. The whole window is asked again only when what is
+shown changes (quantity, window, resuming, a new history, zoom, scroll or resize), or when the
+whole window has passed since the last frame (or the clock went back).
 
 Colours are those of the floor plan (``colour_scale.scale_colour`` over the same fixed scale
 ends), so a colour means the same value in both views. Code 0 is reserved for "no reading", drawn
@@ -28,18 +33,26 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QCursor, QFont, QFontMetricsF, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
-from factoryfloor.backend.telemetry.history import LiveHistory, Tier
+from factoryfloor.backend.telemetry.gpu_rows import (
+    GpuRows,
+    GpuRowsQuery,
+    GpuRowsSource,
+    LocalGpuRows,
+)
+from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.widgets.colour_scale import (
     CODE_COLOURS,
     NO_READING_CODE,
-    SCALE_CODES,
     ColourScaleBar,
     value_codes,
 )
@@ -48,14 +61,14 @@ NO_READING_RGB = (190, 190, 190)
 """Neutral light grey: not on the viridis scale, and reads as "nothing here" on white."""
 SELECTION_RGB = (228, 0, 43)
 """Red outline of the selected GPU or rack: stands out against every viridis colour."""
-LOW_IS_WORST = frozenset({"util_pct"})
-"""Quantities whose worst GPU is the lowest (an idle GPU makes no tokens); for the others the
-highest is (temperatures, power)."""
 WORST_WORDS = {"util_pct": "least busy", "power_w": "most power", "temp_c": "hottest",
                "mem_temp_c": "hottest memory"}  # fmt: skip
 """How the header names the GPU a reduced row shows."""
 MIN_WINDOW_S, MAX_WINDOW_S = 60.0, 86_400.0
 DEFAULT_WINDOW_S = 300.0
+ANSWER_TIMEOUT_S = 2.0
+"""An answer this late is given up on (the service restarted, the link dropped): the next
+frame asks again rather than the picture freezing."""
 
 
 def _lookup_table() -> np.ndarray:
@@ -67,34 +80,6 @@ def _lookup_table() -> np.ndarray:
 
 
 LOOKUP_TABLE = _lookup_table()
-
-
-def severity(codes: np.ndarray, low_is_worst: bool) -> np.ndarray:
-    """``codes`` ranked by how bad they are (uint8, higher is worse): "no reading" worst of all,
-    then the lowest reading (``low_is_worst``) or the highest. With ``low_is_worst`` it is its
-    own inverse; otherwise adding 1 undoes it."""
-    if low_is_worst:
-        return np.uint8(SCALE_CODES) - codes  # no reading (0) -> 255, code 1 -> 254
-    return codes - np.uint8(1)  # uint8 wraps: no reading (0) -> 255, code 255 -> 254
-
-
-def worst_rows(codes: np.ndarray, group: int, low_is_worst: bool) -> np.ndarray:
-    """(columns, ceil(rows / group)) codes, each the worst of ``group`` consecutive rows
-    (``severity``): a silent or overheating GPU must not vanish from a reduced picture."""
-    columns, rows = codes.shape
-    ranked = severity(codes, low_is_worst)
-    pad = (-rows) % group
-    if pad:  # the last group is short: pad with the least bad rank
-        ranked = np.pad(ranked, ((0, 0), (0, pad)), constant_values=0)
-    worst = ranked.reshape(columns, -1, group).max(axis=2)
-    return severity(worst, low_is_worst) if low_is_worst else worst + np.uint8(1)
-
-
-def code_value(code: int, low: float, high: float) -> float:
-    """The value at the middle of a code's step of the scale (NaN for "no reading")."""
-    if code == NO_READING_CODE:
-        return math.nan
-    return low + (code - 1) * (high - low) / (SCALE_CODES - 1)
 
 
 class _RackAxis(pg.AxisItem):
@@ -170,11 +155,12 @@ class _RackAxis(pg.AxisItem):
 class FleetHeatmap(QWidget):
     """Every GPU of the running design as a row of colour cells over the chosen time window.
 
-    The Run view (and the control-room wall) own it: they hand over the ``LiveHistory``
-    (``set_history``), the quantity and its fixed scale ends (``set_quantity``), the window
-    (``set_window``) and pause (``set_paused``), and call ``refresh`` after each frame. A left
-    click on a cell emits ``gpu_clicked``; the Run view answers with ``select_gpu`` (which never
-    emits), so selection from elsewhere looks the same.
+    The Run view (and the control-room wall) own it: they hand over the ``LiveHistory`` and
+    where to ask for its GPUs' rows (``set_history``), the quantity and its fixed scale ends
+    (``set_quantity``), the window (``set_window``) and pause (``set_paused``), and call
+    ``refresh`` after each frame. A left click on a cell emits ``gpu_clicked``; the Run view
+    answers with ``select_gpu`` (which never emits), so selection from elsewhere looks the
+    same.
     """
 
     gpu_clicked = Signal(str, int)
@@ -235,39 +221,64 @@ class FleetHeatmap(QWidget):
         self.view.sigResized.connect(self._follow_view)
 
         self._history: LiveHistory | None = None
+        self._source: GpuRowsSource | None = None
         self.quantity, self.label, self.unit = "util_pct", "GPU utilisation", "%"
         self.low, self.high = 0.0, 100.0
         self.window_s = DEFAULT_WINDOW_S
         self.paused = False
         self._paused_end_s = math.nan
         """Newest frame when paused: what the image shows, and where rebuilds end meanwhile."""
-        self.image: np.ndarray | None = None
-        """(columns, GPU rows) uint8 codes, oldest column first; None before any reading."""
+        self.drawn: GpuRowsQuery | None = None
+        """What is drawn: its columns, tier and rows; None before any answer."""
         self.shown: np.ndarray | None = None
-        """What is drawn: ``image``'s rows in view reduced to pixel rows (``worst_rows``)."""
-        self.shown_rows = (0, 0, 1)
-        """(first GPU row, end row, GPU rows per shown row) of ``shown``."""
-        self.resolution_s = 0.0
-        self.columns = 0
-        self._tier: Tier | None = None
-        self._newest_bucket: int | None = None
-        """Index (time / resolution) of the image's newest column."""
+        """(columns, shown rows) uint8 codes, oldest column first: the rows in view reduced to
+        pixel rows, each the worst GPU of its group."""
+        self.shown_values: np.ndarray | None = None
+        """(columns, shown rows) float32: the value of each cell (NaN: no reading)."""
+        self.shown_gpus: np.ndarray | None = None
+        """(columns, shown rows) int32: the GPU row each cell shows."""
+        self._wanted: GpuRowsQuery | None = None
+        """The window last asked for: the layout answers must fit."""
+        self._asking = 0
+        """Number of the question whose answer is awaited (0: none); answers to others are
+        dropped."""
+        self._asked_at_s = -math.inf
+        self._questions = 0
         self.hover_text = ""
         self._update_header()
 
     # --- Owner's API -----------------------------------------------------------------------
 
     @property
+    def resolution_s(self) -> float:
+        return self.drawn.resolution_s if self.drawn is not None else 0.0
+
+    @property
+    def columns(self) -> int:
+        return self.drawn.columns if self.drawn is not None else 0
+
+    @property
+    def shown_rows(self) -> tuple[int, int, int]:
+        """(first GPU row, end row, GPU rows per shown row) of ``shown``."""
+        drawn = self.drawn
+        return (drawn.first_row, drawn.end_row, drawn.group) if drawn else (0, 0, 1)
+
+    @property
     def shown_until_s(self) -> float:
         """End of the image's newest column, epoch seconds (NaN: no image): live, the column of
         the newest frame at the last refresh; paused, the column of the pause."""
-        if self._newest_bucket is None:
+        if self.drawn is None:
             return math.nan
-        return (self._newest_bucket + 1) * self.resolution_s
+        return (self.drawn.newest_bucket + 1) * self.drawn.resolution_s
 
-    def set_history(self, history: LiveHistory | None) -> None:
-        """Lay out one row per GPU of ``history`` (plan order), or clear (None)."""
+    def set_history(self, history: LiveHistory | None,
+                    source: GpuRowsSource | None = None) -> None:  # fmt: skip
+        """Lay out one row per GPU of ``history`` (plan order), whose rows are asked of
+        ``source`` (default: the history itself, if it keeps every GPU), or clear (None)."""
         self._history = history
+        if source is None and history is not None and history.keep_gpus:
+            source = LocalGpuRows(history)
+        self._source = source
         self.selection.hide()
         if self.paused:  # show the new history as it stands, still paused
             self._paused_end_s = history.latest_s if history is not None else math.nan
@@ -309,27 +320,24 @@ class FleetHeatmap(QWidget):
         self._rebuild()
 
     def refresh(self) -> None:
-        """Bring the image up to the newest frame: shift by the buckets that have passed and
-        re-read only those columns (and the previous newest, which may have had more frames
-        since it was last read). Does nothing while paused."""
+        """Bring the image up to the newest frame: ask for the buckets that have passed (and
+        the previous newest, which may have had more frames since it was read), to be shifted
+        in when they come. Does nothing while paused, or while an answer is awaited."""
         history = self._history
         if self.paused or history is None or math.isnan(history.latest_s):
             return
-        if self.image is None or self._tier is None or self._newest_bucket is None:
-            self._rebuild()
+        if self._awaiting():
             return
-        newest = math.floor(history.latest_s / self.resolution_s)
-        passed = newest - self._newest_bucket
-        if passed < 0 or passed >= self.columns:
+        drawn = self.drawn
+        if drawn is None or _layout(drawn) != _layout(self._wanted):
+            self._rebuild()  # the window asked for never came
+            return
+        newest = math.floor(history.latest_s / drawn.resolution_s)
+        passed = newest - drawn.newest_bucket
+        if passed < 0 or passed >= drawn.columns:
             self._rebuild()  # the clock went back, or the whole window has passed
             return
-        fresh = self._read_codes(passed + 1, newest)
-        for image, columns in ((self.image, fresh), (self.shown, self._reduce(fresh))):
-            if passed:
-                image[:-passed] = image[passed:]
-            image[-(passed + 1) :] = columns
-        self._newest_bucket = newest
-        self._show_image()
+        self._ask(replace(drawn, columns=passed + 1, newest_bucket=newest), self._take_update)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -372,41 +380,66 @@ class FleetHeatmap(QWidget):
     # --- Reading and drawing ---------------------------------------------------------------
 
     def _rebuild(self) -> None:
-        """Read the whole window again and redraw it (what is shown has changed)."""
+        """Ask for the whole window again (what is shown has changed); what is drawn stays
+        until the answer comes."""
         self._update_header()
         history = self._history
         end_s = self._paused_end_s if self.paused else math.nan
         if history is not None and math.isnan(end_s):
             end_s = history.latest_s
-        if history is None or math.isnan(end_s):
-            self.image, self.shown, self._tier, self._newest_bucket = None, None, None, None
-            self.columns, self.resolution_s = 0, 0.0
+        if history is None or math.isnan(end_s) or self._source is None:
+            self.drawn = self._wanted = None
+            self.shown = self.shown_values = self.shown_gpus = None
+            self._asking = 0
             self.image_item.clear()
+            self._update_header()
             return
-        self._tier = history.series.tier_for(self.window_s)
-        self.resolution_s = self._tier.resolution_s
-        self.columns = min(max(1, math.ceil(self.window_s / self.resolution_s)),
-                           self._tier.columns)  # fmt: skip
-        self._newest_bucket = math.floor(end_s / self.resolution_s)
-        self.image = np.ascontiguousarray(self._read_codes(self.columns, self._newest_bucket))
-        self.shown_rows = self._rows_in_view()
-        self.shown = self._reduce(self.image)
+        tier = history.series.tier_for(self.window_s)
+        columns = min(max(1, math.ceil(self.window_s / tier.resolution_s)), tier.columns)
+        first, end, group = self._rows_in_view()
+        self._wanted = GpuRowsQuery(self.quantity, first, end, group, columns,
+                                    math.floor(end_s / tier.resolution_s),
+                                    tier.resolution_s)  # fmt: skip
+        self._ask(self._wanted, self._take_window)
+
+    def _ask(self, query: GpuRowsQuery, take: Callable[[GpuRows], None]) -> None:
+        """Ask ``query``; ``take`` its answer if it is still the question when it comes."""
+        self._questions += 1
+        number = self._asking = self._questions
+        self._asked_at_s = time.monotonic()
+
+        def answered(rows: GpuRows) -> None:
+            if number == self._asking and shiboken6.isValid(self):  # not closed meanwhile
+                self._asking = 0
+                take(rows)
+
+        self._source.ask(query, answered)
+
+    def _awaiting(self) -> bool:
+        return bool(self._asking) and time.monotonic() - self._asked_at_s < ANSWER_TIMEOUT_S
+
+    def _take_window(self, rows: GpuRows) -> None:
+        self.drawn = rows.query
+        self.shown_values = np.array(rows.values, np.float32)  # its own: shifted each frame
+        self.shown_gpus = np.array(rows.gpu_rows, np.int32)
+        self.shown = value_codes(self.shown_values, self.low, self.high)
         self._update_header()
         self._show_image()
 
-    def _read_codes(self, count: int, newest_bucket: int) -> np.ndarray:
-        """Codes of the ``count`` newest columns up to ``newest_bucket``."""
-        return value_codes(self._read_values(count, newest_bucket), self.low, self.high)
-
-    def _read_values(self, count: int, newest_bucket: int,
-                     rows: list[int] | None = None) -> np.ndarray:  # fmt: skip
-        """(count, rows) values of the ``count`` columns up to ``newest_bucket``, from this
-        window's tier (named, so a one-column update of a long window reads one column)."""
-        tier = self._tier
-        end_s = (newest_bucket + 0.5) * tier.resolution_s
-        window = self._history.gpu_window(self.quantity, count * tier.resolution_s,
-                                          end_s=end_s, rows=rows, tier=tier)  # fmt: skip
-        return window.values[-count:]
+    def _take_update(self, rows: GpuRows) -> None:
+        """The newest columns: shift the image by the buckets that have passed, put them in."""
+        if self.paused:
+            return  # asked before the pause: the picture stays as it was
+        drawn, query = self.drawn, rows.query
+        passed = query.newest_bucket - drawn.newest_bucket
+        fresh = (value_codes(rows.values, self.low, self.high), rows.values, rows.gpu_rows)
+        for image, columns in zip((self.shown, self.shown_values, self.shown_gpus), fresh,
+                                  strict=True):  # fmt: skip
+            if passed:
+                image[:-passed] = image[passed:]
+            image[-query.columns :] = columns
+        self.drawn = replace(drawn, newest_bucket=query.newest_bucket)
+        self._show_image()
 
     def _rows_in_view(self) -> tuple[int, int, int]:
         """(first GPU row, end row, rows per pixel row) to draw: the rows in view, in groups of
@@ -419,29 +452,20 @@ class FleetHeatmap(QWidget):
         end = min(count, math.ceil(high / group) * group)
         return (first, end, group) if end > first else (0, count, 1)
 
-    def _reduce(self, codes: np.ndarray) -> np.ndarray:
-        """``codes`` (columns, every GPU row) as shown: the rows in view, reduced."""
-        first, end, group = self.shown_rows
-        rows = codes[:, first:end]
-        if group == 1:
-            return rows.copy()  # never ``image`` itself: both are shifted on each frame
-        return worst_rows(rows, group, self.quantity in LOW_IS_WORST)
-
     def _follow_view(self) -> None:
-        """Zoomed, scrolled or resized: reduce the rows now in view, if they changed."""
-        rows = self._rows_in_view()
-        if self.image is None or rows == self.shown_rows:
+        """Zoomed, scrolled or resized: ask for the rows now in view, if they changed."""
+        wanted = self._wanted
+        if wanted is None:
             return
-        self.shown_rows = rows
-        self.shown = self._reduce(self.image)
-        self._update_header()
-        self._show_image()
+        first, end, group = self._rows_in_view()
+        if (first, end, group) != (wanted.first_row, wanted.end_row, wanted.group):
+            self._rebuild()
 
     def _show_image(self) -> None:
-        if self.shown is None or self._newest_bucket is None:
+        if self.shown is None or self.drawn is None:
             return
         self.image_item.setImage(self.shown, autoLevels=False, levels=(0, 255))
-        first_s = (self._newest_bucket - self.columns + 1) * self.resolution_s
+        first_s = (self.drawn.newest_bucket - self.columns + 1) * self.resolution_s
         span_s = self.columns * self.resolution_s
         first, _, group = self.shown_rows
         height = float(self.shown.shape[1] * group)
@@ -461,7 +485,7 @@ class FleetHeatmap(QWidget):
         self.legend.set_scale(self.unit, "", self.low, self.high)  # "%  0 [bar] 100"
         note = f"{_duration_text(self.resolution_s)} per column · " if self.resolution_s else ""
         group = self.shown_rows[2]
-        if group > 1 and self.image is not None:
+        if group > 1 and self.shown is not None:
             worst = WORST_WORDS.get(self.quantity, "worst")
             note += (f"each row of pixels shows the {worst} of {group} GPUs (grey if one has "
                      "no reading); the wheel zooms in")  # fmt: skip
@@ -482,36 +506,40 @@ class FleetHeatmap(QWidget):
         row = math.floor(point.y())
         if not 0 <= row < len(history.gpu_rows):
             return None
-        column = None
-        if self.image is not None and self._newest_bucket is not None:
-            first = self._newest_bucket - self.columns + 1
-            n = math.floor(point.x() / self.resolution_s) - first
-            column = n if 0 <= n < self.columns else None
-        first_row, _, group = self.shown_rows
-        if column is not None and group > 1:  # the GPU whose colour this pixel row shows
-            start = first_row + (row - first_row) // group * group
-            band = self.image[column, start : start + group]
-            row = start + int(np.argmax(severity(band, self.quantity in LOW_IS_WORST)))
-        return column, row
+        cell = self._shown_cell(point.x(), row)
+        if cell is None:
+            return None, row
+        return cell[0], int(self.shown_gpus[cell])
+
+    def _shown_cell(self, time_s: float, row: int) -> tuple[int, int] | None:
+        """(column, shown row) of ``shown`` at a time and GPU row; None off the image."""
+        drawn = self.drawn
+        if drawn is None or self.shown is None or not drawn.first_row <= row < drawn.end_row:
+            return None
+        first = drawn.newest_bucket - drawn.columns + 1
+        column = math.floor(time_s / drawn.resolution_s) - first
+        if not 0 <= column < drawn.columns:
+            return None
+        return column, (row - drawn.first_row) // drawn.group
 
     def cell_text(self, column: int, row: int) -> str:
         """Hover text of a cell: which GPU, when, and its value (or "no reading")."""
         history = self._history
-        if history is None or self.image is None or self._newest_bucket is None:
+        drawn = self.drawn
+        if history is None or drawn is None or self.shown is None:
             return ""
         rack_id, gpu = history.gpu_rows[row]
-        bucket = self._newest_bucket - self.columns + 1 + column
-        start_s = bucket * self.resolution_s
+        bucket = drawn.newest_bucket - drawn.columns + 1 + column
+        start_s = bucket * drawn.resolution_s
         when = time.strftime("%H:%M:%S", time.localtime(start_s))
-        if self.resolution_s > 1.0:
-            end = time.strftime("%H:%M:%S", time.localtime(start_s + self.resolution_s))
+        if drawn.resolution_s > 1.0:
+            end = time.strftime("%H:%M:%S", time.localtime(start_s + drawn.resolution_s))
             when = f"{when}-{end} mean"
-        values = self._read_values(1, bucket, rows=[row])
-        value = float(values[-1, 0])
-        prefix = ""
-        if math.isnan(value):  # paused long enough for the history to have moved on
-            value, prefix = code_value(int(self.image[column, row]), self.low, self.high), "≈ "
-        reading = "no reading" if math.isnan(value) else f"{prefix}{value:,.1f} {self.unit}"
+        cell = self._shown_cell((bucket + 0.5) * drawn.resolution_s, row)
+        if cell is None or int(self.shown_gpus[cell]) != row:
+            return f"rack {rack_id}, GPU {gpu} · {when}"  # not the GPU drawn there
+        value = float(self.shown_values[cell])
+        reading = "no reading" if math.isnan(value) else f"{value:,.1f} {self.unit}"
         return f"rack {rack_id}, GPU {gpu} · {when} · {reading}".rstrip()
 
     def _on_click(self, event: object) -> None:
@@ -530,6 +558,11 @@ class FleetHeatmap(QWidget):
                 QToolTip.showText(QCursor.pos(), text, self.plot)
             else:
                 QToolTip.hideText()
+
+
+def _layout(query: GpuRowsQuery | None) -> GpuRowsQuery | None:
+    """What a query draws, whatever its newest column."""
+    return replace(query, newest_bucket=0) if query is not None else None
 
 
 def _duration_text(seconds: float) -> str:

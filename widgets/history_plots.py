@@ -1,7 +1,9 @@
 """Run view's time plots: GPUs, heat per loop against CDU capacity, coolant, tokens.
 
 Read from a ``LiveHistory`` (multi-resolution, fixed memory), so any offered window from a
-minute to a day is a handful of array slices; the plots never keep history of their own.
+minute to a day is a handful of array slices; the plots never keep history of their own. The
+per-GPU curves of the selected rack are asked of a ``GpuRowsSource`` (the service: a window
+keeps no GPU's history) and drawn when the answer comes.
 
 Drawn the fast way (design notes, sections 8 and 9): every curve is created once (when the
 history is set) and updated with ``setData`` (``stacked_plot``); 1 px pens without
@@ -19,7 +21,7 @@ data) and the x axes become draggable (wheel zooms x), so the operator can scrol
 
 This module assembles the six plots (``stacked_plot``) with their controls
 (``plot_controls``), crosshair (``plot_crosshair``) and colours (``plot_theme``), applies what
-``plot_choice`` chooses, and decides when to draw and what span. It runs a little over 500
+``plot_choice`` chooses, and decides when to draw and what span. It runs to nearly 600
 lines because it holds the state every control changes (window, pause, grouping, quantity,
 selected rack) and each change ends in a redraw decided here; split, that state would only be
 passed back and forth.
@@ -28,13 +30,21 @@ passed back and forth.
 from __future__ import annotations
 
 import math
+from itertools import count
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QFont, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import QApplication, QFrame, QScrollArea, QVBoxLayout, QWidget
 
+from factoryfloor.backend.telemetry.gpu_rows import (
+    GpuRows,
+    GpuRowsQuery,
+    GpuRowsSource,
+    LocalGpuRows,
+)
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, WINDOWS_S, LiveHistory
 from factoryfloor.widgets.plot_choice import (
     EFFICIENCY_CURVES,
@@ -70,6 +80,10 @@ class HistoryPlots(QWidget):
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Space toggles pause
         self._history: LiveHistory | None = None
+        self._source: GpuRowsSource | None = None
+        self._questions = count(1)
+        self._asking = 0
+        """Number of the per-GPU question whose answer is drawn when it comes (0: none)."""
         self._loops = LoopChoice({})
         self._window_s = WINDOWS_S[1]
         self._paused = False
@@ -182,11 +196,16 @@ class HistoryPlots(QWidget):
         return readout_column(self.plots[plot_key], x_s)
 
     def set_history(self, history: LiveHistory | None,
-                    loop_capacities: dict[str, tuple[str, float]]) -> None:  # fmt: skip
-        """Show ``history`` (None: nothing). ``loop_capacities``: loop id -> (CDU id, CDU
+                    loop_capacities: dict[str, tuple[str, float]],
+                    source: GpuRowsSource | None = None) -> None:  # fmt: skip
+        """Show ``history`` (None: nothing), its GPUs' curves asked of ``source`` (default: the
+        history itself, if it keeps every GPU). ``loop_capacities``: loop id -> (CDU id, CDU
         capacity in kW) in design order, the loops (and CDUs) there are to plot. Builds the
         loop and CDU curves, once: refreshes only set their data."""
         self._history = history
+        if source is None and history is not None and history.keep_gpus:
+            source = LocalGpuRows(history)
+        self._source = source
         self._loops = LoopChoice(loop_capacities)
         self._known_quantities = []
         heat = self.plots["heat"]
@@ -378,12 +397,35 @@ class HistoryPlots(QWidget):
         values = np.ascontiguousarray(window.values.T)  # a contiguous row per curve
         for key, columns in self._series.columns.items():
             self.plots[key].show(window.times_s, values[columns], window.resolution_s)
+        self._asking = 0
         gpu_rows = self._gpu_curves.gpu_rows
         if gpu_rows is not None:
-            gpus = history.gpu_window(self._quantity, span_s, end_s, gpu_rows)
-            self.plots["gpu"].show(gpus.times_s, np.ascontiguousarray(gpus.values.T),
-                                   gpus.resolution_s)  # fmt: skip
+            self._ask_gpus(gpu_rows, span_s, end_s)
         self._fit_y()
+
+    def _ask_gpus(self, rows: tuple[int, ...], span_s: float, end_s: float) -> None:
+        """Ask for the selected rack's GPUs over ``span_s`` up to ``end_s``; drawn when they
+        come, if nothing has been drawn since. No GPU (no rack selected) clears the plot."""
+        plot = self.plots["gpu"]
+        if not rows or self._source is None:
+            plot.show(np.empty(0), np.empty((0, 0), np.float32), 0.0)
+            return
+        tier = self._history.series.tier_for(span_s)
+        columns = min(max(1, math.ceil(span_s / tier.resolution_s)), tier.columns)
+        query = GpuRowsQuery(self._quantity, rows[0], rows[-1] + 1, 1, columns,
+                             math.floor(end_s / tier.resolution_s), tier.resolution_s)  # fmt: skip
+        number = self._asking = next(self._questions)
+
+        def answered(gpus: GpuRows) -> None:
+            if number != self._asking or not shiboken6.isValid(self):
+                return  # redrawn since (another window, rack or quantity), or closed
+            self._asking = 0
+            buckets = np.arange(query.newest_bucket - columns + 1, query.newest_bucket + 1)
+            plot.show((buckets + 0.5) * query.resolution_s,
+                      np.ascontiguousarray(gpus.values.T), query.resolution_s)  # fmt: skip
+            self._fit_y()
+
+        self._source.ask(query, answered)
 
     def _fit_y(self) -> None:
         """Steady y ranges for the columns in view (paused: the part of the scroll-back in

@@ -3,15 +3,25 @@
 pyqtgraph, drawn the fast way (design notes, section 8): curves are created once per rack and
 updated with ``setData``; 1 px pens without antialiasing; gaps (NaN) break the line rather than
 being drawn as zero. The GPU selected elsewhere (on the heatmap) is drawn thick and its table
-row selected, so it can be followed among the rack's 72.
+row selected, so it can be followed among the rack's 72. The GPUs' last minute is asked of a
+``GpuRowsSource`` (the service: a window keeps no GPU's history) and shown when it comes.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
+from factoryfloor.backend.telemetry.gpu_rows import (
+    GpuRows,
+    GpuRowsQuery,
+    GpuRowsSource,
+    LocalGpuRows,
+)
 from factoryfloor.backend.telemetry.history import LiveHistory
 
 WINDOW_S = 60.0
@@ -46,25 +56,42 @@ class RackDetailPanel(QWidget):
         self.gpu_index: int | None = None
         self._curves: dict[str, list[pg.PlotDataItem]] = {}
 
-    def show_rack(self, history: LiveHistory, rack_id: str, gpu_index: int | None = None) -> None:
-        """The last minute of ``rack_id``'s GPUs, ``gpu_index`` (if any) highlighted."""
-        rows = list(history.rows_of_rack.get(rack_id, ()))
+    def show_rack(self, history: LiveHistory, rack_id: str, gpu_index: int | None = None,
+                  source: GpuRowsSource | None = None) -> None:  # fmt: skip
+        """The last minute of ``rack_id``'s GPUs, ``gpu_index`` (if any) highlighted, asked of
+        ``source`` (default: the history itself, if it keeps every GPU)."""
+        rows = history.rows_of_rack.get(rack_id, range(0))
         if rack_id != self.rack_id or len(self._curves.get("util_pct", ())) != len(rows):
             self._build(rack_id, len(rows))
         if gpu_index != self.gpu_index:
             self._highlight(gpu_index)
-        latest: dict[str, np.ndarray] = {}
-        for quantity in {q for q, *_ in (*PLOTS, *TABLE)}:
-            window = history.gpu_window(quantity, WINDOW_S, rows=rows)
-            ago_s = window.times_s - history.latest_s
-            if quantity in self._curves:
-                for gpu, curve in enumerate(self._curves[quantity]):
-                    curve.setData(ago_s, window.values[:, gpu])
-            empty = np.full(len(rows), np.nan)
-            latest[quantity] = window.values[-1] if len(window.times_s) else empty
-        for gpu in range(len(rows)):
-            for column, (quantity, _, pattern) in enumerate(TABLE, start=1):
-                value = float(latest[quantity][gpu])
+        if source is None and history.keep_gpus:
+            source = LocalGpuRows(history)
+        if source is None or not rows or math.isnan(history.latest_s):
+            return
+        tier = history.series.tier_for(WINDOW_S)
+        columns = min(math.ceil(WINDOW_S / tier.resolution_s), tier.columns)
+        newest = math.floor(history.latest_s / tier.resolution_s)
+        for quantity in dict.fromkeys(q for q, *_ in (*PLOTS, *TABLE)):
+            query = GpuRowsQuery(quantity, rows.start, rows.stop, 1, columns, newest,
+                                 tier.resolution_s)  # fmt: skip
+            source.ask(query, lambda gpus, r=rack_id: self._show_gpus(r, history, gpus))
+
+    def _show_gpus(self, rack_id: str, history: LiveHistory, gpus: GpuRows) -> None:
+        """One quantity of a rack's GPUs: their curves and table column (if still shown)."""
+        if not shiboken6.isValid(self):
+            return  # closed since it was asked
+        if rack_id != self.rack_id or gpus.values.shape[1] != self.table.rowCount():
+            return  # another rack since
+        query = gpus.query
+        buckets = np.arange(query.newest_bucket - query.columns + 1, query.newest_bucket + 1)
+        ago_s = (buckets + 0.5) * query.resolution_s - history.latest_s
+        for gpu, curve in enumerate(self._curves.get(query.quantity, ())):
+            curve.setData(ago_s, gpus.values[:, gpu])
+        for column, (quantity, _, pattern) in enumerate(TABLE, start=1):
+            if quantity != query.quantity:
+                continue
+            for gpu, value in enumerate(gpus.values[-1].tolist()):
                 text = "n/a" if not np.isfinite(value) else pattern.format(value)
                 self.table.item(gpu, column).setText(text)
 

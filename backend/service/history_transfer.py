@@ -10,9 +10,13 @@ from factoryfloor.backend.service.messages import HistorySent
 from factoryfloor.backend.telemetry.history import HistoryExport, LiveHistory
 
 
-def history_reply(msg_id: str, history: LiveHistory) -> tuple[HistorySent, list[bytes]]:
-    """The reply to ``GetHistory``, and the arrays that follow its envelope."""
+def history_reply(msg_id: str, history: LiveHistory,
+                  with_gpus: bool = True) -> tuple[HistorySent, list[bytes]]:  # fmt: skip
+    """The reply to ``GetHistory``, and the arrays that follow its envelope (without the
+    per-GPU ones unless ``with_gpus``)."""
     recorded = history.export()
+    if not with_gpus:
+        recorded = HistoryExport(recorded.series_keys, recorded.series, {})
     reply = HistorySent(msg_id, tuple(recorded.series_keys), tuple(recorded.gpus),
                         tuple(t.columns for t in history.tiers), len(history.gpu_rows))  # fmt: skip
     parts: list[bytes] = []

@@ -81,6 +81,26 @@ class GetHistory(Request):
     Run shows the past at once."""
 
     msg_type: ClassVar[str] = "get_history"
+    with_gpus: bool = True
+    """Every GPU's history too; a window, which asks for the GPU rows it draws
+    (``QueryGpuRows``), needs none."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryGpuRows(Request):
+    """The GPU rows a view draws (``telemetry.gpu_rows.GpuRowsQuery``): ``columns`` buckets of
+    the tier of ``resolution_s`` up to ``newest_bucket``, of GPU rows ``first_row`` to
+    ``end_row`` in groups of ``group``, each the worst GPU of its group. Answered by
+    ``GpuRowsSent``."""
+
+    msg_type: ClassVar[str] = "query_gpu_rows"
+    quantity: str
+    first_row: int
+    end_row: int
+    group: int
+    columns: int
+    newest_bucket: int
+    resolution_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +197,16 @@ class HistoryExported(Reply):
     format: str
 
 
+@dataclass(frozen=True, slots=True)
+class GpuRowsSent(Reply):
+    """The answer to ``QueryGpuRows``: two raw parts after the envelope, the values (float32)
+    and the GPU row of each (int32), both ``columns`` x ``rows``, oldest column first."""
+
+    msg_type: ClassVar[str] = "gpu_rows_sent"
+    columns: int
+    rows: int
+
+
 # --- Notifications ------------------------------------------------------------------------------
 
 
@@ -190,5 +220,5 @@ class DesignApplied(Notification):
 
 
 register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, GetMoment, ExportHistory,
-         Welcome, KeysSent, StatusesSent, DesignSent, HistorySent, MomentSent, HistoryExported,
-         DesignApplied)  # fmt: skip
+         QueryGpuRows, Welcome, KeysSent, StatusesSent, DesignSent, HistorySent, MomentSent,
+         HistoryExported, GpuRowsSent, DesignApplied)  # fmt: skip

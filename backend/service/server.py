@@ -39,6 +39,7 @@ from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
+from factoryfloor.backend.service.gpu_rows_transfer import gpu_rows_reply
 from factoryfloor.backend.service.history_export import ExportError
 from factoryfloor.backend.service.history_export_reply import export_bytes
 from factoryfloor.backend.service.history_transfer import history_reply
@@ -57,6 +58,7 @@ from factoryfloor.backend.service.messages import (
     HistoryExported,
     KeysSent,
     MomentSent,
+    QueryGpuRows,
     StatusesSent,
     Welcome,
 )
@@ -336,8 +338,11 @@ class Service:
                 answer = KeysSent(request.msg_id, start, tuple(str(k) for k in keys))
             case GetStatuses():
                 answer = StatusesSent(request.msg_id, tuple(self._statuses.values()))
-            case GetHistory():
-                reply, parts = history_reply(request.msg_id, self.history)
+            case GetHistory(with_gpus=with_gpus):
+                reply, parts = history_reply(request.msg_id, self.history, with_gpus)
+                return [encode(reply), *parts]
+            case QueryGpuRows():  # a whole hall takes a while: numpy lets frames go meanwhile
+                reply, parts = await asyncio.to_thread(gpu_rows_reply, request, self.history)
                 return [encode(reply), *parts]
             case GetMoment(time_s=time_s):
                 moment = self.history.moment(time_s)

@@ -14,7 +14,10 @@ minute is 60 columns of 1 s, a day 480 columns of 3 min.
 
 Per-GPU series are kept as float16 (3 significant digits: 0.1 % utilisation, 0.5 W at 700 W,
 0.06 K): the heatmap and per-GPU curves need no more, and it halves the memory of the largest
-arrays (16,384 GPUs x 3 quantities x 1,560 columns is 150 MB instead of 300 MB).
+arrays (16,384 GPUs x 3 quantities x 1,560 columns is 150 MB instead of 300 MB). Only the
+service keeps them: a window's history (``keep_gpus=False``) keeps the per-rack, row and hall
+means and every other series, and asks the service for the GPU rows it draws
+(``gpu_rows``), so a window holds none of the largest arrays.
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ class _TierRing:
             values = self.data[slots].astype(np.float32)
         elif self.data.shape[1] == 0:  # no series recorded yet: every one asked for is missing
             values = np.full((len(slots), len(series)), np.nan, np.float32)
+        elif isinstance(series, range) and series.step == 1:  # a block of rows: no gather
+            values = self.data[slots, series.start : series.stop].astype(np.float32)
         else:
             index = np.asarray(series, np.int64)
             values = self.data[np.ix_(slots, np.maximum(index, 0))].astype(np.float32)
@@ -138,7 +143,8 @@ class SeriesHistory:
         tier: Tier | None = None,
     ) -> HistoryWindow:
         """The last ``span_s`` seconds up to ``end_s`` (default: the newest frame), of every
-        series or of the given ones (-1: a series not recorded, read as NaN), from ``tier``
+        series or of the given ones (-1: a series not recorded, read as NaN; a ``range`` is read
+        as a block, without gathering), from ``tier``
         (default: the finest that covers ``span_s``; a view updating a few columns of a long
         window names its tier)."""
         end = self.latest_s if end_s is None else end_s
@@ -254,8 +260,12 @@ class LiveHistory:
     milliseconds, too long to do on every frame.
     """
 
-    def __init__(self, design: Design, tiers: Sequence[Tier] = TIERS):
+    def __init__(self, design: Design, tiers: Sequence[Tier] = TIERS, keep_gpus: bool = True):
         self.tiers = tuple(tiers)
+        self.keep_gpus = keep_gpus
+        """Whether every GPU's history is kept (the service's) or only the per-rack, row and
+        hall means and the other series (a window's: it asks the service for what it draws of
+        the GPUs, ``gpu_rows``, and holds none of the largest arrays)."""
         self.gpu_rows: list[tuple[str, int]] = [
             (rack.id, i) for rack in design.racks for i in range(rack.gpu_count)
         ]
@@ -315,9 +325,8 @@ class LiveHistory:
                 self.series_keys.setdefault(key, len(self.series_keys))
         for quantity, (cols, rows) in found.items():
             self._gpu_columns[quantity] = (np.array(cols), np.array(rows))
-            if quantity not in self._gpu:
-                self._gpu[quantity] = SeriesHistory(len(self.gpu_rows), self.tiers, np.float16)
-                self._gpu_buffer[quantity] = np.full(len(self.gpu_rows), np.nan)
+            if quantity not in self._gpu_buffer:
+                self._keep_gpu(quantity)
                 for by, groups in self._groups.items():
                     for name in groups:
                         key = mean_key(by, name, quantity)
@@ -340,7 +349,8 @@ class LiveHistory:
         for quantity, (cols, rows) in self._gpu_columns.items():
             buffer = self._gpu_buffer[quantity]
             buffer[rows] = values[cols]
-            self._gpu[quantity].add(time_s, buffer)
+            if self.keep_gpus:
+                self._gpu[quantity].add(time_s, buffer)
             for by, groups in self._groups.items():
                 first = self.series_keys[mean_key(by, next(iter(groups)), quantity)]
                 row[first : first + len(groups)] = _group_means(buffer, *self._group_index[by],
@@ -356,7 +366,8 @@ class LiveHistory:
 
     def seed(self, recorded: HistoryExport) -> None:
         """Take what another history of the same design recorded (the service's, when a window
-        starts): the past shows at once instead of filling in from now."""
+        starts): the past shows at once instead of filling in from now. Per-GPU history is
+        taken only by a history that keeps it."""
         for key in recorded.series_keys:
             self.series_keys.setdefault(key, len(self.series_keys))
         self.series.grow(len(self.series_keys))
@@ -368,10 +379,17 @@ class LiveHistory:
         for quantity, tiers in recorded.gpus.items():
             if quantity not in GPU_QUANTITIES or tiers[0][1].shape[1] != len(self.gpu_rows):
                 continue  # another design's rows: nothing to take
-            if quantity not in self._gpu:
-                self._gpu[quantity] = SeriesHistory(len(self.gpu_rows), self.tiers, np.float16)
-                self._gpu_buffer[quantity] = np.full(len(self.gpu_rows), np.nan)
-            self._gpu[quantity].seed(tiers)
+            if quantity not in self._gpu_buffer:
+                self._keep_gpu(quantity)
+            if self.keep_gpus:
+                self._gpu[quantity].seed(tiers)
+
+    def _keep_gpu(self, quantity: str) -> None:
+        """Room for a GPU quantity: this frame's reading of every GPU (the means are taken
+        from it) and, if kept, every GPU's history."""
+        self._gpu_buffer[quantity] = np.full(len(self.gpu_rows), np.nan)
+        if self.keep_gpus:
+            self._gpu[quantity] = SeriesHistory(len(self.gpu_rows), self.tiers, np.float16)
 
     # --- Reading ---------------------------------------------------------------------------
 
@@ -405,7 +423,7 @@ class LiveHistory:
     @property
     def gpu_quantities(self) -> list[str]:
         """The per-GPU quantities some source reports, in ``GPU_QUANTITIES`` order."""
-        return [q for q in GPU_QUANTITIES if q in self._gpu]
+        return [q for q in GPU_QUANTITIES if q in self._gpu_buffer]
 
     def gpu_window(
         self,
@@ -416,7 +434,10 @@ class LiveHistory:
         tier: Tier | None = None,
     ) -> HistoryWindow:
         """(columns, GPU rows) of ``quantity``, all rows or the given ones; NaN where no
-        source reports it. ``tier`` as in ``SeriesHistory.window``."""
+        source reports it. ``tier`` as in ``SeriesHistory.window``. Only a history that keeps
+        every GPU has them (``keep_gpus``)."""
+        if not self.keep_gpus:
+            raise ValueError("this history keeps no per-GPU history: ask the service for it")
         history = self._gpu.get(quantity)
         end = self.latest_s if end_s is None else end_s
         if history is None:
