@@ -24,8 +24,10 @@ from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient
+from factoryfloor.backend.service.messages import AlarmsChanged
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
-from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
+from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures
+from factoryfloor.widgets.alarm_panel import AlarmPanel
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
@@ -128,6 +130,16 @@ class RunView(QObject):
         self.live_panel = LivePanel()
         self.live_dock = dock("Live", self.live_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.live_dock.hide()
+        self.alarm_panel = AlarmPanel()
+        self.alarm_dock = dock("Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.alarm_dock.hide()
+        self._active_alarms: list[str] | None = None
+        """The service's active alarms (the tile's count); None: not known."""
+        self.run_mode.alarms.connect(self._show_alarms)
+        self.alarm_panel.action_asked.connect(
+            lambda request: self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
+        )
+        self.alarm_panel.entity_chosen.connect(self.find_entity)
         self.quantity_box = QComboBox()
         for quantity, (label, _) in RACK_QUANTITIES.items():
             self.quantity_box.addItem(label, quantity)
@@ -135,7 +147,7 @@ class RunView(QObject):
         self.plots: HistoryPlots | None = None
         self.heatmap: FleetHeatmap | None = None
         self.rack_detail: RackDetailPanel | None = None
-        self.run_docks: list[QDockWidget] = [self.live_dock]
+        self.run_docks: list[QDockWidget] = [self.live_dock, self.alarm_dock]
         self.selection: Selection | None = None
         self.loop_capacity: dict[str, LoopCapacity] = {}
         """By loop id; fixed while running (editing is off in Run)."""
@@ -301,6 +313,22 @@ class RunView(QObject):
             detail.show()
             detail.raise_()
 
+    def find_entity(self, entity_id: str) -> None:
+        """Find an alarm's entity: a rack is selected in every view, a loop, CDU or feed on
+        the plan."""
+        if self.design is not None and any(r.id == entity_id for r in self.design.racks):
+            self.select_gpu(entity_id)
+        elif self.scene.select_entity(entity_id):
+            self.plan_view.centerOn(self.scene.items_by_id[entity_id])
+
+    # --- Alarms --------------------------------------------------------------------------------
+
+    def _show_alarms(self, shown: AlarmsChanged | None) -> None:
+        """The service's alarm list changed (None: no backend, so not known)."""
+        self._active_alarms = shown.active() if shown is not None else None
+        if shown is not None:
+            self.alarm_panel.show_alarms(shown)
+
     # --- Quantity ----------------------------------------------------------------------------
 
     def quantity_scale(self) -> QuantityScale:
@@ -345,9 +373,7 @@ class RunView(QObject):
                        for lp, h in live.loop_heat_kw.items() if lp in capacity})  # fmt: skip
         self.scene.show_live(rack_colours, loop_colours, values)
         facility = self.facility_figures(live)
-        alarms = live_alarms(live, {loop_id: c.capacity_kw for loop_id, c in capacity.items()})
-        if self.run_mode.backend_down:
-            alarms = None  # unknown, not "0 active alarms"
+        alarms = None if self.run_mode.backend_down else self._active_alarms
         now_s = time.time()
         self.live_panel.show_figures(facility, now_s, alarms)
         for view in self.extra_views:

@@ -14,6 +14,7 @@ one desk, and its alarms are no facility's record.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import tempfile
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from factoryfloor.backend.service.messages import ActOnAlarm, AlarmsChanged, Ala
 from factoryfloor.backend.service.roles import Role
 from factoryfloor.backend.telemetry.sink import SourceEvent
 from factoryfloor.backend.telemetry.store import Snapshot
+
+log = logging.getLogger("factoryfloor.service.alarms")
 
 
 def alarm_shown(alarm: Alarm, chattering: bool) -> AlarmShown:
@@ -66,6 +69,9 @@ class AlarmDesk:
         self, snapshot: Snapshot, events: Sequence[SourceEvent], time_s: float
     ) -> AlarmsChanged | None:
         transitions = self.system.step(snapshot, events, time_s)
+        for t in transitions:  # the service's log says what a headless service raised
+            if t.event == "active":
+                log.info("alarm raised (%s): %s", t.priority, t.message or t.alarm_id)
         return self._shown(time_s) if transitions else None
 
     async def act(
