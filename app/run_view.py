@@ -1,5 +1,5 @@
-"""The Run view: the live plan, KPI tiles, time plots, fleet heatmap and rack detail, wired to
-one RunMode and to each other.
+"""The Run view: the live plan, KPI tiles, the service's alarms, time plots, fleet heatmap and rack
+detail, wired to one RunMode and to each other.
 
 Every view reads the same LiveHistory after each frame, and selection is one thing: a rack
 clicked on the plan, a cell clicked on the heatmap or a rack chosen in the plots selects that

@@ -9,8 +9,8 @@ is not JSON: a small JSON header, then the arrays as raw bytes, so a window take
 of them without parsing 98,304 numbers (``frames``).
 
 A window that has not signed in is a viewer: it receives every frame (watching needs no
-account, as on a wall display) and may ask for keys, the design and history; what changes
-anything (applying a design, and next issues' acknowledge and control) checks the role the
+account, as on a wall display) and may ask for keys, the design, history and the alarms; what
+changes anything (applying a design, acknowledging or shelving an alarm) checks the role the
 sign-in gave.
 """
 
