@@ -33,15 +33,20 @@ RAISED = re.compile(r"alarm raised \(high\): A01: [\d.]+ kW, over the 1\.0 kW li
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[ServiceProcess]:
+def alarming_hall(folder: Path) -> Path:
     """The demo hall with one rule that fires at once: rack A01 drawing over 1 kW."""
     tree = json.loads(DEMO.read_text(encoding="utf-8"))
     tree["alarm_rules"] = [{"id": "a01-power", "kind": "threshold", "priority": "high",
                             "series": "rack", "quantity": "power_kw", "entities": ["A01"],
                             "direction": "high", "limit": 1.0}]  # fmt: skip
-    design = tmp_path / "hall.json"
+    design = folder / "hall.json"
     design.write_text(json.dumps(tree), encoding="utf-8")
+    return design
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[ServiceProcess]:
+    design = alarming_hall(tmp_path)
     users = UserStore(tmp_path / "data")
     users.add("olga", PASSWORD, Role.OPERATOR, "test")
     users.add("vic", PASSWORD, Role.VIEWER, "test")
@@ -213,3 +218,27 @@ def test_the_alarms_dock_shows_the_alarm_and_an_operator_acknowledges_it(
 
     panel.table.cellDoubleClicked.emit(0, 1)
     assert [i.entity_id for i in olga.run_view.scene.selectedItems()] == ["A01"]
+
+
+def test_a_windows_own_service_raises_alarms_and_keeps_no_journal_after_run(
+    qtbot, windows, tmp_path, monkeypatch
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where the window's own service keeps its journal
+    create_application()
+    window = MainWindow()
+    window.show()
+    windows.append(window)
+    with qtbot.waitSignal(window.design_shown, timeout=10_000):
+        window.open_file(alarming_hall(tmp_path))
+    window.run_action.trigger()
+    panel = window.run_view.alarm_panel
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 1, timeout=30_000)
+    assert [p.parent.name[:10] for p in scratch.glob(f"*/{FILE_NAME}")] == ["ff-alarms-"]
+    panel.table.selectRow(0)
+    panel.acknowledge_button.click()  # the local user is an engineer
+    qtbot.waitUntil(lambda: panel.table.item(0, 3).text() == "Acknowledged", timeout=10_000)
+
+    window.enter_design()
+    qtbot.waitUntil(lambda: not list(scratch.glob("ff-alarms-*")), timeout=15_000)
