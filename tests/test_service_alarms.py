@@ -219,6 +219,16 @@ def test_the_alarms_dock_shows_the_alarm_and_an_operator_acknowledges_it(
     panel.table.cellDoubleClicked.emit(0, 1)
     assert [i.entity_id for i in olga.run_view.scene.selectedItems()] == ["A01"]
 
+    panel.table.selectRow(0)
+    panel.shelve_for.setCurrentText("1 h")
+    panel.shelve_button.click()
+    for window in (olga, vic):
+        table = window.run_view.alarm_panel.table
+        qtbot.waitUntil(lambda t=table: t.rowCount() == 0, timeout=10_000)
+    qtbot.waitUntil(lambda: tile.value.text() == "0", timeout=10_000)
+    event, state, user, _ = journal_states(service.data)[-1]
+    assert (event, state, user) == ("shelve", "shelved", "olga")
+
 
 def test_a_windows_own_service_raises_alarms_and_keeps_no_journal_after_run(
     qtbot, windows, tmp_path, monkeypatch
