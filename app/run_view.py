@@ -100,6 +100,9 @@ class ExtraRunView(Protocol):
     def show_moment(self, time_s: float | None) -> None:
         """Show the moment ``time_s`` (the time control), or live again (None)."""
 
+    def show_alarms(self, shown: AlarmsChanged) -> None:
+        """The service's alarm list, each time it changes."""
+
 
 def follow_moment(plots: HistoryPlots, heatmap: FleetHeatmap, panel: LivePanel,
                   time_s: float | None) -> None:  # fmt: skip
@@ -133,8 +136,8 @@ class RunView(QObject):
         self.alarm_panel = AlarmPanel()
         self.alarm_dock = dock("Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.alarm_dock.hide()
-        self._active_alarms: list[str] | None = None
-        """The service's active alarms (the tile's count); None: not known."""
+        self.alarms_shown: AlarmsChanged | None = None
+        """The service's alarm list as last told; None: not known (no backend)."""
         self.run_mode.alarms.connect(self._show_alarms)
         self.alarm_panel.action_asked.connect(
             lambda request: self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
@@ -325,9 +328,11 @@ class RunView(QObject):
 
     def _show_alarms(self, shown: AlarmsChanged | None) -> None:
         """The service's alarm list changed (None: no backend, so not known)."""
-        self._active_alarms = shown.active() if shown is not None else None
+        self.alarms_shown = shown
         if shown is not None:
             self.alarm_panel.show_alarms(shown)
+            for view in self.extra_views:
+                view.show_alarms(shown)
 
     # --- Quantity ----------------------------------------------------------------------------
 
@@ -373,7 +378,8 @@ class RunView(QObject):
                        for lp, h in live.loop_heat_kw.items() if lp in capacity})  # fmt: skip
         self.scene.show_live(rack_colours, loop_colours, values)
         facility = self.facility_figures(live)
-        alarms = None if self.run_mode.backend_down else self._active_alarms
+        shown = None if self.run_mode.backend_down else self.alarms_shown
+        alarms = shown.active() if shown is not None else None  # None: unknown, not "0"
         now_s = time.time()
         self.live_panel.show_figures(facility, now_s, alarms)
         for view in self.extra_views:

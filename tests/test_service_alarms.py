@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from service_process import DEMO, ServiceProcess
 
+from factoryfloor.app.control_room import PANELS, WallLayout
 from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.service.alarms.journal import FILE_NAME, AlarmJournal
@@ -219,6 +220,13 @@ def test_the_alarms_dock_shows_the_alarm_and_an_operator_acknowledges_it(
     panel.table.cellDoubleClicked.emit(0, 1)
     assert [i.entity_id for i in olga.run_view.scene.selectedItems()] == ["A01"]
 
+    olga.show_control_room(WallLayout(panels=list(PANELS), rotating=False))
+    wall = olga.control_room
+    assert wall.alarms.table.item(0, 3).text() == "Acknowledged"
+    assert not wall.alarms.acknowledge_button.isVisible()  # a wall is read, not clicked
+    wall.resize(1920, 1080)
+    wall.grab().save(str(SCREENSHOTS / "alarms_wall.png"))
+
     panel.table.selectRow(0)
     panel.shelve_for.setCurrentText("1 h")
     panel.shelve_button.click()
@@ -226,6 +234,8 @@ def test_the_alarms_dock_shows_the_alarm_and_an_operator_acknowledges_it(
         table = window.run_view.alarm_panel.table
         qtbot.waitUntil(lambda t=table: t.rowCount() == 0, timeout=10_000)
     qtbot.waitUntil(lambda: tile.value.text() == "0", timeout=10_000)
+    assert wall.alarms.table.rowCount() == 0
+    wall.close()
     event, state, user, _ = journal_states(service.data)[-1]
     assert (event, state, user) == ("shelve", "shelved", "olga")
 

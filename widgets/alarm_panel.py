@@ -4,7 +4,8 @@ operator does to an alarm (acknowledge with an optional note, shelve for a while
 The list is the service's, whole, every time it changes (``AlarmsChanged``): the window never
 works out an alarm's state itself, so every attached window shows the same. Actions go to the
 service, which checks the role: a viewer's acknowledge is refused there, and the reason is shown
-here. A double-click finds the alarm's entity on the plan.
+here. A double-click finds the alarm's entity on the plan. The control-room wall shows the same
+list without the actions (``actions=False``): a wall is read across a room, not clicked.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class AlarmPanel(QWidget):
     entity_chosen = Signal(str)
     """An alarm was double-clicked: find its entity."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, actions: bool = True) -> None:
         super().__init__(parent)
         self.alarms: tuple[AlarmShown, ...] = ()
         self.flood_banner = AlertBanner("")
@@ -76,16 +77,22 @@ class AlarmPanel(QWidget):
         """The service's refusal, in its words; empty once an action went through."""
         self.answer.setWordWrap(True)
         self.answer.setStyleSheet("color: #c62828;")
-        actions = QHBoxLayout()
-        actions.addWidget(self.note, 1)
-        actions.addWidget(self.acknowledge_button)
-        actions.addWidget(self.shelve_button)
-        actions.addWidget(self.shelve_for)
+        row = QHBoxLayout()
+        row.addWidget(self.note, 1)
+        row.addWidget(self.acknowledge_button)
+        row.addWidget(self.shelve_button)
+        row.addWidget(self.shelve_for)
         layout = QVBoxLayout(self)
         layout.addWidget(self.flood_banner)
         layout.addWidget(self.table, 1)
-        layout.addLayout(actions)
-        layout.addWidget(self.answer)
+        if actions:
+            layout.addLayout(row)
+            layout.addWidget(self.answer)
+        else:  # owned, never shown
+            for widget in (self.note, self.acknowledge_button, self.shelve_button,
+                           self.shelve_for, self.answer):  # fmt: skip
+                widget.setParent(self)
+                widget.hide()
         self.table.itemSelectionChanged.connect(self._enable)
         self._enable()
 
