@@ -102,9 +102,9 @@ FREE_SIGN_IN_FAILURES = 3
 """Wrong passwords a window may try before each answer waits 1, 2, 4, ... s (up to 30 s)."""
 MAX_SIGN_IN_WAIT_S = 30.0
 FRAME_HWM = 2
+"""Frames held per window at each end (ZeroMQ's high-water mark): live data is for now."""
 ALARM_INTERVAL_S = 1.0
 """The alarm rules are evaluated once a second, on the store's latest readings."""
-"""Frames held per window at each end (ZeroMQ's high-water mark): live data is for now."""
 
 log = logging.getLogger("factoryfloor.service")
 
@@ -319,7 +319,7 @@ class Service:
         """Evaluate the rules on the thread of their own; tell every window if a state moved."""
         try:
             changed = await self.alarms.step(snap, events, now_s)
-        except Exception:  # a rule that fails must not stop the frames; the log says which
+        except Exception:  # a failing rule must not stop the frames; the log says what failed
             log.exception("alarm step failed")
             return
         if changed is not None:
@@ -331,8 +331,8 @@ class Service:
         actor = session.user or "viewer"
         subject = f"alarm {request.alarm_id}"
         try:
-            transition, changed = await self.alarms.act(request, session.user or "viewer",
-                                                        session.role, time.time())  # fmt: skip
+            transition, changed = await self.alarms.act(request, actor, session.role,
+                                                        time.time())  # fmt: skip
         except ActionRefused as refused:
             self._audit(actor, f"alarm.{request.action}", subject, "refused", str(refused))
             return Refused(request.msg_id, str(refused))
