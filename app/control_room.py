@@ -51,6 +51,9 @@ QWidget#controlRoom, QWidget#controlRoom QWidget { background: #0f1317; color: #
 QWidget#controlRoom QFrame#figureTile { border: 1px solid #2b353f; border-radius: 6px; }
 QWidget#controlRoom QLabel#panelTitle { color: #8fa1b3; font-weight: bold; }
 QWidget#controlRoom QLabel#trend { color: #b7c3ce; }
+QWidget#controlRoom QHeaderView::section { background: #1c242c; color: #b7c3ce;
+    border: none; padding: 4px; }
+QWidget#controlRoom QTableWidget { gridline-color: #2b353f; }
 QWidget#controlRoom QComboBox, QWidget#controlRoom QPushButton {
     background: #1c242c; border: 1px solid #3a4653; padding: 2px 8px; }
 """
