@@ -23,7 +23,7 @@ from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.service.alarms.journal import FILE_NAME, AlarmJournal
 from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.client import Credentials, ServiceClient
-from factoryfloor.backend.service.messages import ActOnAlarm, AlarmShown
+from factoryfloor.backend.service.messages import ActOnAlarm, AlarmShown, ApplyDesign
 from factoryfloor.backend.service.roles import Role
 from factoryfloor.backend.service.users import AUDIT_FILE, UserStore
 from factoryfloor.backend.telemetry.protocol import Refused, Reply
@@ -51,6 +51,7 @@ def service(tmp_path: Path) -> Iterator[ServiceProcess]:
     users = UserStore(tmp_path / "data")
     users.add("olga", PASSWORD, Role.OPERATOR, "test")
     users.add("vic", PASSWORD, Role.VIEWER, "test")
+    users.add("eve", PASSWORD, Role.ENGINEER, "test")
     process = ServiceProcess(design, tmp_path / "data").start()
     yield process
     process.stop()
@@ -132,6 +133,17 @@ def test_two_windows_see_the_acknowledgement_a_viewer_is_refused_and_both_are_au
                        ("olga", "alarm.acknowledge", f"alarm {ALARM}", "ok")]  # fmt: skip
     assert journal_states(service.data)[-1] == ("acknowledge", "acknowledged", "olga",
                                                  "crew on the way")  # fmt: skip
+
+
+def test_a_design_applied_is_evaluated_from_then_on(service, attach) -> None:
+    eve = attach("eve")
+    assert settle(lambda: shown(eve), eve)
+    tree = json.loads(service.design.read_text(encoding="utf-8"))
+    tree["alarm_rules"][0]["limit"] = 1e9  # A01 can never draw that
+    assert not isinstance(ask(eve, ApplyDesign(json.dumps(tree), 1)), Refused)
+    # Cleared before anyone acknowledged it: it stays listed until someone does.
+    assert settle(lambda: shown(eve).state == "rtn_unacknowledged", eve)
+    assert eve.alarms.active() == []
 
 
 def alarms_cli(*args: str) -> subprocess.CompletedProcess[str]:
