@@ -260,6 +260,7 @@ def test_a_windows_own_service_raises_alarms_and_keeps_no_journal_after_run(
     monkeypatch.setenv("TMPDIR", str(scratch))  # where the window's own service keeps its journal
     create_application()
     window = MainWindow()
+    window.resize(1400, 900)
     window.show()
     windows.append(window)
     with qtbot.waitSignal(window.design_shown, timeout=10_000):
