@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
         "'factoryfloor serve FILE' runs the service headless; "
         "'factoryfloor users add|remove|passwd|list' manages who may sign in to a service; "
         "'factoryfloor export --from T -o FILE' writes recorded history as CSV or Parquet; "
-        "'factoryfloor alarms [--journal --since T] [--csv FILE]' reads the alarm journal.",
+        "'factoryfloor alarms [--journal --since T] [--csv FILE]' reads the alarm journal "
+        "('--service HOST:PORT': asks a running service).",
     )
     parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo facility")

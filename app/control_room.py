@@ -30,14 +30,16 @@ from PySide6.QtWidgets import (
 )
 
 from factoryfloor.app.run_view import GpuQuantityScale, QuantityScale, RunView, follow_moment
+from factoryfloor.backend.service.messages import AlarmsChanged
 from factoryfloor.backend.telemetry.history import LiveHistory
+from factoryfloor.widgets.alarm_panel import AlarmPanel
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar
 from factoryfloor.widgets.floor_plan import FloorPlanView
 from factoryfloor.widgets.live_panel import TILES, LivePanel
 
 PANELS = {"plan": "Floor plan", "kpis": "KPI tiles", "heatmap": "Fleet heatmap",
-          "plots": "Plots"}  # fmt: skip
+          "plots": "Plots", "alarms": "Alarms"}  # fmt: skip
 """Panels a wall can show: key -> title. The keys are remembered in the settings
 (``controlRoom/panels``), so they stay as they are."""
 
@@ -49,6 +51,9 @@ QWidget#controlRoom, QWidget#controlRoom QWidget { background: #0f1317; color: #
 QWidget#controlRoom QFrame#figureTile { border: 1px solid #2b353f; border-radius: 6px; }
 QWidget#controlRoom QLabel#panelTitle { color: #8fa1b3; font-weight: bold; }
 QWidget#controlRoom QLabel#trend { color: #b7c3ce; }
+QWidget#controlRoom QHeaderView::section { background: #1c242c; color: #b7c3ce;
+    border: none; padding: 4px; }
+QWidget#controlRoom QTableWidget { gridline-color: #2b353f; }
 QWidget#controlRoom QComboBox, QWidget#controlRoom QPushButton {
     background: #1c242c; border: 1px solid #3a4653; padding: 2px 8px; }
 """
@@ -171,8 +176,10 @@ class ControlRoomWindow(QWidget):
         plan_layout.setContentsMargins(0, 0, 0, 0)
         plan_layout.addWidget(self.plan_view, 1)
         plan_layout.addWidget(self.scale_bar)
+        self.alarms = AlarmPanel(actions=False)
         self.panels: dict[str, QWidget] = {
             "plan": plan_panel, "kpis": self.kpis, "heatmap": self.heatmap, "plots": self.plots,
+            "alarms": self.alarms,
         }  # fmt: skip
 
         outer = QVBoxLayout(self)
@@ -197,6 +204,8 @@ class ControlRoomWindow(QWidget):
         self.heatmap.set_history(history, run_view.gpu_rows)
         self.set_quantity(run_view.quantity_scale(), run_view.gpu_quantity_scale())
         self.show_alert(run_view.backend_banner.label.text())
+        if run_view.alarms_shown is not None:
+            self.alarms.show_alarms(run_view.alarms_shown)
         run_view.extra_views.append(self)
 
     # --- Layout --------------------------------------------------------------------------------
@@ -213,8 +222,8 @@ class ControlRoomWindow(QWidget):
 
     def _arrange(self, layout: WallLayout) -> None:
         """Rotating: one page per panel. Tiled: KPI tiles in a strip across the top, the plots
-        down the right (they need height: five stacked plots), the plan over the heatmap on
-        the left."""
+        over the alarms down the right (plots need height: five stacked plots), the plan over
+        the heatmap on the left."""
         shown = [key for key in PANELS if key in layout.panels]
         for key in PANELS:
             if key not in shown:  # kept (the wall's views stay whole) but owned and hidden
@@ -233,17 +242,16 @@ class ControlRoomWindow(QWidget):
         if "kpis" in shown:
             grid.addWidget(self._titled("kpis"), 0, 0, 1, 2)
             top = 1
-        left = [key for key in ("plan", "heatmap") if key in shown]
-        right = "plots" in shown
-        for i, key in enumerate(left):
-            grid.addWidget(self._titled(key), top + i, 0, 1, 1 if right else 2)
-            grid.setRowStretch(top + i, 1)
-        if right:
-            grid.addWidget(self._titled("plots"), top, 1 if left else 0, max(len(left), 1),
-                           1 if left else 2)  # fmt: skip
-            grid.setRowStretch(top, 1)
-        grid.setColumnStretch(0, 3)
-        grid.setColumnStretch(1, 2)
+        columns = QHBoxLayout()
+        grid.addLayout(columns, top, 0, 1, 2)
+        grid.setRowStretch(top, 1)
+        for keys, stretch in ((("plan", "heatmap"), 3), (("plots", "alarms"), 2)):
+            column = QVBoxLayout()
+            for key in keys:
+                if key in shown:  # the plots take twice the alarms' height
+                    column.addWidget(self._titled(key), 2 if key != "alarms" else 1)
+            if column.count():
+                columns.addLayout(column, stretch)
         self.stack.addWidget(page)
         self._show_header()
 
@@ -302,6 +310,9 @@ class ControlRoomWindow(QWidget):
         self, facility: dict[str, float], time_s: float, alarms: list[str] | None
     ) -> None:
         self.kpis.show_figures(facility, time_s, alarms)
+
+    def show_alarms(self, shown: AlarmsChanged) -> None:
+        self.alarms.show_alarms(shown)
 
     def select_gpu(self, rack_id: str, gpu_index: int | None) -> None:
         self.heatmap.select_gpu(rack_id, gpu_index)

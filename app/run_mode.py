@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +36,17 @@ from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient, BackendConfig, BackendExited
 from factoryfloor.backend.service.gpu_rows_transfer import ServiceGpuRows
 from factoryfloor.backend.service.history_transfer import HistoryTransferError, read_history
-from factoryfloor.backend.service.messages import GetHistory, GetMoment, HistorySent, MomentSent
+from factoryfloor.backend.service.messages import (
+    ActOnAlarm,
+    AlarmsChanged,
+    GetHistory,
+    GetMoment,
+    HistorySent,
+    MomentSent,
+)
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.live_figures import LiveAggregator
-from factoryfloor.backend.telemetry.protocol import Reply
+from factoryfloor.backend.telemetry.protocol import Refused, Reply
 from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 
 FRAME_INTERVAL_MS = 250
@@ -116,6 +124,9 @@ class RunMode(QObject):
     link_down = Signal(str)
     """The attached service stopped answering, or refused this window: what to tell the
     operator."""
+    alarms = Signal(object)
+    """The service's AlarmsChanged: the alarms it shows now, each time they change; None while
+    no backend runs (not known, rather than none)."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -147,6 +158,7 @@ class RunMode(QObject):
         """The attached service is down for this window, and the operator has been told."""
         self._keys: list[str] = []
         """The keys of the last frame: what reads as missing while no backend runs."""
+        self._alarms_shown: AlarmsChanged | None = None
         self._restart_timer = QTimer(self)
         self._restart_timer.setSingleShot(True)
         self._restart_timer.timeout.connect(self.restart_now)
@@ -215,6 +227,7 @@ class RunMode(QObject):
                 self._lose(client, client.lost)
         if not self.running or self._aggregator is None:
             return
+        self._follow_alarms()
         if self.client is None:
             self._show_missing()
             return
@@ -246,6 +259,31 @@ class RunMode(QObject):
         self.live.emit(self._aggregator.update(frame.keys, frame.values, self.quantity))
         if self.recorded is not None:
             self.history.emit(self.recorded)
+
+    # --- Alarms ----------------------------------------------------------------------------
+
+    @property
+    def link(self) -> ServiceClient | None:
+        """The command link to the service read from (the window's own, or attached)."""
+        client = self.client
+        return client.link if isinstance(client, BackendClient) else client
+
+    def _follow_alarms(self) -> None:
+        link = self.link
+        shown = link.alarms if link is not None and not self.backend_down else None
+        if shown is not self._alarms_shown:
+            self._alarms_shown = shown
+            self.alarms.emit(shown)
+
+    def act_on_alarm(self, request: ActOnAlarm, answered: Callable[[str], None]) -> None:
+        """Send an operator's action; ``answered`` gets the service's reason for refusing it,
+        or "" once it is done."""
+        link = self.link
+        if link is None:
+            answered("no service is running: the alarm list is not live")
+            return
+        link.send(request, lambda reply, _parts: answered(
+            reply.reason if isinstance(reply, Refused) else ""))  # fmt: skip
 
     # --- The time control ------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The Run view: the live plan, KPI tiles, time plots, fleet heatmap and rack detail, wired to
-one RunMode and to each other.
+"""The Run view: the live plan, KPI tiles, the service's alarms, time plots, fleet heatmap and rack
+detail, wired to one RunMode and to each other.
 
 Every view reads the same LiveHistory after each frame, and asks the service for the GPU rows
 it draws (``gpu_rows``: the window keeps no GPU's history). Selection is one thing: a rack
@@ -25,9 +25,11 @@ from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient
+from factoryfloor.backend.service.messages import AlarmsChanged
 from factoryfloor.backend.telemetry.gpu_rows import GpuRowsSource
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
-from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures, live_alarms
+from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures
+from factoryfloor.widgets.alarm_panel import AlarmPanel
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
@@ -100,6 +102,9 @@ class ExtraRunView(Protocol):
     def show_moment(self, time_s: float | None) -> None:
         """Show the moment ``time_s`` (the time control), or live again (None)."""
 
+    def show_alarms(self, shown: AlarmsChanged) -> None:
+        """The service's alarm list, each time it changes."""
+
 
 def follow_moment(plots: HistoryPlots, heatmap: FleetHeatmap, panel: LivePanel,
                   time_s: float | None) -> None:  # fmt: skip
@@ -130,6 +135,16 @@ class RunView(QObject):
         self.live_panel = LivePanel()
         self.live_dock = dock("Live", self.live_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.live_dock.hide()
+        self.alarm_panel = AlarmPanel()
+        self.alarm_dock = dock("Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.alarm_dock.hide()
+        self.alarms_shown: AlarmsChanged | None = None
+        """The service's alarm list as last told; None: not known (no backend)."""
+        self.run_mode.alarms.connect(self._show_alarms)
+        self.alarm_panel.action_asked.connect(
+            lambda request: self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
+        )
+        self.alarm_panel.entity_chosen.connect(self.find_entity)
         self.quantity_box = QComboBox()
         for quantity, (label, _) in RACK_QUANTITIES.items():
             self.quantity_box.addItem(label, quantity)
@@ -137,7 +152,7 @@ class RunView(QObject):
         self.plots: HistoryPlots | None = None
         self.heatmap: FleetHeatmap | None = None
         self.rack_detail: RackDetailPanel | None = None
-        self.run_docks: list[QDockWidget] = [self.live_dock]
+        self.run_docks: list[QDockWidget] = [self.live_dock, self.alarm_dock]
         self.selection: Selection | None = None
         self.loop_capacity: dict[str, LoopCapacity] = {}
         """By loop id; fixed while running (editing is off in Run)."""
@@ -309,6 +324,24 @@ class RunView(QObject):
             detail.show()
             detail.raise_()
 
+    def find_entity(self, entity_id: str) -> None:
+        """Find an alarm's entity: a rack is selected in every view, a loop, CDU or feed on
+        the plan."""
+        if self.design is not None and any(r.id == entity_id for r in self.design.racks):
+            self.select_gpu(entity_id)
+        elif self.scene.select_entity(entity_id):
+            self.plan_view.centerOn(self.scene.items_by_id[entity_id])
+
+    # --- Alarms --------------------------------------------------------------------------------
+
+    def _show_alarms(self, shown: AlarmsChanged | None) -> None:
+        """The service's alarm list changed (None: no backend, so not known)."""
+        self.alarms_shown = shown
+        if shown is not None:
+            self.alarm_panel.show_alarms(shown)
+            for view in self.extra_views:
+                view.show_alarms(shown)
+
     # --- Quantity ----------------------------------------------------------------------------
 
     def quantity_scale(self) -> QuantityScale:
@@ -353,9 +386,8 @@ class RunView(QObject):
                        for lp, h in live.loop_heat_kw.items() if lp in capacity})  # fmt: skip
         self.scene.show_live(rack_colours, loop_colours, values)
         facility = self.facility_figures(live)
-        alarms = live_alarms(live, {loop_id: c.capacity_kw for loop_id, c in capacity.items()})
-        if self.run_mode.backend_down:
-            alarms = None  # unknown, not "0 active alarms"
+        shown = None if self.run_mode.backend_down else self.alarms_shown
+        alarms = shown.active() if shown is not None else None  # None: unknown, not "0"
         now_s = time.time()
         self.live_panel.show_figures(facility, now_s, alarms)
         for view in self.extra_views:

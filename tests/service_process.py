@@ -51,6 +51,7 @@ class ServiceProcess:
         self.process: subprocess.Popen | None = None
         self.public_key = ""
         self.log: list[str] = []
+        self._lines: queue.Queue[str] = queue.Queue()
 
     @property
     def address(self) -> ServiceAddress:
@@ -62,22 +63,30 @@ class ServiceProcess:
             [sys.executable, "-m", "factoryfloor.app", "serve", str(self.design),
              "--data", str(self.data), "--listen", f"{HOST}:{self.port}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read_output, args=(self.process.stdout, lines),
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read_output, args=(self.process.stdout, self._lines),
                          daemon=True).start()  # fmt: skip
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while (left_s := deadline - time.monotonic()) > 0:
-            try:
-                line = lines.get(timeout=left_s)
-            except queue.Empty:
-                break
-            if not line:  # it exited
-                break
-            if match := _KEY_LINE.match(line):
-                self.public_key = match[1]
-                return self
+        match = self.wait_for_output(_KEY_LINE, READY_TIMEOUT_S)
+        if match is not None:
+            self.public_key = match[1]
+            return self
         self.kill()
         raise RuntimeError("factoryfloor serve did not start:\n" + "".join(self.log))
+
+    def wait_for_output(self, pattern: re.Pattern[str], timeout_s: float) -> re.Match | None:
+        """The first line from now on that ``pattern`` finds, as it is printed; None if the
+        service exits or prints none in ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while (left_s := deadline - time.monotonic()) > 0:
+            try:
+                line = self._lines.get(timeout=left_s)
+            except queue.Empty:
+                return None
+            if not line:  # it exited
+                return None
+            if match := pattern.search(line):
+                return match
+        return None
 
     def _read_output(self, stream, lines: queue.Queue[str]) -> None:
         """Keep reading what the service prints (its pipe never fills), into ``log``."""

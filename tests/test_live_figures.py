@@ -10,9 +10,7 @@ import pytest
 
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.telemetry.live_figures import (
-    GPU_SLOWDOWN_C,
     LiveAggregator,
-    live_alarms,
     loops_nearest_capacity,
 )
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
@@ -55,21 +53,6 @@ def test_facility_figures_and_busy_gpus(frame) -> None:
     assert live.facility["gpus_busy"] == busy
     assert live.facility["gpus"] == 1312
     assert live.loop_heat_kw["L-B2"] == pytest.approx(by_key["loop/L-B2/heat_kw"], rel=1e-6)
-
-
-def test_live_alarms_name_loops_over_capacity_and_racks_at_slowdown(frame) -> None:
-    design, keys, values, _ = frame
-    values = values.copy()
-    values[keys.index("gpu/C02/3/temp_c")] = GPU_SLOWDOWN_C + 1.0
-    values[keys.index("gpu/C02/4/temp_c")] = GPU_SLOWDOWN_C
-    values[keys.index("loop/L-B2/heat_kw")] = 999.0
-    live = LiveAggregator(design).update(keys, values, "util_pct")
-    assert live.hot_gpus == {"C02": 2}
-    capacity = {"L-B2": 500.0, "L-A1": 500.0}
-    assert live_alarms(live, capacity) == [
-        "Loop L-B2: 999 kW, over its CDU's 500 kW",
-        "Rack C02: 2 GPUs at or above 89 °C (slowdown)",
-    ]
 
 
 def test_a_large_hall_plots_the_loops_nearest_their_cdu_capacity() -> None:

@@ -28,7 +28,9 @@ from factoryfloor.backend.service.frames import Frame, FrameError, FrameHeader, 
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
     TOPIC_FRAME,
+    AlarmsChanged,
     DesignApplied,
+    GetAlarms,
     GetKeys,
     GetStatuses,
     Hello,
@@ -119,6 +121,9 @@ class ServiceClient:
         self.refused = ""
         """Why the service refused this window (sign-in, protocol version); "" if it did not."""
         self.design_applied: list[DesignApplied] = []
+        self.alarms: AlarmsChanged | None = None
+        """The alarms the service shows now (None until it has said): asked on each sign-in,
+        replaced by every notice of a change."""
         """Design versions applied since the caller last emptied the list."""
         self.latency_s: list[float] = []
         """Service-to-window delay of each frame received, for the caller to sample."""
@@ -163,6 +168,7 @@ class ServiceClient:
         self.refused = ""
         first = self.welcome is None
         self.welcome = reply
+        self.send(GetAlarms(), lambda _reply, _parts: None)  # the list comes as a notice
         if first:
             self._sub = self._curve_socket(zmq.SUB)
             self._sub.setsockopt(zmq.RCVHWM, 2)
@@ -230,6 +236,8 @@ class ServiceClient:
                 events.extend(raised)
             case DesignApplied():
                 self.design_applied.append(notice)
+            case AlarmsChanged():
+                self.alarms = notice
 
     def _add_keys(self, start: int, keys: tuple[str, ...]) -> None:
         del self.keys[start:]
@@ -285,6 +293,12 @@ class ServiceClient:
         if self._keys_slice is None or len(self._keys_slice) != count:
             self._keys_slice = self.keys[:count]
         return self._keys_slice
+
+    def wait(self, timeout_s: float) -> None:
+        """Block until something arrives on the command link, or ``timeout_s`` passes: for a
+        caller with no window and nothing else to do (``factoryfloor alarms --service``)."""
+        if not self._closed:
+            self._dealer.poll(round(timeout_s * 1000))
 
     # --- State ------------------------------------------------------------------------------
 

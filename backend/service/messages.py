@@ -9,8 +9,8 @@ is not JSON: a small JSON header, then the arrays as raw bytes, so a window take
 of them without parsing 98,304 numbers (``frames``).
 
 A window that has not signed in is a viewer: it receives every frame (watching needs no
-account, as on a wall display) and may ask for keys, the design and history; what changes
-anything (applying a design, and next issues' acknowledge and control) checks the role the
+account, as on a wall display) and may ask for keys, the design, history and the alarms; what
+changes anything (applying a design, acknowledging or shelving an alarm) checks the role the
 sign-in gave.
 """
 
@@ -125,6 +125,27 @@ class ExportHistory(Request):
     format: str
 
 
+@dataclass(frozen=True, slots=True)
+class GetAlarms(Request):
+    """The alarms shown now: asked on attaching; answered ``Accepted``, then an
+    ``AlarmsChanged`` notice to this window alone, the same notice every later change brings."""
+
+    msg_type: ClassVar[str] = "get_alarms"
+
+
+@dataclass(frozen=True, slots=True)
+class ActOnAlarm(Request):
+    """Acknowledge, shelve (until ``shelve_until_s``, epoch seconds), unshelve, or take out of
+    or return to service (``states.Action``'s values). The service checks the session's role and
+    answers ``Accepted`` or ``Refused`` with the reason; every window is then told."""
+
+    msg_type: ClassVar[str] = "act_on_alarm"
+    alarm_id: str
+    action: str
+    note: str = ""
+    shelve_until_s: float | None = None
+
+
 # --- Replies ------------------------------------------------------------------------------------
 
 
@@ -219,6 +240,47 @@ class DesignApplied(Notification):
     user: str
 
 
+ACTIVE_STATES = ("unacknowledged", "acknowledged")
+"""States of an alarm whose condition is active and not shelved: what the "Active alarms"
+tile counts (a returned-to-normal alarm waits for acknowledgement but is no longer active)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmShown:
+    """One alarm on the alarm list, as a window shows it."""
+
+    alarm_id: str
+    entity: str
+    priority: str
+    state: str
+    message: str
+    """The value and the limit in words: ``L-B2: 315 kW, over CDU-B2's 300 kW``."""
+    value: float | None
+    """None where there is no number behind it (a lost heartbeat)."""
+    changed_s: float
+    """When the state last changed (epoch seconds)."""
+    chattering: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmsChanged(Notification):
+    """The alarms shown now, highest priority then newest first, whole (a window replaces its
+    list): after every step of the service's alarm system that changed a state, after each
+    operator action, and to a window that asks (``GetAlarms``)."""
+
+    msg_type: ClassVar[str] = "alarms_changed"
+    alarms: tuple[AlarmShown, ...]
+    flood: bool
+    """More than 10 new alarms in the last 10 minutes: the window says so above the list."""
+    time_s: float
+
+    def active(self) -> list[str]:
+        """The messages of the alarms whose condition is active and not shelved: the tile's
+        count and its tooltip."""
+        return [a.message or a.alarm_id for a in self.alarms if a.state in ACTIVE_STATES]
+
+
 register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, GetMoment, ExportHistory,
          QueryGpuRows, Welcome, KeysSent, StatusesSent, DesignSent, HistorySent, MomentSent,
          HistoryExported, GpuRowsSent, DesignApplied)  # fmt: skip
+register(GetAlarms, ActOnAlarm, AlarmsChanged)

@@ -6,14 +6,17 @@ windows are seeded with, hands a snapshot a second to the history recorder (its 
 writes it to disk), and runs two CURVE-encrypted ZeroMQ sockets: a PUB socket that sends every
 window the latest frame ``FRAME_HZ`` times a second, and a ROUTER socket that answers each
 window's commands (sign-in, keys, the design, applying a design, history) and sends it notices
-(new series keys, source events, a design applied), which unlike frames must not be dropped.
+(new series keys, source events, a design applied, the alarm list changed), which unlike frames
+must not be dropped. The alarm rules are evaluated once a second on the store, on a thread of
+their own (``alarm_desk``), whether or not any window is attached.
 Windows cost the service nothing but the send: a slow or frozen window loses old frames at its
 high-water mark, and neither the service nor the other windows wait for it. A window that dies
 mid-request leaves a reply that ZeroMQ drops; the service carries on.
 
 What a window may do is what its session's role permits: a window that has not signed in is a
 viewer; the embedded service trusts the window that started it (the ``local_token`` it was
-given) as the local user, an engineer. Sign-ins and design changes go to the audit log.
+given) as the local user, an engineer. Sign-ins, design changes and alarm actions (refused ones
+too) go to the audit log.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import zmq.asyncio
 from factoryfloor.backend.design.design_file import DesignFileError
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
+from factoryfloor.backend.service.alarm_desk import AlarmDesk
+from factoryfloor.backend.service.alarms.states import ActionRefused
 from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
@@ -45,10 +50,12 @@ from factoryfloor.backend.service.history_export_reply import export_bytes
 from factoryfloor.backend.service.history_transfer import history_reply
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
+    ActOnAlarm,
     ApplyDesign,
     DesignApplied,
     DesignSent,
     ExportHistory,
+    GetAlarms,
     GetDesign,
     GetHistory,
     GetKeys,
@@ -81,7 +88,7 @@ from factoryfloor.backend.telemetry.protocol import (
 from factoryfloor.backend.telemetry.runner import run_sources
 from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 from factoryfloor.backend.telemetry.sources.assemble import build_sources
-from factoryfloor.backend.telemetry.store import TelemetryStore
+from factoryfloor.backend.telemetry.store import Snapshot, TelemetryStore
 
 FRAME_HZ = 10.0
 """Frames a second to every window. A window draws 4 a second; 10 keeps what it draws at most
@@ -98,6 +105,8 @@ FREE_SIGN_IN_FAILURES = 3
 MAX_SIGN_IN_WAIT_S = 30.0
 FRAME_HWM = 2
 """Frames held per window at each end (ZeroMQ's high-water mark): live data is for now."""
+ALARM_INTERVAL_S = 1.0
+"""The alarm rules are evaluated once a second, on the store's latest readings."""
 
 log = logging.getLogger("factoryfloor.service")
 
@@ -169,6 +178,12 @@ class Service:
         which has no data folder, keeps the live history only."""
         self._statuses: dict[tuple[str, str], SourceEvent] = {}
         """The latest status event of each source and subject, for windows attaching later."""
+        self.alarms = AlarmDesk(folder)
+        """The alarm system on the running design, evaluated whether or not a window is
+        attached; its journal in the data folder (an embedded service's, in a scratch one)."""
+        self._alarm_events: list[SourceEvent] = []
+        """Source events since the last alarm step: the next step's."""
+        self._alarm_step: asyncio.Task | None = None
 
     async def run(
         self, stopping: asyncio.Event, on_listening: Callable[[Listening], None] = lambda _: None
@@ -190,6 +205,7 @@ class Service:
         pub.setsockopt(zmq.SNDHWM, FRAME_HWM)
         try:
             listening = self._listening = self._bind(router, pub)
+            await self.alarms.open(design)
             self._start_sources(design)
             log.info("serving design version %d of %s on %s:%d (frames on port %d)",
                      self.versions.version, self.config.design_path, listening.host,
@@ -205,6 +221,10 @@ class Service:
             await self._stop_sources()
             if self.recorder is not None:  # commits the open minute: off the loop
                 await asyncio.to_thread(self.recorder.close)
+            if self._alarm_step is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._alarm_step
+            await self.alarms.close()
             # destroy, not term: term waits for every socket ever made to be closed, and a
             # socket a cancelled task was still using can leave it waiting for ever.
             context.destroy(linger=0)
@@ -249,7 +269,7 @@ class Service:
     async def _publish_frames(self, pub: zmq.asyncio.Socket) -> None:
         events_seen = 0
         seq = 0
-        recorded_s = on_disk_s = 0.0
+        recorded_s = on_disk_s = alarms_s = 0.0
         keys: list[str] = []
         history_seen = 0
         while True:
@@ -284,7 +304,52 @@ class Service:
                 self._statuses.update(((e.source, e.subject), e) for e in events
                                       if e.kind == "status")  # fmt: skip
                 await self._notify(EventsRaised(tuple(events)))
+                self._alarm_events.extend(events)
+            if now_s - alarms_s >= ALARM_INTERVAL_S and self._alarm_idle():
+                alarms_s = now_s
+                events, self._alarm_events = self._alarm_events, []
+                self._alarm_step = asyncio.create_task(self._step_alarms(snap, events, now_s))
             await asyncio.sleep(max(0.0, 1.0 / FRAME_HZ - (time.time() - now_s)))
+
+    # --- Alarms -----------------------------------------------------------------------------
+
+    def _alarm_idle(self) -> bool:
+        """No alarm step under way: a step that takes longer than a second is not piled on."""
+        return self._alarm_step is None or self._alarm_step.done()
+
+    async def _step_alarms(self, snap: Snapshot, events: list[SourceEvent], now_s: float) -> None:
+        """Evaluate the rules on the thread of their own; tell every window if a state moved."""
+        try:
+            changed = await self.alarms.step(snap, events, now_s)
+        except Exception:  # a failing rule must not stop the frames; the log says what failed
+            log.exception("alarm step failed")
+            return
+        if changed is not None:
+            await self._notify(changed)
+
+    async def _act_on_alarm(self, session: Session, request: ActOnAlarm) -> Reply:
+        """An operator's action, checked against the session's role; audited either way,
+        journaled by the alarm system, and every window told."""
+        actor = session.user or "viewer"
+        subject = f"alarm {request.alarm_id}"
+        try:
+            transition, changed = await self.alarms.act(request, actor, session.role,
+                                                        time.time())  # fmt: skip
+        except ActionRefused as refused:
+            self._audit(actor, f"alarm.{request.action}", subject, "refused", str(refused))
+            return Refused(request.msg_id, str(refused))
+        detail = f"{transition.old_state.value} -> {transition.new_state.value}"
+        self._audit(actor, f"alarm.{request.action}", subject, "ok",
+                    f"{detail}; {request.note}" if request.note else detail)  # fmt: skip
+        await self._notify(changed)
+        return Accepted(request.msg_id)
+
+    async def _send_alarms(self, identity: bytes, request: GetAlarms) -> Reply:
+        """The alarms shown now, to this window alone, as the notice every change brings."""
+        shown = await self.alarms.shown(time.time())
+        with contextlib.suppress(zmq.ZMQError):  # the window went away: nobody to tell
+            await self._router.send_multipart([identity, encode(shown)], zmq.NOBLOCK)
+        return Accepted(request.msg_id)
 
     async def _notify(self, message: Message) -> None:
         """Tell every attached window, on its command link: unlike frames, a notice (new keys,
@@ -355,6 +420,10 @@ class Service:
                 answer = DesignSent(request.msg_id, self.versions.version, self.versions.text)
             case ApplyDesign():
                 answer = await self._apply_design(session, request)
+            case GetAlarms():
+                answer = await self._send_alarms(identity, request)
+            case ActOnAlarm():
+                answer = await self._act_on_alarm(session, request)
             case _:
                 answer = Refused(
                     request.msg_id, f"the service takes no {request.msg_type} messages"
@@ -421,6 +490,7 @@ class Service:
             actor, "design.apply", self.config.design_path, "ok", f"version {self.versions.version}"
         )
         await self._stop_sources()
+        await self.alarms.open(design)
         self._start_sources(design)
         log.info("design version %d applied by %s", self.versions.version, actor)
         await self._notify(DesignApplied(self.versions.version, actor))

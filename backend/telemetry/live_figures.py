@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from factoryfloor.backend.design.alarm_rules import GPU_SLOWDOWN_C
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.telemetry.placement import GpuPlacement
 from factoryfloor.backend.telemetry.series import EntitySeries, FacilitySeries, GpuSeries, parse
@@ -39,8 +38,6 @@ class LiveFigures:
     figures with no reading are left out."""
     loop_heat_kw: dict[str, float]
     """Measured heat load of each loop (loops with no reading are left out)."""
-    hot_gpus: dict[str, int]
-    """Rack id -> GPUs at or above ``GPU_SLOWDOWN_C`` (racks with none are left out)."""
 
 
 class LiveAggregator:
@@ -119,32 +116,7 @@ class LiveAggregator:
             facility["gpus"] = float(len(util[0]))
         loops = {loop_id: float(values[c]) for loop_id, c in self._loop_columns.items()
                  if np.isfinite(values[c])}  # fmt: skip
-        return LiveFigures(rack_values, facility, loops, self._hot_gpus(values))
-
-    def _hot_gpus(self, values: np.ndarray) -> dict[str, int]:
-        temps = self._columns.get("gpu:temp_c")
-        if temps is None:
-            return {}
-        cols, racks = temps
-        hot = np.bincount(racks[values[cols] >= GPU_SLOWDOWN_C], minlength=len(self.rack_ids))
-        return {self.rack_ids[r]: int(hot[r]) for r in np.flatnonzero(hot)}
-
-
-def live_alarms(live: LiveFigures, loop_capacity_kw: dict[str, float]) -> list[str]:
-    """Conditions an operator must see now, one line each: loops carrying more heat than their
-    CDU can reject, and racks with GPUs at the slowdown temperature. (Acknowledgement,
-    shelving and the alarm journal are the alarm system's; this is the live view's count.)"""
-    lines = [
-        f"Loop {loop_id}: {heat_kw:,.0f} kW, over its CDU's {loop_capacity_kw[loop_id]:,.0f} kW"
-        for loop_id, heat_kw in sorted(live.loop_heat_kw.items())
-        if loop_id in loop_capacity_kw and heat_kw > loop_capacity_kw[loop_id]
-    ]
-    lines += [
-        f"Rack {rack_id}: {count} GPU{'s' if count > 1 else ''} at or above "
-        f"{GPU_SLOWDOWN_C:.0f} °C (slowdown)"
-        for rack_id, count in sorted(live.hot_gpus.items())
-    ]
-    return lines
+        return LiveFigures(rack_values, facility, loops)
 
 
 def loops_nearest_capacity(
