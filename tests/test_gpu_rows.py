@@ -5,7 +5,6 @@ history keeps (no per-GPU arrays)."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -121,7 +120,7 @@ def test_utilisation_shows_the_least_busy_and_group_one_is_every_gpu(fed: LiveHi
 
 
 def request_of(asked: GpuRowsQuery) -> QueryGpuRows:
-    return QueryGpuRows(**asdict(asked))
+    return QueryGpuRows(asked)
 
 
 @pytest.mark.parametrize(("changes", "field"), [

@@ -33,6 +33,8 @@ ALARM = "a01-power@A01"
 RAISED = re.compile(r"alarm raised \(high\): A01: [\d.]+ kW, over the 1\.0 kW limit")
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
+pytest_plugins = ["window_fixtures"]
+
 
 def alarming_hall(folder: Path) -> Path:
     """The demo hall with one rule that fires at once: rack A01 drawing over 1 kW."""
@@ -173,17 +175,6 @@ def test_the_cli_names_a_service_that_does_not_answer(tmp_path) -> None:
                          "--data", str(tmp_path))  # fmt: skip
     assert printed.returncode == 3
     assert "the service at 127.0.0.1:1: no answer in 10 s" in printed.stderr
-
-
-@pytest.fixture
-def windows(qtbot) -> Iterator[list[MainWindow]]:
-    create_application()
-    opened: list[MainWindow] = []
-    yield opened
-    for window in opened:
-        window.services.disconnect()
-        window.close()
-        window.deleteLater()
 
 
 def alarm_window(qtbot, windows: list[MainWindow], service: ServiceProcess,

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from service_process import DEMO, ServiceProcess
 
 from factoryfloor.app.connect_dialog import ConnectDialog
-from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.design.edits import set_field
 from factoryfloor.backend.service.client import Credentials, ServiceClient
@@ -33,6 +32,8 @@ from factoryfloor.widgets.floor_plan import NO_READING_FILL
 PASSWORD = "correct horse battery"
 SCREENSHOTS = os.environ.get("FACTORYFLOOR_SCREENSHOTS")
 
+pytest_plugins = ["window_fixtures"]
+
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[ServiceProcess]:
@@ -42,17 +43,6 @@ def service(tmp_path: Path) -> Iterator[ServiceProcess]:
     process = ServiceProcess(design, tmp_path / "data").start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def windows(qtbot) -> Iterator[list[MainWindow]]:
-    create_application()
-    opened: list[MainWindow] = []
-    yield opened
-    for window in opened:
-        window.services.disconnect()
-        window.close()
-        window.deleteLater()
 
 
 def attached_window(qtbot, windows: list[MainWindow], service: ServiceProcess,

@@ -5,7 +5,6 @@ and the GPU row of each), as ``history_transfer`` sends the history."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 
 import numpy as np
 
@@ -28,10 +27,8 @@ def gpu_rows_reply(request: QueryGpuRows, history: LiveHistory) -> tuple[Reply, 
     names the field for a query out of range. The service runs it off its loop (a whole hall of
     131,072 GPUs takes 150 ms), so a frame may be recorded while it reads: at worst the newest
     column is read half old, half new, and a view reads that column again on its next frame."""
-    fields = asdict(request)
-    del fields["msg_id"]
     try:
-        rows = answer(history, GpuRowsQuery(**fields))
+        rows = answer(history, request.query)
     except GpuRowsQueryError as error:
         return Refused(request.msg_id, f"GPU rows: {error}"), []
     columns, reduced = rows.values.shape
@@ -99,10 +96,7 @@ class ServiceGpuRows:
                     return
                 on_answer(rows)
 
-        link.send(QueryGpuRows(quantity=query.quantity, first_row=query.first_row,
-                               end_row=query.end_row, group=query.group, columns=query.columns,
-                               newest_bucket=query.newest_bucket,
-                               resolution_s=query.resolution_s), take)  # fmt: skip
+        link.send(QueryGpuRows(query), take)
 
     def link_lost(self) -> None:
         """The link the open questions went on is gone (the service died): they are answered

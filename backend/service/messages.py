@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from factoryfloor.backend.telemetry.gpu_rows import GpuRowsQuery
 from factoryfloor.backend.telemetry.protocol import Notification, Reply, Request, register
 from factoryfloor.backend.telemetry.sink import SourceEvent
 
@@ -88,19 +89,12 @@ class GetHistory(Request):
 
 @dataclass(frozen=True, slots=True)
 class QueryGpuRows(Request):
-    """The GPU rows a view draws (``telemetry.gpu_rows.GpuRowsQuery``): ``columns`` buckets of
-    the tier of ``resolution_s`` up to ``newest_bucket``, of GPU rows ``first_row`` to
-    ``end_row`` in groups of ``group``, each the worst GPU of its group. Answered by
+    """The GPU rows a view draws (``telemetry.gpu_rows.GpuRowsQuery``: columns of a tier up to
+    a bucket, a range of GPU rows in groups, each the worst GPU of its group). Answered by
     ``GpuRowsSent``."""
 
     msg_type: ClassVar[str] = "query_gpu_rows"
-    quantity: str
-    first_row: int
-    end_row: int
-    group: int
-    columns: int
-    newest_bucket: int
-    resolution_s: float
+    query: GpuRowsQuery
 
 
 @dataclass(frozen=True, slots=True)
