@@ -29,7 +29,7 @@ from factoryfloor.backend.service.messages import AlarmsChanged
 from factoryfloor.backend.telemetry.gpu_rows import GpuRowsSource
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures
-from factoryfloor.widgets.alarm_panel import AlarmPanel
+from factoryfloor.widgets.alarm_panel import AlarmPanel, plan_marks
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
@@ -339,6 +339,7 @@ class RunView(QObject):
         self.alarms_shown = shown
         if shown is not None:
             self.alarm_panel.show_alarms(shown)
+            self.scene.show_alarms(plan_marks(shown))
             for view in self.extra_views:
                 view.show_alarms(shown)
 

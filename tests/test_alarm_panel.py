@@ -55,3 +55,57 @@ def test_acknowledge_asks_with_the_note_and_a_refusal_keeps_it(qtbot) -> None:
         panel.shelve_button.click()
     assert asked.args[0].action == "shelve"
     assert abs(asked.args[0].shelve_until_s - (time.time() + 4 * 3600)) < 60
+
+
+def test_the_plan_rings_alarmed_racks_in_their_priority_colour_and_blinks_the_unacknowledged(
+    qtbot,
+) -> None:
+    """The highest priority at a rack wins; a selected rack still shows its alarm (the band is
+    inside the selection outline); only what waits for an acknowledgement blinks."""
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QImage, QPainter
+
+    from factoryfloor.backend.design.design_file import load_design
+    from factoryfloor.backend.design.figures import compute_figures
+    from factoryfloor.resources import demo_path
+    from factoryfloor.widgets.alarm_panel import PRIORITY_COLOURS, plan_marks
+    from factoryfloor.widgets.floor_plan import FloorPlanScene
+
+    design = load_design(demo_path())
+    scene = FloorPlanScene()
+    scene.show_design(design, compute_figures(design))
+    low, high = alarm(1, "low", "acknowledged"), alarm(2, "high", "acknowledged")
+    waiting = alarm(3, "medium")
+    on_a01 = [AlarmShown(a.alarm_id, "A01", a.priority, a.state, a.message, a.value,
+                         a.changed_s) for a in (low, high)]  # fmt: skip
+    on_b01 = AlarmShown(waiting.alarm_id, "B01", "medium", "unacknowledged", "", None, 0.0)
+    shown = AlarmsChanged(tuple([*on_a01, on_b01]), False, time.time())
+    marks = plan_marks(shown)
+    assert marks["A01"].colour == PRIORITY_COLOURS["high"] and not marks["A01"].unacknowledged
+    assert marks["B01"].unacknowledged
+
+    a01, b01 = scene.items_by_id["A01"], scene.items_by_id["B01"]
+    a01.setSelected(True)
+    scene.show_alarms(marks)
+    assert a01.alarm == PRIORITY_COLOURS["high"]
+
+    def rendered(item) -> set[tuple[int, int, int]]:
+        """The colours of the item as drawn at 40 px a metre."""
+        box = item.sceneBoundingRect()
+        image = QImage(
+            round(box.width() * 40), round(box.height() * 40), QImage.Format.Format_RGB32
+        )
+        image.fill(QColor("white"))
+        painter = QPainter(image)
+        scene.render(painter, QRectF(image.rect()), box)
+        painter.end()
+        return {QColor(image.pixel(x, y)).getRgb()[:3] for x in range(image.width())
+                for y in range(image.height())}  # fmt: skip
+
+    assert PRIORITY_COLOURS["high"].getRgb()[:3] in rendered(a01)  # selected, still ringed
+    blinked = []
+    qtbot.waitUntil(lambda: blinked.append(b01.alarm) or len(set(map(str, blinked))) > 1,
+                    timeout=3_000)  # fmt: skip
+    assert a01.alarm == PRIORITY_COLOURS["high"]  # acknowledged: steady
+    scene.show_alarms({})
+    assert a01.alarm is None and b01.alarm is None

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from factoryfloor.backend.service.alarms.states import Action
 from factoryfloor.backend.service.messages import ActOnAlarm, AlarmsChanged, AlarmShown
 from factoryfloor.widgets.alert_banner import AlertBanner
+from factoryfloor.widgets.floor_plan import AlarmMark
 
 PRIORITY_COLOURS = {"high": QColor("#c62828"), "medium": QColor("#ef8c00"),
                     "low": QColor("#f9d648")}  # fmt: skip
@@ -40,6 +41,24 @@ STATE_WORDS = {"unacknowledged": "Unacknowledged", "acknowledged": "Acknowledged
 SHELVE_CHOICES_S = (("15 min", 900.0), ("1 h", 3600.0), ("4 h", 4 * 3600.0),
                     ("8 h", 8 * 3600.0), ("24 h", 24 * 3600.0))  # fmt: skip
 COLUMNS = ("Priority", "Entity", "Alarm", "State", "Since")
+PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
+UNACKNOWLEDGED_STATES = frozenset({"unacknowledged", "rtn_unacknowledged"})
+
+
+def plan_marks(shown: AlarmsChanged) -> dict[str, AlarmMark]:
+    """How the plan marks each entity with alarms: its highest priority's colour, blinking
+    while any of them is unacknowledged."""
+    marks: dict[str, AlarmMark] = {}
+    for alarm in sorted(shown.alarms, key=lambda a: PRIORITY_RANK.get(a.priority, 3)):
+        first = marks.get(alarm.entity)
+        waiting = alarm.state in UNACKNOWLEDGED_STATES
+        if first is None:
+            marks[alarm.entity] = AlarmMark(PRIORITY_COLOURS[alarm.priority], waiting)
+        elif waiting and not first.unacknowledged:
+            marks[alarm.entity] = AlarmMark(first.colour, True)
+    return marks
+
+
 FLOOD_TEXT = ("Alarm flood: more than 10 new alarms in the last 10 minutes. Work the high "
               "priorities first.")  # fmt: skip
 

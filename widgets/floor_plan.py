@@ -9,9 +9,10 @@ bar in metres.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
@@ -105,6 +106,18 @@ class EntityIndex:
         return item
 
 
+BLINK_MS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmMark:
+    """How the plan marks an item with alarms: the highest priority's colour, and whether any
+    of them waits for an acknowledgement (then it blinks)."""
+
+    colour: QColor
+    unacknowledged: bool
+
+
 class FloorPlanScene(QGraphicsScene):
     """Scene items for every rack, CDU, loop and feed, looked up by entity id.
 
@@ -126,6 +139,11 @@ class FloorPlanScene(QGraphicsScene):
         self.grid_m = 1.0
         """Spacing of the fine grid lines: the editor's snap grid, so items visibly snap to it."""
         self._styled: Styling | None = None
+        self._alarm_marks: dict[str, AlarmMark] = {}
+        self._blink_on = True
+        self._blink = QTimer(self)
+        self._blink.setInterval(BLINK_MS)
+        self._blink.timeout.connect(self._toggle_blink)
         self.selectionChanged.connect(self._on_selection_changed)
 
     def show_design(self, design: Design, figures: DesignFigures) -> None:
@@ -229,9 +247,33 @@ class FloorPlanScene(QGraphicsScene):
             elif isinstance(item, LoopItem) and entity_id in loop_colours:
                 item.set_colour(loop_colours[entity_id])
 
+    def show_alarms(self, marks: dict[str, AlarmMark]) -> None:
+        """Run view: each alarmed item ringed in its highest alarm's priority colour, blinking
+        (twice a second) while any of its alarms is unacknowledged."""
+        self._alarm_marks = marks
+        self._blink_on = True
+        self._paint_alarms()
+        if any(mark.unacknowledged for mark in marks.values()):
+            self._blink.start()
+        else:
+            self._blink.stop()
+
+    def _toggle_blink(self) -> None:
+        self._blink_on = not self._blink_on
+        self._paint_alarms()
+
+    def _paint_alarms(self) -> None:
+        for entity_id, item in self.items_by_id.items():
+            if not isinstance(item, EquipmentItem):
+                continue
+            mark = self._alarm_marks.get(entity_id)
+            shown = mark is not None and (self._blink_on or not mark.unacknowledged)
+            item.set_alarm(mark.colour if shown else None)
+
     def clear_live(self) -> None:
         """Back to the design view's colours."""
         self.live_values = {}
+        self.show_alarms({})
         for item in self.items_by_id.values():
             if isinstance(item, RackItem):
                 item.set_fill(None)

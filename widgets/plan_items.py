@@ -42,6 +42,9 @@ SELECTED_PEN = QPen(QColor("#1565c0"), 3)
 SELECTED_PEN.setCosmetic(True)
 
 
+ALARM_RING_PX = 4.0
+
+
 def cosmetic_pen(colour: QColor | str, width_px: float = 1.0, style=Qt.PenStyle.SolidLine) -> QPen:
     pen = QPen(QColor(colour), width_px, style)
     pen.setCosmetic(True)
@@ -93,6 +96,9 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
         self.entity_id = entity_id
         self.lines = lines
         self.status: str | None = None
+        self.alarm: QColor | None = None
+        """Run view: the priority colour of the highest alarm at this item, drawn as a band just
+        inside the outline, so a selected item still shows it."""
         self.vertical_labels = False
         """Narrow cabinets (CDUs, feeds) may label along their depth when across does not fit."""
         self.setPos(x_m, y_m)
@@ -121,6 +127,11 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
         self.status = status
         self.update()
 
+    def set_alarm(self, colour: QColor | None) -> None:
+        if colour != self.alarm:
+            self.alarm = colour
+            self.update()
+
     def set_fill(self, colour: QColor | None) -> None:
         """A live colour over the design fill; None goes back to the design fill."""
         colour = colour if colour is not None else self.design_fill
@@ -145,6 +156,13 @@ class EquipmentItem(FiguresTooltip, QGraphicsRectItem):
         else:
             painter.setPen(self.pen())
         painter.drawRect(rect)
+        if self.alarm is not None:  # a band just inside the outline: selection never hides it
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(cosmetic_pen(self.alarm, ALARM_RING_PX))
+            pixel = painter.worldTransform().inverted()[0].mapRect(QRectF(0, 0, 1, 1)).width()
+            inset = min(pixel * (ALARM_RING_PX / 2 + 1), rect.width() / 4, rect.height() / 4)
+            painter.drawRect(rect.adjusted(inset, inset, -inset, -inset))
+            painter.setBrush(self.brush())
         self.paint_details(painter, rect)
         self._paint_label(painter, option, rect, outline)
 
