@@ -385,7 +385,15 @@ class RunView(QObject):
         values = {r: f"{label} {v:,.3g} {unit}" for r, v in live.rack_values.items()}
         values.update({lp: f"heat {h:,.1f} kW of {capacity[lp].capacity_kw:,.0f} kW"
                        for lp, h in live.loop_heat_kw.items() if lp in capacity})  # fmt: skip
+        cdu_lines = {}
+        for loop_id, (cdu_id, capacity_kw) in capacity.items():
+            heat_kw = live.loop_heat_kw.get(loop_id)
+            share = "n/a" if heat_kw is None else f"{heat_kw / capacity_kw:.0%}"
+            cdu_lines[cdu_id] = [cdu_id, share]
+            if heat_kw is not None:
+                values[cdu_id] = f"live heat {heat_kw:,.1f} kW of {capacity_kw:,.0f} kW"
         self.scene.show_live(rack_colours, loop_colours, values)
+        self.scene.show_live_lines(cdu_lines)
         facility = self.facility_figures(live)
         shown = None if self.run_mode.backend_down else self.alarms_shown
         alarms = shown.active() if shown is not None else None  # None: unknown, not "0"

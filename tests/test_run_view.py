@@ -187,3 +187,27 @@ def test_control_room_rotates_one_panel_at_a_time(running: MainWindow, qtbot) ->
     assert WallLayout.load().panels == ["kpis", "heatmap"]  # remembered for next time
     wall.close()
     QSettings().remove("controlRoom")
+
+
+def test_in_run_a_cdu_is_labelled_with_its_live_heat_share_and_design_comes_back(
+    qtbot,
+) -> None:
+    """Run shows live state: a CDU's label is its loop's live heat as a share of its capacity,
+    not the design's figure; back in Design the design's figure returns."""
+    window = open_demo(qtbot)
+    try:
+        cdu = window.scene.items_by_id["CDU-A1"]
+        design_lines = list(cdu.lines)
+        shown: list = []
+        window.run_view.run_mode.live.connect(shown.append)
+        window.run_action.trigger()
+        qtbot.waitUntil(lambda: any("L-A1" in live.loop_heat_kw for live in shown),
+                        timeout=30_000)  # fmt: skip
+        live = next(live for live in reversed(shown) if "L-A1" in live.loop_heat_kw)
+        capacity_kw = window.run_view.loop_capacity["L-A1"].capacity_kw
+        assert cdu.lines == ["CDU-A1", f"{live.loop_heat_kw['L-A1'] / capacity_kw:.0%}"]
+        assert "live heat" in window.scene.live_values["CDU-A1"]
+        window.design_action.trigger()
+        assert cdu.lines == design_lines
+    finally:
+        close(window)

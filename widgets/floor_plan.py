@@ -247,6 +247,14 @@ class FloorPlanScene(QGraphicsScene):
             elif isinstance(item, LoopItem) and entity_id in loop_colours:
                 item.set_colour(loop_colours[entity_id])
 
+    def show_live_lines(self, lines: dict[str, list[str]]) -> None:
+        """Run view: live label lines (a CDU's live heat as a share of its capacity) in place of
+        the design's; ``clear_live`` brings the design's back."""
+        for entity_id, text in lines.items():
+            item = self.items_by_id.get(entity_id)
+            if isinstance(item, EquipmentItem):
+                item.set_lines(text)
+
     def show_alarms(self, marks: dict[str, AlarmMark]) -> None:
         """Run view: each alarmed item ringed in its highest alarm's priority colour, blinking
         (twice a second) while any of its alarms is unacknowledged."""
