@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pynvml
 import pytest
-from vllm_page import VllmPage
+from vllm_page import QuietPage, VllmPage
 
 from factoryfloor.backend.design.mqtt_settings import PASSWORD_ENV, MqttConfig
 from factoryfloor.backend.design.telemetry_settings import MetricsEndpoint
@@ -179,30 +179,17 @@ class TokenPage(VllmPage):
         return 1234.0
 
 
-class HtmlPage(http.server.BaseHTTPRequestHandler):
+class HtmlPage(QuietPage):
     def do_GET(self) -> None:
         if self.path != "/metrics":
             self.send_error(404, "Not Found")
             return
-        body = b"<html><body>Grafana login</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_page(b"<html><body>Grafana login</body></html>", "text/html")
 
 
 class PlainTextPage(HtmlPage):
     def do_GET(self) -> None:
-        body = b"hello, this is not a metrics page\n"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_page(b"hello, this is not a metrics page\n", "text/plain")
 
 
 def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
@@ -255,17 +242,9 @@ def test_each_servers_page_is_named_with_its_samples(page: str, server: str) -> 
     text = (PAGES / f"{page}.txt").read_text()
     sample_lines = [line for line in text.splitlines() if line.strip() and line[0] != "#"]
 
-    class Page(http.server.BaseHTTPRequestHandler):
+    class Page(QuietPage):
         def do_GET(self) -> None:
-            body = text.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.send_page(text.encode())
 
     for port in serve(Page):
         result = check_metrics(endpoint(port))
