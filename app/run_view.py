@@ -23,12 +23,15 @@ from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QToolBar, QWi
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.service.alarms.evaluator import subject_of
+from factoryfloor.backend.service.alarms.series_index import parse_gpu_subject
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient
-from factoryfloor.backend.service.messages import AlarmsChanged
+from factoryfloor.backend.service.messages import AlarmsChanged, AlarmShown
 from factoryfloor.backend.telemetry.gpu_rows import GpuRowsSource
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures
+from factoryfloor.backend.telemetry.placement import GpuPlacement
 from factoryfloor.widgets.alarm_panel import AlarmPanel, plan_marks
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
@@ -144,7 +147,7 @@ class RunView(QObject):
         self.alarm_panel.action_asked.connect(
             lambda request: self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
         )
-        self.alarm_panel.entity_chosen.connect(self.find_entity)
+        self.alarm_panel.alarm_chosen.connect(self.find_alarm)
         self.quantity_box = QComboBox()
         for quantity, (label, _) in RACK_QUANTITIES.items():
             self.quantity_box.addItem(label, quantity)
@@ -324,13 +327,17 @@ class RunView(QObject):
             detail.show()
             detail.raise_()
 
-    def find_entity(self, entity_id: str) -> None:
-        """Find an alarm's entity: a rack is selected in every view, a loop, CDU or feed on
-        the plan."""
-        if self.design is not None and any(r.id == entity_id for r in self.design.racks):
-            self.select_gpu(entity_id)
-        elif self.scene.select_entity(entity_id):
-            self.plan_view.centerOn(self.scene.items_by_id[entity_id])
+    def find_alarm(self, alarm: AlarmShown) -> None:
+        """Find what an alarm is about in every view: a GPU in its rack, a rack selected in the
+        plan, heatmap, plots and rack detail, a loop, CDU or feed on the plan."""
+        gpu = parse_gpu_subject(subject_of(alarm.alarm_id))
+        spot = None if gpu is None or self.design is None else GpuPlacement(self.design).place(*gpu)
+        if spot is not None:
+            self.select_gpu(spot.rack_id, spot.gpu)
+        elif self.design is not None and any(r.id == alarm.entity for r in self.design.racks):
+            self.select_gpu(alarm.entity)
+        elif self.scene.select_entity(alarm.entity):
+            self.plan_view.centerOn(self.scene.items_by_id[alarm.entity])
 
     # --- Alarms --------------------------------------------------------------------------------
 
