@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QToolBar, QWidget
+from PySide6.QtCore import QObject, QPoint, Qt, QTimer
+from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QMenu, QToolBar, QWidget
 
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
@@ -27,7 +27,7 @@ from factoryfloor.backend.service.alarms.evaluator import subject_of
 from factoryfloor.backend.service.alarms.series_index import parse_gpu_subject
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient
-from factoryfloor.backend.service.messages import AlarmsChanged, AlarmShown
+from factoryfloor.backend.service.messages import ActOnAlarm, AlarmsChanged, AlarmShown
 from factoryfloor.backend.telemetry.gpu_rows import GpuRowsSource
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures
@@ -37,6 +37,7 @@ from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
 from factoryfloor.widgets.live_panel import LivePanel
+from factoryfloor.widgets.plan_alarm_menu import alarm_menu, entity_at
 from factoryfloor.widgets.status_colours import utilisation_colour
 from factoryfloor.widgets.time_control import TimeControl
 
@@ -143,11 +144,14 @@ class RunView(QObject):
         self.alarm_dock.hide()
         self.alarms_shown: AlarmsChanged | None = None
         """The service's alarm list as last told; None: not known (no backend)."""
+        self.alarm_menu: QMenu | None = None
+        """The plan's alarm menu last opened (a right-click on alarmed equipment)."""
         self.run_mode.alarms.connect(self._show_alarms)
         self.alarm_panel.action_asked.connect(
             lambda request: self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
         )
         self.alarm_panel.alarm_chosen.connect(self.find_alarm)
+        plan_view.customContextMenuRequested.connect(self._plan_alarm_menu)
         self.quantity_box = QComboBox()
         for quantity, (label, _) in RACK_QUANTITIES.items():
             self.quantity_box.addItem(label, quantity)
@@ -226,6 +230,7 @@ class RunView(QObject):
         for dock in self.run_docks:
             dock.show()
         self.live_dock.raise_()
+        self.plan_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
     def show_moment(self, time_s: float | None) -> None:
         """Show the facility at ``time_s`` in every view (the time control), or live (None)."""
@@ -255,6 +260,7 @@ class RunView(QObject):
         for dock in self.run_docks:
             dock.hide()
         self.scene.clear_live()
+        self.plan_view.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
         self.selection = None
         return client
 
@@ -340,6 +346,26 @@ class RunView(QObject):
             self.plan_view.centerOn(self.scene.items_by_id[alarm.entity])
 
     # --- Alarms --------------------------------------------------------------------------------
+
+    def _plan_alarm_menu(self, pos: QPoint) -> None:
+        """Right-click on the running plan: act on the alarms of the equipment there."""
+        entity_id = entity_at(self.plan_view, pos)
+        shown = self.alarms_shown
+        if entity_id is None or shown is None or not self.running:
+            return
+        menu = alarm_menu(entity_id, shown.alarms, self._ask_from_plan, self._show_in_table,
+                          self.plan_view)  # fmt: skip
+        if menu is not None:
+            self.alarm_menu = menu
+            menu.popup(self.plan_view.viewport().mapToGlobal(pos))
+
+    def _ask_from_plan(self, request: ActOnAlarm) -> None:
+        self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
+
+    def _show_in_table(self, alarm: AlarmShown) -> None:
+        self.alarm_dock.show()
+        self.alarm_dock.raise_()
+        self.alarm_panel.select_alarm(alarm.alarm_id)
 
     def _show_alarms(self, shown: AlarmsChanged | None) -> None:
         """The service's alarm list changed (None: no backend, so not known)."""

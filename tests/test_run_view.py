@@ -211,3 +211,21 @@ def test_in_run_a_cdu_is_labelled_with_its_live_heat_share_and_design_comes_back
         assert cdu.lines == design_lines
     finally:
         close(window)
+
+
+def test_a_click_on_a_gpus_alarm_finds_that_gpu_in_every_view(running: MainWindow) -> None:
+    from factoryfloor.backend.service.alarms.evaluator import alarm_id
+    from factoryfloor.backend.service.alarms.series_index import gpu_subject
+    from factoryfloor.backend.service.messages import AlarmShown
+    from factoryfloor.backend.telemetry.placement import host_gpu
+
+    main = running
+    rack = next(r for r in main.run_view.design.racks if r.id == "B03")
+    host = host_gpu(rack, 5)
+    alarm = AlarmShown(alarm_id("gpu-slowdown", gpu_subject(host.node, host.index)), "B03",
+                       "low", "unacknowledged", "91 °C, over 89 °C", 91.0, 0.0)  # fmt: skip
+    main.run_view.alarm_panel.alarm_chosen.emit(alarm)
+    assert main.scene.items_by_id["B03"].isSelected()
+    assert (main.run_view.rack_detail.rack_id, main.run_view.rack_detail.gpu_index) == ("B03", 5)
+    row = main.run_view.history.rows_of_rack["B03"].start + 5
+    assert main.run_view.heatmap.selection.getRegion() == (row, row + 1)

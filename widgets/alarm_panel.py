@@ -176,6 +176,19 @@ class AlarmPanel(QWidget):
             return None
         return self.rows[rows[0].row()]
 
+    def select_alarm(self, alarm_id: str) -> None:
+        """Select ``alarm_id``'s row, listing its flood group's alarms if it is in one."""
+        for row in self.rows:
+            if row.group is not None and any(a.alarm_id == alarm_id for a in row.alarms):
+                self.opened.add(row.group)
+                self._fill()
+                break
+        for i, row in enumerate(self.rows):
+            if row.group is None and row.first.alarm_id == alarm_id:
+                self.table.selectRow(i)
+                self.table.scrollToItem(self.table.item(i, 0))
+                return
+
     def show_answer(self, refusal: str) -> None:
         """What the service answered an action: its reason for refusing (the note stays, to
         try again), or "" (done)."""
