@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QPoint, Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QMenu, QToolBar, QWidget
 
+from factoryfloor.app.alarm_sound import AlarmSound
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
@@ -146,6 +147,7 @@ class RunView(QObject):
         """The service's alarm list as last told; None: not known (no backend)."""
         self.alarm_menu: QMenu | None = None
         """The plan's alarm menu last opened (a right-click on alarmed equipment)."""
+        self.alarm_sound = AlarmSound(self)
         self.run_mode.alarms.connect(self._show_alarms)
         self.alarm_panel.action_asked.connect(
             lambda request: self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
@@ -371,6 +373,7 @@ class RunView(QObject):
         """The service's alarm list changed (None: no backend, so not known)."""
         self.alarms_shown = shown
         if shown is not None:
+            self.alarm_sound.follow(shown)
             self.alarm_panel.show_alarms(shown)
             self.scene.show_alarms(plan_marks(shown))
             for view in self.extra_views:

@@ -142,3 +142,29 @@ def test_the_plan_rings_alarmed_racks_in_their_priority_colour_and_blinks_the_un
     assert a01.alarm == PRIORITY_COLOURS["high"]  # acknowledged: steady
     scene.show_alarms({})
     assert a01.alarm is None and b01.alarm is None
+
+
+def test_the_optional_sound_is_made_once_for_each_new_high_priority_alarm(qtbot) -> None:
+    """Off until turned on; then a new high alarm sounds, the same list again does not, a medium
+    one does not, and one that cleared and came back does."""
+    from factoryfloor.app.alarm_sound import AlarmSound
+    from factoryfloor.app.gui import create_application
+
+    create_application()
+    sound = AlarmSound()
+    sounded: list[list[str]] = []
+    sound.sounded.connect(sounded.append)
+    high = AlarmsChanged((alarm(1, "high"), alarm(2, "medium")), False, time.time())
+    sound.set_enabled(False)
+    sound.follow(high)
+    assert sounded == []
+    sound.set_enabled(True)
+    try:
+        sound.follow(AlarmsChanged((), False, time.time()))
+        sound.follow(high)
+        sound.follow(high)
+        sound.follow(AlarmsChanged((alarm(2, "medium"), alarm(3, "medium")), False, time.time()))
+        sound.follow(high)
+    finally:
+        sound.set_enabled(False)
+    assert sounded == [["loop-heat-over-cdu@L-1"], ["loop-heat-over-cdu@L-1"]]
