@@ -107,8 +107,8 @@ class ExtraRunView(Protocol):
     def show_moment(self, time_s: float | None) -> None:
         """Show the moment ``time_s`` (the time control), or live again (None)."""
 
-    def show_alarms(self, shown: AlarmsChanged) -> None:
-        """The service's alarm list, each time it changes."""
+    def show_alarms(self, shown: AlarmsChanged | None) -> None:
+        """The service's alarm list, each time it changes (None: not known, no backend)."""
 
 
 def follow_moment(plots: HistoryPlots, heatmap: FleetHeatmap, panel: LivePanel,
@@ -376,8 +376,8 @@ class RunView(QObject):
             self.alarm_sound.follow(shown)
             self.alarm_panel.show_alarms(shown)
             self.scene.show_alarms(plan_marks(shown))
-            for view in self.extra_views:
-                view.show_alarms(shown)
+        for view in self.extra_views:
+            view.show_alarms(shown)
 
     # --- Quantity ----------------------------------------------------------------------------
 

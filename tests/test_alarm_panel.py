@@ -168,3 +168,21 @@ def test_the_optional_sound_is_made_once_for_each_new_high_priority_alarm(qtbot)
     finally:
         sound.set_enabled(False)
     assert sounded == [["loop-heat-over-cdu@L-1"], ["loop-heat-over-cdu@L-1"]]
+
+
+def test_the_walls_strip_names_the_most_urgent_alarm_waiting_and_the_counts(qtbot) -> None:
+    from factoryfloor.widgets.alarm_strip import CLEAR_TEXT, UNKNOWN_TEXT, AlarmStrip
+
+    strip = AlarmStrip()
+    qtbot.addWidget(strip)
+    assert strip.message.text() == UNKNOWN_TEXT  # before the service has said anything
+    waiting = (alarm(1, "high"), alarm(2, "low"), alarm(3, "low"),
+               alarm(4, "medium", "acknowledged"))  # fmt: skip
+    strip.show_alarms(AlarmsChanged(waiting, False, time.time()))
+    assert strip.counts.text() == "1 high · 2 low waiting"
+    assert strip.message.text() == "High: L-1: 315 kW, over CDU-1's 300 kW"
+    assert "#c62828" in strip.styleSheet()
+    strip.show_alarms(AlarmsChanged((alarm(4, "medium", "acknowledged"),), False, time.time()))
+    assert strip.message.text() == CLEAR_TEXT and not strip.counts.isVisibleTo(strip)
+    strip.show_alarms(None)
+    assert strip.message.text() == UNKNOWN_TEXT

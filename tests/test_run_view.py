@@ -4,15 +4,20 @@ and pause, dock layout kept across starts, and the control-room wall."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import pytest
 from demo_window import close, open_demo
 from PySide6.QtCore import QPointF, QSettings, Qt
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtGui import QFontInfo
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QDockWidget, QLabel
 
 from factoryfloor.app.control_room import PANELS, ControlRoomDialog, WallLayout
 from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
+
+SCREENSHOTS = os.environ.get("FACTORYFLOOR_SCREENSHOTS")
 
 
 @pytest.fixture
@@ -149,15 +154,26 @@ def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow,
     assert wall is not None and wall.isFullScreen()
     assert wall.stack.count() == 1 and all(wall.panels[k].isVisible() for k in PANELS)
     assert wall.plots.graphics.backgroundBrush().color().lightness() < 40  # dark
-    # Large type reaches every panel, the plots' and heatmap's own text included.
+    # Readable from 5 m: every label at least 24 px high, the KPI figures at least 48 px, the
+    # plots' and heatmap's own text as large; nothing to click on a wall.
     wall_pt = wall.font().pointSizeF()
-    assert wall_pt >= 1.5 * main.font().pointSizeF()
-    assert wall.plots.controls.window_combo.font().pointSizeF() == wall_pt
+    for label in wall.findChildren(QLabel):
+        if label.isVisible() and label.text():
+            assert QFontInfo(label.font()).pixelSize() >= 24, label.text()
+    assert not [w for w in wall.findChildren(QAbstractButton) + wall.findChildren(QComboBox)
+                if w.isVisible()]  # fmt: skip
     assert wall.plots.plots["heat"].item.getAxis("left").style["tickFont"].pointSizeF() == wall_pt
     assert wall.heatmap.rack_axis.style["tickFont"].pointSizeF() == wall_pt
     qtbot.waitUntil(lambda: wall.kpis.tiles["tokens_per_s"].value.text() not in ("-", "n/a"),
                     timeout=10_000)  # fmt: skip
     qtbot.waitUntil(lambda: wall.heatmap.shown is not None, timeout=10_000)
+    wall.showNormal()  # a 1080p wall (the offscreen screen is smaller)
+    wall.resize(1920, 1080)
+    qtbot.waitUntil(lambda: wall.plan_view.viewport().width() > 900, timeout=5_000)
+    assert all(QFontInfo(tile.value.font()).pixelSize() >= 48 for tile in wall.kpis.tiles.values())
+    if SCREENSHOTS:
+        wall.grab().save(str(Path(SCREENSHOTS) / "wall-tiled.png"))
+    wall.showFullScreen()
     main.run_view.select_gpu("A02", 3)
     assert wall.heatmap.selection.getRegion()[0] == main.run_view.history.rows_of_rack["A02"][3]
     # One screen: the wall covers the desk, which stops painting and redrawing meanwhile ...
