@@ -17,8 +17,8 @@ from typing import Any
 import pynvml
 import pytest
 
+from factoryfloor.backend.design.nvml_codes import decode_clock_event_reasons
 from factoryfloor.backend.telemetry.sink import RecordingSink
-from factoryfloor.backend.telemetry.sources.nvml_fields import decode_clock_event_reasons
 from factoryfloor.backend.telemetry.sources.nvml_source import NvmlSource, PowerLimitError
 from factoryfloor.backend.telemetry.sources.nvml_trace import (
     NvmlTraceReplay,
