@@ -45,6 +45,11 @@ def clock_event_mask(*names: str) -> int:
     return sum({_BITS_BY_NAME[name] for name in names})
 
 
+XID_CODE = "xid"
+XID_COUNT = "xid_total"
+"""The GPU quantities the NVML source keeps of Xid critical errors: the last one's code (0: none
+yet) and how many it has seen since it started (NVML keeps no count)."""
+
 XID_MEANINGS: dict[int, str] = {
     13: "graphics engine exception (often the application's own fault)",
     31: "GPU memory page fault (often an illegal address in the application)",

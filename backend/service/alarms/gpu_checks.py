@@ -7,13 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from factoryfloor.backend.design.alarm_rules import ClockEventRule, CounterRule, XidRule
-from factoryfloor.backend.design.nvml_codes import decode_clock_event_reasons, describe_xid
+from factoryfloor.backend.design.nvml_codes import (
+    XID_CODE,
+    XID_COUNT,
+    decode_clock_event_reasons,
+    describe_xid,
+)
 from factoryfloor.backend.service.alarms.series_index import SeriesIndex
 from factoryfloor.backend.service.alarms.view import SnapshotView, Verdicts
-
-XID_COUNT = "xid_total"
-XID_CODE = "xid"
-"""The NVML source's Xid series: events counted since it started, and the last one's code."""
 
 
 class _GpuColumns:
