@@ -28,9 +28,9 @@ off-delay that keep a noisy signal from raising and clearing an alarm on every r
   going up. Its first reading is the baseline, so errors counted before the service started
   (or before a restart) raise nothing; a counter going down (a driver reload resets volatile
   counts) is a new baseline. The alarm clears once ``off_delay_s`` pass with no further
-  increase: the counter never goes back, so "still active" could only mean "recently". An
-  operator still has to acknowledge it (it stays listed, returned to normal but
-  unacknowledged), so one lost error is never missed even after it clears;
+  increase (readings or not): the counter never goes back, so "still active" could only mean
+  "recently". An operator still has to acknowledge it (it stays listed, returned to normal
+  but unacknowledged), so one lost error is never missed even after it clears;
 - ``xid``: a GPU's NVML Xid critical-error event, counted by the NVML source
   (``xid_total``, with the last code as ``xid``); raised and cleared like ``counter``, with
   the Xid code and, for the well-known ones, what it means.
@@ -153,7 +153,7 @@ class _GpuRule(_Rule):
 
 
 class _GpuEventRule(_GpuRule):
-    on_delay_s: Seconds = Field(default=0.0, le=0.0)
+    on_delay_s: Annotated[float, Field(ge=0, le=0)] = 0.0
     """Always 0: an increase is seen at one evaluation only, so it is raised at once."""
 
 

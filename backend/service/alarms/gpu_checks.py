@@ -57,7 +57,9 @@ class ClockEventCheck:
 
 class CounterCheck:
     """A GPU counter that went up since its previous reading (``CounterRule``), or the NVML
-    source's Xid count (``XidRule``, which names the last Xid's code). The last reading of each
+    source's Xid count (``XidRule``, which names the last Xid's code). Every evaluation without
+    an increase counts toward the off-delay, with a reading or without one (a GPU gone silent
+    has no new error to report; its silence has alarms of its own). The last reading of each
     GPU carries over when the check is compiled again (series joined), so an increase seen at
     that moment is not taken for the first reading."""
 
@@ -88,7 +90,7 @@ class CounterCheck:
         grew = increase > 0  # NaN (first reading, or none): not grown
         self._last = np.where(valid, values, self._last)
         codes, _ = view.gather(self._codes)
-        return Verdicts(self._gpus.subjects, self._gpus.entities, grew, valid & ~grew, values,
+        return Verdicts(self._gpus.subjects, self._gpus.entities, grew, ~grew, values,
                         lambda i: self._describe(i, values[i], increase[i], codes[i]))  # fmt: skip
 
     def _describe(self, i: int, count: float, increase: float, code: float) -> str:
