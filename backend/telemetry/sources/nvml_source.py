@@ -156,6 +156,7 @@ class _Gpu:
         self.watching_xid = False
         self.last_xid = 0
         self.xid_total = 0
+        self.xid_keys = (self.key(XID_CODE), self.key(XID_COUNT))
         self._fields = list(FIELDS)
         self._rebuild()
 
@@ -330,12 +331,12 @@ class NvmlSource:
         if error is not None and type(error) not in self._drain_reported:
             self._drain_reported.add(type(error))
             self._status(self._node, f"read failed: Xid events ({error})")
-        now_s = time.time()
+        first = len(result.values)
         for gpu in self._gpus:
             if gpu.watching_xid:
-                result.keys += (gpu.key(XID_CODE), gpu.key(XID_COUNT))
+                result.keys += gpu.xid_keys
                 result.values += (gpu.last_xid, gpu.xid_total)
-                result.times_s += (now_s, now_s)
+        result.times_s += [time.time()] * (len(result.values) - first)
 
     def _settle(self, gpu: _Gpu, outcome: GpuOutcome) -> None:
         """Apply one GPU's outcome to its state, reporting each change once."""

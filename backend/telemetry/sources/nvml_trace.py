@@ -419,7 +419,10 @@ class NvmlTraceReplay:
         """The oldest event waiting; waits up to ``timeoutms`` for one, then raises Timeout."""
         self._static()
         with eventSet.ready:
-            if not eventSet.ready.wait_for(lambda: eventSet.waiting, timeoutms / 1000.0):
+            if not eventSet.waiting and (
+                timeoutms <= 0
+                or not eventSet.ready.wait_for(lambda: eventSet.waiting, timeoutms / 1000.0)
+            ):
                 raise pynvml.NVMLError_Timeout()
             return eventSet.waiting.pop(0)
 
