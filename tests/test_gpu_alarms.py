@@ -114,7 +114,8 @@ def test_a_counter_seen_again_after_new_series_join_keeps_its_baseline() -> None
     run.at(0.0, {gpu(0, "xid_total"): 0.0})
     # GPU 1 joins (the evaluator compiles its rules again) in the reading where GPU 0's count rose
     changes = run.at(1.0, {gpu(0, "xid_total"): 1.0, gpu(1, "xid_total"): 4.0})
-    assert set(raised(changes)) == {"xid@R1 GPU 0"}  # GPU 1's 4 is its baseline, not an error
+    # GPU 1's 4 is its baseline, not an error; a source that sends no code: the error unnamed
+    assert raised(changes) == {"xid@R1 GPU 0": "R1 GPU 0: Xid critical error"}
 
 
 def test_gpu_rules_for_named_racks_or_hosts_watch_only_those() -> None:

@@ -89,7 +89,7 @@ class CounterCheck:
         increase = np.where(valid, values - self._last, np.nan)
         grew = increase > 0  # NaN (first reading, or none): not grown
         self._last = np.where(valid, values, self._last)
-        codes, _ = view.gather(self._codes)
+        codes = np.where(self._codes >= 0, view.gather(self._codes)[0], np.nan)  # no code: NaN
         return Verdicts(self._gpus.subjects, self._gpus.entities, grew, ~grew, values,
                         lambda i: self._describe(i, values[i], increase[i], codes[i]))  # fmt: skip
 
