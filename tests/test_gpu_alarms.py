@@ -59,7 +59,11 @@ def test_thermal_and_hardware_slowdown_are_raised_in_words_but_a_power_cap_is_no
     assert cleared(changes) == set()  # thermal gone since 36 s: the 10 s off-delay holds it
     assert cleared(run.at(46.0, {reasons: HW_SLOWDOWN})) == {"gpu-thermal-slowdown@R1 GPU 0"}
     assert cleared(run.at(52.0, {reasons: 0})) == set()
-    assert cleared(run.at(62.0, {reasons: 0})) == {"gpu-hw-slowdown@R1 GPU 0"}
+    changes = run.at(62.0, {reasons: 0})
+    assert cleared(changes) == {"gpu-hw-slowdown@R1 GPU 0"}
+    assert (
+        changes[0].message == "R1 GPU 0: clocks no longer held back by HW slowdown or power brake"
+    )
 
 
 def test_an_uncorrected_ecc_error_is_raised_with_its_count_and_clears_after_a_quiet_hold() -> None:

@@ -45,11 +45,13 @@ class ClockEventCheck:
     def verdicts(self, view: SnapshotView) -> Verdicts:
         values, valid = view.gather(self._gpus.columns)
         bits = np.where(valid, values, 0).astype(np.int64) & self.mask
-        mask = self.mask
 
-        def describe(i: int) -> str:
-            reasons = decode_clock_event_reasons(int(values[i]) & mask) or ["none of the rule's"]
-            return f"{self._gpus.subjects[i]}: clocks held back by {', '.join(reasons)}"
+        def describe(i: int) -> str:  # only for a valid reading: raised or cleared
+            subject = self._gpus.subjects[i]
+            reasons = decode_clock_event_reasons(int(values[i]) & self.mask)
+            if not reasons:
+                return f"{subject}: clocks no longer held back by {' or '.join(self.rule.reasons)}"
+            return f"{subject}: clocks held back by {', '.join(reasons)}"
 
         return Verdicts(self._gpus.subjects, self._gpus.entities, valid & (bits != 0),
                         valid & (bits == 0), values, describe)  # fmt: skip
