@@ -276,3 +276,49 @@ def test_a_windows_own_service_raises_alarms_and_keeps_no_journal_after_run(
 
     window.enter_design()
     qtbot.waitUntil(lambda: not list(scratch.glob("ff-alarms-*")), timeout=15_000)
+
+
+FLOOD_RACKS = [f"A0{i}" for i in range(1, 8)]
+"""Seven racks of 72 GPUs: 504 alarms at once."""
+
+
+def flooding_hall(folder: Path) -> Path:
+    """The demo hall with one rule that every GPU of seven racks breaks at once: drawing any
+    power at all (the simulator's GPUs never draw less than their idle 10 %)."""
+    tree = json.loads(DEMO.read_text(encoding="utf-8"))
+    tree["alarm_rules"] = [{"id": "gpu-drawing", "kind": "threshold", "priority": "low",
+                            "series": "gpu", "quantity": "power_w", "entities": FLOOD_RACKS,
+                            "direction": "high", "limit": 0.0}]  # fmt: skip
+    design = folder / "hall.json"
+    design.write_text(json.dumps(tree), encoding="utf-8")
+    return design
+
+
+def test_a_flood_of_500_alarms_reaches_a_window_and_every_one_is_journaled_across_kill_9(
+    tmp_path,
+) -> None:
+    expected = sum(r["gpu_count"] for r in json.loads(DEMO.read_text(encoding="utf-8"))["racks"]
+                   if r["id"] in FLOOD_RACKS)  # fmt: skip
+    assert expected == 504
+    UserStore(tmp_path / "data").add("olga", PASSWORD, Role.OPERATOR, "test")
+    service = ServiceProcess(flooding_hall(tmp_path), tmp_path / "data").start()
+    try:
+        olga = ServiceClient(service.address, Credentials("olga", PASSWORD))
+        try:
+            assert settle(lambda: olga.alarms and len(olga.alarms.alarms) == expected, olga,
+                          timeout_s=60.0), "".join(service.log[-20:])  # fmt: skip
+            assert olga.alarms.flood  # the window puts its flood banner up
+            shown_ids = {a.alarm_id for a in olga.alarms.alarms}
+            assert {a.entity for a in olga.alarms.alarms} == set(FLOOD_RACKS)
+            assert {a.state for a in olga.alarms.alarms} == {"unacknowledged"}
+        finally:
+            olga.close()
+        service.kill()  # SIGKILL: whatever a window was told is already on disk
+    finally:
+        service.stop()
+    journal = AlarmJournal(service.data / FILE_NAME, read_only=True)
+    try:
+        raised_ids = [t.alarm_id for t in journal.search() if t.event == "active"]
+    finally:
+        journal.close()
+    assert len(raised_ids) == expected and set(raised_ids) == shown_ids
