@@ -5,10 +5,10 @@ One asyncio loop runs the design's telemetry sources into the store, keeps the l
 windows are seeded with, hands a snapshot a second to the history recorder (its own thread
 writes it to disk), and runs two CURVE-encrypted ZeroMQ sockets: a PUB socket that sends every
 window the latest frame ``FRAME_HZ`` times a second, and a ROUTER socket that answers each
-window's commands (sign-in, keys, the design, applying a design, history) and sends it notices
-(new series keys, source events, a design applied, the alarm list changed), which unlike frames
-must not be dropped. The alarm rules are evaluated once a second on the store, on a thread of
-their own (``alarm_desk``), whether or not any window is attached.
+window's commands (sign-in, keys, the design, applying a design, history, the alarm journal)
+and sends it notices (new series keys, source events, a design applied, the alarm list changed),
+which unlike frames must not be dropped. The alarm rules are evaluated once a second on the
+store, on a thread of their own (``alarm_desk``), whether or not any window is attached.
 Windows cost the service nothing but the send: a slow or frozen window loses old frames at its
 high-water mark, and neither the service nor the other windows wait for it. A window that dies
 mid-request leaves a reply that ZeroMQ drops; the service carries on.

@@ -51,6 +51,7 @@ def build_report(
     annunciation = Annunciation()
     chattering: set[str] = set()
     for t in raised:
+        annunciation.observe(t.time_s, [])  # a flood over by now ends before this one counts
         annunciation.observe(t.time_s, [t.alarm_id])
         chattering |= annunciation.chattering
     hours = max(end_s - start_s, 1.0) / 3600.0
