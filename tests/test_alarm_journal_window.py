@@ -10,12 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alarm_service import ALARM, alarm_service, alarm_window
+from alarm_service import ALARM, alarm_service, alarm_window, alarming_hall
 from PySide6.QtGui import QAction
 from service_process import ServiceProcess
 
-from factoryfloor.app.alarm_journal import AlarmJournalDialog
+from factoryfloor.app.alarm_journal import NO_SERVICE, AlarmJournalDialog
+from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
+from factoryfloor.backend.service.messages import JournalEntry, JournalSent
+from factoryfloor.widgets.alarm_journal import AlarmJournalView
 
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
@@ -29,11 +32,14 @@ def service(tmp_path: Path) -> Iterator[ServiceProcess]:
     process.stop()
 
 
+def journal_action(window: MainWindow) -> QAction:
+    return next(a for a in window.findChildren(QAction)
+                if a.text() == "Alarm &Journal and Report…")  # fmt: skip
+
+
 def open_journal(qtbot, window: MainWindow) -> AlarmJournalDialog:
     """View > Alarm Journal and Report, once its first search is listed."""
-    action = next(a for a in window.findChildren(QAction)
-                  if a.text() == "Alarm &Journal and Report…")  # fmt: skip
-    action.trigger()
+    journal_action(window).trigger()
     dialog = window.findChild(AlarmJournalDialog)
     qtbot.waitUntil(lambda: dialog.view.table.rowCount() > 0, timeout=10_000)
     return dialog
@@ -135,3 +141,35 @@ def test_a_viewer_reads_the_journal_kept_across_a_service_restart(qtbot, windows
     listed = search(qtbot, dialog, entity="A01")
     assert listed.index(ACKNOWLEDGED) < listed.index(RAISED)
     assert dialog.view.message.text() == ""  # a viewer is not refused
+
+
+def test_a_windows_own_service_answers_and_without_one_the_window_says_so(
+    qtbot, windows, tmp_path
+) -> None:
+    create_application()
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    windows.append(window)
+    with qtbot.waitSignal(window.design_shown, timeout=10_000):
+        window.open_file(alarming_hall(tmp_path))
+    journal_action(window).trigger()  # Design mode, attached to nothing: no journal to ask
+    dialog = window.findChild(AlarmJournalDialog)
+    assert dialog.view.message.text() == NO_SERVICE
+
+    window.run_action.trigger()
+    qtbot.waitUntil(lambda: window.run_view.alarm_panel.table.rowCount() == 1, timeout=30_000)
+    dialog = open_journal(qtbot, window)
+    assert rows(dialog) == [RAISED]
+    assert dialog.view.message.text() == ""
+
+
+def test_a_search_that_matched_more_than_was_sent_says_how_many_more(qtbot) -> None:
+    view = AlarmJournalView()
+    qtbot.addWidget(view)
+    entry = JournalEntry(1.0e9, ALARM, "a01-power", "A01", "high", "active", "normal",
+                         "unacknowledged", True, "A01: 3 kW", 3.0, "", "", None)  # fmt: skip
+    view.show_entries(JournalSent("q1", (entry,) * 3, 2_500))
+    assert view.table.rowCount() == 3
+    assert view.count.text() == ("3 entries, newest first; 2,500 older ones also match: narrow "
+                                 "the search or export them")  # fmt: skip
