@@ -67,6 +67,8 @@ def test_a_search_sends_the_newest_entries_and_says_how_many_more_matched(journa
     assert r0.entries[0].value is None  # no number behind it: not NaN on the wire
     few, _ = ask(journal.path, QueryJournal(JournalQuery(entity="R1", limit=10)))
     assert len(few.entries) == 10 and few.more == count // 3 - 10
+    unlimited, _ = ask(journal.path, QueryJournal(JournalQuery(limit=-1)))  # SQLite: no limit
+    assert (len(unlimited.entries), unlimited.more) == (0, count)
 
 
 def test_an_export_sends_every_match_as_csv_and_refuses_one_too_large(journal, monkeypatch) -> None:

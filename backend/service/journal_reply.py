@@ -79,7 +79,9 @@ def journal_reply(path: Path, request: JournalRequest, now_s: float) -> tuple[Re
 
 def _entries(journal: AlarmJournal, request: QueryJournal) -> JournalSent:
     query = request.query
-    wanted = JOURNAL_ENTRIES_SENT if query.limit is None else min(query.limit, JOURNAL_ENTRIES_SENT)
+    wanted = JOURNAL_ENTRIES_SENT  # a window's limit narrows it, never widens it (nor SQLite's -1)
+    if query.limit is not None:
+        wanted = max(0, min(query.limit, wanted))
     entries = journal.search(replace(query, limit=wanted))
     more = journal.count(query) - len(entries) if len(entries) == wanted else 0
     return JournalSent(request.msg_id, tuple(map(journal_entry, entries)), more)
