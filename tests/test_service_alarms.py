@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from alarm_service import ALARM, PASSWORD, alarm_service, alarm_window, alarming_hall
 from service_process import DEMO, ServiceProcess
 
 from factoryfloor.app.control_room import PANELS, WallLayout
@@ -28,33 +29,15 @@ from factoryfloor.backend.service.roles import Role
 from factoryfloor.backend.service.users import AUDIT_FILE, UserStore
 from factoryfloor.backend.telemetry.protocol import Refused, Reply
 
-PASSWORD = "correct horse battery"
-ALARM = "a01-power@A01"
 RAISED = re.compile(r"alarm raised \(high\): A01: [\d.]+ kW, over the 1\.0 kW limit")
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
 pytest_plugins = ["window_fixtures"]
 
 
-def alarming_hall(folder: Path) -> Path:
-    """The demo hall with one rule that fires at once: rack A01 drawing over 1 kW."""
-    tree = json.loads(DEMO.read_text(encoding="utf-8"))
-    tree["alarm_rules"] = [{"id": "a01-power", "kind": "threshold", "priority": "high",
-                            "series": "rack", "quantity": "power_kw", "entities": ["A01"],
-                            "direction": "high", "limit": 1.0}]  # fmt: skip
-    design = folder / "hall.json"
-    design.write_text(json.dumps(tree), encoding="utf-8")
-    return design
-
-
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[ServiceProcess]:
-    design = alarming_hall(tmp_path)
-    users = UserStore(tmp_path / "data")
-    users.add("olga", PASSWORD, Role.OPERATOR, "test")
-    users.add("vic", PASSWORD, Role.VIEWER, "test")
-    users.add("eve", PASSWORD, Role.ENGINEER, "test")
-    process = ServiceProcess(design, tmp_path / "data").start()
+    process = alarm_service(tmp_path)
     yield process
     process.stop()
 
@@ -175,18 +158,6 @@ def test_the_cli_names_a_service_that_does_not_answer(tmp_path) -> None:
                          "--data", str(tmp_path))  # fmt: skip
     assert printed.returncode == 3
     assert "the service at 127.0.0.1:1: no answer in 10 s" in printed.stderr
-
-
-def alarm_window(qtbot, windows: list[MainWindow], service: ServiceProcess,
-                 user: str) -> MainWindow:  # fmt: skip
-    window = MainWindow()
-    window.resize(1400, 900)
-    window.show()
-    windows.append(window)
-    window.services.connect_to(service.address, Credentials(user, PASSWORD))
-    table = window.run_view.alarm_panel.table
-    qtbot.waitUntil(lambda: window.run_view.running and table.rowCount() == 1, timeout=30_000)
-    return window
 
 
 def test_the_alarms_dock_shows_the_alarm_and_an_operator_acknowledges_it(
