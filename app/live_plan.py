@@ -99,7 +99,9 @@ class LivePlan:
         }  # fmt: skip
         comparisons = self.comparisons(live)
         others: dict[str, list[str]] = {}
-        labels: dict[str, list[str]] = {}
+        power_kw = live.rack_power.measured_kw.tolist()
+        labels = {rack_id: [rack_id, "n/a" if math.isnan(kw) else f"{kw:.0f} kW"]
+                  for rack_id, kw in zip(self.rack_index, power_kw, strict=True)}  # fmt: skip
         for loop_id, (cdu_id, capacity_kw) in capacity.items():
             heat_kw = live.loop_heat_kw.get(loop_id)
             labels[cdu_id] = [cdu_id, share(heat_kw, capacity_kw)]

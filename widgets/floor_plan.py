@@ -42,6 +42,8 @@ OUTSIDE_FILL = QColor("#e9ecef")
 FEED_WIDTH_M = 0.6
 FEED_DEPTH_M = 1.2
 NO_READING_FILL = QColor("#eceff1")
+FEED_NOTE_ROOM_M = 4.0
+"""Feeds stand apart at the hall's edge: a note under one may be as wide as 4 m of plan."""
 NO_READING_LOOP = QColor("#b0bec5")
 """Run mode: a loop with no live heat reading (its design colour would read as live)."""
 
@@ -71,6 +73,11 @@ class Styling(NamedTuple):
     figures: DesignFigures
 
 
+def rack_lines(rack: Rack) -> list[str]:
+    """A rack's label in Design: its id and design IT power."""
+    return [rack.id, f"{rack.it_power_kw:.0f} kW"]
+
+
 class EntityIndex:
     """The design's entities by id, built once per refresh, and the item each one is drawn as."""
 
@@ -91,9 +98,10 @@ class EntityIndex:
         entity = self.entities.get(entity_id)
         if isinstance(entity, Rack):
             fill = LIQUID_RACK_FILL if entity.liquid_fraction > 0 else AIR_RACK_FILL
-            lines = [entity.id, f"{entity.it_power_kw:.0f} kW"]
-            return RackItem(EquipmentKind.RACK, entity.id, entity.x_m, entity.y_m, entity.width_m,
-                            entity.depth_m, entity.rotation_deg, fill, lines)  # fmt: skip
+            return RackItem(
+                EquipmentKind.RACK, entity.id, entity.x_m, entity.y_m, entity.width_m,
+                entity.depth_m, entity.rotation_deg, fill, rack_lines(entity),
+            )  # fmt: skip
         if isinstance(entity, CoolingLoop):
             return LoopItem(entity.id, entity.route, self.racks_on_loop[entity.id], OK)
         if isinstance(entity, Cdu):
@@ -282,10 +290,12 @@ class FloorPlanScene(QGraphicsScene):
 
     def _make_note(self, entity_id: str) -> PlanNote | None:
         """A note under a feed; beside a loop's longest pipe run, on the side away from its
-        racks (so it covers pipe and aisle, not the racks it serves)."""
+        racks (so it covers pipe and aisle, not the racks it serves), with room for the run
+        and half a rack's depth either side."""
         item = self.items_by_id.get(entity_id)
         if isinstance(item, EquipmentItem):
-            return PlanNote(entity_id, item.mapToScene(0.0, item.rect().bottom()), below=True)
+            at = item.mapToScene(0.0, item.rect().bottom())
+            return PlanNote(entity_id, at, below=True, room_m=FEED_NOTE_ROOM_M)
         if not isinstance(item, LoopItem) or len(item.route) < 2:
             return None
         (ax, ay), (bx, by) = max(itertools.pairwise(item.route),
@@ -293,11 +303,11 @@ class FloorPlanScene(QGraphicsScene):
         middle = QPointF((ax + bx) / 2, (ay + by) / 2)
         racks = [self.items_by_id[r].pos().y() for r in item.rack_ids if r in self.items_by_id]
         below = not racks or sum(racks) / len(racks) <= middle.y()
-        return PlanNote(entity_id, middle, below)
+        return PlanNote(entity_id, middle, below, room_m=math.dist((ax, ay), (bx, by)) + 1.2)
 
     def show_live_lines(self, lines: dict[str, list[str]]) -> None:
-        """Run view: live label lines (a CDU's live heat as a share of its capacity) in place of
-        the design's; ``clear_live`` brings the design's back."""
+        """Run view: live label lines (a rack's measured power, a CDU's or feed's live share of
+        its capacity) in place of the design's; ``clear_live`` brings the design's back."""
         for entity_id, text in lines.items():
             item = self.items_by_id.get(entity_id)
             if isinstance(item, EquipmentItem):
@@ -332,9 +342,11 @@ class FloorPlanScene(QGraphicsScene):
         self.live_values = {}
         self.show_against_design({})
         self.show_alarms({})
-        for item in self.items_by_id.values():
+        for rack in self.design.racks if self.design is not None else ():
+            item = self.items_by_id.get(rack.id)
             if isinstance(item, RackItem):
                 item.set_fill(None)
+                item.set_lines(rack_lines(rack))
         self._styled = None
         self._restyle()
 
