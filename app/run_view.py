@@ -382,9 +382,11 @@ class RunView(QObject):
             view.show_figures(facility, now_s, alarms)
 
     def facility_figures(self, live: LiveFigures) -> dict[str, float]:
-        """The KPI tiles' figures: the frame's facility figures, heat to liquid and PUE."""
+        """The KPI tiles' figures: the frame's facility figures, heat to liquid and PUE (not
+        from IT power summed over only some of the racks: it would read far too high)."""
         facility = dict(live.facility)
-        if "it_power_kw" in facility and live.loop_heat_kw:
+        partial = facility.get("it_power_racks", 0.0) < facility.get("racks", 0.0)
+        if "it_power_kw" in facility and live.loop_heat_kw and not partial:
             liquid_kw = sum(live.loop_heat_kw.values())
             facility["heat_to_liquid_kw"] = liquid_kw
             pue = estimated_pue(facility["it_power_kw"], liquid_kw, self.design.assumptions)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import pytest
 from demo_window import close, open_demo
 from PySide6.QtCore import QPointF, QSettings, Qt
@@ -15,7 +16,9 @@ from factoryfloor.app.control_room import PANELS, ControlRoomDialog, WallLayout
 from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
 from factoryfloor.backend.telemetry.against_design import AgainstDesign
+from factoryfloor.backend.telemetry.live_figures import LiveAggregator
 from factoryfloor.backend.telemetry.series import facility_model_key
+from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 
 SCREENSHOTS = os.environ.get("FACTORYFLOOR_SCREENSHOTS")
 
@@ -270,3 +273,19 @@ def test_in_run_the_plan_shows_live_state_measured_against_the_design(qtbot) -> 
         assert not scene.notes and scene.tooltip_for("L-B2").startswith("<b>Loop L-B2</b>")
     finally:
         close(window)
+
+
+def test_it_power_from_only_some_racks_gives_no_pue(running: MainWindow) -> None:
+    """A BMS reading some racks only: IT power says how many it sums, and no PUE is made of it
+    (the whole hall's heat over part of its power would read far too high)."""
+    run_view = running.run_view
+    design = run_view.design
+    aggregator = LiveAggregator(design)
+    simulator = FacilitySimulator(design, seed=1)
+    keys, values = simulator.keys, simulator.step(1.0)
+    values[[i for i, k in enumerate(keys) if k.startswith(("gpu/", "facility/"))]] = np.nan
+    whole = run_view.facility_figures(aggregator.update(keys, values, "util_pct"))
+    assert whole["it_power_racks"] == whole["racks"] and "pue" in whole
+    values[keys.index("rack/A01/power_kw")] = np.nan
+    part = run_view.facility_figures(aggregator.update(keys, values, "util_pct"))
+    assert part["it_power_racks"] == part["racks"] - 1 and "pue" not in part
