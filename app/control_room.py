@@ -11,8 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFont, QGuiApplication, QKeyEvent, QResizeEvent, QScreen
+from PySide6.QtCore import QRectF, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QKeyEvent,
+    QPainter,
+    QResizeEvent,
+    QScreen,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,18 +44,26 @@ from factoryfloor.app.run_view import GpuQuantityScale, QuantityScale, RunView, 
 from factoryfloor.backend.service.messages import AlarmsChanged
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.widgets.alarm_panel import AlarmPanel
+from factoryfloor.widgets.alarm_strip import AlarmStrip
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar
 from factoryfloor.widgets.floor_plan import FloorPlanView
-from factoryfloor.widgets.live_panel import TILES, LivePanel
+from factoryfloor.widgets.live_panel import LivePanel
+from factoryfloor.widgets.plan_items import cosmetic_pen
 
 PANELS = {"plan": "Floor plan", "kpis": "KPI tiles", "heatmap": "Fleet heatmap",
           "plots": "Plots", "alarms": "Alarms"}  # fmt: skip
 """Panels a wall can show: key -> title. The keys are remembered in the settings
 (``controlRoom/panels``), so they stay as they are."""
 
-FONT_SCALE = 1.6
-"""Type on the wall, relative to the desk: readable from a few metres."""
+LABEL_PX = 26
+"""Type on the wall: at least 24 px, readable from 5 m on a 1080p display."""
+FIGURE_PX = 56
+"""The KPI tiles' figures: at least 48 px, the wall's headline."""
+TILED_HEIGHTS = {"plan": 3, "heatmap": 2, "plots": 2, "alarms": 1}
+"""Tiled: each panel's share of its column's height (the plots need room: five stacked)."""
+KPI_COLUMNS = 4
+"""KPI tiles in two rows: a seventh of 1,920 px is too narrow for "1,619.7 kW" at 48 px."""
 
 DARK_STYLE = """
 QWidget#controlRoom, QWidget#controlRoom QWidget { background: #0f1317; color: #e3e7eb; }
@@ -54,6 +73,7 @@ QWidget#controlRoom QLabel#trend { color: #b7c3ce; }
 QWidget#controlRoom QHeaderView::section { background: #1c242c; color: #b7c3ce;
     border: none; padding: 4px; }
 QWidget#controlRoom QTableWidget { gridline-color: #2b353f; }
+QWidget#controlRoom QFrame#alarmStrip QLabel { font-weight: bold; }
 QWidget#controlRoom QComboBox, QWidget#controlRoom QPushButton {
     background: #1c242c; border: 1px solid #3a4653; padding: 2px 8px; }
 """
@@ -139,6 +159,33 @@ class ControlRoomDialog(QDialog):
         )
 
 
+class WallPlanView(FloorPlanView):
+    """The plan on the wall: dark around the hall, always the whole hall (refitted whenever
+    its panel changes size), and no scale bar, whose small print no one reads across a room."""
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_hall()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.fit_hall()
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        painter.fillRect(rect, WALL_OUTSIDE)
+        floor = self.scene().floor_rect
+        painter.fillRect(floor, WALL_FLOOR)
+        painter.setPen(cosmetic_pen("#3a4653", 2))
+        painter.drawRect(floor)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        pass
+
+
+WALL_OUTSIDE = QColor("#0f1317")
+WALL_FLOOR = QColor("#1c242c")
+
+
 class ControlRoomWindow(QWidget):
     """The wall: full screen, dark, large type; Esc leaves, Space shows the next panel."""
 
@@ -157,17 +204,19 @@ class ControlRoomWindow(QWidget):
         self.setWindowTitle("FactoryFloor: control room")
         self.setStyleSheet(DARK_STYLE)
         font = QFont(self.font())
-        font.setPointSizeF(font.pointSizeF() * FONT_SCALE)
+        font.setPointSizeF(self._points(LABEL_PX))  # in points: the plots scale their text by it
         self.setFont(font)
 
-        self.plan_view = FloorPlanView(run_view.scene)
+        self.plan_view = WallPlanView(run_view.scene)
         self.scale_bar = ColourScaleBar()
-        self.kpis = LivePanel(columns=len(TILES))
+        self.kpis = LivePanel(columns=KPI_COLUMNS)
         self.heatmap = FleetHeatmap()
         self.plots = HistoryPlots()
         self.plots.set_dark(True)
+        self.plots.controls.hide()  # a wall is read, not clicked: it follows the desk's choices
         self.heatmap.set_dark(True)
         self.heatmap.title.setMinimumWidth(1)  # shrinks (clipped) before the wall outgrows a screen
+        self.heatmap.rows_note.hide()  # small print about pixels and the mouse wheel
         self.plots.window_changed.connect(self.heatmap.set_window)
         self.plots.paused_changed.connect(self.heatmap.set_paused)
         self.heatmap.gpu_clicked.connect(run_view.select_gpu)
@@ -177,15 +226,19 @@ class ControlRoomWindow(QWidget):
         plan_layout.addWidget(self.plan_view, 1)
         plan_layout.addWidget(self.scale_bar)
         self.alarms = AlarmPanel(actions=False)
+        self.alarms.table.setWordWrap(True)  # the alarm in full: a wall has no tooltips
+        self.alarms.table.setColumnHidden(1, True)  # each message starts with its entity
         self.panels: dict[str, QWidget] = {
             "plan": plan_panel, "kpis": self.kpis, "heatmap": self.heatmap, "plots": self.plots,
             "alarms": self.alarms,
         }  # fmt: skip
 
         outer = QVBoxLayout(self)
-        self.alert = AlertBanner("Restart now")
-        self.alert.action_clicked.connect(run_view.run_mode.restart_now)
+        self.alert = AlertBanner("")
         outer.addWidget(self.alert)
+        self.alarm_strip = AlarmStrip()
+        """Always on top, whatever the panels: what waits, and the most urgent in words."""
+        outer.addWidget(self.alarm_strip)
         self.header = QLabel()
         self.header.setObjectName("panelTitle")
         outer.addWidget(self.header)
@@ -204,8 +257,7 @@ class ControlRoomWindow(QWidget):
         self.heatmap.set_history(history, run_view.gpu_rows)
         self.set_quantity(run_view.quantity_scale(), run_view.gpu_quantity_scale())
         self.show_alert(run_view.backend_banner.label.text())
-        if run_view.alarms_shown is not None:
-            self.alarms.show_alarms(run_view.alarms_shown)
+        self.show_alarms(run_view.alarms_shown)
         run_view.extra_views.append(self)
 
     # --- Layout --------------------------------------------------------------------------------
@@ -218,6 +270,8 @@ class ControlRoomWindow(QWidget):
         title.setObjectName("panelTitle")
         column.addWidget(title)
         column.addWidget(self.panels[key], 1)
+        # Widths from the layout's stretch alone: no panel's text may squeeze the others.
+        box.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         return box
 
     def _arrange(self, layout: WallLayout) -> None:
@@ -248,8 +302,8 @@ class ControlRoomWindow(QWidget):
         for keys, stretch in ((("plan", "heatmap"), 3), (("plots", "alarms"), 2)):
             column = QVBoxLayout()
             for key in keys:
-                if key in shown:  # the plots take twice the alarms' height
-                    column.addWidget(self._titled(key), 2 if key != "alarms" else 1)
+                if key in shown:
+                    column.addWidget(self._titled(key), TILED_HEIGHTS[key])
             if column.count():
                 columns.addLayout(column, stretch)
         self.stack.addWidget(page)
@@ -263,14 +317,19 @@ class ControlRoomWindow(QWidget):
             widget.setFont(self.font())
         for key, tile in self.kpis.tiles.items():
             value_font = QFont(self.font())
-            value_font.setPointSizeF(self.font().pointSizeF() * 1.8)
+            value_font.setPointSizeF(self._points(FIGURE_PX))
             value_font.setBold(True)
             tile.value.setFont(value_font)
+            tile.value.setMinimumHeight(QFontMetrics(value_font).height())
             tile.caption.setFont(self.font())
             tile.caption.setStyleSheet("color: #9fb0c0;")
             for label in (tile.value, tile.caption, self.kpis.trends[key]):
                 # Never wider than the screen: a smaller wall clips a label, not the window.
                 label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def _points(self, px: float) -> float:
+        """The point size that is ``px`` pixels high on this wall's screen."""
+        return px * 72.0 / self.logicalDpiY()
 
     def next_panel(self) -> None:
         if self.stack.count() > 1:
@@ -280,18 +339,14 @@ class ControlRoomWindow(QWidget):
     def _show_header(self) -> None:
         design = self.run_view.design
         name = design.name if design is not None else ""
-        mode = "rotating" if self.wall_layout.rotating else "tiled"
-        self.header.setText(f"{name} · {mode} · Esc leaves · Space: next panel")
+        keys = "Esc leaves · Space: next panel" if self.stack.count() > 1 else "Esc leaves"
+        self.header.setText(f"{name} · {keys}")
 
     def show_on_screen(self, fallback: QScreen) -> None:
         screen = self.wall_layout.target_screen(fallback)
         self.setScreen(screen)
         self.setGeometry(screen.geometry())
         self.showFullScreen()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        QTimer.singleShot(0, self.plan_view, self.plan_view.fit_hall)  # once the layout sized it
 
     # --- One more view of the run (RunView.extra_views) ---------------------------------------
 
@@ -311,8 +366,11 @@ class ControlRoomWindow(QWidget):
     ) -> None:
         self.kpis.show_figures(facility, time_s, alarms)
 
-    def show_alarms(self, shown: AlarmsChanged) -> None:
-        self.alarms.show_alarms(shown)
+    def show_alarms(self, shown: AlarmsChanged | None) -> None:
+        self.alarm_strip.show_alarms(shown)
+        if shown is not None:
+            self.alarms.show_alarms(shown)
+            self.alarms.table.resizeRowsToContents()
 
     def select_gpu(self, rack_id: str, gpu_index: int | None) -> None:
         self.heatmap.select_gpu(rack_id, gpu_index)
@@ -323,8 +381,8 @@ class ControlRoomWindow(QWidget):
         self.heatmap.set_quantity(*gpu_scale)
 
     def show_alert(self, text: str) -> None:
-        if text:  # no "Restart now" for a service the window attached to: not its to restart
-            self.alert.show_message(text, with_action=self.run_view.run_mode.attached is None)
+        if text:  # no button: a wall is read, not clicked (the desk offers "Restart now")
+            self.alert.show_message(text, with_action=False)
         else:
             self.alert.clear()
 

@@ -122,6 +122,12 @@ class Menus:
         for dock in panel_docks:
             view_menu.addAction(dock.toggleViewAction())
         view_menu.addSeparator()
+        sound = modes.run_view.alarm_sound
+        self.alarm_sound_action = self._action("&Sound for New High-Priority Alarms",
+                                               sound.set_enabled)  # fmt: skip
+        self.alarm_sound_action.setCheckable(True)
+        self.alarm_sound_action.setChecked(sound.enabled)
+        view_menu.addAction(self.alarm_sound_action)
         view_menu.addAction(self._action("&Control-Room Mode…", modes.choose_control_room, "F11"))
         help_menu = window.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About FactoryFloor", self._about))

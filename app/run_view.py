@@ -17,24 +17,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QToolBar, QWidget
+from PySide6.QtCore import QObject, QPoint, Qt, QTimer
+from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QMenu, QToolBar, QWidget
 
+from factoryfloor.app.alarm_sound import AlarmSound
 from factoryfloor.app.live_plan import LivePlan, LoopCapacity
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.service.alarms.evaluator import subject_of
+from factoryfloor.backend.service.alarms.series_index import parse_gpu_subject
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient
-from factoryfloor.backend.service.messages import AlarmsChanged
+from factoryfloor.backend.service.messages import ActOnAlarm, AlarmsChanged, AlarmShown
 from factoryfloor.backend.telemetry.gpu_rows import GpuRowsSource
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
 from factoryfloor.backend.telemetry.live_figures import RACK_QUANTITIES, LiveFigures
+from factoryfloor.backend.telemetry.placement import GpuPlacement
 from factoryfloor.widgets.alarm_panel import AlarmPanel, plan_marks
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
 from factoryfloor.widgets.live_panel import LivePanel
+from factoryfloor.widgets.plan_alarm_menu import alarm_menu, entity_at
 from factoryfloor.widgets.time_control import TimeControl
 
 if TYPE_CHECKING:  # pyqtgraph views, imported when Run first starts
@@ -97,8 +102,8 @@ class ExtraRunView(Protocol):
     def show_moment(self, time_s: float | None) -> None:
         """Show the moment ``time_s`` (the time control), or live again (None)."""
 
-    def show_alarms(self, shown: AlarmsChanged) -> None:
-        """The service's alarm list, each time it changes."""
+    def show_alarms(self, shown: AlarmsChanged | None) -> None:
+        """The service's alarm list, each time it changes (None: not known, no backend)."""
 
 
 def follow_moment(plots: HistoryPlots, heatmap: FleetHeatmap, panel: LivePanel,
@@ -135,11 +140,15 @@ class RunView(QObject):
         self.alarm_dock.hide()
         self.alarms_shown: AlarmsChanged | None = None
         """The service's alarm list as last told; None: not known (no backend)."""
+        self.alarm_menu: QMenu | None = None
+        """The plan's alarm menu last opened (a right-click on alarmed equipment)."""
+        self.alarm_sound = AlarmSound(self)
         self.run_mode.alarms.connect(self._show_alarms)
         self.alarm_panel.action_asked.connect(
             lambda request: self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
         )
-        self.alarm_panel.entity_chosen.connect(self.find_entity)
+        self.alarm_panel.alarm_chosen.connect(self.find_alarm)
+        plan_view.customContextMenuRequested.connect(self._plan_alarm_menu)
         self.quantity_box = QComboBox()
         for quantity, (label, _) in RACK_QUANTITIES.items():
             self.quantity_box.addItem(label, quantity)
@@ -218,6 +227,7 @@ class RunView(QObject):
         for dock in self.run_docks:
             dock.show()
         self.live_dock.raise_()
+        self.plan_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
     def show_moment(self, time_s: float | None) -> None:
         """Show the facility at ``time_s`` in every view (the time control), or live (None)."""
@@ -247,6 +257,7 @@ class RunView(QObject):
         for dock in self.run_docks:
             dock.hide()
         self.scene.clear_live()
+        self.plan_view.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
         self.selection = None
         return client
 
@@ -319,24 +330,49 @@ class RunView(QObject):
             detail.show()
             detail.raise_()
 
-    def find_entity(self, entity_id: str) -> None:
-        """Find an alarm's entity: a rack is selected in every view, a loop, CDU or feed on
-        the plan."""
-        if self.design is not None and any(r.id == entity_id for r in self.design.racks):
-            self.select_gpu(entity_id)
-        elif self.scene.select_entity(entity_id):
-            self.plan_view.centerOn(self.scene.items_by_id[entity_id])
+    def find_alarm(self, alarm: AlarmShown) -> None:
+        """Find what an alarm is about in every view: a GPU in its rack, a rack selected in the
+        plan, heatmap, plots and rack detail, a loop, CDU or feed on the plan."""
+        gpu = parse_gpu_subject(subject_of(alarm.alarm_id))
+        spot = None if gpu is None or self.design is None else GpuPlacement(self.design).place(*gpu)
+        if spot is not None:
+            self.select_gpu(spot.rack_id, spot.gpu)
+        elif self.design is not None and any(r.id == alarm.entity for r in self.design.racks):
+            self.select_gpu(alarm.entity)
+        elif self.scene.select_entity(alarm.entity):
+            self.plan_view.centerOn(self.scene.items_by_id[alarm.entity])
 
     # --- Alarms --------------------------------------------------------------------------------
+
+    def _plan_alarm_menu(self, pos: QPoint) -> None:
+        """Right-click on the running plan: act on the alarms of the equipment there."""
+        entity_id = entity_at(self.plan_view, pos)
+        shown = self.alarms_shown
+        if entity_id is None or shown is None or not self.running:
+            return
+        menu = alarm_menu(entity_id, shown.alarms, self._ask_from_plan, self._show_in_table,
+                          self.plan_view)  # fmt: skip
+        if menu is not None:
+            self.alarm_menu = menu
+            menu.popup(self.plan_view.viewport().mapToGlobal(pos))
+
+    def _ask_from_plan(self, request: ActOnAlarm) -> None:
+        self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
+
+    def _show_in_table(self, alarm: AlarmShown) -> None:
+        self.alarm_dock.show()
+        self.alarm_dock.raise_()
+        self.alarm_panel.select_alarm(alarm.alarm_id)
 
     def _show_alarms(self, shown: AlarmsChanged | None) -> None:
         """The service's alarm list changed (None: no backend, so not known)."""
         self.alarms_shown = shown
         if shown is not None:
+            self.alarm_sound.follow(shown)
             self.alarm_panel.show_alarms(shown)
             self.scene.show_alarms(plan_marks(shown))
-            for view in self.extra_views:
-                view.show_alarms(shown)
+        for view in self.extra_views:
+            view.show_alarms(shown)
 
     # --- Quantity ----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from factoryfloor.backend.design.alarm_rules import ThresholdRule
+from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.synthetic import generate_hall
 from factoryfloor.backend.service.alarms.system import AlarmSystem
 from factoryfloor.backend.telemetry.placement import host_gpu
@@ -37,6 +38,25 @@ RACK_QUANTITIES = ("power_kw", "supply_temp_c", "return_temp_c", "flow_lpm", "le
 CDU_QUANTITIES = ("supply_temp_c", "return_temp_c", "flow_lpm", "heat_kw")
 
 
+def hall_with_gpus(gpus: int) -> Design:
+    """A generated hall of ``gpus`` GPUs, rounded up to whole racks."""
+    per_rack = generate_hall(1).racks[0].gpu_count  # every generated rack has as many
+    return generate_hall(-(-gpus // per_rack))
+
+
+def with_extra_rules(hall: Design, count: int, seed: int = 0) -> Design:
+    """``hall`` with ``count`` threshold rules on single racks beside its default set."""
+    rng = np.random.default_rng(seed)
+    extra = [
+        ThresholdRule(id=f"extra-{i}", priority="low", series="rack",
+                      quantity=RACK_QUANTITIES[i % 4], direction="high",
+                      limit=float(rng.uniform(20, 200)), deadband=1.0,
+                      entities=[hall.racks[i % len(hall.racks)].id])
+        for i in range(count)
+    ]  # fmt: skip
+    return hall.model_copy(update={"alarm_rules": [*hall.alarm_rules, *extra]})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpus", type=int, default=16_384)
@@ -44,23 +64,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     options = parser.parse_args()
 
-    hall = generate_hall(1)
-    while sum(rack.gpu_count for rack in hall.racks) < options.gpus:
-        hall = generate_hall(len(hall.racks) * 2)
+    hall = hall_with_gpus(options.gpus)
     spots = [host_gpu(rack, gpu) for rack in hall.racks for gpu in range(rack.gpu_count)]
     gpu_keys = [gpu_key(s.node, s.index, q) for s in spots[: options.gpus] for q in GPU_QUANTITIES]
     bms_keys = [entity_key("rack", r.id, q) for r in hall.racks for q in RACK_QUANTITIES]
     bms_keys += [entity_key("cdu", c.id, q) for c in hall.cdus for q in CDU_QUANTITIES]
     keys = gpu_keys + bms_keys
     rng = np.random.default_rng(0)
-    extra = [
-        ThresholdRule(id=f"extra-{i}", priority="low", series="rack",
-                      quantity=RACK_QUANTITIES[i % 4], direction="high",
-                      limit=float(rng.uniform(20, 200)), deadband=1.0,
-                      entities=[hall.racks[i % len(hall.racks)].id])
-        for i in range(options.extra_rules)
-    ]  # fmt: skip
-    design = hall.model_copy(update={"alarm_rules": [*hall.alarm_rules, *extra]})
+    design = with_extra_rules(hall, options.extra_rules)
     print(f"{options.gpus:,} GPUs, {len(keys):,} series, {len(design.alarm_rules):,} rules "
           f"({options.extra_rules:,} extra)")  # fmt: skip
 

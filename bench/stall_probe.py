@@ -15,6 +15,8 @@ class StallProbe:
 
     def __init__(self) -> None:
         self.lateness_ms: list[float] = []
+        self.times_s: list[float] = []
+        """Wall-clock time of each tick: which stalls fell in which stretch of a run."""
         self._last = 0.0
         self._timer = QTimer()
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -23,6 +25,7 @@ class StallProbe:
     def _tick(self) -> None:
         now = time.perf_counter()
         self.lateness_ms.append(max(0.0, (now - self._last) * 1000 - PROBE_MS))
+        self.times_s.append(time.time())
         self._last = now
 
     def start(self) -> None:

@@ -132,6 +132,7 @@ def test_the_control_room_wall_says_so_too(window: MainWindow, qtbot) -> None:
     os.kill(run_mode.client.process.pid, signal.SIGKILL)
     qtbot.waitUntil(wall.alert.isVisible, timeout=3_000)
     assert "(killed by SIGKILL)" in wall.alert.label.text()
+    assert not wall.alert.button.isVisible()  # a wall is read, not clicked
     qtbot.waitUntil(lambda: wall.kpis.tiles["it_power_kw"].value.text() == "n/a", timeout=3_000)
     if SCREENSHOTS:
         wall.grab().save(str(Path(SCREENSHOTS) / "backend-stopped-wall.png"))

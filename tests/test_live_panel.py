@@ -29,11 +29,11 @@ def test_tiles_show_figures_their_trend_after_a_minute_and_the_alarms(qtbot) -> 
     panel.show_figures(facility, 0.0, [])
     assert panel.tiles[tokens].value.text() == "1,000,000 tok/s"
     assert panel.tiles["gpus_busy"].value.text() == "900 of 1,312"
-    assert panel.trends[tokens].text() == ""  # no minute of history yet
+    assert panel.trends[tokens].text() == "n/a tok/J"  # no trend: no minute of history yet
     assert panel.tiles["pue"].value.text() == "n/a"
     panel.show_figures({**facility, tokens: 1_200_000.0}, 65.0,
                        ["Loop L-A1: 700 kW, over its CDU's 600 kW"])  # fmt: skip
-    assert panel.trends[tokens].text() == "▲ 20.0 %"
+    assert panel.trends[tokens].text() == "n/a tok/J  ▲ 20.0 %"
     assert panel.tiles["alarms"].value.text() == "1"
     assert "L-A1" in panel.tiles["alarms"].toolTip()
 
@@ -69,9 +69,9 @@ def test_tokens_are_shown_per_model_never_summed(qtbot) -> None:
     panel.show_figures(both, 0.0)
     assert panel.tiles[llama2].caption.text() == f"{LLAMA2} (live)"
     assert panel.tiles[llama2].value.text() == "180,000 tok/s"
-    assert panel.per_joule[llama2].text() == "0.412 tok/J"
+    assert panel.trends[llama2].text() == "0.412 tok/J"
     assert panel.tiles[llama3].value.text() == "120,000 tok/s"
-    assert panel.per_joule[llama3].text() == "n/a tok/J"
+    assert panel.trends[llama3].text() == "n/a tok/J"
     assert not panel.tiles[TOKENS].isVisible()
     texts = [tile.value.text() for tile in panel.tiles.values() if tile.isVisible()]
     assert not any("300,000" in text for text in texts)

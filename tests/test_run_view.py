@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from demo_window import close, open_demo
 from PySide6.QtCore import QPointF, QSettings, Qt
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtGui import QFontInfo
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QDockWidget, QLabel
 
 from factoryfloor.app.control_room import PANELS, ControlRoomDialog, WallLayout
 from factoryfloor.app.gui import create_application
@@ -157,10 +159,14 @@ def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow,
     assert wall is not None and wall.isFullScreen()
     assert wall.stack.count() == 1 and all(wall.panels[k].isVisible() for k in PANELS)
     assert wall.plots.graphics.backgroundBrush().color().lightness() < 40  # dark
-    # Large type reaches every panel, the plots' and heatmap's own text included.
+    # Readable from 5 m: every label at least 24 px high, the KPI figures at least 48 px, the
+    # plots' and heatmap's own text as large; nothing to click on a wall.
     wall_pt = wall.font().pointSizeF()
-    assert wall_pt >= 1.5 * main.font().pointSizeF()
-    assert wall.plots.controls.window_combo.font().pointSizeF() == wall_pt
+    for label in wall.findChildren(QLabel):
+        if label.isVisible() and label.text():
+            assert QFontInfo(label.font()).pixelSize() >= 24, label.text()
+    assert not [w for w in wall.findChildren(QAbstractButton) + wall.findChildren(QComboBox)
+                if w.isVisible()]  # fmt: skip
     assert wall.plots.plots["heat"].item.getAxis("left").style["tickFont"].pointSizeF() == wall_pt
     assert wall.heatmap.rack_axis.style["tickFont"].pointSizeF() == wall_pt
     qtbot.waitUntil(lambda: bool(wall.kpis.models), timeout=10_000)  # a tile per model served
@@ -168,6 +174,13 @@ def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow,
     assert tokens.value.text().endswith("tok/s")
     assert tokens.caption.font().pointSizeF() == wall.kpis.tiles["pue"].caption.font().pointSizeF()
     qtbot.waitUntil(lambda: wall.heatmap.shown is not None, timeout=10_000)
+    wall.showNormal()  # a 1080p wall (the offscreen screen is smaller)
+    wall.resize(1920, 1080)
+    qtbot.waitUntil(lambda: wall.plan_view.viewport().width() > 900, timeout=5_000)
+    assert all(QFontInfo(tile.value.font()).pixelSize() >= 48 for tile in wall.kpis.tiles.values())
+    if SCREENSHOTS:
+        wall.grab().save(str(Path(SCREENSHOTS) / "wall-tiled.png"))
+    wall.showFullScreen()
     main.run_view.select_gpu("A02", 3)
     assert wall.heatmap.selection.getRegion()[0] == main.run_view.history.rows_of_rack["A02"][3]
     # One screen: the wall covers the desk, which stops painting and redrawing meanwhile ...
@@ -266,7 +279,7 @@ def test_in_run_the_plan_shows_live_state_measured_against_the_design(qtbot) -> 
             window.resize(1920, 1080)
             window.plan_view.fit_hall()
             qtbot.wait(300)  # one more frame drawn at this size
-            window.grab().save(f"{SCREENSHOTS}/run_live_against_design.png")
+            window.grab().save(str(Path(SCREENSHOTS) / "run_live_against_design.png"))
 
         window.design_action.trigger()
         assert cdu.status == "near" and feed.lines == design_feed_lines
@@ -289,3 +302,21 @@ def test_it_power_from_only_some_racks_gives_no_pue(running: MainWindow) -> None
     values[keys.index("rack/A01/power_kw")] = np.nan
     part = run_view.facility_figures(aggregator.update(keys, values, "util_pct"))
     assert part["it_power_racks"] == part["racks"] - 1 and "pue" not in part
+
+
+def test_a_click_on_a_gpus_alarm_finds_that_gpu_in_every_view(running: MainWindow) -> None:
+    from factoryfloor.backend.service.alarms.evaluator import alarm_id
+    from factoryfloor.backend.service.alarms.series_index import gpu_subject
+    from factoryfloor.backend.service.messages import AlarmShown
+    from factoryfloor.backend.telemetry.placement import host_gpu
+
+    main = running
+    rack = next(r for r in main.run_view.design.racks if r.id == "B03")
+    host = host_gpu(rack, 5)
+    alarm = AlarmShown(alarm_id("gpu-slowdown", gpu_subject(host.node, host.index)), "B03",
+                       "low", "unacknowledged", "91 °C, over 89 °C", 91.0, 0.0)  # fmt: skip
+    main.run_view.alarm_panel.alarm_chosen.emit(alarm)
+    assert main.scene.items_by_id["B03"].isSelected()
+    assert (main.run_view.rack_detail.rack_id, main.run_view.rack_detail.gpu_index) == ("B03", 5)
+    row = main.run_view.history.rows_of_rack["B03"].start + 5
+    assert main.run_view.heatmap.selection.getRegion() == (row, row + 1)

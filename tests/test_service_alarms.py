@@ -220,7 +220,7 @@ def test_the_alarms_dock_shows_the_alarm_and_an_operator_acknowledges_it(
     olga.run_view.alarm_panel.grab().save(str(SCREENSHOTS / "alarms_dock.png"))
     olga.grab().save(str(SCREENSHOTS / "alarms_window.png"))
 
-    panel.table.cellDoubleClicked.emit(0, 1)
+    panel.table.cellClicked.emit(0, 1)
     assert [i.entity_id for i in olga.run_view.scene.selectedItems()] == ["A01"]
 
     olga.show_control_room(WallLayout(panels=list(PANELS), rotating=False))
@@ -260,9 +260,19 @@ def test_a_windows_own_service_raises_alarms_and_keeps_no_journal_after_run(
     panel = window.run_view.alarm_panel
     qtbot.waitUntil(lambda: panel.table.rowCount() == 1, timeout=30_000)
     assert [p.parent.name[:10] for p in scratch.glob(f"*/{FILE_NAME}")] == ["ff-alarms-"]
-    panel.table.selectRow(0)
-    panel.acknowledge_button.click()  # the local user is an engineer
+    # Acknowledged from the plan: a right-click on the blinking rack (the local user is an
+    # engineer).
+    view = window.run_view.plan_view
+    rack = window.run_view.scene.items_by_id["A01"]
+    view.customContextMenuRequested.emit(view.mapFromScene(rack.sceneBoundingRect().center()))
+    menu = window.run_view.alarm_menu
+    assert menu is not None
+    acknowledge = menu.actions()[0]
+    assert acknowledge.text() == "Acknowledge 1 alarm at A01"
+    acknowledge.trigger()
     qtbot.waitUntil(lambda: panel.table.item(0, 3).text() == "Acknowledged", timeout=10_000)
+    view.customContextMenuRequested.emit(view.mapFromScene(rack.sceneBoundingRect().center()))
+    assert not window.run_view.alarm_menu.actions()[0].isEnabled()  # nothing left waiting
 
     window.enter_design()
     qtbot.waitUntil(lambda: not list(scratch.glob("ff-alarms-*")), timeout=15_000)

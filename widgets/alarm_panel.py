@@ -4,8 +4,11 @@ operator does to an alarm (acknowledge with an optional note, shelve for a while
 The list is the service's, whole, every time it changes (``AlarmsChanged``): the window never
 works out an alarm's state itself, so every attached window shows the same. Actions go to the
 service, which checks the role: a viewer's acknowledge is refused there, and the reason is shown
-here. A double-click finds the alarm's entity on the plan. The control-room wall shows the same
+here. A click on an alarm finds what it is about in every view. The control-room wall shows the same
 list without the actions (``actions=False``): a wall is read across a room, not clicked.
+During a flood the table groups alarms by rule (``alarm_rows``); a click on a group lists its
+alarms under it, and acknowledging or shelving a group acts on each of its alarms, each checked
+and journaled by the service as if done one by one.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from factoryfloor.backend.service.alarms.states import Action
 from factoryfloor.backend.service.messages import ActOnAlarm, AlarmsChanged, AlarmShown
+from factoryfloor.widgets.alarm_rows import UNACKNOWLEDGED_STATES, AlarmRow, alarm_rows
 from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.floor_plan import AlarmMark
 
@@ -42,7 +46,6 @@ SHELVE_CHOICES_S = (("15 min", 900.0), ("1 h", 3600.0), ("4 h", 4 * 3600.0),
                     ("8 h", 8 * 3600.0), ("24 h", 24 * 3600.0))  # fmt: skip
 COLUMNS = ("Priority", "Entity", "Alarm", "State", "Since")
 PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
-UNACKNOWLEDGED_STATES = frozenset({"unacknowledged", "rtn_unacknowledged"})
 
 
 def plan_marks(shown: AlarmsChanged) -> dict[str, AlarmMark]:
@@ -66,12 +69,16 @@ FLOOD_TEXT = ("Alarm flood: more than 10 new alarms in the last 10 minutes. Work
 class AlarmPanel(QWidget):
     action_asked = Signal(object)
     """An ActOnAlarm for the service."""
-    entity_chosen = Signal(str)
-    """An alarm was double-clicked: find its entity."""
+    alarm_chosen = Signal(object)
+    """An alarm's row was clicked (its AlarmShown): find what it is about."""
 
     def __init__(self, parent: QWidget | None = None, actions: bool = True) -> None:
         super().__init__(parent)
         self.alarms: tuple[AlarmShown, ...] = ()
+        self.flood = False
+        self.rows: list[AlarmRow] = []
+        self.opened: set[str] = set()
+        """The rules whose flood group lists its alarms."""
         self.flood_banner = AlertBanner("")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -82,7 +89,7 @@ class AlarmPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.cellDoubleClicked.connect(self._find)
+        self.table.cellClicked.connect(self._clicked)
         self.note = QLineEdit()
         self.note.setPlaceholderText("Note (optional)")
         self.acknowledge_button = QPushButton("Acknowledge")
@@ -116,44 +123,71 @@ class AlarmPanel(QWidget):
         self._enable()
 
     def show_alarms(self, notice: AlarmsChanged) -> None:
-        """The service's list, replacing the one shown; the alarm selected stays selected."""
-        chosen = self.chosen()
-        self.alarms = notice.alarms
+        """The service's list, replacing the one shown; the row selected stays selected."""
+        self.alarms, self.flood = notice.alarms, notice.flood
         if notice.flood:
             self.flood_banner.show_message(FLOOD_TEXT, with_action=False)
         else:
             self.flood_banner.clear()
+            self.opened.clear()
+        self._fill()
+
+    def _fill(self) -> None:
+        chosen = self.chosen()
+        self.rows = alarm_rows(self.alarms, self.flood, self.opened)
         table = self.table
-        table.setRowCount(len(notice.alarms))
-        for row, alarm in enumerate(notice.alarms):
-            for column, text in enumerate(self._cells(alarm)):
+        table.setRowCount(len(self.rows))
+        for row, shown in enumerate(self.rows):
+            for column, text in enumerate(self._cells(shown)):
                 item = QTableWidgetItem(text)
-                if alarm.state != "acknowledged":  # still needs someone: bold
+                if shown.waiting:  # still needs someone: bold
                     font = QFont(item.font())
                     font.setBold(True)
                     item.setFont(font)
                 table.setItem(row, column, item)
-            priority = table.item(row, 0)
-            priority.setBackground(QBrush(PRIORITY_COLOURS[alarm.priority]))
-            priority.setForeground(QBrush(QColor("black" if alarm.priority == "low" else "white")))
-            if chosen is not None and alarm.alarm_id == chosen.alarm_id:
+            priority = shown.first.priority
+            cell = table.item(row, 0)
+            cell.setBackground(QBrush(PRIORITY_COLOURS[priority]))
+            cell.setForeground(QBrush(QColor("black" if priority == "low" else "white")))
+            if chosen is not None and _same_row(shown, chosen):
                 table.selectRow(row)
         self._enable()
 
     @staticmethod
-    def _cells(alarm: AlarmShown) -> tuple[str, ...]:
-        state = STATE_WORDS.get(alarm.state, alarm.state)
-        if alarm.chattering:
-            state += " (chattering)"
-        since = time.strftime("%H:%M:%S", time.localtime(alarm.changed_s))
-        return (alarm.priority.capitalize(), alarm.entity, alarm.message or alarm.alarm_id,
-                state, since)  # fmt: skip
+    def _cells(row: AlarmRow) -> tuple[str, ...]:
+        alarm = row.first
+        if row.group is None:
+            state = STATE_WORDS.get(alarm.state, alarm.state)
+            if alarm.chattering:
+                state += " (chattering)"
+        else:
+            waiting = len(row.waiting)
+            state = f"{waiting} of {len(row.alarms)} unacknowledged" if waiting else "Acknowledged"
+            chattering = sum(a.chattering for a in row.alarms)
+            if chattering:
+                state += f" ({chattering} chattering)"
+        newest_s = max(a.changed_s for a in row.alarms)
+        since = time.strftime("%H:%M:%S", time.localtime(newest_s))
+        return (alarm.priority.capitalize(), row.entity_text(), row.message_text(), state, since)
 
-    def chosen(self) -> AlarmShown | None:
+    def chosen(self) -> AlarmRow | None:
         rows = self.table.selectionModel().selectedRows()
-        if not rows or rows[0].row() >= len(self.alarms):
+        if not rows or rows[0].row() >= len(self.rows):
             return None
-        return self.alarms[rows[0].row()]
+        return self.rows[rows[0].row()]
+
+    def select_alarm(self, alarm_id: str) -> None:
+        """Select ``alarm_id``'s row, listing its flood group's alarms if it is in one."""
+        for row in self.rows:
+            if row.group is not None and any(a.alarm_id == alarm_id for a in row.alarms):
+                self.opened.add(row.group)
+                self._fill()
+                break
+        for i, row in enumerate(self.rows):
+            if row.group is None and row.first.alarm_id == alarm_id:
+                self.table.selectRow(i)
+                self.table.scrollToItem(self.table.item(i, 0))
+                return
 
     def show_answer(self, refusal: str) -> None:
         """What the service answered an action: its reason for refusing (the note stays, to
@@ -164,24 +198,43 @@ class AlarmPanel(QWidget):
 
     def _enable(self) -> None:
         chosen = self.chosen()
-        self.acknowledge_button.setEnabled(chosen is not None and chosen.state != "acknowledged")
+        waiting = () if chosen is None else chosen.waiting
+        self.acknowledge_button.setEnabled(bool(waiting))
+        grouped = chosen is not None and chosen.group is not None
+        self.acknowledge_button.setText(f"Acknowledge {len(waiting)}" if grouped and waiting
+                                        else "Acknowledge")  # fmt: skip
         self.shelve_button.setEnabled(chosen is not None)
 
     def _acknowledge(self) -> None:
-        self._ask(Action.ACKNOWLEDGE, None)
+        chosen = self.chosen()
+        if chosen is not None:
+            self._ask(chosen.waiting, Action.ACKNOWLEDGE, None)
 
     def _shelve(self) -> None:
-        self._ask(Action.SHELVE, time.time() + self.shelve_for.currentData())
-
-    def _ask(self, action: Action, shelve_until_s: float | None) -> None:
         chosen = self.chosen()
-        if chosen is None:
-            return
-        self.answer.clear()
-        self.action_asked.emit(
-            ActOnAlarm(chosen.alarm_id, action.value, self.note.text().strip(), shelve_until_s)
-        )
+        if chosen is not None:
+            self._ask(chosen.alarms, Action.SHELVE, time.time() + self.shelve_for.currentData())
 
-    def _find(self, row: int, _column: int) -> None:
-        if row < len(self.alarms):
-            self.entity_chosen.emit(self.alarms[row].entity)
+    def _ask(self, alarms: tuple[AlarmShown, ...], action: Action,
+             shelve_until_s: float | None) -> None:  # fmt: skip
+        self.answer.clear()
+        note = self.note.text().strip()
+        for alarm in alarms:
+            self.action_asked.emit(ActOnAlarm(alarm.alarm_id, action.value, note, shelve_until_s))
+
+    def _clicked(self, row: int, _column: int) -> None:
+        if row >= len(self.rows):
+            return
+        clicked = self.rows[row]
+        if clicked.group is None:
+            self.alarm_chosen.emit(clicked.first)
+            return
+        self.opened ^= {clicked.group}
+        self._fill()
+
+
+def _same_row(row: AlarmRow, other: AlarmRow) -> bool:
+    """The same alarm's row, or the same rule's group, across two lists."""
+    if row.group is not None or other.group is not None:
+        return row.group == other.group
+    return row.first.alarm_id == other.first.alarm_id and row.in_group == other.in_group

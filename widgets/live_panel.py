@@ -73,8 +73,6 @@ class LivePanel(QWidget):
         self.trends: dict[str, QLabel] = {}
         self.captions: dict[str, str] = {}
         """Each tile's caption when live."""
-        self.per_joule: dict[str, QLabel] = {}
-        """A model tile's tokens per joule, under its tokens/s."""
         self._recent: dict[str, deque[tuple[float, float]]] = {}
         self._moment: str | None = None
         self.models: list[str] = []
@@ -113,22 +111,19 @@ class LivePanel(QWidget):
             if key in self.tiles:
                 continue
             tile = self._add_tile(key, f"{model} (live)")
-            per_joule = QLabel("")
-            tile.layout().insertWidget(2, per_joule)
-            self.per_joule[key] = per_joule
             for label, like in ((tile.caption, template.caption), (tile.value, template.value),
-                                (per_joule, self.trends[TOKENS]),
                                 (self.trends[key], self.trends[TOKENS])):  # fmt: skip
                 label.setFont(like.font())
                 label.setStyleSheet(like.styleSheet())
                 label.setSizePolicy(like.sizePolicy())
+                label.setMinimumHeight(like.minimumHeight())
             self._caption(key)
         for model in set(self.models) - set(models):
             key = facility_model_key(model, TOKENS_PER_S)
             tile = self.tiles.pop(key)
             self._grid.removeWidget(tile)
             tile.deleteLater()
-            del self.trends[key], self.captions[key], self._recent[key], self.per_joule[key]
+            del self.trends[key], self.captions[key], self._recent[key]
         self.models = models
         self._place_tiles()
 
@@ -169,13 +164,14 @@ class LivePanel(QWidget):
             self.tiles[quantity].value.setText(text)
             self.trends[quantity].setText(self._trend(quantity, time_s, value))
         self.tiles[TOKENS].value.setText("n/a")
-        for model in self.models:
+        for model in self.models:  # tokens per joule on the trend's line: a tile of one height
             key = facility_model_key(model, TOKENS_PER_S)
             tokens = facility[key]
             self.tiles[key].value.setText(f"{tokens:,.0f} tok/s")
             per_j = facility.get(facility_model_key(model, "tokens_per_j"))
-            self.per_joule[key].setText("n/a tok/J" if per_j is None else f"{per_j:,.3f} tok/J")
-            self.trends[key].setText(self._trend(key, time_s, tokens))
+            trend = self._trend(key, time_s, tokens)
+            per_j_text = "n/a tok/J" if per_j is None else f"{per_j:,.3f} tok/J"
+            self.trends[key].setText(f"{per_j_text}  {trend}" if trend else per_j_text)
 
     def _trend(self, quantity: str, time_s: float, value: float | None) -> str:
         recent = self._recent[quantity]

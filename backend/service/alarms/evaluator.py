@@ -56,6 +56,16 @@ def alarm_id(rule_id: str, subject: str) -> str:
     return f"{rule_id}@{subject}"
 
 
+def rule_of(alarm_id: str) -> str:
+    """The rule that raised ``alarm_id``: what a display groups a flood by."""
+    return alarm_id.partition("@")[0]
+
+
+def subject_of(alarm_id: str) -> str:
+    """What ``alarm_id`` is about: a rack, loop, feed, source, or one GPU (``gpu_subject``)."""
+    return alarm_id.partition("@")[2]
+
+
 class _HealthCheck:
     """Offline sources or the lost heartbeat, from the sources' status events. Every subject
     ever reported offline stays a subject, so one back online clears its alarm."""

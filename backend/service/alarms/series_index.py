@@ -4,6 +4,7 @@ gather of the columns it watches, never a walk over keys."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +43,7 @@ class SeriesIndex:
                 case GpuSeries(node, index, quantity):
                     spot = placement.place(node, index)
                     entity = node if spot is None else spot.rack_id
-                    subject, kind, host = f"{node} GPU {index}", "gpu", node
+                    subject, kind, host = gpu_subject(node, index), "gpu", node
                 case EntitySeries(kind, entity, quantity):
                     subject = host = entity
                     self._by_entity[kind, entity, quantity] = column
@@ -69,3 +70,18 @@ class SeriesIndex:
             [self._by_entity.get((kind, entity_id, quantity), -1) for entity_id in entity_ids],
             dtype=np.int64,
         )
+
+
+_GPU_SUBJECT = re.compile(r"^(?P<node>.+) GPU (?P<index>\d+)$")
+
+
+def gpu_subject(node: str, index: int) -> str:
+    """How an alarm names one GPU: ``node7 GPU 3`` (its host and NVML index)."""
+    return f"{node} GPU {index}"
+
+
+def parse_gpu_subject(subject: str) -> tuple[str, int] | None:
+    """(host, index) of a ``gpu_subject``; None for any other subject: what a window needs to
+    find the GPU an alarm is about."""
+    found = _GPU_SUBJECT.match(subject)
+    return None if found is None else (found["node"], int(found["index"]))
