@@ -92,6 +92,8 @@ class LivePlan:
 
     def show(self, scene: FloorPlanScene, live: LiveFigures, rack_colours: dict[str, QColor],
              label: str, unit: str) -> None:  # fmt: skip
+        """One frame on the plan; ``label`` and ``unit`` name the quantity racks are coloured
+        by, for their tooltips."""
         capacity = self.loop_capacity
         loop_colours = {
             loop_id: utilisation_colour(heat_kw / capacity[loop_id].capacity_kw, self.near)
