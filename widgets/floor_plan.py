@@ -352,11 +352,13 @@ class FloorPlanScene(QGraphicsScene):
 
     def tooltip_for(self, entity_id: str) -> str:
         """Figures of ``entity_id`` as rich text, built when hovered (figures change per edit).
-        In Run the live lines come first, then the design's, each "design: ..."."""
+        In Run the live lines come first, under what the item is, then the design's figures,
+        each "design: ..."."""
         header, design_lines = self._design_tooltip(entity_id)
         if not self.live:
             return "<br>".join([header, *design_lines]) if header else ""
-        lines = [f"<b>{entity_id}</b>", *self.live_values.get(entity_id, ["no live reading"])]
+        live = self.live_values.get(entity_id, ["no live reading"])
+        lines = [header or f"<b>{entity_id}</b>", *live]
         return "<br>".join(lines + [f"design: {line}" for line in design_lines])
 
     def _design_tooltip(self, entity_id: str) -> tuple[str, list[str]]:
