@@ -28,7 +28,7 @@ from factoryfloor.backend.service.address import AddressError, parse_address
 from factoryfloor.backend.service.alarm_desk import alarm_shown
 from factoryfloor.backend.service.alarms.journal import FILE_NAME, AlarmJournal, JournalQuery
 from factoryfloor.backend.service.alarms.journal import write_csv as write_journal_csv
-from factoryfloor.backend.service.alarms.report import build_report, format_report
+from factoryfloor.backend.service.alarms.report import format_report, journal_report
 from factoryfloor.backend.service.alarms.states import AlarmState
 from factoryfloor.backend.service.alarms.system import shown_alarms
 from factoryfloor.backend.service.client import ServiceAddress, ServiceClient
@@ -135,10 +135,7 @@ def run(args: argparse.Namespace, now_s: float) -> int:
     try:
         query = JournalQuery(since, until, args.entity, args.priority, args.state)
         if args.report:
-            entries = journal.search(query)
-            start = since if since is not None else (entries[0].time_s if entries else until)
-            alarms = list(journal.restore().values())
-            print(format_report(build_report(entries, alarms, start, until)), end="")
+            print(format_report(journal_report(journal, query, until)), end="")
         elif args.csv is not None:
             with args.csv.open("w", encoding="utf-8", newline="") as out:
                 rows = write_journal_csv(journal.search(query), out)

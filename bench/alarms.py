@@ -1,11 +1,12 @@
 """Reading to alarm raised, at 16,384 GPUs at 1 Hz with the default rules plus 1,000 more.
 
-A generated hall (``generate_hall``) gets GPU series for every rack's GPUs (12 quantities each,
-as NVML gives them), BMS series for every rack and CDU, and 1,000 extra threshold rules on single
-racks and hosts beside the default set. Each second every series gets a new reading, a few GPUs
-cross the slowdown temperature and a few racks their extra limits; the time measured runs from
-the batch written into the store to the alarm system's step returning, which includes the
-snapshot, every rule's evaluation, the state changes and the journal's commit (fsynced). The
+A generated hall (``generate_hall``) gets GPU series for every rack's GPUs (14 quantities each,
+as the NVML source gives them), BMS series for every rack and CDU, and 1,000 extra threshold
+rules on single racks and hosts beside the default set. Each second every series gets a new
+reading, a few GPUs cross the slowdown temperature, a few enter thermal slowdown, count an
+uncorrected ECC error or an Xid, and a few racks cross their extra limits; the time measured
+runs from the batch written into the store to the alarm system's step returning, which includes
+the snapshot, every rule's evaluation, the state changes and the journal's commit (fsynced). The
 first step, which compiles the rules against the key list, is reported on its own. Issue
 target: p99 under 100 ms (printed, not asserted).
 
@@ -33,7 +34,11 @@ from factoryfloor.backend.telemetry.store import TelemetryStore
 TARGET_P99_MS = 100.0
 GPU_QUANTITIES = ("util_pct", "mem_util_pct", "temp_c", "mem_temp_c", "power_w",
                   "power_instant_w", "energy_j", "sm_clock_mhz", "mem_clock_mhz",
-                  "clock_event_reasons", "pstate", "ecc_volatile_total")  # fmt: skip
+                  "clock_event_reasons", "pstate", "ecc_volatile_total", "xid",
+                  "xid_total")  # fmt: skip
+COUNTS = ("ecc_volatile_total", "xid_total")
+"""Counters: a few GPUs count one more each second."""
+SW_POWER_CAP, HW_THERMAL = 0x4, 0x40
 RACK_QUANTITIES = ("power_kw", "supply_temp_c", "return_temp_c", "flow_lpm", "leak")
 CDU_QUANTITIES = ("supply_temp_c", "return_temp_c", "flow_lpm", "heat_kw")
 
@@ -79,6 +84,11 @@ def main() -> None:
     temp = np.array([k.endswith("/temp_c") and k.startswith("gpu/") for k in keys])
     base = rng.uniform(20, 80, len(keys)).astype(np.float64)
     base[np.array([k.endswith("/leak") for k in keys])] = 0.0
+    quantity = np.array([k.rsplit("/", 1)[1] for k in keys])
+    clocks = quantity == "clock_event_reasons"
+    counts = np.isin(quantity, COUNTS)
+    coded = clocks | counts | (quantity == "xid")  # codes and counts: no noise
+    base[clocks], base[counts], base[quantity == "xid"] = SW_POWER_CAP, 0.0, 79.0
     with tempfile.TemporaryDirectory() as folder:
         system = AlarmSystem(design, Path(folder))
         samples_ms: list[float] = []
@@ -86,9 +96,11 @@ def main() -> None:
         t0 = time.time()
         for second in range(options.seconds + 1):
             now = t0 + second
-            values = base + rng.normal(0, 2, len(keys))
+            values = base + np.where(coded, 0.0, rng.normal(0, 2, len(keys)))
             hot = temp & (rng.random(len(keys)) < 0.001)
             values[hot] = 95.0
+            values[clocks & (rng.random(len(keys)) < 0.001)] = SW_POWER_CAP | HW_THERMAL
+            base[counts & (rng.random(len(keys)) < 0.0005)] += 1.0  # new errors stay counted
             store.write(keys, np.full(len(keys), now), values)
             started = time.perf_counter()
             transitions = system.step(store.snapshot("", now), [], now)

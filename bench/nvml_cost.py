@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import queue
 import shutil
@@ -70,9 +71,12 @@ def timed(work: Callable[[], Any], samples: int, gpus: int) -> Cost:
     return Cost((time.perf_counter() - wall_s) * per, (time.process_time() - cpu_s) * per)
 
 
-def direct_round(nvml: Any, handles: Sequence[Any]) -> list[float]:
-    """The baseline: the fast round's NVML calls, straight, values into one list."""
+def direct_round(nvml: Any, handles: Sequence[Any], event_set: Any) -> list[float]:
+    """The baseline: the fast round's NVML calls, straight, values into one list, and one look
+    for Xid events (none waiting: NVML says Timeout)."""
     values: list[float] = []
+    with contextlib.suppress(pynvml.NVMLError_Timeout):
+        nvml.nvmlEventSetWait_v2(event_set, 0)
     for h in handles:
         rates, memory = nvml.nvmlDeviceGetUtilizationRates(h), nvml.nvmlDeviceGetMemoryInfo(h)
         (mem_temp,) = nvml.nvmlDeviceGetFieldValues(h, [nvml.NVML_FI_DEV_MEMORY_TEMP])
@@ -99,12 +103,16 @@ def direct_round(nvml: Any, handles: Sequence[Any]) -> list[float]:
 
 def direct_cost(nvml: Any, rounds: int) -> Cost:
     nvml.nvmlInit()
+    event_set = nvml.nvmlEventSetCreate()
     try:
         count = nvml.nvmlDeviceGetCount()
         handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-        direct_round(nvml, handles)  # warm
-        return timed(lambda: direct_round(nvml, handles), rounds, count)
+        for handle in handles:
+            nvml.nvmlDeviceRegisterEvents(handle, pynvml.nvmlEventTypeXidCriticalError, event_set)
+        direct_round(nvml, handles, event_set)  # warm
+        return timed(lambda: direct_round(nvml, handles, event_set), rounds, count)
     finally:
+        nvml.nvmlEventSetFree(event_set)
         nvml.nvmlShutdown()
 
 

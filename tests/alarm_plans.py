@@ -11,6 +11,9 @@ from collections.abc import Sequence
 
 from factoryfloor.backend.design.alarm_rules import AlarmRule
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.service.alarms.evaluator import ConditionChange, Evaluator
+from factoryfloor.backend.service.alarms.health import SourceHealth
+from factoryfloor.backend.telemetry.sink import SourceEvent
 from factoryfloor.backend.telemetry.store import Snapshot, TelemetryStore
 
 
@@ -46,3 +49,32 @@ class Feed:
 
     def snapshot(self, time_s: float) -> Snapshot:
         return self.store.snapshot("", time_s)
+
+
+class Run:
+    """An evaluator over a store, stepped through time."""
+
+    def __init__(self, *rules: AlarmRule, racks: int = 2) -> None:
+        self.feed = Feed()
+        self.health = SourceHealth()
+        self.evaluator = Evaluator(small_hall(list(rules), racks=racks))
+
+    def at(
+        self,
+        time_s: float,
+        readings: dict[str, float] | None = None,
+        quality: int = 1,
+        events: Sequence[SourceEvent] = (),
+    ) -> list[ConditionChange]:
+        if readings:
+            self.feed.write(time_s, readings, quality)
+        self.health.observe(events)
+        return self.evaluator.evaluate(self.feed.snapshot(time_s), time_s, self.health)
+
+
+def raised(changes: list[ConditionChange]) -> dict[str, str]:
+    return {c.alarm_id: c.message for c in changes if c.active}
+
+
+def cleared(changes: list[ConditionChange]) -> set[str]:
+    return {c.alarm_id for c in changes if not c.active}

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from alarm_plans import Feed, small_hall
+from alarm_plans import Feed, Run, cleared, raised, small_hall
 
 from factoryfloor.backend.design import edits
 from factoryfloor.backend.design.alarm_rules import (
@@ -29,42 +29,11 @@ from factoryfloor.backend.design.design_file import DesignFileError, load_design
 from factoryfloor.backend.design.edits import EditError
 from factoryfloor.backend.design.model import SCHEMA_VERSION
 from factoryfloor.backend.service.alarms.annunciation import Annunciation
-from factoryfloor.backend.service.alarms.evaluator import ConditionChange, Evaluator
-from factoryfloor.backend.service.alarms.health import SourceHealth
 from factoryfloor.backend.service.alarms.states import AlarmState
 from factoryfloor.backend.service.alarms.system import AlarmSystem
 from factoryfloor.backend.telemetry.sink import SourceEvent
 
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo_hall.json"
-
-
-class Run:
-    """An evaluator over a store, stepped through time."""
-
-    def __init__(self, *rules: object, racks: int = 2) -> None:
-        self.feed = Feed()
-        self.health = SourceHealth()
-        self.evaluator = Evaluator(small_hall(list(rules), racks=racks))  # type: ignore[arg-type]
-
-    def at(
-        self,
-        time_s: float,
-        readings: dict[str, float] | None = None,
-        quality: int = 1,
-        events: list[SourceEvent] = (),  # type: ignore[assignment]
-    ) -> list[ConditionChange]:
-        if readings:
-            self.feed.write(time_s, readings, quality)
-        self.health.observe(events)
-        return self.evaluator.evaluate(self.feed.snapshot(time_s), time_s, self.health)
-
-
-def raised(changes: list[ConditionChange]) -> dict[str, str]:
-    return {c.alarm_id: c.message for c in changes if c.active}
-
-
-def cleared(changes: list[ConditionChange]) -> set[str]:
-    return {c.alarm_id for c in changes if not c.active}
 
 
 # -- rules in the design file -------------------------------------------------------------------

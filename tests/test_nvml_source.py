@@ -17,8 +17,8 @@ from typing import Any
 import pynvml
 import pytest
 
+from factoryfloor.backend.design.nvml_codes import decode_clock_event_reasons
 from factoryfloor.backend.telemetry.sink import RecordingSink
-from factoryfloor.backend.telemetry.sources.nvml_fields import decode_clock_event_reasons
 from factoryfloor.backend.telemetry.sources.nvml_source import NvmlSource, PowerLimitError
 from factoryfloor.backend.telemetry.sources.nvml_trace import (
     NvmlTraceReplay,
@@ -140,9 +140,10 @@ async def test_readings_match_the_trace_in_sink_units(t_s: float) -> None:
         assert first[key("ecc_volatile_total")] == row["ecc_vol_total"]
         assert first[key("power_limit_w")] == 700.0
         assert (first[key("power_limit_min_w")], first[key("power_limit_max_w")]) == (200.0, 700.0)
+        assert (first[key("xid")], first[key("xid_total")]) == (0, 0)  # registered, none yet
     assert sink.statuses("local") == ["ok: 2 GPUs, driver 580.159.04"]
     times = {t for _, t, _, _ in sink.readings[: len(first)]}
-    assert len(times) == 2  # one timestamp per GPU read
+    assert len(times) == 3  # one timestamp per GPU read, and one for the Xid events drained
 
 
 @pytest.mark.asyncio
@@ -235,6 +236,80 @@ async def test_a_transient_read_error_skips_that_reading_and_is_reported_once() 
     assert all("gpu/local/0/power_w" in batch for batch in sink.batches[:10])
     failed = [s for s in sink.statuses("gpu/local/0") if not s.startswith("not supported")]
     assert failed == ["read failed: temp_c (Timeout)"]
+
+
+# -- Xid events -----------------------------------------------------------------------------------
+
+
+def xid_of(sink: BatchSink, index: int) -> tuple[float, float] | None:
+    """(last code, count) the source last wrote for GPU ``index``, None if it writes none."""
+    latest = sink.latest()
+    code, count = (latest.get(f"gpu/local/{index}/{q}") for q in ("xid", "xid_total"))
+    return None if code is None or count is None else (code[1], count[1])
+
+
+@pytest.mark.asyncio
+async def test_xid_errors_are_counted_per_gpu_with_the_last_code() -> None:
+    nvml = Counting(replay(gpu_count=3))
+    sink = BatchSink()
+    async with running(NvmlSource(sink, fast_hz=200, slow_hz=20, nvml=nvml)):
+        await until(lambda: all(xid_of(sink, i) == (0, 0) for i in range(3)))  # registered
+        assert nvml.inner.inject_xid(1, 79) == 1
+        assert nvml.inner.inject_xid(1, 48) == 1
+        assert nvml.inner.inject_xid(2, 13) == 1
+        await until(lambda: xid_of(sink, 1) == (48, 2) and xid_of(sink, 2) == (13, 1))
+        rounds = len(sink.batches)
+        await until(lambda: len(sink.batches) >= rounds + 3)
+        assert [xid_of(sink, i) for i in range(3)] == [(0, 0), (48, 2), (13, 1)]  # counted once
+    assert nvml.calls["nvmlDeviceRegisterEvents"] == 3  # once per GPU found
+    assert nvml.calls["nvmlEventSetFree"] == 1 and nvml.calls["nvmlShutdown"] == 1
+    assert nvml.inner.inject_xid(1, 79) == 0  # the set is freed: nobody listens any more
+    assert not [s for s in sink.statuses() if "Xid" in s or "xid" in s]
+
+
+class NoXidEvents(NvmlTraceReplay):
+    """A GPU (or a driver) without Xid events: registering raises ``error``."""
+
+    def __init__(self, *args: Any, error: type, refuse: str, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.error, self.refuse = error, refuse
+
+    def nvmlEventSetCreate(self) -> Any:
+        if self.refuse == "set":
+            raise self.error()
+        return super().nvmlEventSetCreate()
+
+    def nvmlDeviceRegisterEvents(self, handle: Any, eventTypes: int, eventSet: Any) -> None:
+        if self.refuse == "gpu" and handle.index == 1:
+            raise self.error()
+        super().nvmlDeviceRegisterEvents(handle, eventTypes, eventSet)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("error", "refuse", "status"),
+    [
+        (pynvml.NVMLError_NotSupported, "gpu", "not supported: xid, xid_total (Not Supported)"),
+        (pynvml.NVMLError_NoPermission, "gpu",
+         "not permitted: xid, xid_total (Insufficient Permissions)"),
+        (pynvml.NVMLError_FunctionNotFound, "set",
+         "not supported: Xid events (Function Not Found)"),
+    ],
+    ids=["gpu-not-supported", "gpu-not-permitted", "old-library"],
+)  # fmt: skip
+async def test_without_xid_events_only_the_xid_series_are_missing(
+    error: type, refuse: str, status: str
+) -> None:
+    sink = BatchSink()
+    nvml = replay(gpu_count=2, cls=NoXidEvents, error=error, refuse=refuse)
+    async with running(NvmlSource(sink, fast_hz=200, slow_hz=20, nvml=nvml)):
+        await until(lambda: len(sink.batches) >= 10)
+    subject = "local" if refuse == "set" else "gpu/local/1"
+    assert status in sink.statuses(subject)
+    assert sink.statuses().count(status) == 1  # reported once, not every round
+    assert xid_of(sink, 1) is None
+    assert xid_of(sink, 0) == (None if refuse == "set" else (0, 0))
+    assert all("gpu/local/1/temp_c" in batch for batch in sink.batches[:10])  # the rest is read
 
 
 # -- lost GPUs ------------------------------------------------------------------------------------

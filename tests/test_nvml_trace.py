@@ -193,3 +193,30 @@ def test_recorded_costs_make_calls_last_as_long_as_on_the_h100(trace) -> None:
     with pytest.raises(pynvml.NVMLError_NotSupported):  # unsupported still costs the call
         replay.nvmlDeviceGetPcieThroughput(handle, pynvml.NVML_PCIE_UTIL_TX_BYTES)
     assert time.perf_counter() - started_s >= costs_us["nvmlDeviceGetPcieThroughput"] / 1e6
+
+
+def test_events_answer_as_nvml_does_and_an_injected_xid_reaches_registered_sets_only(
+    trace,
+) -> None:
+    replay = opened(NvmlTraceReplay(trace, gpu_count=2, clock=TraceClock(0.0)))
+    gpu1 = replay.nvmlDeviceGetHandleByIndex(1)
+    watching, other = replay.nvmlEventSetCreate(), replay.nvmlEventSetCreate()
+    replay.nvmlDeviceRegisterEvents(gpu1, pynvml.nvmlEventTypeXidCriticalError, watching)
+    replay.nvmlDeviceRegisterEvents(gpu1, pynvml.nvmlEventTypeClock, other)  # not Xid errors
+    with pytest.raises(pynvml.NVMLError_Timeout):  # the trace has no events
+        replay.nvmlEventSetWait_v2(watching, 0)
+    assert replay.inject_xid(0, 13) == 0  # GPU 0 is registered nowhere: lost, as with the driver
+    assert replay.inject_xid(1, 79) == 1
+    event = replay.nvmlEventSetWait_v2(watching, 0)
+    assert replay.nvmlDeviceGetIndex(event.device) == 1
+    assert (event.eventType, event.eventData) == (pynvml.nvmlEventTypeXidCriticalError, 79)
+    with pytest.raises(pynvml.NVMLError_Timeout):  # delivered once
+        replay.nvmlEventSetWait_v2(watching, 0)
+    with pytest.raises(pynvml.NVMLError_Timeout):
+        replay.nvmlEventSetWait_v2(other, 0)
+    started_s = time.perf_counter()
+    with pytest.raises(pynvml.NVMLError_Timeout):  # a wait with a timeout waits that long
+        replay.nvmlEventSetWait_v2(watching, 50)
+    assert time.perf_counter() - started_s >= 0.05
+    replay.nvmlEventSetFree(watching)
+    assert replay.inject_xid(1, 79) == 0

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from alarm_service import ALARM, PASSWORD, alarm_service, alarm_window, alarming_hall
 from service_process import DEMO, ServiceProcess
 
 from factoryfloor.app.control_room import PANELS, WallLayout
@@ -28,33 +29,15 @@ from factoryfloor.backend.service.roles import Role
 from factoryfloor.backend.service.users import AUDIT_FILE, UserStore
 from factoryfloor.backend.telemetry.protocol import Refused, Reply
 
-PASSWORD = "correct horse battery"
-ALARM = "a01-power@A01"
 RAISED = re.compile(r"alarm raised \(high\): A01: [\d.]+ kW, over the 1\.0 kW limit")
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
 pytest_plugins = ["window_fixtures"]
 
 
-def alarming_hall(folder: Path) -> Path:
-    """The demo hall with one rule that fires at once: rack A01 drawing over 1 kW."""
-    tree = json.loads(DEMO.read_text(encoding="utf-8"))
-    tree["alarm_rules"] = [{"id": "a01-power", "kind": "threshold", "priority": "high",
-                            "series": "rack", "quantity": "power_kw", "entities": ["A01"],
-                            "direction": "high", "limit": 1.0}]  # fmt: skip
-    design = folder / "hall.json"
-    design.write_text(json.dumps(tree), encoding="utf-8")
-    return design
-
-
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[ServiceProcess]:
-    design = alarming_hall(tmp_path)
-    users = UserStore(tmp_path / "data")
-    users.add("olga", PASSWORD, Role.OPERATOR, "test")
-    users.add("vic", PASSWORD, Role.VIEWER, "test")
-    users.add("eve", PASSWORD, Role.ENGINEER, "test")
-    process = ServiceProcess(design, tmp_path / "data").start()
+    process = alarm_service(tmp_path)
     yield process
     process.stop()
 
@@ -177,18 +160,6 @@ def test_the_cli_names_a_service_that_does_not_answer(tmp_path) -> None:
     assert "the service at 127.0.0.1:1: no answer in 10 s" in printed.stderr
 
 
-def alarm_window(qtbot, windows: list[MainWindow], service: ServiceProcess,
-                 user: str) -> MainWindow:  # fmt: skip
-    window = MainWindow()
-    window.resize(1400, 900)
-    window.show()
-    windows.append(window)
-    window.services.connect_to(service.address, Credentials(user, PASSWORD))
-    table = window.run_view.alarm_panel.table
-    qtbot.waitUntil(lambda: window.run_view.running and table.rowCount() == 1, timeout=30_000)
-    return window
-
-
 def test_the_alarms_dock_shows_the_alarm_and_an_operator_acknowledges_it(
     qtbot, windows, service
 ) -> None:
@@ -276,3 +247,49 @@ def test_a_windows_own_service_raises_alarms_and_keeps_no_journal_after_run(
 
     window.enter_design()
     qtbot.waitUntil(lambda: not list(scratch.glob("ff-alarms-*")), timeout=15_000)
+
+
+FLOOD_RACKS = [f"A0{i}" for i in range(1, 8)]
+"""Seven racks of 72 GPUs: 504 alarms at once."""
+
+
+def flooding_hall(folder: Path) -> Path:
+    """The demo hall with one rule that every GPU of seven racks breaks at once: drawing any
+    power at all (the simulator's GPUs never draw less than their idle 10 %)."""
+    tree = json.loads(DEMO.read_text(encoding="utf-8"))
+    tree["alarm_rules"] = [{"id": "gpu-drawing", "kind": "threshold", "priority": "low",
+                            "series": "gpu", "quantity": "power_w", "entities": FLOOD_RACKS,
+                            "direction": "high", "limit": 0.0}]  # fmt: skip
+    design = folder / "hall.json"
+    design.write_text(json.dumps(tree), encoding="utf-8")
+    return design
+
+
+def test_a_flood_of_500_alarms_reaches_a_window_and_every_one_is_journaled_across_kill_9(
+    tmp_path,
+) -> None:
+    expected = sum(r["gpu_count"] for r in json.loads(DEMO.read_text(encoding="utf-8"))["racks"]
+                   if r["id"] in FLOOD_RACKS)  # fmt: skip
+    assert expected == 504
+    UserStore(tmp_path / "data").add("olga", PASSWORD, Role.OPERATOR, "test")
+    service = ServiceProcess(flooding_hall(tmp_path), tmp_path / "data").start()
+    try:
+        olga = ServiceClient(service.address, Credentials("olga", PASSWORD))
+        try:
+            assert settle(lambda: olga.alarms and len(olga.alarms.alarms) == expected, olga,
+                          timeout_s=60.0), "".join(service.log[-20:])  # fmt: skip
+            assert olga.alarms.flood  # the window puts its flood banner up
+            shown_ids = {a.alarm_id for a in olga.alarms.alarms}
+            assert {a.entity for a in olga.alarms.alarms} == set(FLOOD_RACKS)
+            assert {a.state for a in olga.alarms.alarms} == {"unacknowledged"}
+        finally:
+            olga.close()
+        service.kill()  # SIGKILL: whatever a window was told is already on disk
+    finally:
+        service.stop()
+    journal = AlarmJournal(service.data / FILE_NAME, read_only=True)
+    try:
+        raised_ids = [t.alarm_id for t in journal.search() if t.event == "active"]
+    finally:
+        journal.close()
+    assert len(raised_ids) == expected and set(raised_ids) == shown_ids

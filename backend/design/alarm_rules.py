@@ -20,7 +20,20 @@ off-delay that keep a noisy signal from raising and clearing an alarm on every r
   loop's flow against what its heat needs, a feed's load against its capacity, a rack's heat to
   air against the air-cooling limit);
 - ``plausibility``: readings that contradict each other (a heat balance off by more than
-  ``tolerance``, a CDU's flow far from the sum of its racks' flows): a sensor is wrong.
+  ``tolerance``, a CDU's flow far from the sum of its racks' flows): a sensor is wrong;
+- ``clock_events``: a GPU whose NVML clock-event mask (``clock_event_reasons``) has any of the
+  rule's ``reasons`` set: thermal slowdown, hardware slowdown, the power brake. The message
+  names them in words (``design.nvml_codes``);
+- ``counter``: a GPU counter (``ecc_volatile_total``: uncorrected, double-bit ECC errors)
+  going up. Its first reading is the baseline, so errors counted before the service started
+  (or before a restart) raise nothing; a counter going down (a driver reload resets volatile
+  counts) is a new baseline. The alarm clears once ``off_delay_s`` pass with no further
+  increase (readings or not): the counter never goes back, so "still active" could only mean
+  "recently". An operator still has to acknowledge it (it stays listed, returned to normal
+  but unacknowledged), so one lost error is never missed even after it clears;
+- ``xid``: a GPU's NVML Xid critical-error event, counted by the NVML source
+  (``xid_total``, with the last code as ``xid``); raised and cleared like ``counter``, with
+  the Xid code and, for the well-known ones, what it means.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from factoryfloor.backend.design.model_base import EntityId, StrictModel
+from factoryfloor.backend.design.nvml_codes import CLOCK_EVENT_REASONS, clock_event_mask
 
 Priority = Literal["high", "medium", "low"]
 PRIORITIES: tuple[Priority, ...] = ("high", "medium", "low")
@@ -129,6 +143,43 @@ class PlausibilityRule(_Rule):
     difference of two small noisy figures means nothing."""
 
 
+ClockEventReason = Literal[tuple(CLOCK_EVENT_REASONS.values())]  # type: ignore[valid-type]
+"""A clock-event reason by its name (``HW thermal``), as ``design.nvml_codes`` names the bits."""
+
+
+class _GpuRule(_Rule):
+    entities: list[EntityId] = Field(default_factory=list, max_length=100_000)
+    """Only the GPUs of these racks or hosts; empty: every GPU."""
+
+
+class _GpuEventRule(_GpuRule):
+    on_delay_s: Annotated[float, Field(ge=0, le=0)] = 0.0
+    """Always 0: an increase is seen at one evaluation only, so it is raised at once."""
+
+
+class ClockEventRule(_GpuRule):
+    kind: Literal["clock_events"] = "clock_events"
+    reasons: list[ClockEventReason] = Field(min_length=1, max_length=len(CLOCK_EVENT_REASONS))
+    """Any of these set in the GPU's clock-event mask raises the alarm. ``SW power cap`` is
+    routine for a GPU held under a power limit and is not in the default set."""
+
+    @property
+    def mask(self) -> int:
+        return clock_event_mask(*self.reasons)
+
+
+class CounterRule(_GpuEventRule):
+    kind: Literal["counter"] = "counter"
+    quantity: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
+    """The GPU counter watched, as in series keys: ``ecc_volatile_total``."""
+    meaning: str = Field(min_length=1, max_length=120)
+    """What one more count is, in words: ``uncorrected ECC error``."""
+
+
+class XidRule(_GpuEventRule):
+    kind: Literal["xid"] = "xid"
+
+
 AlarmRule = Annotated[
     ThresholdRule
     | RateRule
@@ -138,17 +189,21 @@ AlarmRule = Annotated[
     | SourceOfflineRule
     | HeartbeatRule
     | DesignLimitRule
-    | PlausibilityRule,
+    | PlausibilityRule
+    | ClockEventRule
+    | CounterRule
+    | XidRule,
     Field(discriminator="kind"),
 ]
 
 
 def default_rules() -> list[AlarmRule]:
     """The rules every design ships with: leaks and lost telemetry first, then the design's
-    own limits, then readings that cannot all be true. Leaks, the BMS heartbeat and capacity
-    overruns are high; the rules that watch every series (quality, staleness, rates, GPU
-    temperatures) are low, so that most alarms a site sees are low, as ISA-18.2's split of
-    about 5 % high, 15 % medium and 80 % low asks."""
+    own limits, then readings that cannot all be true, then what NVML says of each GPU. Leaks,
+    the BMS heartbeat, capacity overruns and Xid critical errors are high; double-bit ECC
+    errors and hardware slowdown medium; the rules that watch every series (quality,
+    staleness, rates, GPU temperatures, thermal slowdown) are low, so that most alarms a site
+    sees are low, as ISA-18.2's split of about 5 % high, 15 % medium and 80 % low asks."""
     return [
         StateRule(id="rack-leak", priority="high", series="rack", quantity="leak",
                   meaning="leak detected"),
@@ -186,4 +241,11 @@ def default_rules() -> list[AlarmRule]:
                          on_delay_s=60.0, off_delay_s=60.0),
         PlausibilityRule(id="cdu-flow-vs-racks", priority="medium", check="cdu_flow_vs_racks",
                          tolerance=0.5, floor=10.0, on_delay_s=60.0, off_delay_s=60.0),
+        XidRule(id="gpu-xid", priority="high", off_delay_s=600.0),
+        CounterRule(id="gpu-ecc-uncorrected", priority="medium", quantity="ecc_volatile_total",
+                    meaning="uncorrected ECC error", off_delay_s=600.0),
+        ClockEventRule(id="gpu-hw-slowdown", priority="medium",
+                       reasons=["HW slowdown", "power brake"], on_delay_s=5.0, off_delay_s=10.0),
+        ClockEventRule(id="gpu-thermal-slowdown", priority="low",
+                       reasons=["SW thermal", "HW thermal"], on_delay_s=5.0, off_delay_s=10.0),
     ]  # fmt: skip

@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.service.alarms.journal import FILE_NAME
 from factoryfloor.backend.service.alarms.states import Action, ActionRefused, Alarm, Transition
 from factoryfloor.backend.service.alarms.system import AlarmSystem
 from factoryfloor.backend.service.messages import ActOnAlarm, AlarmsChanged, AlarmShown
@@ -45,6 +46,11 @@ class AlarmDesk:
         self.folder = data_folder or Path(self._scratch.name)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="alarms")
         self.system: AlarmSystem | None = None
+
+    @property
+    def journal_path(self) -> Path:
+        """The journal's file, for readers on connections of their own (``journal_reply``)."""
+        return self.folder / FILE_NAME
 
     async def _run(self, call, *args):
         return await asyncio.get_running_loop().run_in_executor(self._thread, partial(call, *args))

@@ -9,9 +9,9 @@ is not JSON: a small JSON header, then the arrays as raw bytes, so a window take
 of them without parsing 98,304 numbers (``frames``).
 
 A window that has not signed in is a viewer: it receives every frame (watching needs no
-account, as on a wall display) and may ask for keys, the design, history and the alarms; what
-changes anything (applying a design, acknowledging or shelving an alarm) checks the role the
-sign-in gave.
+account, as on a wall display) and may ask for keys, the design, history, the alarms, the alarm
+journal and its report (``roles`` says why); what changes anything (applying a design,
+acknowledging or shelving an alarm) checks the role the sign-in gave.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from factoryfloor.backend.service.alarms.journal import JournalQuery
 from factoryfloor.backend.telemetry.gpu_rows import GpuRowsQuery
 from factoryfloor.backend.telemetry.protocol import Notification, Reply, Request, register
 from factoryfloor.backend.telemetry.sink import SourceEvent
@@ -140,6 +141,35 @@ class ActOnAlarm(Request):
     shelve_until_s: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QueryJournal(Request):
+    """The alarm journal's entries ``query`` matches (``alarms.journal.JournalQuery``: time
+    range, entity, priority, the state moved to; newest first if it asks), answered
+    ``JournalSent``: a window lists them, so at most ``JOURNAL_ENTRIES_SENT``."""
+
+    msg_type: ClassVar[str] = "query_journal"
+    query: JournalQuery
+
+
+@dataclass(frozen=True, slots=True)
+class ExportJournal(Request):
+    """Every entry ``query`` matches, oldest first, as the CSV file ``factoryfloor alarms
+    --csv`` writes (``JournalExported``)."""
+
+    msg_type: ClassVar[str] = "export_journal"
+    query: JournalQuery
+
+
+@dataclass(frozen=True, slots=True)
+class GetAlarmReport(Request):
+    """The alarm performance report from ``since_s`` (None: the journal's first entry) to
+    ``until_s`` (None: now), answered ``AlarmReportSent``."""
+
+    msg_type: ClassVar[str] = "get_alarm_report"
+    since_s: float | None = None
+    until_s: float | None = None
+
+
 # --- Replies ------------------------------------------------------------------------------------
 
 
@@ -222,6 +252,109 @@ class GpuRowsSent(Reply):
     rows: int
 
 
+JOURNAL_ENTRIES_SENT = 1000
+"""The most journal entries one ``JournalSent`` carries (about 300 kB): what a table is read
+for; the CSV export takes every entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One transition or operator action, as the journal holds it."""
+
+    time_s: float
+    alarm_id: str
+    rule_id: str
+    entity: str
+    priority: str
+    event: str
+    """What moved it: ``active``, ``clear``, or the operator's action (``acknowledge``, ...)."""
+    old_state: str
+    new_state: str
+    active: bool
+    message: str
+    value: float | None
+    """None where there is no number behind it (a lost heartbeat)."""
+    user: str
+    """Who acted; "" for the alarm system itself."""
+    note: str
+    shelved_until_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalSent(Reply):
+    """The entries a ``QueryJournal`` matched, in its order, and how many more matched than
+    were sent (0: these are all)."""
+
+    msg_type: ClassVar[str] = "journal_sent"
+    entries: tuple[JournalEntry, ...]
+    more: int
+
+
+@dataclass(frozen=True, slots=True)
+class JournalExported(Reply):
+    """The CSV file (UTF-8, a header row, times in epoch seconds) follows the envelope as one
+    part."""
+
+    msg_type: ClassVar[str] = "journal_exported"
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class FloodSeen:
+    """More than 10 new alarms within 10 minutes, from ``start_s``."""
+
+    start_s: float
+    end_s: float | None
+    """None while it lasts."""
+    alarms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmCount:
+    alarm_id: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaleAlarm:
+    """An alarm on the list whose condition has been active for over 24 h."""
+
+    alarm_id: str
+    entity: str
+    priority: str
+    message: str
+    active_since_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityShare:
+    priority: str
+    share: float
+    """Of the new alarms, 0 to 1 (0 when there were none)."""
+    guide: float
+    """ISA-18.2's guide for it: about 0.05 high, 0.15 medium, 0.80 low."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmReportSent(Reply):
+    """The alarm performance report (``alarms.report``) from ``start_s`` to ``end_s``, as
+    figures: the window words and lays them out."""
+
+    msg_type: ClassVar[str] = "alarm_report_sent"
+    start_s: float
+    end_s: float
+    new_alarms: int
+    per_operator_hour: float
+    floods: tuple[FloodSeen, ...]
+    most_frequent: tuple[AlarmCount, ...]
+    """The ten most frequent new alarms, most first."""
+    chattering: tuple[str, ...]
+    """Alarms raised 3 or more times within a minute."""
+    stale: tuple[StaleAlarm, ...]
+    priority_split: tuple[PriorityShare, ...]
+    """High, medium, low."""
+
+
 # --- Notifications ------------------------------------------------------------------------------
 
 
@@ -278,3 +411,5 @@ register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, GetMom
          QueryGpuRows, Welcome, KeysSent, StatusesSent, DesignSent, HistorySent, MomentSent,
          HistoryExported, GpuRowsSent, DesignApplied)  # fmt: skip
 register(GetAlarms, ActOnAlarm, AlarmsChanged)
+register(QueryJournal, ExportJournal, GetAlarmReport, JournalSent, JournalExported,
+         AlarmReportSent)  # fmt: skip

@@ -2,7 +2,10 @@
 
 A viewer watches (wall displays, anyone who has not signed in); an operator also acts on the
 running facility (acknowledging alarms, control); an engineer also changes the design and manages
-users. Each action names the least role that may take it, and :func:`permits` is the one place
+users. Reading the alarm journal and its performance report needs no role: they are the record
+of what the alarm list already showed every window, viewers included, and a shift handover or an
+alarm review on a wall or a manager's desk must not need an account that could also acknowledge.
+Each action names the least role that may take it, and :func:`permits` is the one place
 that compares the two, so a new action cannot get the order the wrong way round.
 """
 

@@ -5,10 +5,10 @@ One asyncio loop runs the design's telemetry sources into the store, keeps the l
 windows are seeded with, hands a snapshot a second to the history recorder (its own thread
 writes it to disk), and runs two CURVE-encrypted ZeroMQ sockets: a PUB socket that sends every
 window the latest frame ``FRAME_HZ`` times a second, and a ROUTER socket that answers each
-window's commands (sign-in, keys, the design, applying a design, history) and sends it notices
-(new series keys, source events, a design applied, the alarm list changed), which unlike frames
-must not be dropped. The alarm rules are evaluated on every frame's snapshot, on a thread of
-their own (``alarm_desk``), whether or not any window is attached.
+window's commands (sign-in, keys, the design, applying a design, history, the alarm journal)
+and sends it notices (new series keys, source events, a design applied, the alarm list changed),
+which unlike frames must not be dropped. The alarm rules are evaluated on every frame's snapshot,
+on a thread of their own (``alarm_desk``), whether or not any window is attached.
 Windows cost the service nothing but the send: a slow or frozen window loses old frames at its
 high-water mark, and neither the service nor the other windows wait for it. A window that dies
 mid-request leaves a reply that ZeroMQ drops; the service carries on.
@@ -48,6 +48,7 @@ from factoryfloor.backend.service.gpu_rows_transfer import gpu_rows_reply
 from factoryfloor.backend.service.history_export import ExportError
 from factoryfloor.backend.service.history_export_reply import export_bytes
 from factoryfloor.backend.service.history_transfer import history_reply
+from factoryfloor.backend.service.journal_reply import journal_reply
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
     ActOnAlarm,
@@ -55,6 +56,8 @@ from factoryfloor.backend.service.messages import (
     DesignApplied,
     DesignSent,
     ExportHistory,
+    ExportJournal,
+    GetAlarmReport,
     GetAlarms,
     GetDesign,
     GetHistory,
@@ -66,6 +69,7 @@ from factoryfloor.backend.service.messages import (
     KeysSent,
     MomentSent,
     QueryGpuRows,
+    QueryJournal,
     StatusesSent,
     Welcome,
 )
@@ -428,6 +432,11 @@ class Service:
                 answer = await self._send_alarms(identity, request)
             case ActOnAlarm():
                 answer = await self._act_on_alarm(session, request)
+            case QueryJournal() | ExportJournal() | GetAlarmReport():
+                # Any window, a viewer's too (roles): off the loop, and off the alarm thread.
+                reply, parts = await asyncio.to_thread(journal_reply, self.alarms.journal_path,
+                                                       request, time.time())  # fmt: skip
+                return [encode(reply), *parts]
             case _:
                 answer = Refused(
                     request.msg_id, f"the service takes no {request.msg_type} messages"

@@ -17,16 +17,20 @@ import numpy as np
 
 from factoryfloor.backend.design.alarm_rules import (
     AlarmRule,
+    ClockEventRule,
+    CounterRule,
     DesignLimitRule,
     HeartbeatRule,
     PlausibilityRule,
     Priority,
     SourceOfflineRule,
     StateRule,
+    XidRule,
 )
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.alarms.debounce import Debouncer
 from factoryfloor.backend.service.alarms.design_checks import PlanCheck, plan_checks
+from factoryfloor.backend.service.alarms.gpu_checks import ClockEventCheck, CounterCheck
 from factoryfloor.backend.service.alarms.health import SourceHealth
 from factoryfloor.backend.service.alarms.series_checks import SeriesCheck
 from factoryfloor.backend.service.alarms.series_index import SeriesIndex
@@ -95,7 +99,7 @@ class _HealthCheck:
                         np.full(len(flags), np.nan), describe)  # fmt: skip
 
 
-Check = SeriesCheck | PlanCheck | _HealthCheck
+Check = SeriesCheck | PlanCheck | _HealthCheck | ClockEventCheck | CounterCheck
 
 
 class Evaluator:
@@ -126,13 +130,19 @@ class Evaluator:
         self._index = index = SeriesIndex(self.design, snapshot.keys)
         plan_rules = [r for r in self.rules if isinstance(r, DesignLimitRule | PlausibilityRule)]
         plans = iter(plan_checks(plan_rules, self.design, index))
-        kept = {c.rule.id: c for c in self._checks if isinstance(c, _HealthCheck)}
+        kept = {c.rule.id: c for c in self._checks}
         checks: list[Check] = []
         for rule in self.rules:
+            old = kept.get(rule.id)
             if isinstance(rule, DesignLimitRule | PlausibilityRule):
                 checks.append(next(plans))
             elif isinstance(rule, SourceOfflineRule | HeartbeatRule):
-                checks.append(kept.get(rule.id) or self._health_check(rule))
+                checks.append(old if isinstance(old, _HealthCheck) else self._health_check(rule))
+            elif isinstance(rule, ClockEventRule):
+                checks.append(ClockEventCheck(rule, index))
+            elif isinstance(rule, CounterRule | XidRule):
+                checks.append(CounterCheck(rule, index, old if isinstance(old, CounterCheck)
+                                           else None))  # fmt: skip
             else:
                 checks.append(SeriesCheck(rule, index))
         self._checks = checks

@@ -52,6 +52,8 @@ class JournalQuery:
     state: str | None = None
     """The state an entry moved to."""
     limit: int | None = None
+    newest_first: bool = False
+    """Newest entries first (and ``limit`` keeps the newest): what a window lists."""
 
 
 class AlarmJournal:
@@ -87,22 +89,19 @@ class AlarmJournal:
             )
 
     def search(self, query: JournalQuery = JournalQuery()) -> list[Transition]:
-        """Entries matching ``query``, oldest first."""
-        clauses, params = [], []
-        for column, op, value in (
-            ("time_s", ">=", query.since_s), ("time_s", "<=", query.until_s),
-            ("entity", "=", query.entity), ("priority", "=", query.priority),
-            ("new_state", "=", query.state),
-        ):  # fmt: skip
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        """Entries matching ``query``, oldest first unless it asks for the newest."""
+        where, params = _where(query)
+        order = " DESC" if query.newest_first else ""
         limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
         rows = self._db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM journal{where} ORDER BY seq{limit}", params
+            f"SELECT {', '.join(_COLUMNS)} FROM journal{where} ORDER BY seq{order}{limit}", params
         )
         return [_transition(row) for row in rows]
+
+    def count(self, query: JournalQuery = JournalQuery()) -> int:
+        """How many entries match ``query`` (its limit aside)."""
+        where, params = _where(query)
+        return self._db.execute(f"SELECT COUNT(*) FROM journal{where}", params).fetchone()[0]
 
     def restore(self) -> dict[str, Alarm]:
         """Every alarm as its last entry left it: what the service held before it stopped.
@@ -125,6 +124,19 @@ class AlarmJournal:
                 active_s if t.active else None, t.shelved_until_s,
             )  # fmt: skip
         return alarms
+
+
+def _where(query: JournalQuery) -> tuple[str, list[object]]:
+    clauses, params = [], []
+    for column, op, value in (
+        ("time_s", ">=", query.since_s), ("time_s", "<=", query.until_s),
+        ("entity", "=", query.entity), ("priority", "=", query.priority),
+        ("new_state", "=", query.state),
+    ):  # fmt: skip
+        if value is not None:
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def _row(t: Transition) -> tuple[object, ...]:

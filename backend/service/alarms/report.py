@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from factoryfloor.backend.design.alarm_rules import PRIORITIES, Priority
 from factoryfloor.backend.service.alarms.annunciation import Annunciation, Flood
+from factoryfloor.backend.service.alarms.journal import AlarmJournal, JournalQuery
 from factoryfloor.backend.service.alarms.states import ANNUNCIATED, Alarm, Transition
 
 STALE_AFTER_S = 24 * 3600.0
@@ -50,6 +51,7 @@ def build_report(
     annunciation = Annunciation()
     chattering: set[str] = set()
     for t in raised:
+        annunciation.observe(t.time_s, [])  # a flood over by now ends before this one counts
         annunciation.observe(t.time_s, [t.alarm_id])
         chattering |= annunciation.chattering
     hours = max(end_s - start_s, 1.0) / 3600.0
@@ -62,6 +64,16 @@ def build_report(
          and end_s - a.active_since_s > STALE_AFTER_S],
         {p: (counts[p] / total if total else 0.0) for p in PRIORITIES},
     )  # fmt: skip
+
+
+def journal_report(journal: AlarmJournal, query: JournalQuery, until_s: float) -> AlarmReport:
+    """The report over the entries ``query`` matches up to ``until_s``, from its ``since_s``
+    (None: the first such entry); the alarms as the journal leaves them give the stale ones."""
+    entries = journal.search(replace(query, until_s=until_s, limit=None, newest_first=False))
+    start_s = query.since_s
+    if start_s is None:
+        start_s = entries[0].time_s if entries else until_s
+    return build_report(entries, list(journal.restore().values()), start_s, until_s)
 
 
 def format_report(report: AlarmReport) -> str:

@@ -13,7 +13,7 @@ from factoryfloor.backend.design.alarm_rules import (
     StateRule,
     ThresholdRule,
 )
-from factoryfloor.backend.service.alarms.series_index import Columns, SeriesIndex
+from factoryfloor.backend.service.alarms.series_index import SeriesIndex
 from factoryfloor.backend.service.alarms.view import SnapshotView, Verdicts, unit_of
 
 SeriesRule = ThresholdRule | RateRule | StaleRule | QualityRule | StateRule
@@ -30,7 +30,7 @@ class SeriesCheck:
         self.subjects: list[str] = []
         self.units: list[str] = []
         for quantity, found in index.series(rule.series, rule.quantity):
-            picked = _picked(found, wanted)
+            picked = found.picked(wanted)
             columns += [found.columns[i] for i in picked]
             self.entities += [found.entities[i] for i in picked]
             suffix = f" {quantity}" if rule.quantity == "*" else ""
@@ -92,13 +92,3 @@ class SeriesCheck:
         assert isinstance(rule, RateRule)
         return (f"{subject}: changing {value:+,.1f}{unit}/min, faster than "
                 f"{rule.max_per_min:,.1f}{unit}/min")  # fmt: skip
-
-
-def _picked(found: Columns, wanted: set[str]) -> list[int]:
-    """Positions of ``found`` whose entity (or, for a GPU, host) is wanted; all if none is."""
-    if not wanted:
-        return list(range(len(found.columns)))
-    return [
-        i for i, (entity, host) in enumerate(zip(found.entities, found.hosts, strict=True))
-        if entity in wanted or host in wanted
-    ]  # fmt: skip

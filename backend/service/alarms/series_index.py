@@ -29,6 +29,15 @@ class Columns:
     def array(self) -> np.ndarray:
         return np.asarray(self.columns, dtype=np.int64)
 
+    def picked(self, wanted: set[str]) -> list[int]:
+        """Positions whose entity (or, for a GPU, host) is wanted; all if none is."""
+        if not wanted:
+            return list(range(len(self.columns)))
+        return [
+            i for i, (entity, host) in enumerate(zip(self.entities, self.hosts, strict=True))
+            if entity in wanted or host in wanted
+        ]  # fmt: skip
+
 
 class SeriesIndex:
     """The columns of a snapshot's keys by ``(kind, quantity)``, and of each entity's series."""

@@ -5,8 +5,8 @@ key names (``power_w``: NVML's mW / 1000; ``energy_j``: mJ / 1000). Cheap fields
 on an H100) are read every round; expensive ones are marked ``slow`` (energy about 3 ms, PCIe
 throughput about 20 ms per direction, power-limit reads about 0.1 ms) and read only on the
 source's slow rounds. Every field is optional: the two error tables say which NVML errors drop
-a field for a GPU and which mean the GPU itself is gone. The clock-event reason table names the
-bits of the mask the ``clock_event_reasons`` series carries.
+a field for a GPU and which mean the GPU itself is gone. The bits of the mask the
+``clock_event_reasons`` series carries are named in ``design.nvml_codes``.
 """
 
 from __future__ import annotations
@@ -16,22 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pynvml
-
-CLOCK_EVENT_REASONS: dict[int, str] = {
-    0x1: "idle",
-    0x2: "application clocks",
-    0x4: "SW power cap",
-    0x8: "HW slowdown",
-    0x10: "sync boost",
-    0x20: "SW thermal",
-    0x40: "HW thermal",
-    0x80: "power brake",
-    0x100: "display clock",
-}
-"""NVML's clock-event reason bits (``nvmlClocksEventReason*``), lowest first, and the names
-shown for them."""
-
-_KNOWN_REASON_BITS = sum(CLOCK_EVENT_REASONS)
 
 GPU_GONE_ERRORS: tuple[type[pynvml.NVMLError], ...] = (
     pynvml.NVMLError_GpuIsLost,
@@ -46,16 +30,6 @@ UNAVAILABLE_ERRORS: dict[type[pynvml.NVMLError], str] = {
     pynvml.NVMLError_NoPermission: "not permitted",
 }
 """Errors that will not go away by asking again: the field is dropped for that GPU."""
-
-
-def decode_clock_event_reasons(mask: int) -> list[str]:
-    """Names of the reasons set in an NVML clock-event mask, lowest bit first. Bits this table
-    does not know (newer drivers add some) come last as one hex item, never silently dropped."""
-    names = [name for bit, name in CLOCK_EVENT_REASONS.items() if mask & bit]
-    unknown = mask & ~_KNOWN_REASON_BITS
-    if unknown:
-        names.append(f"unknown 0x{unknown:x}")
-    return names
 
 
 # -- what is read, and how -------------------------------------------------------------------

@@ -7,7 +7,9 @@ overhead dominates ingest, and one timestamp per GPU read is exact enough at 4 H
 is sent; all polling state stays on the loop.
 
 A read that fails skips only its own quantities; one that says the GPU is gone ends that GPU's
-reads, keeping the readings taken before it (they were real).
+reads, keeping the readings taken before it (they were real). A GPU whose handle is found is
+registered for Xid events on the source's event set, and each round ends by draining that set
+(``nvml_events``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import pynvml
 
 from factoryfloor.backend.telemetry.series import gpu_prefix
+from factoryfloor.backend.telemetry.sources.nvml_events import XidDrain, drain_xids, watch_xid
 from factoryfloor.backend.telemetry.sources.nvml_fields import GPU_GONE_ERRORS, Field
 
 
@@ -75,42 +78,52 @@ class GpuPoll:
 @dataclass(slots=True)
 class GpuOutcome:
     """Anything about one GPU's reads the loop must act on (a GPU with nothing to report
-    has none): a handle newly found, failed fields, or the GPU gone (its error last in
-    ``failures`` too, unless finding the GPU failed)."""
+    has none): a handle newly found (and whether it was registered for Xid events), failed
+    fields, or the GPU gone (its error last in ``failures`` too, unless finding the GPU
+    failed)."""
 
     index: int
     handle: Any
     failures: list[FieldFailure]
     lost: pynvml.NVMLError | None = None
+    watching_xid: bool = False
+    xid_refused: pynvml.NVMLError | None = None
 
 
 @dataclass(slots=True)
 class RoundReadings:
-    """A round's readings as the sink's columns, and the GPUs with something to report."""
+    """A round's readings as the sink's columns, the GPUs with something to report, and the
+    Xid events drained (None without an event set)."""
 
     keys: list[str]
     times_s: list[float]
     values: list[float]
     outcomes: list[GpuOutcome]
+    xids: XidDrain | None = None
 
 
 def read_round(
-    nvml: Any, polls: Sequence[GpuPoll], progress: Callable[[str], None]
+    nvml: Any, polls: Sequence[GpuPoll], progress: Callable[[str], None], event_set: Any = None
 ) -> RoundReadings:
-    """On the worker: every GPU's fields, appended to one set of columns. ``progress`` is told
-    each GPU as its reads start, so the watchdog's budget is per GPU, not per round: a host
-    with 64 GPUs and 20 ms PCIe reads is not mistaken for a hung driver."""
+    """On the worker: every GPU's fields, appended to one set of columns, then the Xid events
+    waiting in ``event_set`` (if any). ``progress`` is told each GPU as its reads start, so the
+    watchdog's budget is per GPU, not per round: a host with 64 GPUs and 20 ms PCIe reads is
+    not mistaken for a hung driver."""
     result = RoundReadings([], [], [], [])
     for poll in polls:
         progress(poll.label)
-        outcome = _read_gpu(nvml, poll, result)
+        outcome = _read_gpu(nvml, poll, result, event_set)
         if outcome is not None:
             result.outcomes.append(outcome)
+    if event_set is not None:
+        progress("Xid events")
+        result.xids = drain_xids(nvml, event_set)
     return result
 
 
-def _read_gpu(nvml: Any, poll: GpuPoll, out: RoundReadings) -> GpuOutcome | None:
-    """One GPU's fields into ``out``, all stamped with the time its reads began."""
+def _read_gpu(nvml: Any, poll: GpuPoll, out: RoundReadings, event_set: Any) -> GpuOutcome | None:
+    """One GPU's fields into ``out``, all stamped with the time its reads began; a GPU newly
+    found is registered for Xid events first."""
     handle, outcome = poll.handle, None
     if handle is None:
         try:
@@ -118,6 +131,12 @@ def _read_gpu(nvml: Any, poll: GpuPoll, out: RoundReadings) -> GpuOutcome | None
         except pynvml.NVMLError as error:
             return GpuOutcome(poll.index, None, [], lost=error)
         outcome = GpuOutcome(poll.index, handle, [])
+        if event_set is not None:
+            try:
+                watch_xid(nvml, handle, event_set)
+                outcome.watching_xid = True
+            except pynvml.NVMLError as error:
+                outcome.xid_refused = error
     read_s, values = time.time(), out.values
     first = len(values)
     for field in poll.reads.fields:

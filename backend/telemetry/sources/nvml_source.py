@@ -16,6 +16,10 @@ Built around what NVML does on a real H100 (design notes, section 4):
   keep reporting and the lost one is retried (handle included) on every slow round.
 - Each round's readings, all GPUs together, go to the sink in one ``write`` call
   (``nvml_round``).
+- Xid critical errors come as NVML events: each GPU is registered on one event set when found,
+  and each round drains it without blocking; every GPU registered reports ``xid`` (the last
+  code, 0 for none yet) and ``xid_total`` (counted since the source started) each round
+  (``nvml_events``). Events NotSupported drop only those two series.
 
 What is read and how is the field table, ``nvml_fields``.
 """
@@ -31,9 +35,15 @@ from typing import Any, NamedTuple
 
 import pynvml
 
+from factoryfloor.backend.design.nvml_codes import XID_CODE, XID_COUNT
 from factoryfloor.backend.telemetry.series import gpu_key, gpu_subject
 from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
 from factoryfloor.backend.telemetry.sources.hang_safe import DriverHungError, HangSafeWorker
+from factoryfloor.backend.telemetry.sources.nvml_events import (
+    XID_QUANTITIES,
+    close_then_shutdown,
+    create_event_set,
+)
 from factoryfloor.backend.telemetry.sources.nvml_fields import FIELDS, UNAVAILABLE_ERRORS, Field
 from factoryfloor.backend.telemetry.sources.nvml_round import (
     GpuOutcome,
@@ -83,16 +93,23 @@ class PowerLimitError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class _Opened:
-    """What NVML reports once initialised."""
+    """What NVML reports once initialised: the event set for Xid errors, or why there is
+    none."""
 
     driver_version: str
     gpu_count: int
+    event_set: Any
+    events_refused: pynvml.NVMLError | None
 
 
 def _open_nvml(nvml: Any) -> _Opened:
     """On the worker: init, and what NVML sees. Handles come with the first round."""
     nvml.nvmlInit()
-    return _Opened(nvml.nvmlSystemGetDriverVersion(), nvml.nvmlDeviceGetCount())
+    driver, count = nvml.nvmlSystemGetDriverVersion(), nvml.nvmlDeviceGetCount()
+    try:
+        return _Opened(driver, count, create_event_set(nvml), None)
+    except pynvml.NVMLError as error:
+        return _Opened(driver, count, None, error)
 
 
 def _allowed_range_w(nvml: Any, handle: Any) -> PowerLimitRange | None:
@@ -135,7 +152,11 @@ class _Gpu:
         self.subject = gpu_subject(node, index)
         self.handle: Any = None
         self.lost = False
-        self.reported: set[tuple[Field, type]] = set()
+        self.reported: set[tuple[Field | str, type]] = set()
+        self.watching_xid = False
+        self.last_xid = 0
+        self.xid_total = 0
+        self.xid_keys = (self.key(XID_CODE), self.key(XID_COUNT))
         self._fields = list(FIELDS)
         self._rebuild()
 
@@ -197,6 +218,8 @@ class NvmlSource:
         self._nvml = nvml
         self._worker: HangSafeWorker | None = None
         self._gpus: list[_Gpu] = []
+        self._event_set: Any = None
+        self._drain_reported: set[type] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -229,6 +252,9 @@ class NvmlSource:
             return False
         count, driver = opened.gpu_count, opened.driver_version
         self._gpus = [_Gpu(self._node, index) for index in range(count)]
+        self._event_set = opened.event_set
+        if opened.events_refused is not None:
+            self._status(self._node, _unavailable("Xid events", opened.events_refused))
         if count == 0:
             self._status(self._node, f"no GPU: driver {driver} sees none")
         else:
@@ -240,12 +266,14 @@ class NvmlSource:
         """Shut NVML down and end the worker, unless the worker is stuck in the driver: then
         it is left alone (a daemon thread) and reused by the next run."""
         self._gpus = []
+        event_set, self._event_set = self._event_set, None
         worker = self._worker
         if worker is None or worker.hung:
             return
         if initialised:
             with contextlib.suppress(pynvml.NVMLError, DriverHungError):  # leaving anyway
-                await worker.call("shutdown", self._nvml.nvmlShutdown, give_up_on_hang=True)
+                await worker.call("shutdown", close_then_shutdown, self._nvml, event_set,
+                                  give_up_on_hang=True)  # fmt: skip
         if not worker.hung:
             worker.close()
             self._worker = None
@@ -281,12 +309,34 @@ class NvmlSource:
             return
         worker = self._running_worker()
         result: RoundReadings = await worker.call(
-            "poll", read_round, self._nvml, polls, worker.progress
+            "poll", read_round, self._nvml, polls, worker.progress, self._event_set
         )
-        if result.keys:
-            self._sink.write(result.keys, result.times_s, result.values)
         for outcome in result.outcomes:
             self._settle(self._gpus[outcome.index], outcome)
+        if result.xids is not None:
+            self._add_xids(result)
+        if result.keys:
+            self._sink.write(result.keys, result.times_s, result.values)
+
+    def _add_xids(self, result: RoundReadings) -> None:
+        """Count the Xid events drained, and add each registered GPU's Xid series to the
+        round's readings, stamped with the drain's time: the count is written every round, not
+        only when it changes, so it never goes stale between errors."""
+        assert result.xids is not None
+        for index, code in result.xids.xids:
+            if 0 <= index < len(self._gpus):
+                gpu = self._gpus[index]
+                gpu.last_xid, gpu.xid_total = code, gpu.xid_total + 1
+        error = result.xids.error
+        if error is not None and type(error) not in self._drain_reported:
+            self._drain_reported.add(type(error))
+            self._status(self._node, f"read failed: Xid events ({error})")
+        first = len(result.values)
+        for gpu in self._gpus:
+            if gpu.watching_xid:
+                result.keys += gpu.xid_keys
+                result.values += (gpu.last_xid, gpu.xid_total)
+        result.times_s += [time.time()] * (len(result.values) - first)
 
     def _settle(self, gpu: _Gpu, outcome: GpuOutcome) -> None:
         """Apply one GPU's outcome to its state, reporting each change once."""
@@ -295,23 +345,33 @@ class NvmlSource:
                 retry_s = self._period_s * self._slow_every
                 self._status(gpu.subject, f"GPU lost: {outcome.lost}; retrying every {retry_s:g} s")
             gpu.lost = True
+            gpu.watching_xid = False  # a handle found again is registered again
             gpu.set_handle(None)
             return
         if gpu.lost:
             self._status(gpu.subject, "GPU recovered")
         gpu.lost = False
         gpu.set_handle(outcome.handle)
+        gpu.watching_xid |= outcome.watching_xid
+        if outcome.xid_refused is not None:
+            self._xid_refused(gpu, outcome.xid_refused)
         for failure in outcome.failures:
             self._field_failed(gpu, failure.field, failure.error)
 
     def _field_failed(self, gpu: _Gpu, field: Field, error: pynvml.NVMLError) -> None:
-        unavailable = UNAVAILABLE_ERRORS.get(type(error))
-        if unavailable is not None:
+        if type(error) in UNAVAILABLE_ERRORS:
             gpu.drop(field)
-            self._status(gpu.subject, f"{unavailable}: {field.label} ({error})")
+            self._status(gpu.subject, _unavailable(field.label, error))
         elif (field, type(error)) not in gpu.reported:
             gpu.reported.add((field, type(error)))
             self._status(gpu.subject, f"read failed: {field.label} ({error})")
+
+    def _xid_refused(self, gpu: _Gpu, error: pynvml.NVMLError) -> None:
+        """Registering for Xid events failed: that GPU has no Xid series (asked again only if
+        its handle is found again), reported once per error."""
+        if ("xid", type(error)) not in gpu.reported:
+            gpu.reported.add(("xid", type(error)))
+            self._status(gpu.subject, _unavailable(", ".join(XID_QUANTITIES), error))
 
     # -- control ------------------------------------------------------------------------------
 
@@ -356,6 +416,12 @@ class NvmlSource:
 
     def _status(self, subject: str, detail: str) -> None:
         self._sink.event(SourceEvent(self.name, "status", subject, detail))
+
+
+def _unavailable(what: str, error: pynvml.NVMLError) -> str:
+    """``not supported: mem_temp_c (Not Supported)``: what an unavailable read is reported as;
+    errors that are not in ``UNAVAILABLE_ERRORS`` are ``failed``."""
+    return f"{UNAVAILABLE_ERRORS.get(type(error), 'failed')}: {what} ({error})"
 
 
 def _init_failure(error: pynvml.NVMLError) -> str:

@@ -28,6 +28,10 @@ What the trace did not record:
 - PCIe throughput, clocks other than SM and memory, aggregate ECC counters and any other field
   id have no recorded values and raise (or return) ``NotSupported`` rather than invented values.
 - Fan speed and NvLink state raise the error the trace recorded for them (``Not Supported``).
+- Events: the trace has none. The event calls behave as NVML's do (an event set, GPUs
+  registered on it, ``nvmlEventSetWait_v2`` raising ``Timeout`` when nothing is waiting), and a
+  test injects an Xid with ``inject_xid``: it reaches every event set its GPU is registered on
+  for Xid errors, as the driver's would, and none other.
 
 With ``recorded_costs=True`` each call also takes as long as it took on the real H100
 (``call_cost_us``: about 1-7 us for cheap reads, 3 ms for energy, 20 ms for PCIe), so pollers
@@ -46,6 +50,7 @@ from __future__ import annotations
 import bisect
 import functools
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -121,6 +126,26 @@ def recorded_cost_us(costs_us: Mapping[str, float], name: str, args: Sequence[An
     return next((cost for label, cost in costs_us.items() if label.split("(")[0] == name), 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayEvent:
+    """What ``nvmlEventSetWait_v2`` returns: the members of pynvml's ``c_nvmlEventData_t``."""
+
+    device: ReplayHandle
+    eventType: int
+    eventData: int
+    gpuInstanceId: int = 0xFFFFFFFF
+    computeInstanceId: int = 0xFFFFFFFF
+
+
+class ReplayEventSet:
+    """An event set: the event types each GPU is registered for, and the events waiting."""
+
+    def __init__(self) -> None:
+        self.registered: dict[int, int] = {}
+        self.waiting: list[ReplayEvent] = []
+        self.ready = threading.Condition()
+
+
 def _spin(until_s: float) -> None:
     while time.perf_counter() < until_s:
         pass
@@ -173,6 +198,7 @@ class NvmlTraceReplay:
         self.phase_offsets_s = offsets_s
         self.clock = clock if clock is not None else wall_clock()
         self._limits_mw = [int(self.static["power_limit_mw"])] * gpu_count
+        self._event_sets: list[ReplayEventSet] = []
         self._init_count = 0
         if recorded_costs:
             self._charge_recorded_costs(trace["call_cost_us"])
@@ -371,6 +397,56 @@ class NvmlTraceReplay:
             return
         entry.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
         entry.value.uiVal = int(self._row(handle)[column])
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def nvmlEventSetCreate(self) -> ReplayEventSet:
+        self._static()
+        event_set = ReplayEventSet()
+        self._event_sets.append(event_set)
+        return event_set
+
+    def nvmlDeviceRegisterEvents(
+        self, handle: ReplayHandle, eventTypes: int, eventSet: ReplayEventSet
+    ) -> None:
+        self._static()
+        with eventSet.ready:
+            eventSet.registered[handle.index] = eventSet.registered.get(handle.index, 0) | int(
+                eventTypes
+            )
+
+    def nvmlEventSetWait_v2(self, eventSet: ReplayEventSet, timeoutms: int) -> ReplayEvent:
+        """The oldest event waiting; waits up to ``timeoutms`` for one, then raises Timeout."""
+        self._static()
+        with eventSet.ready:
+            if not eventSet.waiting and (
+                timeoutms <= 0
+                or not eventSet.ready.wait_for(lambda: eventSet.waiting, timeoutms / 1000.0)
+            ):
+                raise pynvml.NVMLError_Timeout()
+            return eventSet.waiting.pop(0)
+
+    def nvmlEventSetFree(self, eventSet: ReplayEventSet) -> None:
+        self._static()
+        self._event_sets.remove(eventSet)
+
+    def nvmlDeviceGetIndex(self, handle: ReplayHandle) -> int:
+        self._static()
+        return handle.index
+
+    def inject_xid(self, index: int, xid: int) -> int:
+        """GPU ``index`` reports Xid ``xid``: queued on every event set it is registered on for
+        Xid errors. How many sets it reached (0: nobody is listening, and it is lost, as with
+        the driver)."""
+        kind = pynvml.nvmlEventTypeXidCriticalError
+        reached = 0
+        for event_set in list(self._event_sets):
+            with event_set.ready:
+                if event_set.registered.get(index, 0) & kind:
+                    event_set.waiting.append(ReplayEvent(ReplayHandle(index), kind, xid))
+                    event_set.ready.notify_all()
+                    reached += 1
+        return reached
 
     @staticmethod
     def _recorded(values: Mapping[str, Any], name: str | None) -> Any:
