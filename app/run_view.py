@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QPoint, Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QMenu, QToolBar, QWidget
 
 from factoryfloor.app.alarm_sound import AlarmSound
+from factoryfloor.app.control_commands import ControlCommands
 from factoryfloor.app.live_plan import LivePlan, LoopCapacity
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
@@ -39,7 +40,7 @@ from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
 from factoryfloor.widgets.live_panel import LivePanel
-from factoryfloor.widgets.plan_alarm_menu import alarm_menu, entity_at
+from factoryfloor.widgets.plan_alarm_menu import add_alarm_actions, entity_at
 from factoryfloor.widgets.time_control import TimeControl
 
 if TYPE_CHECKING:  # pyqtgraph views, imported when Run first starts
@@ -140,15 +141,22 @@ class RunView(QObject):
         self.alarm_dock.hide()
         self.alarms_shown: AlarmsChanged | None = None
         """The service's alarm list as last told; None: not known (no backend)."""
-        self.alarm_menu: QMenu | None = None
-        """The plan's alarm menu last opened (a right-click on alarmed equipment)."""
+        self.plan_menu: QMenu | None = None
+        """The plan's menu last opened (a right-click on equipment in Run)."""
+        self.control = ControlCommands(self.run_mode.ask, window)
+        self.command_dock = dock("Commands", self.control.panel,
+                                 Qt.DockWidgetArea.BottomDockWidgetArea)  # fmt: skip
+        self.command_dock.hide()
+        self.control.sent = lambda: (self.command_dock.show(), self.command_dock.raise_())
+        self.run_mode.commands.connect(self.control.show_commands)
+        self.alarm_panel.isolate_asked.connect(self.control.isolate)
         self.alarm_sound = AlarmSound(self)
         self.run_mode.alarms.connect(self._show_alarms)
         self.alarm_panel.action_asked.connect(
             lambda request: self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
         )
         self.alarm_panel.alarm_chosen.connect(self.find_alarm)
-        plan_view.customContextMenuRequested.connect(self._plan_alarm_menu)
+        plan_view.customContextMenuRequested.connect(self._plan_menu)
         self.quantity_box = QComboBox()
         for quantity, (label, _) in RACK_QUANTITIES.items():
             self.quantity_box.addItem(label, quantity)
@@ -156,7 +164,7 @@ class RunView(QObject):
         self.plots: HistoryPlots | None = None
         self.heatmap: FleetHeatmap | None = None
         self.rack_detail: RackDetailPanel | None = None
-        self.run_docks: list[QDockWidget] = [self.live_dock, self.alarm_dock]
+        self.run_docks: list[QDockWidget] = [self.live_dock, self.alarm_dock, self.command_dock]
         self.selection: Selection | None = None
         self.loop_capacity: dict[str, LoopCapacity] = {}
         """By loop id; fixed while running (editing is off in Run)."""
@@ -209,6 +217,7 @@ class RunView(QObject):
         running one the window is attached to."""
         self._build_docks()
         self.design = design
+        self.control.design = design
         self.live_plan = LivePlan(design, figures)
         self.loop_capacity = self.live_plan.loop_capacity
         self._figures = figures
@@ -344,16 +353,19 @@ class RunView(QObject):
 
     # --- Alarms --------------------------------------------------------------------------------
 
-    def _plan_alarm_menu(self, pos: QPoint) -> None:
-        """Right-click on the running plan: act on the alarms of the equipment there."""
+    def _plan_menu(self, pos: QPoint) -> None:
+        """Right-click on the running plan: act on the alarms of the equipment there, or send
+        it a command."""
         entity_id = entity_at(self.plan_view, pos)
-        shown = self.alarms_shown
-        if entity_id is None or shown is None or not self.running:
+        if entity_id is None or not self.running:
             return
-        menu = alarm_menu(entity_id, shown.alarms, self._ask_from_plan, self._show_in_table,
-                          self.plan_view)  # fmt: skip
-        if menu is not None:
-            self.alarm_menu = menu
+        menu = QMenu(self.plan_view)
+        if self.alarms_shown is not None:
+            add_alarm_actions(menu, entity_id, self.alarms_shown.alarms, self._ask_from_plan,
+                              self._show_in_table)  # fmt: skip
+        self.control.add_actions(menu, entity_id)
+        if menu.actions():
+            self.plan_menu = menu
             menu.popup(self.plan_view.viewport().mapToGlobal(pos))
 
     def _ask_from_plan(self, request: ActOnAlarm) -> None:
