@@ -164,7 +164,8 @@ class ControlDesk:
         action = f"control.{command.kind}"
         description = command.describe()
         if not permits(role, command.minimum_role):
-            reason = (f"{description}: a {role.value} may not (needs "
+            article = "an" if role.value[0] in "aeiou" else "a"
+            reason = (f"{description}: {article} {role.value} may not (needs "
                       f"{command.minimum_role.value} or above)")  # fmt: skip
             self._audit(user, action, description, "refused", reason)
             raise CommandRefused(reason)
