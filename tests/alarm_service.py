@@ -1,7 +1,7 @@
 """A real ``factoryfloor serve`` on a hall with one alarm that fires at once (rack A01 drawing
 over 1 kW), with an operator, a viewer and an engineer, and windows attached to it.
 
-Its fixtures (``service``, ``attach``) come with ``pytest_plugins = ["alarm_service"]``."""
+Its fixtures (``service``, ``attach``) are loaded for every test by ``conftest``."""
 
 from __future__ import annotations
 

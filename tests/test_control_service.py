@@ -15,8 +15,6 @@ from factoryfloor.backend.service.messages import CommandPreviewed, PreviewComma
 from factoryfloor.backend.service.users import AUDIT_FILE
 from factoryfloor.backend.telemetry.protocol import Refused
 
-pytest_plugins = ["alarm_service"]
-
 
 def control_audit(service: ServiceProcess) -> list[tuple[str, str, str, str]]:
     entries = AuditLog(service.data / AUDIT_FILE).entries()

@@ -29,7 +29,7 @@ from factoryfloor.backend.telemetry.protocol import Refused
 RAISED = re.compile(r"alarm raised \(high\): A01: [\d.]+ kW, over the 1\.0 kW limit")
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
-pytest_plugins = ["window_fixtures", "alarm_service"]
+pytest_plugins = ["window_fixtures"]
 
 
 def shown(client: ServiceClient) -> AlarmShown | None:
