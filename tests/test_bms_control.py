@@ -25,7 +25,7 @@ from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.service.control.bms_control import MqttFacilityControl
 from factoryfloor.backend.service.control.commands import IsolateRack, SetCduSupplyTemp
 from factoryfloor.backend.service.control.executors import ControlFailure
-from factoryfloor.backend.service.control.feedback import FeedbackSink
+from factoryfloor.backend.telemetry.feedback import FeedbackSink
 from factoryfloor.backend.telemetry.sources.bms_mapping import PointMetadata, auto_map
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource
 from factoryfloor.backend.telemetry.sources.sim_bms import (

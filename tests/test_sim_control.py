@@ -1,4 +1,5 @@
-"""Offline control: the simulated facility answers CDU setpoints and rack isolation itself."""
+"""Offline control: the simulated facility answers CDU setpoints and rack isolation itself;
+and which executor a running service uses for them."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ import pytest
 
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.design.mqtt_settings import MqttConfig
+from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
+from factoryfloor.backend.service.control.bms_control import MqttFacilityControl
 from factoryfloor.backend.service.control.commands import IsolateRack, SetCduSupplyTemp
 from factoryfloor.backend.service.control.executors import ControlFailure
+from factoryfloor.backend.service.control.facility_executor import facility_control
 from factoryfloor.backend.service.control.sim_control import SimulatedFacilityControl
+from factoryfloor.backend.telemetry.sources.assemble import build_sources
 from factoryfloor.backend.telemetry.sources.sim_plant import CDU_SUPPLY_TAU_S
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
+from factoryfloor.backend.telemetry.store import TelemetryStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,3 +109,12 @@ async def test_equipment_the_facility_does_not_have_is_not_writable(demo: Design
         with pytest.raises(ControlFailure, match="not in the simulated facility") as failure:
             await control.request(command, timeout_s=5.0)
         assert failure.value.kind == "not_writable"
+
+
+def test_the_service_sends_facility_commands_to_the_bms_when_it_has_a_broker(demo: Design) -> None:
+    store = TelemetryStore()
+    offline = build_sources(demo, TelemetrySettings(simulate=True), store)
+    assert isinstance(facility_control(offline), SimulatedFacilityControl)
+    both = TelemetrySettings(simulate=True, mqtt=MqttConfig())
+    assert isinstance(facility_control(build_sources(demo, both, store)), MqttFacilityControl)
+    assert facility_control(build_sources(demo, TelemetrySettings(simulate=False), store)) is None

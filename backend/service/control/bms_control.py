@@ -26,7 +26,7 @@ from factoryfloor.backend.design.mqtt_settings import PointMapping
 from factoryfloor.backend.service.control.commands import FacilityCommand
 from factoryfloor.backend.service.control.executors import ControlFailure
 from factoryfloor.backend.service.control.facility_points import FacilityRequest, facility_request
-from factoryfloor.backend.service.control.feedback import FeedbackSink
+from factoryfloor.backend.telemetry.feedback import FeedbackSink
 from factoryfloor.backend.telemetry.sink import GOOD
 from factoryfloor.backend.telemetry.sources.bms_mapping import not_offered
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource

@@ -20,8 +20,11 @@ from factoryfloor.backend.telemetry.sources.sim_plant import SimulatedPlant
 class SimulatedFacilityControl:
     """``FacilityControl`` over a simulator's plant (``FacilitySimulator.plant``)."""
 
-    def __init__(self, plant: SimulatedPlant) -> None:
+    def __init__(self, plant: SimulatedPlant, confirm_timeout_s: float = 60.0) -> None:
         self._plant = plant
+        self.confirm_timeout_s = confirm_timeout_s
+        """How long to wait before calling a request unconfirmed (the plant answers at once,
+        or, told to ignore requests, never)."""
 
     def current(self, command: FacilityCommand) -> float | None:
         plant = self._plant

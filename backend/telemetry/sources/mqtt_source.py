@@ -390,6 +390,11 @@ class MqttSource:
         return list(self._metadata.values())
 
     @property
+    def sink(self) -> TelemetrySink:
+        """Where readings go (a ``FeedbackSink`` where control reads the BMS's answers)."""
+        return self._sink
+
+    @property
     def points(self) -> tuple[PointMapping, ...]:
         """The BMS point mapping in use (the design's, or the last ``set_points``)."""
         return self._points
