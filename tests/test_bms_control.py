@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import aiomqtt
 import paho.mqtt.client as mqtt
 import pytest
 from pydantic import ValidationError
@@ -113,7 +114,7 @@ async def facility(broker: Mosquitto, **bms_options: object) -> AsyncIterator[Fa
             yield Facility(bms, source, control, sink, recorder)
     finally:
         bms_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):  # broker stopped
             await bms_task
         recorder.close()
 
@@ -222,6 +223,19 @@ async def test_request_topics_received_are_never_acted_on(
         sent = await site.nothing_else_published()
         assert site.control.current(setpoint(12.0)) == 30.0
     assert [topic for topic, _ in sent] == [request_topic(cdu_request)]
+
+
+@pytest.mark.asyncio
+async def test_a_request_while_the_broker_is_away_fails_as_not_sent(mosquitto: Mosquitto) -> None:
+    async with facility(mosquitto) as site:
+        mosquitto.stop()
+        await eventually(lambda: site.sink.statuses("reconnecting"), "the source noticing")
+        with pytest.raises(ControlFailure) as failure:
+            await site.control.request(setpoint(25.0), timeout_s=5.0)
+    assert failure.value.kind == "error"
+    assert failure.value.reason == (
+        f"CDU CDU-1: not sent: not connected to the broker at {mosquitto.host}:{mosquitto.port}"
+    )
 
 
 # -- settings and mapping, without a broker -------------------------------------------------------

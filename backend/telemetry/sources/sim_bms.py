@@ -172,13 +172,12 @@ class SimulatedBms:
                     await self._publish_value(point_id, value)
             await client.subscribe(f"{root}/+/Value/#", qos=1)
             self.published.set()
+            heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
             try:
-                async with asyncio.TaskGroup() as tasks:
-                    tasks.create_task(self._heartbeat())
-                    async for message in client.messages:
-                        self._on_request(message.topic.value, message.payload, root)
-            finally:
-                for task in self._answers.values():
+                async for message in client.messages:
+                    self._on_request(message.topic.value, message.payload, root)
+            finally:  # the broker gone (MqttError) or cancelled: nothing left to answer
+                for task in (heartbeat, *self._answers.values()):
                     task.cancel()
 
     async def _heartbeat(self) -> None:
