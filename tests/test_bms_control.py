@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiomqtt
@@ -22,6 +23,7 @@ import pytest
 from pydantic import ValidationError
 from test_mqtt_source import CountingSink, config_for, eventually, running
 
+from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.design.mqtt_settings import MqttConfig
 from factoryfloor.backend.service.control.bms_control import MqttFacilityControl
 from factoryfloor.backend.service.control.commands import IsolateRack, SetCduSupplyTemp
@@ -272,3 +274,21 @@ def test_integration_id_and_confirmation_timeout_are_checked() -> None:
         MqttConfig(integration="PUB")
     with pytest.raises(ValidationError, match="confirm_timeout_s"):
         MqttConfig(confirm_timeout_s=0)
+
+
+def test_a_simulated_bms_for_the_demo_hall_offers_every_cdu_and_rack_to_us() -> None:
+    """Every CDU and rack of a design gets its request and confirming points mapped from the
+    simulated BMS's metadata alone, as a demo needs."""
+    demo = load_design(Path(__file__).resolve().parents[1] / "resources" / "demo_hall.json")
+    bms = SimulatedBms.for_design(demo, "localhost", 1883)
+    result = auto_map([r.id for r in demo.racks], [c.id for c in demo.cdus], metadata_of(bms))
+    feeds = {m.feeds for m in result.proposed}
+    for cdu in demo.cdus:
+        assert {f"cdu {cdu.id} supply_temp_sp_c", f"cdu {cdu.id} supply_temp_sp_request_c"} <= feeds
+    for rack in demo.racks:
+        for circuit in ("liquid", "electrical"):
+            assert {
+                f"rack {rack.id} {circuit}_isolated",
+                f"rack {rack.id} {circuit}_isolation_request",
+            } <= feeds
+    assert result.unmatched == []
