@@ -43,11 +43,7 @@ from factoryfloor.backend.service.alarm_desk import AlarmDesk
 from factoryfloor.backend.service.alarms.evaluator import ConditionChange
 from factoryfloor.backend.service.alarms.states import ActionRefused
 from factoryfloor.backend.service.audit import AuditLog
-from factoryfloor.backend.service.control_link import (
-    CONFIRM_TIMEOUT_DEFAULT_S,
-    ControlLink,
-    control_executors,
-)
+from factoryfloor.backend.service.control_link import ControlLink, control_executors
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
 from factoryfloor.backend.service.gpu_rows_transfer import gpu_rows_reply
@@ -280,7 +276,7 @@ class Service:
         sources = build_sources(design, settings, self.store, self.config.simulator_hz)
         self._runner = asyncio.create_task(run_sources(sources, self.store))
         gpus, facility = control_executors(sources)
-        await self.control.use(design, gpus, facility, CONFIRM_TIMEOUT_DEFAULT_S)
+        await self.control.use(design, gpus, facility)
 
     async def _stop_sources(self) -> None:
         if self._runner is not None:
