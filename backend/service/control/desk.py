@@ -208,9 +208,9 @@ class ControlDesk:
         else:
             results[0] = await self._facility_outcome(command, results[0])
         done = replace(progress, results=tuple(results), finished_s=time.time())
-        await self._update(done)
         sent = [r for r in results if r.state != "refused"]
-        await asyncio.to_thread(self._audit_results, user, action, sent)
+        await asyncio.to_thread(self._audit_results, user, action, sent)  # on record, then told
+        await self._update(done)
         for result in sent:
             if result.state in ("confirmed", "unconfirmed"):
                 await self._alarm(command, result)
