@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import pynvml
 
 from factoryfloor.backend.service.control.executors import ControlFailure, ValueRange
+from factoryfloor.backend.service.control.ranges import out_of_range, refuse_outside
 from factoryfloor.backend.telemetry.placement import HostGpu
 from factoryfloor.backend.telemetry.sources.hang_safe import DriverHungError
 from factoryfloor.backend.telemetry.sources.nvml_fields import GPU_GONE_ERRORS
@@ -41,7 +42,7 @@ def failure(error: BaseException | None, allowed: str = "") -> ControlFailure:
     if isinstance(error, pynvml.NVMLError_NotSupported | pynvml.NVMLError_FunctionNotFound):
         return ControlFailure("not_supported", "not supported by this GPU or its driver")
     if isinstance(error, pynvml.NVMLError_InvalidArgument):
-        return ControlFailure("out_of_range", _out_of_range(allowed))
+        return out_of_range(allowed)
     if isinstance(error, GPU_GONE_ERRORS):
         return ControlFailure("gpu_lost", f"GPU lost ({error})")
     if isinstance(error, GpuUnreachable) and error.lost:
@@ -49,10 +50,6 @@ def failure(error: BaseException | None, allowed: str = "") -> ControlFailure:
     if isinstance(error, DriverHungError):
         return ControlFailure("unconfirmed", f"{error}; whether it took is unknown")
     return ControlFailure("error", str(error))
-
-
-def _out_of_range(allowed: str) -> str:
-    return f"out of range: this GPU allows {allowed}" if allowed else "out of range"
 
 
 # -- on the NVML worker ---------------------------------------------------------------------------
@@ -104,8 +101,7 @@ class NvmlGpuControl:
 
     async def set_power_limit(self, gpu: HostGpu, limit_w: float) -> float:
         _, allowed = await self.power_limit(gpu)
-        if not allowed.holds(limit_w):
-            raise ControlFailure("out_of_range", _out_of_range(allowed.words("W")))
+        refuse_outside(allowed, limit_w, limit_w, "W")
         try:
             return await self._source.set_power_limit(gpu.index, limit_w)
         except PowerLimitError as error:
@@ -116,12 +112,8 @@ class NvmlGpuControl:
 
     async def lock_clocks(self, gpu: HostGpu, min_mhz: float, max_mhz: float) -> float:
         allowed = await self.clock_range(gpu)
-        words = allowed.words("MHz")
-        if min_mhz > max_mhz:
-            raise ControlFailure("out_of_range", f"lowest clock above highest ({words} allowed)")
-        if not (allowed.holds(min_mhz) and allowed.holds(max_mhz)):
-            raise ControlFailure("out_of_range", _out_of_range(words))
-        args = (round(min_mhz), round(max_mhz))
+        refuse_outside(allowed, min_mhz, max_mhz, "MHz")
+        args, words = (round(min_mhz), round(max_mhz)), allowed.words("MHz")
         return await self._call(gpu, "lock SM clock", _lock_clocks, *args, allowed=words)
 
     async def reset_clocks(self, gpu: HostGpu) -> float:
