@@ -32,7 +32,7 @@ where the recorded H100 held its 700 W limit through a bf16 matmul: about 1,400 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -46,10 +46,9 @@ SM_POWER_SHARE = 0.6
 COMPUTE_BOUND_PREFILL = 0.9
 COMPUTE_BOUND_DECODE = 0.25
 """Share of the time a workload is limited by the SMs rather than by memory."""
-BISECTION_STEPS = 16
-"""Clock search steps under a power limit: 1/65,536 of the clock range, below one NVML step."""
-
-ALL = slice(None)
+BISECTION_STEPS = 10
+"""Clock search steps under a power limit: 1/1,024 of the clock range, about 1.6 MHz on an H100,
+finer than the 15 MHz steps its clocks move in."""
 
 H100_POWER_LIMITS_W = (200.0, 700.0)
 H100_SM_CLOCKS_MHZ = (345.0, 1980.0)
@@ -121,9 +120,13 @@ class GpuDemand:
     max_ratio: np.ndarray
     """The locked upper clock over the highest (1 when unlocked)."""
 
-    def power_w(self, clock_ratio: np.ndarray, which: np.ndarray | slice = ALL) -> np.ndarray:
-        busy_w = self.load[which] * (self.tdp_w[which] - self.idle_w[which])
-        return self.idle_w[which] + busy_w * busy_power(clock_ratio, self.bound[which])
+    def power_w(self, clock_ratio: np.ndarray) -> np.ndarray:
+        busy_w = self.load * (self.tdp_w - self.idle_w)
+        return self.idle_w + busy_w * busy_power(clock_ratio, self.bound)
+
+    def take(self, which: np.ndarray) -> GpuDemand:
+        """The demand of the GPUs ``which`` only."""
+        return GpuDemand(**{f.name: getattr(self, f.name)[which] for f in fields(self)})
 
 
 def operating_point(demand: GpuDemand) -> OperatingPoint:
@@ -132,11 +135,11 @@ def operating_point(demand: GpuDemand) -> OperatingPoint:
     capped = demand.power_w(ratio) > demand.limit_w
     if capped.any():
         (which,) = np.nonzero(capped)
-        low, high = demand.min_ratio[which].copy(), ratio[which]
-        limit_w = demand.limit_w[which]
+        held = demand.take(which)
+        low, high = held.min_ratio, held.max_ratio
         for _ in range(BISECTION_STEPS):
             middle = 0.5 * (low + high)
-            fits = demand.power_w(middle, which) <= limit_w
+            fits = held.power_w(middle) <= held.limit_w
             low, high = np.where(fits, middle, low), np.where(fits, high, middle)
         ratio[which] = low
     power_w = np.minimum(demand.power_w(ratio), demand.limit_w)

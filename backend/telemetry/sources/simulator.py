@@ -10,7 +10,7 @@ Physics, per step of ``dt_s``:
   or, in replay mode, the recorded H100 trace's normalised power with a phase offset per rack.
 - GPU power: ``idle + load x (TDP - idle)`` at the highest SM clock, with idle at 10.6 % of TDP
   (74 W of 700 W, as the recorded H100 idles) and small noise. Each GPU obeys its power limit
-  and its locked SM clock (``set_power_limit``, ``lock_clocks``, ``reset_clocks``, at once):
+  and its locked SM clock (``set_power_limit``, ``lock_clocks``, ``reset_clocks``):
   ``gpu_operating_point`` says the clock, power and speed it then runs at, and a capped GPU
   never draws more than its limit. Limits and clocks are checked against the GPU model's
   ranges (``gpu_ranges``), as the driver checks them. Each GPU publishes its SM clock, its
@@ -212,17 +212,19 @@ class FacilitySimulator:
         return self._positions.get(gpu)
 
     def set_power_limit(self, positions: np.ndarray, limit_w: float) -> None:
-        """Set the GPUs' power limit. ValueError, naming a GPU and its range, when outside the
-        range of any of them (then none changes), as the driver refuses it."""
+        """Set the GPUs' power limit, enforced from the next step (as a real GPU's 1 s power
+        average shows a new limit over the next second). ValueError, naming a GPU and its
+        range, when outside the range of any of them (then none changes), as the driver
+        refuses it."""
         which = np.asarray(positions, dtype=int)
         low, high = self.power_limit_min_w[which], self.power_limit_max_w[which]
         self._refuse_outside(which, limit_w, limit_w, low, high, "power limit", "W")
         self.power_limit_w[which] = limit_w
-        self._operate(which)
 
     def lock_clocks(self, positions: np.ndarray, min_mhz: float, max_mhz: float) -> None:
-        """Lock the GPUs' SM clock between ``min_mhz`` and ``max_mhz``. ValueError, naming a GPU
-        and its range, outside the clocks of any of them or for a minimum above the maximum."""
+        """Lock the GPUs' SM clock between ``min_mhz`` and ``max_mhz``, at once (their clock
+        reads the new one straight away). ValueError, naming a GPU and its range, outside the
+        clocks of any of them or for a minimum above the maximum."""
         which = np.asarray(positions, dtype=int)
         low, high = self.sm_clock_min_mhz[which], self.sm_clock_max_mhz[which]
         self._refuse_outside(which, min_mhz, max_mhz, low, high, "locked SM clock", "MHz")
@@ -230,7 +232,7 @@ class FacilitySimulator:
         self._operate(which)
 
     def reset_clocks(self, positions: np.ndarray) -> None:
-        """Unlock the GPUs' SM clock."""
+        """Unlock the GPUs' SM clock, at once."""
         which = np.asarray(positions, dtype=int)
         self.locked_max_mhz[which] = np.nan
         self._operate(which)
