@@ -15,7 +15,13 @@ import pynvml
 import pytest
 
 from factoryfloor.backend.service.control.executors import ControlFailure, ValueRange
-from factoryfloor.backend.service.control.nvml_control import NvmlGpuControl
+from factoryfloor.backend.service.control.nvml_control import NEEDS_ROOT, NvmlGpuControl
+from factoryfloor.backend.service.control.nvml_profiles import (
+    PowerProfiles,
+    mask_of,
+    names_in,
+    profile_ids,
+)
 from factoryfloor.backend.telemetry.placement import HostGpu
 from factoryfloor.backend.telemetry.sink import RecordingSink
 from factoryfloor.backend.telemetry.sources.nvml_source import NvmlSource
@@ -196,3 +202,69 @@ async def test_only_this_host_s_gpus_are_reached() -> None:
         assert not gpus.reaches(HostGpu("other-host", 0))
         failed = await failure_of(gpus.set_power_limit(HostGpu("other-host", 0), 500.0))
         assert failed.kind == "error" and "not this host" in failed.reason
+
+
+# -- workload power profiles ----------------------------------------------------------------------
+
+
+def test_profile_names_and_nvml_masks_convert_both_ways() -> None:
+    names = ("max_p", "memory_bound", "llm_inference", "profile 200")
+    mask = mask_of(profile_ids(names))
+    assert list(mask.mask)[:2] == [1 << 0 | 1 << 3 | 1 << 6, 0] and mask.mask[6] == 1 << 8
+    assert names_in(mask) == names
+    with pytest.raises(ValueError, match="unknown power profile 'turbo'"):
+        profile_ids(["turbo"])
+
+
+class Profiled(CountingChanges):
+    """A GPU whose driver offers four workload power profiles and enforces what is requested,
+    except ``max_q`` while ``max_p`` is (they conflict)."""
+
+    OFFERED = (0, 1, 3, 6)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.requested: set[int] = set()
+
+    def nvmlDeviceWorkloadPowerProfileGetProfilesInfo(self, handle: Any, info: Any) -> None:
+        self._device(handle)
+        info._obj.perfProfilesMask = mask_of(self.OFFERED)
+
+    def nvmlDeviceWorkloadPowerProfileGetCurrentProfiles(self, handle: Any, current: Any) -> None:
+        self._device(handle)
+        enforced = self.requested - ({1} if 0 in self.requested else set())
+        current._obj.requestedProfilesMask = mask_of(self.requested)
+        current._obj.enforcedProfilesMask = mask_of(enforced)
+
+    def nvmlDeviceWorkloadPowerProfileSetRequestedProfiles(self, handle: Any, asked: Any) -> None:
+        self._change(handle)
+        self.requested |= set(profile_ids(names_in(asked._obj.requestedProfilesMask)))
+
+    def nvmlDeviceWorkloadPowerProfileClearRequestedProfiles(self, handle: Any, asked: Any) -> None:
+        self._change(handle)
+        self.requested -= set(profile_ids(names_in(asked._obj.requestedProfilesMask)))
+
+
+@pytest.mark.asyncio
+async def test_power_profiles_are_requested_read_back_and_withdrawn() -> None:
+    async with control(cls=Profiled) as (gpus, _):
+        offered = ("max_p", "max_q", "memory_bound", "llm_inference")
+        assert await gpus.power_profiles(GPU0) == PowerProfiles(offered, (), ())
+        both = await gpus.change_power_profiles(GPU0, ("max_p", "max_q"))
+        assert (both.requested, both.enforced) == (("max_p", "max_q"), ("max_p",))
+        left = await gpus.change_power_profiles(GPU0, ("max_p",), withdraw=True)
+        assert (left.requested, left.enforced) == (("max_q",), ("max_q",))
+        failed = await failure_of(gpus.change_power_profiles(GPU0, ("max_q", "hpc")))
+        offers = ", ".join(offered)
+        assert (failed.kind, failed.reason) == (
+            "out_of_range", f"no power profile 'hpc': this GPU offers {offers}")  # fmt: skip
+
+
+@pytest.mark.asyncio
+async def test_power_profiles_refused_by_the_recorded_h100_and_without_root() -> None:
+    async with control() as (gpus, _):  # the trace did not record any
+        assert (await failure_of(gpus.power_profiles(GPU0))).kind == "not_supported"
+    async with control(cls=Profiled) as (gpus, nvml):
+        nvml.refuse_control(0, pynvml.NVMLError_NoPermission)
+        failed = await failure_of(gpus.change_power_profiles(GPU0, ("llm_inference",)))
+        assert (failed.kind, failed.reason) == ("no_permission", NEEDS_ROOT)

@@ -8,7 +8,8 @@ anything is sent, with the range in the reason; the driver's own refusals become
 ``ControlFailure`` kinds in words an operator can act on (``failure``).
 
 Only the GPUs of the source's own host are reached; other hosts' GPUs go through their node
-agents. NVML's workload power profiles are not offered yet: no command asks for them.
+agents. Beyond ``GpuControl``, NVML's workload power profiles (``nvml_profiles``) can be read,
+requested and withdrawn, with the same discipline, where the driver offers them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from typing import Any, TypeVar
 import pynvml
 
 from factoryfloor.backend.service.control.executors import ControlFailure, ValueRange
+from factoryfloor.backend.service.control.nvml_profiles import (
+    PowerProfiles,
+    change_profiles,
+    profile_ids,
+    read_profiles,
+)
 from factoryfloor.backend.service.control.ranges import out_of_range, refuse_outside
 from factoryfloor.backend.telemetry.placement import HostGpu
 from factoryfloor.backend.telemetry.sources.hang_safe import DriverHungError
@@ -118,6 +125,24 @@ class NvmlGpuControl:
 
     async def reset_clocks(self, gpu: HostGpu) -> float:
         return await self._call(gpu, "reset SM clock", _reset_clocks)
+
+    async def power_profiles(self, gpu: HostGpu) -> PowerProfiles:
+        """The workload power profiles the GPU offers, and those requested and enforced."""
+        return await self._call(gpu, "read power profiles", read_profiles)
+
+    async def change_power_profiles(
+        self, gpu: HostGpu, names: tuple[str, ...], withdraw: bool = False
+    ) -> PowerProfiles:
+        """Request profiles ``names`` (or withdraw them); the profiles read back afterwards.
+        Profiles the GPU does not offer are refused before anything is sent."""
+        offered = (await self.power_profiles(gpu)).offered
+        missing = [name for name in names if name not in offered]
+        if missing:
+            offers = ", ".join(offered) or "none"
+            raise ControlFailure("out_of_range", f"no power profile {missing[0]!r}: this GPU "
+                                                 f"offers {offers}")  # fmt: skip
+        what = "withdraw power profiles" if withdraw else "request power profiles"
+        return await self._call(gpu, what, change_profiles, profile_ids(names), withdraw)
 
     async def _call(
         self, gpu: HostGpu, what: str, call: Callable[..., T], *args: Any, allowed: str = ""

@@ -28,6 +28,7 @@ What the trace did not record:
 - PCIe throughput, clocks other than SM and memory, aggregate ECC counters and any other field
   id have no recorded values and raise (or return) ``NotSupported`` rather than invented values.
 - Fan speed and NvLink state raise the error the trace recorded for them (``Not Supported``).
+- Workload power profiles were not recorded: their calls raise ``NotSupported``.
 - Events: the trace has none. The event calls behave as NVML's do (an event set, GPUs
   registered on it, ``nvmlEventSetWait_v2`` raising ``Timeout`` when nothing is waiting), and a
   test injects an Xid with ``inject_xid``: it reaches every event set its GPU is registered on
@@ -396,6 +397,32 @@ class NvmlTraceReplay:
     def nvmlDeviceResetGpuLockedClocks(self, handle: ReplayHandle) -> None:
         self._change(handle)
         self._locked_mhz[handle.index] = None
+
+    # -- workload power profiles ------------------------------------------------------------------
+
+    def nvmlDeviceWorkloadPowerProfileGetProfilesInfo(
+        self, handle: ReplayHandle, info: Any
+    ) -> None:
+        self._device(handle)
+        raise pynvml.NVMLError_NotSupported()  # not recorded: see the module doc
+
+    def nvmlDeviceWorkloadPowerProfileGetCurrentProfiles(
+        self, handle: ReplayHandle, current: Any
+    ) -> None:
+        self._device(handle)
+        raise pynvml.NVMLError_NotSupported()  # not recorded: see the module doc
+
+    def nvmlDeviceWorkloadPowerProfileSetRequestedProfiles(
+        self, handle: ReplayHandle, requested: Any
+    ) -> None:
+        self._change(handle)
+        raise pynvml.NVMLError_NotSupported()  # not recorded: see the module doc
+
+    def nvmlDeviceWorkloadPowerProfileClearRequestedProfiles(
+        self, handle: ReplayHandle, requested: Any
+    ) -> None:
+        self._change(handle)
+        raise pynvml.NVMLError_NotSupported()  # not recorded: see the module doc
 
     # -- the recorded series ----------------------------------------------------------------------
 
