@@ -406,8 +406,10 @@ class NvmlSource:
         if not 0 <= index < len(self._gpus):
             raise GpuUnreachable("no such GPU, or NVML not running")
         gpu = self._gpus[index]
-        if gpu.handle is None:
+        if gpu.lost:
             raise GpuUnreachable("GPU lost", lost=True)
+        if gpu.handle is None:
+            raise GpuUnreachable("GPU not found yet: NVML is starting")
         return await self._running_worker().call(
             what, call, self._nvml, gpu.handle, *args, give_up_on_hang=True
         )
