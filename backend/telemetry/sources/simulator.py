@@ -205,7 +205,7 @@ class FacilitySimulator:
             self.phase_left_s[done] = self.rng.exponential(PHASE_MEAN_S[self.phase[done]])
         return PHASE_LOAD[self.phase], PHASE_DECODE_SHARE[self.phase]
 
-    # -- commands: what the GPUs' drivers would accept, applied at once -------------------------
+    # -- commands, checked as the GPUs' drivers check them -----------------------------------------
 
     def position(self, gpu: HostGpu) -> int | None:
         """Where ``gpu`` is in the per-GPU arrays; None for a GPU this facility does not have."""
