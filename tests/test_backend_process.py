@@ -28,7 +28,7 @@ pytest_plugins = ["broker"]
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "resources" / "demo_hall.json")
 DEMO_SERIES = 1312 * 9 + 52 + 4 + 16 + 3
-"""1,312 GPUs x 4 + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility series."""
+"""1,312 GPUs x 9 + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility series."""
 
 
 def wait_for(predicate, timeout_s: float = 30.0, poll=None) -> bool:
