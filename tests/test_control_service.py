@@ -11,6 +11,7 @@ from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.control.commands import (
+    NOT_KEPT_OVER_REBOOT,
     CommandProgress,
     IsolateRack,
     SetCduSupplyTemp,
@@ -92,3 +93,31 @@ def test_a_setpoint_and_an_isolation_are_confirmed_and_every_window_sees_them(
         ("eve", "control.cdu_supply_temp", "CDU-A1", "confirmed"),
         ("olga", "control.rack_isolation", "A01", "confirmed"),
     ]
+
+
+def test_a_racks_power_limit_is_confirmed_gpu_by_gpu_and_out_of_range_is_never_sent(
+    service, attach
+) -> None:
+    gpus = entity_gpus(load_design(service.design), "A01")
+    olga, vic = attach("olga"), attach("vic")
+    assert settle(lambda: olga.welcome is not None and vic.welcome is not None, olga, vic)
+    too_low = ask(olga, PreviewCommand(SetPowerLimit(gpus=gpus[:1], limit_w=20.0)))
+    assert isinstance(too_low, CommandPreviewed) and too_low.results[0].state == "refused"
+    assert too_low.results[0].reason.startswith("out of range:")
+    refused = ask(olga, SendCommand(SetPowerLimit(gpus=gpus[:1], limit_w=20.0)))
+    assert isinstance(refused, Refused) and "nothing sent: out of range" in refused.reason
+
+    sent = ask(olga, SendCommand(SetPowerLimit(gpus=gpus, limit_w=900.0)))
+    assert isinstance(sent, CommandSent)
+    assert sent.progress.notes == (NOT_KEPT_OVER_REBOOT,)
+    command_id = sent.progress.command_id
+    assert settle(lambda: all((p := c.commands.get(command_id)) is not None and p.finished_s
+                              for c in (olga, vic)), olga, vic)  # fmt: skip
+    progress = vic.commands[command_id]
+    assert progress == olga.commands[command_id]
+    assert {r.state for r in progress.results} == {"confirmed"}
+    assert {r.read_back for r in progress.results} == {900.0}
+    assert len(progress.results) == len(gpus)
+    audited = [e for e in control_audit(service) if e[1] == "control.power_limit"]
+    assert audited[0] == ("olga", "control.power_limit", "A01 GPU 0", "refused")
+    assert len(audited) == 1 + len(gpus)
