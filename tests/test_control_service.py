@@ -4,7 +4,10 @@ attempt, refused ones too, in the audit log."""
 
 from __future__ import annotations
 
-from alarm_service import ask, settle
+import os
+from pathlib import Path
+
+from alarm_service import alarm_window, ask, settle
 from service_process import ServiceProcess
 
 from factoryfloor.backend.design.design_file import load_design
@@ -26,6 +29,9 @@ from factoryfloor.backend.service.messages import (
 )
 from factoryfloor.backend.service.users import AUDIT_FILE
 from factoryfloor.backend.telemetry.protocol import Refused
+
+SCREENSHOTS = os.environ.get("FACTORYFLOOR_SCREENSHOTS")
+pytest_plugins = ["window_fixtures"]
 
 
 def control_audit(service: ServiceProcess) -> list[tuple[str, str, str, str]]:
@@ -121,3 +127,37 @@ def test_a_racks_power_limit_is_confirmed_gpu_by_gpu_and_out_of_range_is_never_s
     audited = [e for e in control_audit(service) if e[1] == "control.power_limit"]
     assert audited[0] == ("olga", "control.power_limit", "A01 GPU 0", "refused")
     assert len(audited) == 1 + len(gpus)
+
+
+def test_a_window_confirms_a_power_limit_from_the_plan_and_its_commands_dock_shows_it(
+    qtbot, windows, service
+) -> None:
+    """Right-click A01, Set GPU power limit…: the dialog shows the service's preview (every GPU's
+    limit now, the value asked, the role needed), Send, and the Commands dock lists the command
+    confirmed on every GPU."""
+    olga = alarm_window(qtbot, windows, service, "olga")
+    view = olga.run_view.plan_view
+    rack = olga.run_view.scene.items_by_id["A01"]
+    view.customContextMenuRequested.emit(view.mapFromScene(rack.sceneBoundingRect().center()))
+    menu = olga.run_view.plan_menu
+    assert menu is not None
+    next(a for a in menu.actions() if a.text() == "Set GPU power limit…").trigger()
+    dialog = olga.run_view.control.dialog
+    assert dialog is not None
+    dialog.value.setValue(800.0)
+    qtbot.waitUntil(lambda: dialog.send_button.isEnabled(), timeout=10_000)
+    assert dialog.table.item(0, 2).text() == "800"
+    assert dialog.role.text().startswith("operator or above; you are signed in as operator")
+    assert "do not survive a reboot" in dialog.notes.text()
+    if SCREENSHOTS:
+        dialog.grab().save(str(Path(SCREENSHOTS) / "control-confirm.png"))
+    dialog.send_button.click()
+    panel = olga.run_view.control.panel
+    qtbot.waitUntil(lambda: panel.list.rowCount() == 1
+                    and panel.list.item(0, 3).text() == "Confirmed", timeout=15_000)  # fmt: skip
+    assert panel.list.item(0, 4).text() == "72 confirmed"
+    assert olga.run_view.command_dock.isVisible()
+    panel.list.selectRow(0)
+    assert panel.targets.item(0, 3).text() == "800"
+    if SCREENSHOTS:
+        olga.grab().save(str(Path(SCREENSHOTS) / "control-commands.png"))
