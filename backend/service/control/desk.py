@@ -273,6 +273,11 @@ class ControlDesk:
             self._audit(user, action, r.target, r.state, f"{detail}; {r.reason}" if r.reason
                         else detail)  # fmt: skip
 
+    async def drain(self) -> None:
+        """Wait until every command under way has its last outcome."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
     async def close(self) -> None:
         """Stop commands under way (a stopping service confirms nothing more)."""
         for task in list(self._running):
