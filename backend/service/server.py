@@ -42,6 +42,7 @@ from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.service.alarm_desk import AlarmDesk
 from factoryfloor.backend.service.alarms.states import ActionRefused
 from factoryfloor.backend.service.audit import AuditLog
+from factoryfloor.backend.service.audit_reply import audit_reply
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
 from factoryfloor.backend.service.gpu_rows_transfer import gpu_rows_reply
@@ -55,6 +56,7 @@ from factoryfloor.backend.service.messages import (
     ApplyDesign,
     DesignApplied,
     DesignSent,
+    ExportAudit,
     ExportHistory,
     ExportJournal,
     GetAlarmReport,
@@ -68,9 +70,11 @@ from factoryfloor.backend.service.messages import (
     HistoryExported,
     KeysSent,
     MomentSent,
+    QueryAudit,
     QueryGpuRows,
     QueryJournal,
     StatusesSent,
+    VerifyAudit,
     Welcome,
 )
 from factoryfloor.backend.service.recorder import HistoryRecorder, history_folder
@@ -436,6 +440,10 @@ class Service:
                 # Any window, a viewer's too (roles): off the loop, and off the alarm thread.
                 reply, parts = await asyncio.to_thread(journal_reply, self.alarms.journal_path,
                                                        request, time.time())  # fmt: skip
+                return [encode(reply), *parts]
+            case QueryAudit() | ExportAudit() | VerifyAudit():  # operators up (roles): off the loop
+                reply, parts = await asyncio.to_thread(audit_reply, self.audit, request,
+                                                       session.role)  # fmt: skip
                 return [encode(reply), *parts]
             case _:
                 answer = Refused(
