@@ -17,9 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from factoryfloor.app.export_cli import OptionError, parse_time, relative_times_joined
+from factoryfloor.app.export_cli import (
+    OptionError,
+    add_record_options,
+    parse_time,
+    relative_times_joined,
+)
 from factoryfloor.backend.design.report import format_table
 from factoryfloor.backend.service.audit import AuditError, AuditLog
 from factoryfloor.backend.service.audit_chain import verify
@@ -37,14 +41,7 @@ COLUMNS = ("time", "user", "action", "scope", "result", "old", "new", "reason")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factoryfloor audit",
                                      description=__doc__.splitlines()[0])  # fmt: skip
-    parser.add_argument(
-        "--data",
-        type=Path,
-        metavar="DIR",
-        help=f"the service's data folder (default: {default_data_folder()})",
-    )
-    parser.add_argument("--since", metavar="T", help="entries from T (default: all)")
-    parser.add_argument("--until", metavar="T", help="entries up to T (default: now)")
+    add_record_options(parser)
     parser.add_argument("--user", metavar="U", help="only what this user did")
     parser.add_argument(
         "--action",
@@ -53,9 +50,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--result", metavar="R", help="only this result: ok, refused, failed, unconfirmed..."
-    )
-    parser.add_argument(
-        "--csv", type=Path, metavar="FILE", help="write the matching entries to FILE as CSV"
     )
     parser.add_argument(
         "--verify",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from alarm_service import ALARM, PASSWORD, alarm_service, alarm_window, alarming_hall
+from alarm_service import ALARM, PASSWORD, alarm_window, alarming_hall
 from service_process import DEMO, ServiceProcess
 
 from factoryfloor.app.control_room import PANELS, WallLayout
@@ -32,14 +32,7 @@ from factoryfloor.backend.telemetry.protocol import Refused, Reply
 RAISED = re.compile(r"alarm raised \(high\): A01: [\d.]+ kW, over the 1\.0 kW limit")
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
-pytest_plugins = ["window_fixtures"]
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[ServiceProcess]:
-    process = alarm_service(tmp_path)
-    yield process
-    process.stop()
+pytest_plugins = ["window_fixtures", "alarm_fixtures"]
 
 
 @pytest.fixture

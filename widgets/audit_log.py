@@ -124,7 +124,7 @@ class AuditLogView(QWidget):
 
     def show_check(self, check: ChainCheck) -> None:
         self.chain.setStyleSheet(INTACT_STYLE if check.intact else ERROR_STYLE)
-        self.chain.setText(check.describe())
+        self.chain.setText(check.describe(when))
 
     def say(self, text: str, problem: bool = False) -> None:
         """Under the table: what went wrong (in red), or what was done."""

@@ -11,7 +11,9 @@ checked in constant memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from factoryfloor.backend.service.audit import (
@@ -41,13 +43,17 @@ class ChainCheck:
     def intact(self) -> bool:
         return self.broken_line is None
 
-    def describe(self) -> str:
-        """One sentence for the operator: intact with how many entries, or where it breaks."""
+    def describe(self, when: Callable[[float], str] | None = None) -> str:
+        """One sentence for the operator: intact with how many entries, or where it breaks
+        (its time as ``when`` words epoch seconds; None: as the log has it, ISO-8601 UTC)."""
         if self.broken_line is None:
             older = (f"; the first {self.unchained:,} were written before entries were chained "
                      "and cannot be vouched for" if self.unchained else "")  # fmt: skip
             return f"The audit log is intact: {self.entries:,} entries{older}."
-        at = f" ({self.broken_time})" if self.broken_time else ""
+        at = self.broken_time
+        if at and when is not None:
+            at = when(datetime.fromisoformat(at).timestamp())
+        at = f" (written {at})" if at else ""
         return f"The audit log has been altered at line {self.broken_line}{at}: {self.reason}."
 
 

@@ -350,9 +350,8 @@ class Service:
         except ActionRefused as refused:
             self._audit(actor, f"alarm.{request.action}", subject, "refused", str(refused))
             return Refused(request.msg_id, str(refused))
-        detail = f"{transition.old_state.value} -> {transition.new_state.value}"
-        self._audit(actor, f"alarm.{request.action}", subject, "ok",
-                    f"{detail}; {request.note}" if request.note else detail)  # fmt: skip
+        self._audit(actor, f"alarm.{request.action}", subject, "ok", request.note,
+                    transition.old_state.value, transition.new_state.value)  # fmt: skip
         await self._notify(changed)
         return Accepted(request.msg_id)
 
@@ -532,6 +531,8 @@ class Service:
         reply = HistoryExported(request.msg_id, summary.series, summary.rows, request.format)
         return [encode(reply), data]
 
-    def _audit(self, actor: str, action: str, subject: str, outcome: str, detail: str) -> None:
+    def _audit(self, actor: str, action: str, subject: str, outcome: str, detail: str,
+               old_value: str = "", new_value: str = "") -> None:  # fmt: skip
         if self.audit is not None:
-            self.audit.record(actor, action, subject, outcome, detail)
+            self.audit.record(actor, action, subject, outcome, detail, old_value=old_value,
+                              new_value=new_value)  # fmt: skip
