@@ -46,7 +46,7 @@ from factoryfloor.backend.service.messages import (
 )
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.live_figures import LiveAggregator
-from factoryfloor.backend.telemetry.protocol import Refused, Reply
+from factoryfloor.backend.telemetry.protocol import Refused, Reply, Request
 from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 
 FRAME_INTERVAL_MS = 250
@@ -127,6 +127,8 @@ class RunMode(QObject):
     alarms = Signal(object)
     """The service's AlarmsChanged: the alarms it shows now, each time they change; None while
     no backend runs (not known, rather than none)."""
+    commands = Signal(object)
+    """The service's recent commands (CommandProgress, by id), each time one changes."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -159,6 +161,7 @@ class RunMode(QObject):
         self._keys: list[str] = []
         """The keys of the last frame: what reads as missing while no backend runs."""
         self._alarms_shown: AlarmsChanged | None = None
+        self._commands_shown: dict | None = None
         self._restart_timer = QTimer(self)
         self._restart_timer.setSingleShot(True)
         self._restart_timer.timeout.connect(self.restart_now)
@@ -228,6 +231,7 @@ class RunMode(QObject):
         if not self.running or self._aggregator is None:
             return
         self._follow_alarms()
+        self._follow_commands()
         if self.client is None:
             self._show_missing()
             return
@@ -274,6 +278,21 @@ class RunMode(QObject):
         if shown is not self._alarms_shown:
             self._alarms_shown = shown
             self.alarms.emit(shown)
+
+    def _follow_commands(self) -> None:
+        link = self.link
+        if link is not None and link.commands is not self._commands_shown:
+            self._commands_shown = link.commands
+            self.commands.emit(link.commands)
+
+    def ask(self, request: Request, answered: Callable[[Reply], None]) -> None:
+        """Send ``request`` to the service; ``answered`` gets its reply on the GUI thread, or a
+        refusal saying there is no service."""
+        link = self.link
+        if link is None:
+            answered(Refused(request.msg_id, "no service is running"))
+            return
+        link.send(request, lambda reply, _parts: answered(reply))
 
     def act_on_alarm(self, request: ActOnAlarm, answered: Callable[[str], None]) -> None:
         """Send an operator's action; ``answered`` gets the service's reason for refusing it,

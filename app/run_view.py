@@ -21,6 +21,8 @@ from PySide6.QtCore import QObject, QPoint, Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QMenu, QToolBar, QWidget
 
 from factoryfloor.app.alarm_sound import AlarmSound
+from factoryfloor.app.control_commands import ControlCommands
+from factoryfloor.app.live_plan import LivePlan, LoopCapacity
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
@@ -38,8 +40,7 @@ from factoryfloor.widgets.alert_banner import AlertBanner
 from factoryfloor.widgets.colour_scale import ColourScaleBar, scale_colours
 from factoryfloor.widgets.floor_plan import FloorPlanScene, FloorPlanView
 from factoryfloor.widgets.live_panel import LivePanel
-from factoryfloor.widgets.plan_alarm_menu import alarm_menu, entity_at
-from factoryfloor.widgets.status_colours import utilisation_colour
+from factoryfloor.widgets.plan_alarm_menu import add_alarm_actions, entity_at
 from factoryfloor.widgets.time_control import TimeControl
 
 if TYPE_CHECKING:  # pyqtgraph views, imported when Run first starts
@@ -58,11 +59,6 @@ DockFactory = Callable[[str, QWidget, Qt.DockWidgetArea], QDockWidget]
 class Selection:
     rack_id: str
     gpu_index: int | None = None
-
-
-class LoopCapacity(NamedTuple):
-    cdu_id: str
-    capacity_kw: float
 
 
 class QuantityScale(NamedTuple):
@@ -145,15 +141,22 @@ class RunView(QObject):
         self.alarm_dock.hide()
         self.alarms_shown: AlarmsChanged | None = None
         """The service's alarm list as last told; None: not known (no backend)."""
-        self.alarm_menu: QMenu | None = None
-        """The plan's alarm menu last opened (a right-click on alarmed equipment)."""
+        self.plan_menu: QMenu | None = None
+        """The plan's menu last opened (a right-click on equipment in Run)."""
+        self.control = ControlCommands(self.run_mode.ask, window)
+        self.command_dock = dock("Commands", self.control.panel,
+                                 Qt.DockWidgetArea.BottomDockWidgetArea)  # fmt: skip
+        self.command_dock.hide()
+        self.control.sent = lambda: (self.command_dock.show(), self.command_dock.raise_())
+        self.run_mode.commands.connect(self.control.show_commands)
+        self.alarm_panel.isolate_asked.connect(self.control.isolate)
         self.alarm_sound = AlarmSound(self)
         self.run_mode.alarms.connect(self._show_alarms)
         self.alarm_panel.action_asked.connect(
             lambda request: self.run_mode.act_on_alarm(request, self.alarm_panel.show_answer)
         )
         self.alarm_panel.alarm_chosen.connect(self.find_alarm)
-        plan_view.customContextMenuRequested.connect(self._plan_alarm_menu)
+        plan_view.customContextMenuRequested.connect(self._plan_menu)
         self.quantity_box = QComboBox()
         for quantity, (label, _) in RACK_QUANTITIES.items():
             self.quantity_box.addItem(label, quantity)
@@ -161,10 +164,11 @@ class RunView(QObject):
         self.plots: HistoryPlots | None = None
         self.heatmap: FleetHeatmap | None = None
         self.rack_detail: RackDetailPanel | None = None
-        self.run_docks: list[QDockWidget] = [self.live_dock, self.alarm_dock]
+        self.run_docks: list[QDockWidget] = [self.live_dock, self.alarm_dock, self.command_dock]
         self.selection: Selection | None = None
         self.loop_capacity: dict[str, LoopCapacity] = {}
         """By loop id; fixed while running (editing is off in Run)."""
+        self.live_plan: LivePlan | None = None
         self.run_mode.live.connect(self._show_live)
         self.run_mode.history.connect(self._show_history)
         self.scene.entity_selected.connect(self._on_entity_selected)
@@ -213,9 +217,9 @@ class RunView(QObject):
         running one the window is attached to."""
         self._build_docks()
         self.design = design
-        cdus = {c.id: c for c in design.cdus}
-        self.loop_capacity = {lp.id: LoopCapacity(lp.cdu_id, cdus[lp.cdu_id].capacity_kw)
-                              for lp in design.loops}  # fmt: skip
+        self.control.design = design
+        self.live_plan = LivePlan(design, figures)
+        self.loop_capacity = self.live_plan.loop_capacity
         self._figures = figures
         if service is None:
             self.run_mode.start(design, saved_path, modified)
@@ -349,16 +353,19 @@ class RunView(QObject):
 
     # --- Alarms --------------------------------------------------------------------------------
 
-    def _plan_alarm_menu(self, pos: QPoint) -> None:
-        """Right-click on the running plan: act on the alarms of the equipment there."""
+    def _plan_menu(self, pos: QPoint) -> None:
+        """Right-click on the running plan: act on the alarms of the equipment there, or send
+        it a command."""
         entity_id = entity_at(self.plan_view, pos)
-        shown = self.alarms_shown
-        if entity_id is None or shown is None or not self.running:
+        if entity_id is None or not self.running:
             return
-        menu = alarm_menu(entity_id, shown.alarms, self._ask_from_plan, self._show_in_table,
-                          self.plan_view)  # fmt: skip
-        if menu is not None:
-            self.alarm_menu = menu
+        menu = QMenu(self.plan_view)
+        if self.alarms_shown is not None:
+            add_alarm_actions(menu, entity_id, self.alarms_shown.alarms, self._ask_from_plan,
+                              self._show_in_table)  # fmt: skip
+        self.control.add_actions(menu, entity_id)
+        if menu.actions():
+            self.plan_menu = menu
             menu.popup(self.plan_view.viewport().mapToGlobal(pos))
 
     def _ask_from_plan(self, request: ActOnAlarm) -> None:
@@ -412,24 +419,8 @@ class RunView(QObject):
         label, unit, low, high = self.quantity_scale()
         colours = scale_colours(np.fromiter(live.rack_values.values(), np.float32), low, high)
         rack_colours = dict(zip(live.rack_values, colours, strict=True))
-        near = self.design.assumptions.near_capacity_fraction
-        capacity = self.loop_capacity
-        loop_colours = {
-            loop_id: utilisation_colour(heat_kw / capacity[loop_id].capacity_kw, near)
-            for loop_id, heat_kw in live.loop_heat_kw.items() if loop_id in capacity
-        }  # fmt: skip
-        values = {r: f"{label} {v:,.3g} {unit}" for r, v in live.rack_values.items()}
-        values.update({lp: f"heat {h:,.1f} kW of {capacity[lp].capacity_kw:,.0f} kW"
-                       for lp, h in live.loop_heat_kw.items() if lp in capacity})  # fmt: skip
-        cdu_lines = {}
-        for loop_id, (cdu_id, capacity_kw) in capacity.items():
-            heat_kw = live.loop_heat_kw.get(loop_id)
-            share = "n/a" if heat_kw is None else f"{heat_kw / capacity_kw:.0%}"
-            cdu_lines[cdu_id] = [cdu_id, share]
-            if heat_kw is not None:
-                values[cdu_id] = f"live heat {heat_kw:,.1f} kW of {capacity_kw:,.0f} kW"
-        self.scene.show_live(rack_colours, loop_colours, values)
-        self.scene.show_live_lines(cdu_lines)
+        assert self.live_plan is not None  # set with the design
+        self.live_plan.show(self.scene, live, rack_colours, label, unit)
         facility = self.facility_figures(live)
         shown = None if self.run_mode.backend_down else self.alarms_shown
         alarms = shown.active() if shown is not None else None  # None: unknown, not "0"
@@ -439,9 +430,11 @@ class RunView(QObject):
             view.show_figures(facility, now_s, alarms)
 
     def facility_figures(self, live: LiveFigures) -> dict[str, float]:
-        """The KPI tiles' figures: the frame's facility figures, heat to liquid and PUE."""
+        """The KPI tiles' figures: the frame's facility figures, heat to liquid and PUE (not
+        from IT power summed over only some of the racks: it would read far too high)."""
         facility = dict(live.facility)
-        if "it_power_kw" in facility and live.loop_heat_kw:
+        partial = facility.get("it_power_racks", 0.0) < facility.get("racks", 0.0)
+        if "it_power_kw" in facility and live.loop_heat_kw and not partial:
             liquid_kw = sum(live.loop_heat_kw.values())
             facility["heat_to_liquid_kw"] = liquid_kw
             pue = estimated_pue(facility["it_power_kw"], liquid_kw, self.design.assumptions)

@@ -138,7 +138,7 @@ class Window:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             if line.startswith("shown "):
-                _, alarm_id, at_s = line.split()
+                alarm_id, at_s = line[len("shown ") :].rstrip().rsplit(" ", 1)
                 self.shown_s[alarm_id] = float(at_s)
             else:
                 self.lines.put(line.strip())

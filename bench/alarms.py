@@ -44,9 +44,13 @@ CDU_QUANTITIES = ("supply_temp_c", "return_temp_c", "flow_lpm", "heat_kw")
 
 
 def hall_with_gpus(gpus: int) -> Design:
-    """A generated hall of ``gpus`` GPUs, rounded up to whole racks."""
-    per_rack = generate_hall(1).racks[0].gpu_count  # every generated rack has as many
-    return generate_hall(-(-gpus // per_rack))
+    """A generated hall of at least ``gpus`` GPUs (its racks hold 72 GPUs, or fewer in its
+    air-cooled rows)."""
+    racks, hall = 1, generate_hall(1)
+    while (missing := gpus - sum(rack.gpu_count for rack in hall.racks)) > 0:
+        racks += max(1, missing // 72)
+        hall = generate_hall(racks)
+    return hall
 
 
 def with_extra_rules(hall: Design, count: int, seed: int = 0) -> Design:

@@ -19,7 +19,7 @@ from factoryfloor.widgets.alarm_journal import AlarmJournalView
 
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
-pytest_plugins = ["window_fixtures", "alarm_fixtures"]
+pytest_plugins = ["window_fixtures"]
 
 
 def journal_action(window: MainWindow) -> QAction:

@@ -9,22 +9,20 @@ import csv
 import os
 from pathlib import Path
 
-from alarm_service import ALARM, PASSWORD, alarm_window, alarming_hall
+from alarm_service import ALARM, alarm_window, alarming_hall, ask, settle
 from PySide6.QtGui import QAction
-from service_process import ServiceProcess
 
 from factoryfloor.app.audit_log import NO_SERVICE, AuditLogDialog
 from factoryfloor.app.main_window import MainWindow
-from factoryfloor.backend.service.client import Credentials, ServiceClient
 from factoryfloor.backend.service.messages import ActOnAlarm
 from factoryfloor.backend.service.users import AUDIT_FILE
-from factoryfloor.backend.telemetry.protocol import Refused, Reply
+from factoryfloor.backend.telemetry.protocol import Refused
 
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 VIEWER_REFUSED = ("The service sent no audit entries: reading the audit log needs the operator "
                   "role; this window is signed in as viewer")  # fmt: skip
 
-pytest_plugins = ["window_fixtures", "alarm_fixtures"]
+pytest_plugins = ["window_fixtures"]
 
 
 def open_audit_log(qtbot, window: MainWindow) -> AuditLogDialog:
@@ -56,25 +54,6 @@ def search(qtbot, dialog: AuditLogDialog, user: str = "", action: str = "",
     return rows(dialog)
 
 
-def read(client: ServiceClient) -> bool:
-    """Take what the service sent ``client`` so far (signed in: the alarms; replies)."""
-    client.poll()
-    return True
-
-
-def viewer_acknowledges(qtbot, service: ServiceProcess) -> Reply:
-    """vic, a viewer signed in, tries to acknowledge the alarm."""
-    client = ServiceClient(service.address, Credentials("vic", PASSWORD))
-    answers: list[Reply] = []
-    try:
-        qtbot.waitUntil(lambda: read(client) and client.alarms is not None, timeout=30_000)
-        client.send(ActOnAlarm(ALARM, "acknowledge"), lambda reply, _parts: answers.append(reply))
-        qtbot.waitUntil(lambda: read(client) and bool(answers), timeout=10_000)
-    finally:
-        client.close()
-    return answers[0]
-
-
 SUBJECT = f"alarm {ALARM}"
 REFUSED = ("vic", "alarm.acknowledge", SUBJECT, "refused", "", "",
            f"{ALARM}: a viewer may not acknowledge alarms (needs operator or above)")  # fmt: skip
@@ -89,9 +68,11 @@ def accepted(qtbot, olga: MainWindow) -> None:
 
 
 def test_the_audit_log_lists_finds_exports_and_verifies_what_was_done(
-    qtbot, windows, service, tmp_path
+    qtbot, windows, service, attach, tmp_path
 ) -> None:
-    assert isinstance(viewer_acknowledges(qtbot, service), Refused)
+    vic = attach("vic")
+    assert settle(lambda: vic.alarms is not None, vic)  # signed in, the alarm listed
+    assert isinstance(ask(vic, ActOnAlarm(ALARM, "acknowledge")), Refused)
     olga = alarm_window(qtbot, windows, service, "olga")
     accepted(qtbot, olga)
 

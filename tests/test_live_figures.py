@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.design.figures import compute_figures
 from factoryfloor.backend.telemetry.live_figures import (
     LiveAggregator,
     loops_nearest_capacity,
 )
+from factoryfloor.backend.telemetry.series import facility_model_key
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo_hall.json"
@@ -70,3 +72,64 @@ def test_a_shown_loop_is_not_swapped_out_for_a_near_tie() -> None:
     assert loops_nearest_capacity(heat_kw, capacity_kw, 1, shown=["L1"]) == ["L1"]
     heat_kw["L2"] = 83.0  # ahead by more than the 2 % margin
     assert loops_nearest_capacity(heat_kw, capacity_kw, 1, shown=["L1"]) == ["L2"]
+
+
+def _without(keys: list[str], values: np.ndarray, dropped) -> np.ndarray:
+    """The frame with no reading (NaN) in the series ``dropped`` picks."""
+    values = values.copy()
+    values[[i for i, key in enumerate(keys) if dropped(key)]] = np.nan
+    return values
+
+
+def test_bms_rack_power_gives_it_power_where_gpus_are_not_telemetered(frame) -> None:
+    """A BMS feeding rack power and no GPU or facility figure: racks, feeds and IT power are
+    read from it (IT power used to read "n/a" with rack power stored)."""
+    design, keys, values, by_key = frame
+    bms_only = _without(keys, values, lambda k: k.startswith("gpu/") or k.startswith("facility/"))
+    live = LiveAggregator(design).update(keys, bms_only, "power_kw")
+    rack_kw = {r.id: by_key[f"rack/{r.id}/power_kw"] for r in design.racks}
+    assert live.rack_values["A01"] == pytest.approx(rack_kw["A01"], rel=1e-6)
+    assert live.facility["it_power_kw"] == pytest.approx(sum(rack_kw.values()), rel=1e-5)
+    assert live.facility["it_power_racks"] == live.facility["racks"] == len(design.racks)
+    feed_a = sum(rack_kw[r.id] for r in design.racks_on_feed("FEED-A"))
+    assert live.feed_load_kw["FEED-A"] == pytest.approx(feed_a, rel=1e-5)
+    assert math.isnan(live.rack_power.gpus_kw[0])
+
+
+def test_gpus_sum_stands_in_for_a_rack_with_no_bms_reading(frame) -> None:
+    design, keys, values, by_key = frame
+    no_a01 = _without(keys, values, lambda k: k == "rack/A01/power_kw" or k.startswith("fac"))
+    aggregator = LiveAggregator(design)
+    live = aggregator.update(keys, no_a01, "power_kw")
+    gpus_kw = sum(by_key[f"gpu/A01/{i}/power_w"] for i in range(72)) / 1000.0
+    assert live.rack_values["A01"] == pytest.approx(gpus_kw, rel=1e-5)
+    # Both measured on every other rack: the BMS meters the whole rack, GPUs and the rest.
+    b03 = aggregator.rack_ids.index("B03")
+    assert live.rack_power.bms_kw[b03] == pytest.approx(by_key["rack/B03/power_kw"], rel=1e-6)
+    assert live.rack_power.gpus_kw[b03] < live.rack_power.bms_kw[b03]
+    assert live.rack_values["B03"] == pytest.approx(by_key["rack/B03/power_kw"], rel=1e-6)
+
+
+def test_a_feed_with_a_rack_not_reporting_has_no_measured_load(frame) -> None:
+    """A partial sum would read as a lightly loaded feed."""
+    design, keys, values, _ = frame
+    rack = design.racks_on_feed("FEED-B")[0].id
+    gone = _without(keys, values, lambda k: k == f"rack/{rack}/power_kw"
+                    or k.startswith(f"gpu/{rack}/"))  # fmt: skip
+    live = LiveAggregator(design).update(keys, gone, "util_pct")
+    assert "FEED-B" not in live.feed_load_kw and "FEED-A" in live.feed_load_kw
+
+
+def test_tokens_are_figured_per_model_with_tokens_per_joule_of_its_racks(frame) -> None:
+    design, keys, values, by_key = frame
+    live = LiveAggregator(design).update(keys, values, "util_pct")
+    figures = compute_figures(design)
+    for workload in {f.workload for f in figures.racks.values()}:
+        racks = [r for r, f in figures.racks.items() if f.workload == workload]
+        tokens = sum(by_key[f"rack/{r}/tokens_per_s"] for r in racks)
+        power_kw = sum(by_key[f"rack/{r}/power_kw"] for r in racks)
+        key = facility_model_key(workload, "tokens_per_s")
+        assert live.facility[key] == pytest.approx(tokens, rel=1e-5)
+        per_j = live.facility[facility_model_key(workload, "tokens_per_j")]
+        assert per_j == pytest.approx(tokens / (power_kw * 1000.0), rel=1e-5)
+    assert len({f.workload for f in figures.racks.values()}) == 2  # the demo serves two

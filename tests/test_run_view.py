@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from demo_window import close, open_demo
 from PySide6.QtCore import QPointF, QSettings, Qt
@@ -16,6 +17,10 @@ from PySide6.QtWidgets import QAbstractButton, QComboBox, QDockWidget, QLabel
 from factoryfloor.app.control_room import PANELS, ControlRoomDialog, WallLayout
 from factoryfloor.app.gui import create_application
 from factoryfloor.app.main_window import MainWindow
+from factoryfloor.backend.telemetry.against_design import AgainstDesign
+from factoryfloor.backend.telemetry.live_figures import LiveAggregator
+from factoryfloor.backend.telemetry.series import facility_model_key
+from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 
 SCREENSHOTS = os.environ.get("FACTORYFLOOR_SCREENSHOTS")
 
@@ -164,8 +169,10 @@ def test_control_room_tiles_every_panel_and_follows_the_run(running: MainWindow,
                 if w.isVisible()]  # fmt: skip
     assert wall.plots.plots["heat"].item.getAxis("left").style["tickFont"].pointSizeF() == wall_pt
     assert wall.heatmap.rack_axis.style["tickFont"].pointSizeF() == wall_pt
-    qtbot.waitUntil(lambda: wall.kpis.tiles["tokens_per_s"].value.text() not in ("-", "n/a"),
-                    timeout=10_000)  # fmt: skip
+    qtbot.waitUntil(lambda: bool(wall.kpis.models), timeout=10_000)  # a tile per model served
+    tokens = wall.kpis.tiles[facility_model_key(wall.kpis.models[0], "tokens_per_s")]
+    assert tokens.value.text().endswith("tok/s")
+    assert tokens.caption.font().pointSizeF() == wall.kpis.tiles["pue"].caption.font().pointSizeF()
     qtbot.waitUntil(lambda: wall.heatmap.shown is not None, timeout=10_000)
     wall.showNormal()  # a 1080p wall (the offscreen screen is smaller)
     wall.resize(1920, 1080)
@@ -222,11 +229,79 @@ def test_in_run_a_cdu_is_labelled_with_its_live_heat_share_and_design_comes_back
         live = next(live for live in reversed(shown) if "L-A1" in live.loop_heat_kw)
         capacity_kw = window.run_view.loop_capacity["L-A1"].capacity_kw
         assert cdu.lines == ["CDU-A1", f"{live.loop_heat_kw['L-A1'] / capacity_kw:.0%}"]
-        assert "live heat" in window.scene.live_values["CDU-A1"]
+        assert "live heat" in window.scene.tooltip_for("CDU-A1")
         window.design_action.trigger()
         assert cdu.lines == design_lines
     finally:
         close(window)
+
+
+def test_in_run_the_plan_shows_live_state_measured_against_the_design(qtbot) -> None:
+    """No design outlines in Run; each loop and feed beside its measured figure against the
+    designed one, the full sentence on hover before the design's own figures; racks show both
+    power readings; tokens per model. Back in Design, the design's plan returns."""
+    window = open_demo(qtbot)
+    try:
+        scene, figures = window.scene, window.document.figures
+        cdu, feed = scene.items_by_id["CDU-B2"], scene.items_by_id["FEED-A"]
+        assert cdu.status == "near"  # the design's problem: CDU-B2 near its capacity
+        design_feed_lines = list(feed.lines)
+        shown: list = []
+        window.run_view.run_mode.live.connect(shown.append)
+        window.run_action.trigger()
+        qtbot.waitUntil(lambda: bool(shown) and "L-B2" in shown[-1].loop_heat_kw
+                        and "FEED-A" in shown[-1].feed_load_kw, timeout=30_000)  # fmt: skip
+        live = shown[-1]
+        assert cdu.status is None  # in Run an outline is an alarm's, never a design problem
+
+        loop = AgainstDesign("L-B2", figures.loops["L-B2"].heat_kw, live.loop_heat_kw["L-B2"])
+        note = scene.notes["L-B2"]
+        assert note.text.endswith(loop.line()) and note.flagged == loop.off_design
+        tip = scene.tooltip_for("L-B2").split("<br>")
+        assert tip[1].startswith("live heat")
+        assert tip[2].startswith(loop.sentence())
+        assert tip[3].startswith("design: heat") and all(t.startswith("design:") for t in tip[3:])
+
+        load_kw = live.feed_load_kw["FEED-A"]
+        fed = AgainstDesign("FEED-A", figures.feeds["FEED-A"].load_kw, load_kw)
+        assert feed.lines == ["FEED-A", f"{load_kw / 1500.0:.0%}"]  # live share of capacity
+        assert scene.notes["FEED-A"].text.endswith(fed.line())
+        assert fed.sentence() in scene.tooltip_for("FEED-A")
+
+        rack = scene.tooltip_for("A01")
+        assert "rack power (BMS)" in rack and ", GPUs " in rack
+        assert rack.index("rack power (BMS)") < rack.index("design: IT")
+
+        panel = window.run_view.live_panel
+        qtbot.waitUntil(lambda: len(panel.models) == 2, timeout=5_000)
+        assert sorted(panel.models) == sorted({f.workload for f in figures.racks.values()})
+        if SCREENSHOTS:
+            window.resize(1920, 1080)
+            window.plan_view.fit_hall()
+            qtbot.wait(300)  # one more frame drawn at this size
+            window.grab().save(str(Path(SCREENSHOTS) / "run_live_against_design.png"))
+
+        window.design_action.trigger()
+        assert cdu.status == "near" and feed.lines == design_feed_lines
+        assert not scene.notes and scene.tooltip_for("L-B2").startswith("<b>Loop L-B2</b>")
+    finally:
+        close(window)
+
+
+def test_it_power_from_only_some_racks_gives_no_pue(running: MainWindow) -> None:
+    """A BMS reading some racks only: IT power says how many it sums, and no PUE is made of it
+    (the whole hall's heat over part of its power would read far too high)."""
+    run_view = running.run_view
+    design = run_view.design
+    aggregator = LiveAggregator(design)
+    simulator = FacilitySimulator(design, seed=1)
+    keys, values = simulator.keys, simulator.step(1.0)
+    values[[i for i, k in enumerate(keys) if k.startswith(("gpu/", "facility/"))]] = np.nan
+    whole = run_view.facility_figures(aggregator.update(keys, values, "util_pct"))
+    assert whole["it_power_racks"] == whole["racks"] and "pue" in whole
+    values[keys.index("rack/A01/power_kw")] = np.nan
+    part = run_view.facility_figures(aggregator.update(keys, values, "util_pct"))
+    assert part["it_power_racks"] == part["racks"] - 1 and "pue" not in part
 
 
 def test_a_click_on_a_gpus_alarm_finds_that_gpu_in_every_view(running: MainWindow) -> None:

@@ -10,12 +10,9 @@ import os
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-from alarm_service import ALARM, PASSWORD, alarm_window, alarming_hall
+from alarm_service import ALARM, PASSWORD, alarm_window, alarming_hall, ask, settle
 from service_process import DEMO, ServiceProcess
 
 from factoryfloor.app.control_room import PANELS, WallLayout
@@ -27,51 +24,17 @@ from factoryfloor.backend.service.client import Credentials, ServiceClient
 from factoryfloor.backend.service.messages import ActOnAlarm, AlarmShown, ApplyDesign
 from factoryfloor.backend.service.roles import Role
 from factoryfloor.backend.service.users import AUDIT_FILE, UserStore
-from factoryfloor.backend.telemetry.protocol import Refused, Reply
+from factoryfloor.backend.telemetry.protocol import Refused
 
 RAISED = re.compile(r"alarm raised \(high\): A01: [\d.]+ kW, over the 1\.0 kW limit")
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
-pytest_plugins = ["window_fixtures", "alarm_fixtures"]
-
-
-@pytest.fixture
-def attach(service: ServiceProcess) -> Iterator[Callable[[str], ServiceClient]]:
-    clients: list[ServiceClient] = []
-
-    def attach(user: str) -> ServiceClient:
-        client = ServiceClient(service.address, Credentials(user, PASSWORD))
-        clients.append(client)
-        return client
-
-    yield attach
-    for client in clients:
-        client.close()
-
-
-def settle(predicate: Callable[[], object], *clients: ServiceClient,
-           timeout_s: float = 30.0) -> bool:  # fmt: skip
-    """Read what the service sends the clients until ``predicate`` holds."""
-    deadline = time.monotonic() + timeout_s
-    while (left_s := deadline - time.monotonic()) > 0:
-        for client in clients:
-            client.poll()
-        if predicate():
-            return True
-        clients[0].wait(min(left_s, 0.1))
-    return False
+pytest_plugins = ["window_fixtures"]
 
 
 def shown(client: ServiceClient) -> AlarmShown | None:
     alarms = client.alarms.alarms if client.alarms is not None else ()
     return next((a for a in alarms if a.alarm_id == ALARM), None)
-
-
-def ask(client: ServiceClient, request: ActOnAlarm) -> Reply:
-    answers: list[Reply] = []
-    client.send(request, lambda reply, _parts: answers.append(reply))
-    assert settle(lambda: answers, client)
-    return answers[0]
 
 
 def journal_states(data: Path) -> list[tuple[str, str, str, str]]:
@@ -229,14 +192,16 @@ def test_a_windows_own_service_raises_alarms_and_keeps_no_journal_after_run(
     view = window.run_view.plan_view
     rack = window.run_view.scene.items_by_id["A01"]
     view.customContextMenuRequested.emit(view.mapFromScene(rack.sceneBoundingRect().center()))
-    menu = window.run_view.alarm_menu
+    menu = window.run_view.plan_menu
     assert menu is not None
-    acknowledge = menu.actions()[0]
+    acknowledge = next(a for a in menu.actions() if a.text().startswith("Acknowledge"))
     assert acknowledge.text() == "Acknowledge 1 alarm at A01"
     acknowledge.trigger()
     qtbot.waitUntil(lambda: panel.table.item(0, 3).text() == "Acknowledged", timeout=10_000)
     view.customContextMenuRequested.emit(view.mapFromScene(rack.sceneBoundingRect().center()))
-    assert not window.run_view.alarm_menu.actions()[0].isEnabled()  # nothing left waiting
+    acknowledge = next(a for a in window.run_view.plan_menu.actions()
+                       if a.text().startswith("Acknowledge"))  # fmt: skip
+    assert not acknowledge.isEnabled()  # nothing left waiting
 
     window.enter_design()
     qtbot.waitUntil(lambda: not list(scratch.glob("ff-alarms-*")), timeout=15_000)

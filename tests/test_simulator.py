@@ -37,8 +37,9 @@ def values_by_key(sim: FacilitySimulator, values: np.ndarray) -> dict[str, float
 def test_every_gpu_rack_loop_and_cdu_is_published_once(demo) -> None:
     sim = FacilitySimulator(demo)
     assert len(sim.keys) == len(set(sim.keys))
-    # 1,312 GPUs x 4 quantities + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility figures.
-    assert len(sim.keys) == 1312 * 4 + 26 * 2 + 4 + 4 * 4 + 3
+    # 1,312 GPUs x 4 quantities + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility figures
+    # + tokens/s of each of the 2 reference workloads.
+    assert len(sim.keys) == 1312 * 4 + 26 * 2 + 4 + 4 * 4 + 3 + 2
     assert "gpu/B05/71/temp_c" in sim.keys and "cdu/CDU-B2/return_temp_c" in sim.keys
 
 
@@ -52,6 +53,8 @@ def test_energy_balance_heat_into_loops_is_power_times_liquid_fraction(demo) -> 
             assert v[f"loop/{loop.id}/heat_kw"] == pytest.approx(expected_kw, rel=1e-9)
         total_kw = sum(v[f"rack/{r.id}/power_kw"] for r in demo.racks)
         assert v["facility/it_power_kw"] == pytest.approx(total_kw, rel=1e-9)
+        per_model = [value for key, value in v.items() if key.startswith("facility/model/")]
+        assert sum(per_model) == pytest.approx(v["facility/tokens_per_s"], rel=1e-9)
 
 
 def test_return_temperature_carries_the_loop_heat(demo) -> None:

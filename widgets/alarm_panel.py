@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from factoryfloor.backend.design.alarm_rules import LEAK_RULE
+from factoryfloor.backend.service.alarms.evaluator import rule_of
 from factoryfloor.backend.service.alarms.states import Action
 from factoryfloor.backend.service.messages import ActOnAlarm, AlarmsChanged, AlarmShown
 from factoryfloor.widgets.alarm_rows import UNACKNOWLEDGED_STATES, AlarmRow, alarm_rows
@@ -71,9 +73,13 @@ class AlarmPanel(QWidget):
     """An ActOnAlarm for the service."""
     alarm_chosen = Signal(object)
     """An alarm's row was clicked (its AlarmShown): find what it is about."""
+    isolate_asked = Signal(str)
+    """A leak's alarm chosen and "Isolate rack…" pressed: the rack's id (the window opens the
+    isolation's confirmation)."""
 
     def __init__(self, parent: QWidget | None = None, actions: bool = True) -> None:
         super().__init__(parent)
+        self._actions = actions
         self.alarms: tuple[AlarmShown, ...] = ()
         self.flood = False
         self.rows: list[AlarmRow] = []
@@ -99,6 +105,10 @@ class AlarmPanel(QWidget):
             self.shelve_for.addItem(label, seconds)
         self.shelve_button = QPushButton("Shelve for")
         self.shelve_button.clicked.connect(self._shelve)
+        self.isolate_button = QPushButton("Isolate rack…")
+        self.isolate_button.setToolTip("A leak: isolate the rack's liquid circuit (you confirm "
+                                       "what is sent)")  # fmt: skip
+        self.isolate_button.clicked.connect(self._isolate)
         self.answer = QLabel("")
         """The service's refusal, in its words; empty once an action went through."""
         self.answer.setWordWrap(True)
@@ -108,6 +118,7 @@ class AlarmPanel(QWidget):
         row.addWidget(self.acknowledge_button)
         row.addWidget(self.shelve_button)
         row.addWidget(self.shelve_for)
+        row.addWidget(self.isolate_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.flood_banner)
         layout.addWidget(self.table, 1)
@@ -116,7 +127,7 @@ class AlarmPanel(QWidget):
             layout.addWidget(self.answer)
         else:  # owned, never shown
             for widget in (self.note, self.acknowledge_button, self.shelve_button,
-                           self.shelve_for, self.answer):  # fmt: skip
+                           self.shelve_for, self.isolate_button, self.answer):  # fmt: skip
                 widget.setParent(self)
                 widget.hide()
         self.table.itemSelectionChanged.connect(self._enable)
@@ -204,6 +215,19 @@ class AlarmPanel(QWidget):
         self.acknowledge_button.setText(f"Acknowledge {len(waiting)}" if grouped and waiting
                                         else "Acknowledge")  # fmt: skip
         self.shelve_button.setEnabled(chosen is not None)
+        self.isolate_button.setVisible(self._actions and self._leak(chosen) is not None)
+
+    @staticmethod
+    def _leak(row: AlarmRow | None) -> str | None:
+        """The rack of a leak's alarm row, which isolating answers; None for any other row."""
+        if row is None or row.group is not None or rule_of(row.first.alarm_id) != LEAK_RULE:
+            return None
+        return row.first.entity
+
+    def _isolate(self) -> None:
+        rack_id = self._leak(self.chosen())
+        if rack_id is not None:
+            self.isolate_asked.emit(rack_id)
 
     def _acknowledge(self) -> None:
         chosen = self.chosen()

@@ -8,7 +8,9 @@ bar in metres.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -19,11 +21,13 @@ from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 from factoryfloor.backend.design.figures import DesignFigures
 from factoryfloor.backend.design.model import Cdu, CoolingLoop, Design, PowerFeed, Rack
 from factoryfloor.backend.design.report import fmt, fmt_pct
+from factoryfloor.backend.telemetry.against_design import AgainstDesign
 from factoryfloor.widgets.plan_items import (
     LABEL_FONT,
     EquipmentItem,
     EquipmentKind,
     LoopItem,
+    PlanNote,
     RackItem,
     cosmetic_pen,
 )
@@ -38,6 +42,10 @@ OUTSIDE_FILL = QColor("#e9ecef")
 FEED_WIDTH_M = 0.6
 FEED_DEPTH_M = 1.2
 NO_READING_FILL = QColor("#eceff1")
+FEED_NOTE_ROOM_M = 4.0
+"""Feeds stand apart at the hall's edge: a note under one may be as wide as 4 m of plan."""
+NO_READING_LOOP = QColor("#b0bec5")
+"""Run mode: a loop with no live heat reading (its design colour would read as live)."""
 
 
 class LegendEntry(NamedTuple):
@@ -65,6 +73,11 @@ class Styling(NamedTuple):
     figures: DesignFigures
 
 
+def rack_lines(rack: Rack) -> list[str]:
+    """A rack's label in Design: its id and design IT power."""
+    return [rack.id, f"{rack.it_power_kw:.0f} kW"]
+
+
 class EntityIndex:
     """The design's entities by id, built once per refresh, and the item each one is drawn as."""
 
@@ -85,9 +98,10 @@ class EntityIndex:
         entity = self.entities.get(entity_id)
         if isinstance(entity, Rack):
             fill = LIQUID_RACK_FILL if entity.liquid_fraction > 0 else AIR_RACK_FILL
-            lines = [entity.id, f"{entity.it_power_kw:.0f} kW"]
-            return RackItem(EquipmentKind.RACK, entity.id, entity.x_m, entity.y_m, entity.width_m,
-                            entity.depth_m, entity.rotation_deg, fill, lines)  # fmt: skip
+            return RackItem(
+                EquipmentKind.RACK, entity.id, entity.x_m, entity.y_m, entity.width_m,
+                entity.depth_m, entity.rotation_deg, fill, rack_lines(entity),
+            )  # fmt: skip
         if isinstance(entity, CoolingLoop):
             return LoopItem(entity.id, entity.route, self.racks_on_loop[entity.id], OK)
         if isinstance(entity, Cdu):
@@ -134,8 +148,13 @@ class FloorPlanScene(QGraphicsScene):
         self.items_by_id: dict[str, EquipmentItem | LoopItem] = {}
         self.design: Design | None = None
         self.figures: DesignFigures | None = None
-        self.live_values: dict[str, str] = {}
-        """Run view: the live value of each item, shown on hover instead of design figures."""
+        self.live = False
+        """Run view: items show live state only (no design outlines; design figures on hover
+        only, after the live ones, as "design: ...")."""
+        self.live_values: Mapping[str, list[str]] = {}
+        """Run view: the live lines of each item, shown on hover before the design's figures."""
+        self.notes: dict[str, PlanNote] = {}
+        """Run view: measured against designed, beside each loop and feed."""
         self.grid_m = 1.0
         """Spacing of the fine grid lines: the editor's snap grid, so items visibly snap to it."""
         self._styled: Styling | None = None
@@ -237,19 +256,58 @@ class FloorPlanScene(QGraphicsScene):
         self,
         rack_colours: dict[str, QColor],
         loop_colours: dict[str, QColor],
-        values: dict[str, str],
+        values: Mapping[str, list[str]],
     ) -> None:
-        """Run view: racks and loops coloured by live values; ``values`` are shown on hover."""
+        """Run view: racks and loops coloured by live values (grey where there is no reading);
+        ``values`` are shown on hover. The design's problem outlines go: in Run an outline is
+        an alarm's (``show_alarms``)."""
+        if not self.live:
+            self.live = True
+            for item in self.items_by_id.values():
+                if isinstance(item, EquipmentItem):
+                    item.set_status(None)
         self.live_values = values
         for entity_id, item in self.items_by_id.items():
             if isinstance(item, RackItem):
                 item.set_fill(rack_colours.get(entity_id, NO_READING_FILL))
-            elif isinstance(item, LoopItem) and entity_id in loop_colours:
-                item.set_colour(loop_colours[entity_id])
+            elif isinstance(item, LoopItem):
+                item.set_colour(loop_colours.get(entity_id, NO_READING_LOOP))
+
+    def show_against_design(self, comparisons: dict[str, AgainstDesign]) -> None:
+        """Run view: beside each loop and feed its measured figure against the designed one,
+        flagged where it is off design; an entity without a reading loses its note."""
+        for entity_id in self.notes.keys() - comparisons.keys():
+            self.removeItem(self.notes.pop(entity_id))
+        for entity_id, comparison in comparisons.items():
+            note = self.notes.get(entity_id)
+            if note is None:
+                note = self._make_note(entity_id)
+                if note is None:
+                    continue
+                self.addItem(note)
+                self.notes[entity_id] = note
+            note.set_text(comparison.line(), comparison.off_design)
+
+    def _make_note(self, entity_id: str) -> PlanNote | None:
+        """A note under a feed; beside a loop's longest pipe run, on the side away from its
+        racks (so it covers pipe and aisle, not the racks it serves), with room for the run
+        and half a rack's depth either side."""
+        item = self.items_by_id.get(entity_id)
+        if isinstance(item, EquipmentItem):
+            at = item.mapToScene(0.0, item.rect().bottom())
+            return PlanNote(entity_id, at, below=True, room_m=FEED_NOTE_ROOM_M)
+        if not isinstance(item, LoopItem) or len(item.route) < 2:
+            return None
+        (ax, ay), (bx, by) = max(itertools.pairwise(item.route),
+                                 key=lambda seg: math.dist(*seg))  # fmt: skip
+        middle = QPointF((ax + bx) / 2, (ay + by) / 2)
+        racks = [self.items_by_id[r].pos().y() for r in item.rack_ids if r in self.items_by_id]
+        below = not racks or sum(racks) / len(racks) <= middle.y()
+        return PlanNote(entity_id, middle, below, room_m=math.dist((ax, ay), (bx, by)) + 1.2)
 
     def show_live_lines(self, lines: dict[str, list[str]]) -> None:
-        """Run view: live label lines (a CDU's live heat as a share of its capacity) in place of
-        the design's; ``clear_live`` brings the design's back."""
+        """Run view: live label lines (a rack's measured power, a CDU's or feed's live share of
+        its capacity) in place of the design's; ``clear_live`` brings the design's back."""
         for entity_id, text in lines.items():
             item = self.items_by_id.get(entity_id)
             if isinstance(item, EquipmentItem):
@@ -279,56 +337,66 @@ class FloorPlanScene(QGraphicsScene):
             item.set_alarm(mark.colour if shown else None)
 
     def clear_live(self) -> None:
-        """Back to the design view's colours."""
+        """Back to the design view's colours, labels and outlines."""
+        self.live = False
         self.live_values = {}
+        self.show_against_design({})
         self.show_alarms({})
-        for item in self.items_by_id.values():
+        for rack in self.design.racks if self.design is not None else ():
+            item = self.items_by_id.get(rack.id)
             if isinstance(item, RackItem):
                 item.set_fill(None)
+                item.set_lines(rack_lines(rack))
         self._styled = None
         self._restyle()
 
     def tooltip_for(self, entity_id: str) -> str:
-        """Figures of ``entity_id`` as rich text, built when hovered (figures change per edit)."""
-        live = self.live_values.get(entity_id)
-        if live is not None:
-            return f"<b>{entity_id}</b>: {live}"
+        """Figures of ``entity_id`` as rich text, built when hovered (figures change per edit).
+        In Run the live lines come first, under what the item is, then the design's figures,
+        each "design: ..."."""
+        header, design_lines = self._design_tooltip(entity_id)
+        if not self.live:
+            return "<br>".join([header, *design_lines]) if header else ""
+        live = self.live_values.get(entity_id, ["no live reading"])
+        lines = [header or f"<b>{entity_id}</b>", *live]
+        return "<br>".join(lines + [f"design: {line}" for line in design_lines])
+
+    def _design_tooltip(self, entity_id: str) -> tuple[str, list[str]]:
+        """The design's figures of ``entity_id``: a header and lines ("" and none if unknown)."""
         design, figures = self.design, self.figures
         if design is None or figures is None:
-            return ""
+            return "", []
         if entity_id in figures.loops:
             lf = figures.loops[entity_id]
-            return (
-                f"<b>Loop {entity_id}</b> on {lf.cdu_id} ({lf.fluid})<br>"
-                f"Heat {fmt(lf.heat_kw)} of {fmt(lf.cdu_capacity_kw)} kW "
-                f"({fmt_pct(lf.heat_utilisation)})<br>"
-                f"Flow {fmt(lf.flow_lpm)} of {fmt(lf.cdu_rated_flow_lpm)} L/min "
-                f"({fmt_pct(lf.flow_utilisation)})<br>"
-                f"Supply {fmt(lf.supply_temp_c)} C, return {fmt(lf.return_temp_c)} C"
-            )
+            return f"<b>Loop {entity_id}</b> on {lf.cdu_id} ({lf.fluid})", [
+                f"heat {fmt(lf.heat_kw)} of {fmt(lf.cdu_capacity_kw)} kW "
+                f"({fmt_pct(lf.heat_utilisation)})",
+                f"flow {fmt(lf.flow_lpm)} of {fmt(lf.cdu_rated_flow_lpm)} L/min "
+                f"({fmt_pct(lf.flow_utilisation)})",
+                f"supply {fmt(lf.supply_temp_c)} C, return {fmt(lf.return_temp_c)} C",
+            ]
         if entity_id in figures.racks:
             rf = figures.racks[entity_id]
             rack = next(r for r in design.racks if r.id == entity_id)
-            return (
-                f"<b>{entity_id}</b>: {rf.gpu_count} x {rf.gpu_model}<br>"
+            return f"<b>{entity_id}</b>: {rf.gpu_count} x {rf.gpu_model}", [
                 f"IT {fmt(rf.it_power_kw)} kW: liquid {fmt(rf.heat_to_liquid_kw)} kW, "
-                f"air {fmt(rf.heat_to_air_kw)} kW<br>"
-                f"Loop {rack.loop_id or '-'}, feed {rack.feed_id or '-'}<br>"
-                f"{fmt(rf.tokens_per_s, 0)} tokens/s ({rf.workload})"
-            )
+                f"air {fmt(rf.heat_to_air_kw)} kW",
+                f"loop {rack.loop_id or '-'}, feed {rack.feed_id or '-'}",
+                f"{fmt(rf.tokens_per_s, 0)} tokens/s ({rf.workload})",
+            ]
         if entity_id in figures.feeds:
             ff = figures.feeds[entity_id]
-            return (
-                f"<b>{entity_id}</b>: power feed, {fmt(ff.load_kw)} of {fmt(ff.capacity_kw)} kW "
+            return f"<b>{entity_id}</b>: power feed", [
+                f"load {fmt(ff.load_kw)} of {fmt(ff.capacity_kw)} kW "
                 f"({fmt_pct(ff.utilisation)}), {len(ff.rack_ids)} racks"
-            )
+            ]
         cdu = next((c for c in design.cdus if c.id == entity_id), None)
         if cdu is None:
-            return ""
-        return (
-            f"<b>{cdu.id}</b>: CDU, {fmt(cdu.capacity_kw)} kW, {fmt(cdu.rated_flow_lpm)} L/min "
-            f"rated, supply {fmt(cdu.supply_temp_c)} C, {cdu.fluid}"
-        )
+            return "", []
+        return f"<b>{cdu.id}</b>: CDU", [
+            f"{fmt(cdu.capacity_kw)} kW, {fmt(cdu.rated_flow_lpm)} L/min rated, "
+            f"supply {fmt(cdu.supply_temp_c)} C, {cdu.fluid}"
+        ]
 
     def select_entity(self, entity_id: str) -> bool:
         """Select the item of ``entity_id`` alone; False if the plan has no such item."""

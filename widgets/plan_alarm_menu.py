@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QPoint
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QMenu, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QMenu
 
 from factoryfloor.backend.service.alarms.states import Action
 from factoryfloor.backend.service.messages import ActOnAlarm, AlarmShown
@@ -28,19 +28,19 @@ def entity_at(view: QGraphicsView, pos: QPoint) -> str | None:
     return None if item is None else item.entity_id  # type: ignore[attr-defined]
 
 
-def alarm_menu(
+def add_alarm_actions(
+    menu: QMenu,
     entity_id: str,
     alarms: Sequence[AlarmShown],
     ask: Callable[[ActOnAlarm], None],
     show_in_table: Callable[[AlarmShown], None],
-    parent: QWidget | None = None,
-) -> QMenu | None:
-    """The menu for ``entity_id``'s alarms (None: it has none). ``ask`` gets one request per
-    alarm, as the table sends them."""
+) -> None:
+    """Add the actions on ``entity_id``'s alarms to ``menu`` (none if it has none). ``ask``
+    gets one request per alarm, as the table sends them."""
     here = [a for a in alarms if a.entity == entity_id]
     if not here:
-        return None
-    menu = QMenu(parent)
+        return
+    menu.addSection(f"Alarms at {entity_id}")
     waiting = [a for a in here if a.state in UNACKNOWLEDGED_STATES]
     acknowledge = menu.addAction(f"Acknowledge {_count(waiting)} at {entity_id}")
     acknowledge.setEnabled(bool(waiting))
@@ -53,9 +53,7 @@ def alarm_menu(
         action.triggered.connect(lambda _=False, s=seconds: [
             ask(ActOnAlarm(a.alarm_id, Action.SHELVE.value, "", time.time() + s)) for a in here
         ])  # fmt: skip
-    menu.addSeparator()
     menu.addAction("Show in the alarm list").triggered.connect(lambda: show_in_table(here[0]))
-    return menu
 
 
 def _count(alarms: Sequence[AlarmShown]) -> str:

@@ -28,11 +28,12 @@ from PySide6.QtWidgets import (
     QGraphicsPathItem,
     QGraphicsRectItem,
     QGraphicsSceneHoverEvent,
+    QGraphicsView,
     QStyleOptionGraphicsItem,
     QWidget,
 )
 
-from factoryfloor.widgets.status_colours import NEAR, OVER
+from factoryfloor.widgets.status_colours import NEAR, OFF_DESIGN, OVER
 
 LABEL_FONT = QFont()
 LABEL_FONT.setPixelSize(11)
@@ -269,6 +270,58 @@ class LoopItem(FiguresTooltip, QGraphicsPathItem):
     ) -> None:
         painter.setPen(SELECTED_PEN if self.isSelected() else self.pen())
         painter.drawPath(self.path())
+
+
+class PlanNote(QGraphicsItem):
+    """A short label beside a loop or feed, in screen pixels whatever the zoom: Run mode's
+    measured-against-designed figure ("472 kW, +5 % vs design"). A flagged note (the design's
+    assumption is off) is filled in the off-design colour and marked with a diamond, so it
+    reads without colour too. Drawn only where it fits the ``room_m`` it has on the plan at the
+    current zoom: zoomed out on a hall of hundreds of loops notes would be a smear of text (the
+    tooltip still says it all)."""
+
+    PAD_PX = 3.0
+    GAP_PX = 4.0
+
+    def __init__(self, entity_id: str, at: QPointF, below: bool, room_m: float):
+        super().__init__()
+        self.entity_id = entity_id
+        self.below = below
+        """Hangs below ``at`` (True) or stands above it."""
+        self.room_m = room_m
+        """How wide a note may be, in metres of plan, before it would run into its neighbours'."""
+        self.text = ""
+        self.flagged = False
+        self.setPos(at)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setZValue(2)
+
+    def set_text(self, text: str, flagged: bool) -> None:
+        text = f"◆ {text}" if flagged else text
+        if (text, flagged) != (self.text, self.flagged):
+            self.prepareGeometryChange()
+            self.text, self.flagged = text, flagged
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        width = LABEL_METRICS.horizontalAdvance(self.text) + 2 * self.PAD_PX
+        height = LABEL_METRICS.height() + 2 * self.PAD_PX
+        top = self.GAP_PX if self.below else -self.GAP_PX - height
+        return QRectF(-width / 2, top, width, height)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        box = self.boundingRect()
+        view = widget.parentWidget() if widget is not None else None
+        if isinstance(view, QGraphicsView) and box.width() > self.room_m * view.transform().m11():
+            return
+        painter.setPen(cosmetic_pen(OFF_DESIGN if self.flagged else QColor("#90a4ae")))
+        painter.setBrush(OFF_DESIGN if self.flagged else QColor(255, 255, 255, 225))
+        painter.drawRoundedRect(box, 3, 3)
+        painter.setFont(LABEL_FONT)
+        painter.setPen(QColor("white") if self.flagged else QColor("#101418"))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self.text)
 
 
 def nearest_point_on_polyline(

@@ -12,6 +12,8 @@ OK = QColor("#2e7d32")
 NEAR = QColor("#ef8c00")
 OVER = QColor("#c62828")
 INFO = QColor("#546e7a")
+OFF_DESIGN = QColor("#6a1b9a")
+"""Run mode: measured off the design's figure, a colour no capacity status or alarm uses."""
 
 SEVERITY_COLOURS = {"over": OVER, "near": NEAR, "info": INFO}
 

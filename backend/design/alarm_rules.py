@@ -197,6 +197,10 @@ AlarmRule = Annotated[
 ]
 
 
+LEAK_RULE = "rack-leak"
+"""The default rule of a rack's leak detector: its alarm offers isolating the rack."""
+
+
 def default_rules() -> list[AlarmRule]:
     """The rules every design ships with: leaks and lost telemetry first, then the design's
     own limits, then readings that cannot all be true, then what NVML says of each GPU. Leaks,
@@ -205,7 +209,7 @@ def default_rules() -> list[AlarmRule]:
     staleness, rates, GPU temperatures, thermal slowdown) are low, so that most alarms a site
     sees are low, as ISA-18.2's split of about 5 % high, 15 % medium and 80 % low asks."""
     return [
-        StateRule(id="rack-leak", priority="high", series="rack", quantity="leak",
+        StateRule(id=LEAK_RULE, priority="high", series="rack", quantity="leak",
                   meaning="leak detected"),
         StateRule(id="rack-leak-sensor-fault", priority="medium", series="rack",
                   quantity="leak_sensor_fault", meaning="leak sensor fault"),

@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.service.alarms.evaluator import ConditionChange
 from factoryfloor.backend.service.alarms.journal import FILE_NAME
 from factoryfloor.backend.service.alarms.states import Action, ActionRefused, Alarm, Transition
 from factoryfloor.backend.service.alarms.system import AlarmSystem
@@ -97,6 +98,18 @@ class AlarmDesk:
         transition = self.system.act(request.alarm_id, action, user, role, time_s, request.note,
                                      request.shelve_until_s)  # fmt: skip
         return transition, self._shown(time_s)
+
+    async def condition(self, change: ConditionChange) -> AlarmsChanged | None:
+        """Raise or clear an alarm the service knows of itself (``condition_from_outside``);
+        the alarms shown if a state changed."""
+        return await self._run(self._condition, change)
+
+    def _condition(self, change: ConditionChange) -> AlarmsChanged | None:
+        if self.system is None or self.system.condition_from_outside(change) is None:
+            return None
+        if change.active:
+            log.info("alarm raised (%s): %s", change.priority, change.message)
+        return self._shown(change.time_s)
 
     async def shown(self, time_s: float) -> AlarmsChanged:
         return await self._run(self._shown, time_s)

@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 
 import zmq
 
+from factoryfloor.backend.service.control.commands import CommandProgress
 from factoryfloor.backend.service.frames import Frame, FrameError, FrameHeader, read_frame
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
     TOPIC_FRAME,
     AlarmsChanged,
+    CommandUpdated,
     DesignApplied,
     GetAlarms,
+    GetCommands,
     GetKeys,
     GetStatuses,
     Hello,
@@ -54,6 +57,8 @@ from factoryfloor.backend.telemetry.sink import SourceEvent
 
 SILENT_AFTER_S = 2.0
 """No frame for this long (20 frames missed) and the service reads as gone."""
+KEPT_COMMANDS = 50
+"""Commands a window keeps the progress of (the service keeps fewer for windows attaching)."""
 HEARTBEAT_MS = 1000
 """ZeroMQ's own heartbeat on the command link: a dead service's connection is dropped and
 retried within ``HEARTBEAT_TIMEOUT_MS``, so commands go to the service once it is back."""
@@ -125,6 +130,9 @@ class ServiceClient:
         """The alarms the service shows now (None until it has said): asked on each sign-in,
         replaced by every notice of a change."""
         """Design versions applied since the caller last emptied the list."""
+        self.commands: dict[str, CommandProgress] = {}
+        """Recent commands by id, oldest first, as the service last told of each: asked on each
+        sign-in, replaced (a new dict) by every notice."""
         self.latency_s: list[float] = []
         """Service-to-window delay of each frame received, for the caller to sample."""
         self._awaiting: dict[str, Callable[[Reply, list[bytes]], None]] = {}
@@ -169,6 +177,7 @@ class ServiceClient:
         first = self.welcome is None
         self.welcome = reply
         self.send(GetAlarms(), lambda _reply, _parts: None)  # the list comes as a notice
+        self.send(GetCommands(), lambda _reply, _parts: None)  # and so do the commands
         if first:
             self._sub = self._curve_socket(zmq.SUB)
             self._sub.setsockopt(zmq.RCVHWM, 2)
@@ -238,6 +247,9 @@ class ServiceClient:
                 self.design_applied.append(notice)
             case AlarmsChanged():
                 self.alarms = notice
+            case CommandUpdated(progress=progress):  # a new dict: readers compare identity
+                kept = {**self.commands, progress.command_id: progress}
+                self.commands = dict(list(kept.items())[-KEPT_COMMANDS:])
 
     def _add_keys(self, start: int, keys: tuple[str, ...]) -> None:
         del self.keys[start:]

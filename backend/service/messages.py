@@ -24,6 +24,7 @@ from factoryfloor.backend.service.alarms.journal import JournalQuery
 from factoryfloor.backend.service.audit import AuditEntry
 from factoryfloor.backend.service.audit_chain import ChainCheck
 from factoryfloor.backend.service.audit_query import AuditQuery
+from factoryfloor.backend.service.control.commands import Command, CommandProgress, TargetResult
 from factoryfloor.backend.telemetry.gpu_rows import GpuRowsQuery
 from factoryfloor.backend.telemetry.protocol import Notification, Reply, Request, register
 from factoryfloor.backend.telemetry.sink import SourceEvent
@@ -469,6 +470,63 @@ class AlarmsChanged(Notification):
         return [a.message or a.alarm_id for a in self.alarms if a.state in ACTIVE_STATES]
 
 
+# --- Control -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewCommand(Request):
+    """What ``command`` would do, sending nothing: answered ``CommandPreviewed``, the content
+    of the window's confirmation dialog."""
+
+    msg_type: ClassVar[str] = "preview_command"
+    command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class CommandPreviewed(Reply):
+    msg_type: ClassVar[str] = "command_previewed"
+    description: str
+    minimum_role: str
+    """The least role that may send it."""
+    your_role: str
+    allowed: bool
+    results: tuple[TargetResult, ...]
+    """Per target: ``sent`` (would be sent: old and new value) or ``refused`` with the reason."""
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendCommand(Request):
+    """Send ``command``: answered ``CommandSent`` once checked and started, or ``Refused`` with
+    the reason (the role, or no target it could be sent to); every window then hears its
+    progress (``CommandUpdated``)."""
+
+    msg_type: ClassVar[str] = "send_command"
+    command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSent(Reply):
+    msg_type: ClassVar[str] = "command_sent"
+    progress: CommandProgress
+
+
+@dataclass(frozen=True, slots=True)
+class GetCommands(Request):
+    """The recent commands: answered ``Accepted``, then a ``CommandUpdated`` for each to this
+    window alone, as every later change brings."""
+
+    msg_type: ClassVar[str] = "get_commands"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandUpdated(Notification):
+    """One command's progress, whole (a window replaces what it showed of it)."""
+
+    msg_type: ClassVar[str] = "command_updated"
+    progress: CommandProgress
+
+
 register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, GetMoment, ExportHistory,
          QueryGpuRows, Welcome, KeysSent, StatusesSent, DesignSent, HistorySent, MomentSent,
          HistoryExported, GpuRowsSent, DesignApplied)  # fmt: skip
@@ -476,3 +534,4 @@ register(GetAlarms, ActOnAlarm, AlarmsChanged)
 register(QueryJournal, ExportJournal, GetAlarmReport, JournalSent, JournalExported,
          AlarmReportSent)  # fmt: skip
 register(QueryAudit, ExportAudit, VerifyAudit, AuditSent, AuditExported, AuditVerified)
+register(PreviewCommand, CommandPreviewed, SendCommand, CommandSent, GetCommands, CommandUpdated)

@@ -40,9 +40,15 @@ from factoryfloor.backend.design.design_file import DesignFileError
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
 from factoryfloor.backend.service.alarm_desk import AlarmDesk
+from factoryfloor.backend.service.alarms.evaluator import ConditionChange
 from factoryfloor.backend.service.alarms.states import ActionRefused
 from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.audit_reply import audit_reply
+from factoryfloor.backend.service.control_link import (
+    CONFIRM_TIMEOUT_DEFAULT_S,
+    ControlLink,
+    control_executors,
+)
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
 from factoryfloor.backend.service.gpu_rows_transfer import gpu_rows_reply
@@ -61,6 +67,7 @@ from factoryfloor.backend.service.messages import (
     ExportJournal,
     GetAlarmReport,
     GetAlarms,
+    GetCommands,
     GetDesign,
     GetHistory,
     GetKeys,
@@ -70,9 +77,11 @@ from factoryfloor.backend.service.messages import (
     HistoryExported,
     KeysSent,
     MomentSent,
+    PreviewCommand,
     QueryAudit,
     QueryGpuRows,
     QueryJournal,
+    SendCommand,
     StatusesSent,
     VerifyAudit,
     Welcome,
@@ -196,6 +205,8 @@ class Service:
         self._alarm_events: list[SourceEvent] = []
         """Source events since the last alarm step: the next step's."""
         self._alarm_step: asyncio.Task | None = None
+        self.control = ControlLink(self._audit, self._notify, self._tell_one, self._condition)
+        """Commands from windows to the running design's GPUs and BMS."""
 
     async def run(
         self, stopping: asyncio.Event, on_listening: Callable[[Listening], None] = lambda _: None
@@ -218,7 +229,7 @@ class Service:
         try:
             listening = self._listening = self._bind(router, pub)
             await self.alarms.open(design)
-            self._start_sources(design)
+            await self._start_sources(design)
             log.info("serving design version %d of %s on %s:%d (frames on port %d)",
                      self.versions.version, self.config.design_path, listening.host,
                      listening.port, listening.frames_port)  # fmt: skip
@@ -230,6 +241,7 @@ class Service:
                 task.cancel()
             await asyncio.gather(frames, commands, *self._tasks, return_exceptions=True)
         finally:
+            await self.control.close()
             await self._stop_sources()
             if self.recorder is not None:  # commits the open minute: off the loop
                 await asyncio.to_thread(self.recorder.close)
@@ -263,11 +275,13 @@ class Service:
 
     # --- Sources ----------------------------------------------------------------------------
 
-    def _start_sources(self, design: Design) -> None:
+    async def _start_sources(self, design: Design) -> None:
         self.history = LiveHistory(design)
         settings = self.config.telemetry or design.telemetry
         sources = build_sources(design, settings, self.store, self.config.simulator_hz)
         self._runner = asyncio.create_task(run_sources(sources, self.store))
+        gpus, facility = control_executors(sources)
+        await self.control.use(design, gpus, facility, CONFIRM_TIMEOUT_DEFAULT_S)
 
     async def _stop_sources(self) -> None:
         if self._runner is not None:
@@ -357,10 +371,19 @@ class Service:
 
     async def _send_alarms(self, identity: bytes, request: GetAlarms) -> Reply:
         """The alarms shown now, to this window alone, as the notice every change brings."""
-        shown = await self.alarms.shown(time.time())
-        with contextlib.suppress(zmq.ZMQError):  # the window went away: nobody to tell
-            await self._router.send_multipart([identity, encode(shown)], zmq.NOBLOCK)
+        await self._tell_one(identity, await self.alarms.shown(time.time()))
         return Accepted(request.msg_id)
+
+    async def _tell_one(self, identity: bytes, message: Message) -> None:
+        """A notice to one window (on attaching: what every later change brings to all)."""
+        with contextlib.suppress(zmq.ZMQError):  # the window went away: nobody to tell
+            await self._router.send_multipart([identity, encode(message)], zmq.NOBLOCK)
+
+    async def _condition(self, change: ConditionChange) -> None:
+        """An alarm the service raises of itself (a command never confirmed)."""
+        changed = await self.alarms.condition(change)
+        if changed is not None:
+            await self._notify(changed)
 
     async def _notify(self, message: Message) -> None:
         """Tell every attached window, on its command link: unlike frames, a notice (new keys,
@@ -435,6 +458,8 @@ class Service:
                 answer = await self._send_alarms(identity, request)
             case ActOnAlarm():
                 answer = await self._act_on_alarm(session, request)
+            case PreviewCommand() | SendCommand() | GetCommands():
+                answer = await self.control.answer(identity, session.user, session.role, request)
             case QueryJournal() | ExportJournal() | GetAlarmReport():
                 # Any window, a viewer's too (roles): off the loop, and off the alarm thread.
                 reply, parts = await asyncio.to_thread(journal_reply, self.alarms.journal_path,
@@ -511,7 +536,7 @@ class Service:
         )
         await self._stop_sources()
         await self.alarms.open(design)
-        self._start_sources(design)
+        await self._start_sources(design)
         log.info("design version %d applied by %s", self.versions.version, actor)
         await self._notify(DesignApplied(self.versions.version, actor))
         return Accepted(request.msg_id)

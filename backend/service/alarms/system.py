@@ -66,6 +66,16 @@ class AlarmSystem:
         ))  # fmt: skip
         return transitions
 
+    def condition_from_outside(self, change: ConditionChange) -> Transition | None:
+        """A condition no rule evaluates but the service itself knows (a command the equipment
+        never confirmed): the same states, journal and flood counting as a rule's."""
+        transition = self._apply(change)
+        if transition is not None:
+            self.journal.append([transition])
+            if transition.event == "active":
+                self.annunciation.observe(change.time_s, [transition.alarm_id])
+        return transition
+
     def _apply(self, change: ConditionChange) -> Transition | None:
         alarm = self.alarms.get(change.alarm_id) or Alarm(
             change.alarm_id, change.rule_id, change.entity, change.priority

@@ -19,7 +19,8 @@ Physics, per step of ``dt_s``:
   drawn by GPUs), 60 % of which is drawn even at idle.
 - Loops: heat = sum of rack power x liquid fraction (the same split as the design figures); the
   CDU pumps the design flow; return = supply + heat x 60 / (rho x cp x flow).
-- Tokens: a rack's design token capacity times its decode share of load.
+- Tokens: a rack's design token capacity times its decode share of load, published per
+  reference workload (``facility/model/{workload}/tokens_per_s``) as well as summed.
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ from factoryfloor.backend.design.figures import compute_figures
 from factoryfloor.backend.design.fluids import properties
 from factoryfloor.backend.design.model import Design, Rack
 from factoryfloor.backend.telemetry.placement import host_gpu
-from factoryfloor.backend.telemetry.series import entity_key, facility_key, gpu_key
+from factoryfloor.backend.telemetry.series import (
+    entity_key,
+    facility_key,
+    facility_model_key,
+    gpu_key,
+)
 from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
 
 IDLE_POWER_FRACTION = 74.0 / 700.0
@@ -108,6 +114,11 @@ class FacilitySimulator:
         self.rack_tokens_capacity = np.array(
             [figures.racks[r.id].tokens_per_s or 0.0 for r in racks]
         )
+        workloads = sorted({figures.racks[r.id].workload for r in racks})
+        self.workloads = workloads
+        """The reference workloads the racks serve: token rates are also published per one."""
+        self.rack_workload = np.array([workloads.index(figures.racks[r.id].workload)
+                                       for r in racks], dtype=np.intp)  # fmt: skip
         cdus = {c.id: c for c in design.cdus}
         loop_cdu = {lp.id: cdus[lp.cdu_id] for lp in design.loops}
         self.rack_inlet_c = np.array(
@@ -151,6 +162,7 @@ class FacilitySimulator:
         keys += [entity_key("loop", lp, q) for q in self.LOOP_QUANTITIES for lp in self.loop_ids]
         keys += [entity_key("cdu", c, q) for q in self.CDU_QUANTITIES for c in self.loop_cdu_ids]
         keys += [facility_key(q) for q in self.FACILITY_QUANTITIES]
+        keys += [facility_model_key(w, "tokens_per_s") for w in self.workloads]
         return keys
 
     @property
@@ -202,12 +214,13 @@ class FacilitySimulator:
         it_kw = float(rack_power_kw.sum())
         tokens = float(rack_tokens.sum())
         facility = np.array([it_kw, tokens, tokens / (it_kw * 1000.0) if it_kw > 0 else 0.0])
+        workload_tokens = np.bincount(self.rack_workload, rack_tokens, len(self.workloads))
         return np.concatenate([
             gpu_load * 100.0, gpu_power_w, self.temp_c, self.energy_j,
             rack_power_kw, rack_tokens,
             loop_heat_kw,
             loop_heat_kw, self.loop_supply_c, loop_return_c, self.loop_flow_lpm,
-            facility,
+            facility, workload_tokens,
         ])  # fmt: skip
 
     def publish(self, sink: TelemetrySink, now_s: float, dt_s: float) -> None:
