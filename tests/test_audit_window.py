@@ -1,7 +1,7 @@
 """View > Audit Log against a real ``factoryfloor serve``: a viewer's refused acknowledgement and
-an operator's accepted one are listed with who, what, scope, old and new state and result, found
-by user, action and result, exported as CSV, and verified intact, then found altered at the line
-after one deleted from the file; a viewer is refused the log itself."""
+power limit and an operator's accepted acknowledgement are listed with who, what, scope, old and
+new state and result, found by user, action and result, exported as CSV, and verified intact,
+then found altered at the line after one deleted from the file; a viewer is refused the log."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from PySide6.QtGui import QAction
 
 from factoryfloor.app.audit_log import NO_SERVICE, AuditLogDialog
 from factoryfloor.app.main_window import MainWindow
-from factoryfloor.backend.service.messages import ActOnAlarm
+from factoryfloor.backend.design.design_file import load_design
+from factoryfloor.backend.service.control.commands import SetPowerLimit
+from factoryfloor.backend.service.control.scope import entity_gpus
+from factoryfloor.backend.service.messages import ActOnAlarm, SendCommand
 from factoryfloor.backend.service.users import AUDIT_FILE
 from factoryfloor.backend.telemetry.protocol import Refused
 
@@ -73,6 +76,8 @@ def test_the_audit_log_lists_finds_exports_and_verifies_what_was_done(
     vic = attach("vic")
     assert settle(lambda: vic.alarms is not None, vic)  # signed in, the alarm listed
     assert isinstance(ask(vic, ActOnAlarm(ALARM, "acknowledge")), Refused)
+    limit = SetPowerLimit(gpus=entity_gpus(load_design(service.design), "A01"), limit_w=450.0)
+    assert isinstance(ask(vic, SendCommand(limit)), Refused)
     olga = alarm_window(qtbot, windows, service, "olga")
     accepted(qtbot, olga)
 
@@ -90,7 +95,10 @@ def test_the_audit_log_lists_finds_exports_and_verifies_what_was_done(
     assert refused_item.background().color().name() == "#b00020"
 
     assert search(qtbot, dialog, action="alarm") == [acknowledged, REFUSED]
-    assert search(qtbot, dialog, user="vic", result="refused") == [REFUSED]
+    [capped] = search(qtbot, dialog, action="control")
+    assert capped[:4] == ("vic", "control.power_limit", limit.describe(), "refused")
+    assert capped[6].endswith("a viewer may not (needs operator or above)")
+    assert search(qtbot, dialog, user="vic", result="refused") == [capped, REFUSED]
     assert search(qtbot, dialog, user="vic", action="alarm", result="ok") == []
     assert view.count.text() == "0 entries, newest first"
     assert search(qtbot, dialog, action="user") == [r for r in listed if r[1] == "user.add"]
