@@ -107,12 +107,16 @@ class Mosquitto:
         *,
         tls: TlsFiles | None = None,
         credentials: tuple[str, str] | None = None,
+        tcp_nodelay: bool = False,
     ) -> None:
         self.host = HOST
         self.port = free_port()
         self.tls = tls
         self.credentials = credentials
         """(user, password) the broker admits, and no one else; none: anonymous clients."""
+        self.tcp_nodelay = tcp_nodelay
+        """``set_tcp_nodelay true``: the broker sends each packet at once, without Nagle's
+        algorithm (Mosquitto's default keeps it)."""
         self._folder = folder
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path = folder / "mosquitto.log"
@@ -128,6 +132,8 @@ class Mosquitto:
             "log_type error",
             "log_type warning",
         ]
+        if self.tcp_nodelay:
+            lines.append("set_tcp_nodelay true")
         if self.tls is not None:
             lines += [
                 f"cafile {self.tls.ca_cert}",

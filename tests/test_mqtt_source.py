@@ -643,9 +643,10 @@ def test_auto_map_says_why_points_are_left_unmatched() -> None:
     assert "not storable in the design" in reasons["j" * 600]
 
 
-def test_auto_map_takes_a_cdus_measured_feedback_never_its_setpoint_or_pump_status() -> None:
+def test_auto_map_takes_a_cdus_measured_feedback_and_its_setpoint_apart_never_pump_status() -> None:
     """A CDU as a DSX BMS publishes it: supply temperature as setpoint and feedback, pump speed
-    beside the fill pump's on/off status, all under the pointTypes FactoryFloor maps."""
+    beside the fill pump's on/off status, all under the pointTypes FactoryFloor maps. The
+    setpoint feeds its own series (it confirms setpoint requests), never the measured one."""
     cdu = {"objectName": "CDU B1", "objectId": "CDU-B1", "servesId": ["A-07"]}
     supply = {**cdu, "processArea": "Secondary Supply", "engUnit": "°C"}
     on_off = [{"value": 0, "text": "Off"}, {"value": 1, "text": "On"}]
@@ -664,11 +665,11 @@ def test_auto_map_takes_a_cdus_measured_feedback_never_its_setpoint_or_pump_stat
     result = auto_map(["A-07"], ["CDU-B1"], points)
     assert {m.feeds: m.tag_path for m in result.proposed} == {
         "cdu CDU-B1 supply_temp_c": "Hall1/CDU_B1/SupplyTemperature",
+        "cdu CDU-B1 supply_temp_sp_c": "Hall1/CDU_B1/SupplyTempSetpoint",
         "cdu CDU-B1 pump_rpm": "Hall1/CDU_B1/Pump1/Speed",
     }
     reasons = {u.point.tag_path: u.reason for u in result.unmatched}
     assert reasons == {
-        "Hall1/CDU_B1/SupplyTempSetpoint": "a setpoint (isSetpoint), not a measurement",
         "Hall1/CDU_B1/FillPump/Status": "a state point (Off/On), not a measurement: "
         "pump_rpm is measured",
     }

@@ -354,10 +354,9 @@ def test_the_mapping_review_stores_the_accepted_mapping_and_undo_removes_it(
             for i in range(review.table.rowCount())
         }
         assert set(shown) == set(REAL_STREAM)
-        assert shown["CDU/LiquidTemperature/Hall1/CDU_B1/SupplyTempSetpoint"] == (
-            False,
-            NOT_MAPPED,
-            "a setpoint (isSetpoint), not a measurement",
+        assert shown["CDU/LiquidTemperature/Hall1/CDU_B1/SupplyTempSetpoint"][:2] == (
+            True,
+            "cdu CDU-B1 supply_temp_sp_c",
         )
         assert shown["CDU/PumpSpeed/Hall1/CDU_B1/FillPump/Status"] == (
             False,
@@ -369,7 +368,7 @@ def test_the_mapping_review_stores_the_accepted_mapping_and_undo_removes_it(
             "cdu CDU-B1 supply_temp_c",
         )
         assert shown["CDU/PumpSpeed/Hall1/CDU_B1/Pump1/Speed"][:2] == (True, "cdu CDU-B1 pump_rpm")
-        assert "6 BMS points described by the broker: 4 can feed a plan series" in (
+        assert "6 BMS points described by the broker: 5 can feed a plan series" in (
             review.status.text()
         )
 
@@ -380,13 +379,14 @@ def test_the_mapping_review_stores_the_accepted_mapping_and_undo_removes_it(
         )
         review.table.item(flow, 0).setCheckState(Qt.CheckState.Unchecked)  # the engineer unticks
         qtbot.mouseClick(review.ok_button, Qt.MouseButton.LeftButton)
-        assert form.mapping.text() == "3 BMS points mapped to plan racks and CDUs"
+        assert form.mapping.text() == "4 BMS points mapped to plan racks and CDUs"
         click_ok(qtbot, dialog)
 
         mqtt = window.document.design.telemetry.mqtt
         assert mqtt is not None
         assert {p.point_id: p.feeds for p in mqtt.points} == {
             "CDU/LiquidTemperature/Hall1/CDU_B1/SupplyTemperature": "cdu CDU-B1 supply_temp_c",
+            "CDU/LiquidTemperature/Hall1/CDU_B1/SupplyTempSetpoint": "cdu CDU-B1 supply_temp_sp_c",
             "CDU/PumpSpeed/Hall1/CDU_B1/Pump1/Speed": "cdu CDU-B1 pump_rpm",
             "Rack/RackPower/Hall1/A01": "rack A01 power_kw",
         }

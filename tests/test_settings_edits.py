@@ -127,7 +127,7 @@ def with_broker(design: Design, broker: Mosquitto, **mqtt: object) -> Design:
     return design.model_copy(update={"telemetry": telemetry})
 
 
-def test_the_review_of_a_real_stream_maps_feedback_never_setpoints_or_states(
+def test_the_review_of_a_real_stream_maps_feedback_and_the_supply_setpoint_never_states(
     demo: Design, mosquitto: Mosquitto, publisher: Publisher
 ) -> None:
     assert {"A01"} <= {r.id for r in demo.racks} and "CDU-B1" in {c.id for c in demo.cdus}
@@ -140,13 +140,16 @@ def test_the_review_of_a_real_stream_maps_feedback_never_setpoints_or_states(
     feeds = {pid: row.mapping.feeds for pid, row in rows.items() if row.mapping is not None}
     assert feeds == {
         "CDU/LiquidTemperature/Hall1/CDU_B1/SupplyTemperature": "cdu CDU-B1 supply_temp_c",
+        "CDU/LiquidTemperature/Hall1/CDU_B1/SupplyTempSetpoint": "cdu CDU-B1 supply_temp_sp_c",
         "CDU/PumpSpeed/Hall1/CDU_B1/Pump1/Speed": "cdu CDU-B1 pump_rpm",
         "Rack/RackPower/Hall1/A01": "rack A01 power_kw",
         "Rack/RackLiquidFlow/Hall1/A01": "rack A01 flow_lpm",
     }
     reasons = {pid: row.reason for pid, row in rows.items()}
     setpoint = "CDU/LiquidTemperature/Hall1/CDU_B1/SupplyTempSetpoint"
-    assert reasons[setpoint] == "a setpoint (isSetpoint), not a measurement"
+    assert reasons[setpoint] == (
+        "objectId 'CDU-B1' names plan CDU CDU-B1; LiquidTemperature is supply_temp_sp_c"
+    )
     assert reasons["CDU/PumpSpeed/Hall1/CDU_B1/FillPump/Status"] == (
         "a state point (Off/On), not a measurement: pump_rpm is measured"
     )
@@ -161,7 +164,7 @@ def test_the_review_of_a_real_stream_maps_feedback_never_setpoints_or_states(
     accepted = set(feeds) - {"Rack/RackLiquidFlow/Hall1/A01"}  # the engineer unticks one
     points = accepted_points([], list(rows.values()), accepted)
     edit = edits.set_bms_points(design, points)
-    assert edit.label == "Map 3 BMS points"
+    assert edit.label == "Map 4 BMS points"
     played(design, edit)
     assert design.telemetry.mqtt is not None
     assert {p.point_id for p in design.telemetry.mqtt.points} == accepted

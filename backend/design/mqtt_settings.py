@@ -8,6 +8,12 @@ design file is shared and versioned, so the password comes from the environment 
 A DSX BMS names a point by ``objectType/pointType/tagPath`` (tagPath is the vendor's and may
 contain ``/``); the plan names a rack ``A-07``. :class:`PointMapping` ties the two together;
 ``telemetry.sources.bms_mapping`` proposes such mappings from the BMS's retained metadata.
+
+The same mapping names the points FactoryFloor writes as a DSX integration (CDU setpoint and
+rack isolation requests, :data:`REQUEST_QUANTITIES`) beside the BMS's own points that confirm
+them (:data:`CONFIRMED_BY`). ``integration`` is the id the BMS's metadata must name for a request
+point before anything is published to it, and ``confirm_timeout_s`` how long the BMS has to
+confirm a request.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from factoryfloor.backend.design.model_base import EntityId, StrictModel
 
@@ -39,11 +45,15 @@ QUANTITIES: dict[EntityKind, frozenset[str]] = {
             "leak_sensor_fault",
             "liquid_isolated",
             "electrical_isolated",
+            "liquid_isolation_request",
+            "electrical_isolation_request",
         )
     ),
     "cdu": frozenset(
         (
             "supply_temp_c",
+            "supply_temp_sp_c",
+            "supply_temp_sp_request_c",
             "return_temp_c",
             "flow_lpm",
             "pressure_kpa",
@@ -56,6 +66,24 @@ QUANTITIES: dict[EntityKind, frozenset[str]] = {
 }
 """Series quantities a BMS point may feed, per entity kind (the convention in sink.py; the
 rack's ``tokens_per_s`` comes from inference servers, never from a BMS)."""
+
+REQUEST_QUANTITIES: frozenset[str] = frozenset(
+    ("supply_temp_sp_request_c", "liquid_isolation_request", "electrical_isolation_request")
+)
+"""Quantities of the points this integration writes (DSX ``LiquidTemperatureSpRequest``,
+``RackLiquidIsolationRequest``, ``RackElectricalIsolationRequest``). Mapped like any point, so
+the review proposes them and the design keeps them; the BMS's echo of a request, where it
+publishes one, feeds the series as a reading of what was asked."""
+
+CONFIRMED_BY: dict[str, str] = {
+    "supply_temp_sp_request_c": "supply_temp_sp_c",
+    "liquid_isolation_request": "liquid_isolated",
+    "electrical_isolation_request": "electrical_isolated",
+}
+"""The quantity of the BMS's own point that confirms each request: the CDU's supply temperature
+setpoint as the BMS runs it (a ``LiquidTemperature`` point with ``isSetpoint``, supply side),
+not the measured supply temperature, which follows the setpoint only as fast as the plant can;
+a rack's isolation status."""
 
 
 _SEPARATORS = re.compile(r"[^0-9a-z]+")
@@ -73,10 +101,14 @@ def resolve_password(explicit: str | None = None) -> str | None:
 
 _PREFIX = re.compile(r"^[^/+#\x00]+(/[^/+#\x00]+)*$")
 _NAME = re.compile(r"^[^/+#\x00]+$")
+_INTEGRATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+BMS_PUBLISHER = "PUB"
+"""The BMS's own segment of the DSX topics (``BMS/v1/PUB``): no integration may take it."""
 
 
 class PointMapping(StrictModel):
-    """One BMS point feeding one series: ``{kind}/{entity_id}/{quantity}``."""
+    """One BMS point feeding one series: ``{kind}/{entity_id}/{quantity}``; for a request point
+    (:data:`REQUEST_QUANTITIES`), also the point this integration publishes the request to."""
 
     object_type: str = Field(min_length=1, max_length=64, pattern=_NAME.pattern)
     """DSX objectType as in the topic, e.g. ``Rack`` or ``CDU``."""
@@ -151,6 +183,34 @@ class MqttConfig(StrictModel):
     """Messages received but not yet processed, beyond which new ones are dropped (and counted);
     0: no limit. Bounds memory when the app falls behind a burst."""
     points: list[PointMapping] = Field(default_factory=list)
+    integration: str = "factoryfloor"
+    """This application's DSX integration id: requests go to ``BMS/v1/{integration}/Value/...``,
+    and only to points whose retained metadata names this id in its ``integration`` field."""
+    confirm_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    """How long the BMS has to confirm a request with its own point before the command is
+    reported unconfirmed (a CDU ramps its setpoint; a valve takes seconds to close)."""
+
+    @field_validator("integration")
+    @classmethod
+    def _integration_id(cls, value: str) -> str:
+        if not _INTEGRATION.match(value):
+            raise ValueError(
+                f"integration {value!r} is not a DSX integration id: 1-64 letters, digits,"
+                " '_', '.' or '-', starting with a letter or digit (it is a topic segment)"
+            )
+        if value == BMS_PUBLISHER:
+            raise ValueError(f"integration {value!r} is the BMS's own publisher id, not ours")
+        return value
+
+    @property
+    def integration_prefix(self) -> str | None:
+        """Where this integration's requests go: the BMS prefix with the BMS's own segment
+        replaced by the integration id (``BMS/v1/PUB`` -> ``BMS/v1/factoryfloor``); none
+        without a BMS on this broker."""
+        if self.bms_prefix is None:
+            return None
+        parent, _, _ = self.bms_prefix.rpartition("/")
+        return f"{parent}/{self.integration}" if parent else self.integration
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

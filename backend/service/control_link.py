@@ -15,6 +15,7 @@ from factoryfloor.backend.service.alarms.series_index import parse_gpu_subject
 from factoryfloor.backend.service.control.commands import CommandProgress
 from factoryfloor.backend.service.control.desk import Audit, CommandRefused, ControlDesk
 from factoryfloor.backend.service.control.executors import FacilityControl, GpuControl
+from factoryfloor.backend.service.control.facility_executor import facility_control
 from factoryfloor.backend.service.messages import (
     CommandPreviewed,
     CommandSent,
@@ -28,9 +29,6 @@ from factoryfloor.backend.telemetry.placement import GpuPlacement
 from factoryfloor.backend.telemetry.protocol import Accepted, Message, Refused, Reply
 from factoryfloor.backend.telemetry.runner import Source
 
-CONFIRM_TIMEOUT_DEFAULT_S = 60.0
-"""How long the BMS has to show a setpoint or isolation reached, unless the design says."""
-
 ControlRequest = PreviewCommand | SendCommand | GetCommands
 
 
@@ -40,8 +38,7 @@ def control_executors(
     """What reaches the equipment behind the running sources: the GPUs each GPU source reads,
     and the BMS the MQTT source reads (the simulator's own BMS when it runs alone)."""
     gpus: list[GpuControl] = []
-    facility: FacilityControl | None = None
-    return gpus, facility
+    return gpus, facility_control(sources)
 
 
 def entity_finder(design: Design) -> Callable[[str], str]:
@@ -72,11 +69,11 @@ class ControlLink:
         self.desk: ControlDesk | None = None
 
     async def use(self, design: Design, gpus: Sequence[GpuControl],
-                  facility: FacilityControl | None, confirm_timeout_s: float) -> None:  # fmt: skip
+                  facility: FacilityControl | None) -> None:  # fmt: skip
         """Control the GPUs and BMS of the design's sources from now on."""
         await self.close()
         self.desk = ControlDesk(
-            gpus, facility, confirm_timeout_s=confirm_timeout_s, audit=self._audit,
+            gpus, facility, audit=self._audit,
             tell=self._tell, raise_alarm=self._raise_alarm, entity_of=entity_finder(design),
         )  # fmt: skip
 

@@ -12,9 +12,13 @@ quantity with its unit:
   placement (``backend.telemetry.placement``) says which rack a host stands in.
 - ``rack/{rack_id}/{quantity}``: ``power_kw``, ``supply_temp_c``, ``return_temp_c``,
   ``flow_lpm``, ``dp_kpa``, ``valve_pct``, ``leak`` (1 leak, 0 none), ``leak_sensor_fault``,
-  ``liquid_isolated``, ``electrical_isolated`` (1 yes, 0 no), ``tokens_per_s``
+  ``liquid_isolated``, ``electrical_isolated`` (1 yes, 0 no), ``tokens_per_s``, and the BMS's
+  echo of this integration's requests ``liquid_isolation_request``,
+  ``electrical_isolation_request``
 - ``cdu/{cdu_id}/{quantity}``: ``supply_temp_c``, ``return_temp_c``, ``flow_lpm``,
-  ``pressure_kpa``, ``dp_kpa``, ``pump_rpm``, ``valve_pct``, ``heat_kw``
+  ``pressure_kpa``, ``dp_kpa``, ``pump_rpm``, ``valve_pct``, ``heat_kw``, ``supply_temp_sp_c``
+  (the supply temperature setpoint the BMS runs), ``supply_temp_sp_request_c`` (its echo of a
+  request)
 - ``loop/{loop_id}/heat_kw``
 - ``tokens/{server}/{model}/tokens_per_s`` and ``.../prompt_tokens_per_s`` (server is
   ``host:port``)

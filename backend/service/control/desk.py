@@ -94,7 +94,6 @@ class ControlDesk:
         gpus: Sequence[GpuControl],
         facility: FacilityControl | None,
         *,
-        confirm_timeout_s: float,
         audit: Audit,
         tell: Tell,
         raise_alarm: RaiseAlarm,
@@ -102,7 +101,6 @@ class ControlDesk:
     ) -> None:
         self.gpus = list(gpus)
         self.facility = facility
-        self.confirm_timeout_s = confirm_timeout_s
         self._audit, self._tell, self._raise_alarm = audit, tell, raise_alarm
         self.entity_of = entity_of
         """The plan entity an alarm about a target is at (a GPU's rack)."""
@@ -210,9 +208,9 @@ class ControlDesk:
         else:
             results[0] = await self._facility_outcome(command, results[0])
         done = replace(progress, results=tuple(results), finished_s=time.time())
-        await self._update(done)
         sent = [r for r in results if r.state != "refused"]
-        await asyncio.to_thread(self._audit_results, user, action, sent)
+        await asyncio.to_thread(self._audit_results, user, action, sent)  # on record, then told
+        await self._update(done)
         for result in sent:
             if result.state in ("confirmed", "unconfirmed"):
                 await self._alarm(command, result)
@@ -240,7 +238,7 @@ class ControlDesk:
     async def _facility_outcome(self, command: Command, sent: TargetResult) -> TargetResult:
         assert self.facility is not None and isinstance(command, _FACILITY_COMMANDS)
         try:
-            read_back = await self.facility.request(command, self.confirm_timeout_s)
+            read_back = await self.facility.request(command, self.facility.confirm_timeout_s)
         except ControlFailure as failure:
             state = "unconfirmed" if failure.kind == "unconfirmed" else "failed"
             return replace(sent, state=state, reason=failure.reason)

@@ -82,6 +82,11 @@ class GpuControl(Protocol):
 class FacilityControl(Protocol):
     """The BMS: CDU setpoints and rack isolation, requested and confirmed by its own points."""
 
+    @property
+    def confirm_timeout_s(self) -> float:
+        """How long the BMS has to show a request reached (the design's setting)."""
+        ...
+
     def current(self, command: FacilityCommand) -> float | None:
         """What the point the command changes reads now (its feedback), if known."""
         ...

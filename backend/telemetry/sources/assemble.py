@@ -7,6 +7,7 @@ import socket
 
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.design.telemetry_settings import TelemetrySettings
+from factoryfloor.backend.telemetry.feedback import FeedbackSink
 from factoryfloor.backend.telemetry.runner import Source
 from factoryfloor.backend.telemetry.series import facility_key
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource
@@ -38,7 +39,7 @@ def build_sources(
     if settings.nvml:
         sources.append(NvmlSource(store, node=socket.gethostname()))
     if settings.mqtt is not None:
-        sources.append(MqttSource(settings.mqtt, store))
+        sources.append(MqttSource(settings.mqtt, FeedbackSink(store)))  # control reads it
     if settings.metrics:
 
         def facility_power_w() -> float | None:

@@ -9,6 +9,11 @@ feedback, its setpoint (metadata ``isSetpoint``) and on/off status points (metad
 Only the feedback is a reading: a setpoint is a constant the controller aims at and a status is an
 enumerated state, so neither may feed a measured quantity, and when several points still fit one
 series the one whose tag path reads as feedback wins. Every point left out says why.
+
+Two setpoints are wanted all the same, for control: the CDU's supply temperature setpoint as
+the BMS runs it (``supply_temp_sp_c``), which confirms a setpoint request, and the request
+points this integration writes (``LiquidTemperatureSpRequest``, ``Rack...IsolationRequest``),
+proposed only where their metadata's ``integration`` names this application.
 """
 
 from __future__ import annotations
@@ -20,7 +25,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from factoryfloor.backend.design.mqtt_settings import EntityKind, PointMapping, name_key
+from factoryfloor.backend.design.mqtt_settings import (
+    REQUEST_QUANTITIES,
+    EntityKind,
+    PointMapping,
+    name_key,
+)
 
 RACK_POINT_QUANTITIES: dict[str, str] = {
     "RackLiquidSupplyTemperature": "supply_temp_c",
@@ -33,6 +43,8 @@ RACK_POINT_QUANTITIES: dict[str, str] = {
     "RackLeakSensorFault": "leak_sensor_fault",
     "RackLiquidIsolationStatus": "liquid_isolated",
     "RackElectricalIsolationStatus": "electrical_isolated",
+    "RackLiquidIsolationRequest": "liquid_isolation_request",
+    "RackElectricalIsolationRequest": "electrical_isolation_request",
 }
 """DSX Rack pointTypes with a FactoryFloor quantity (setpoints have none)."""
 
@@ -42,17 +54,28 @@ CDU_POINT_QUANTITIES: dict[str, str] = {
     "LiquidPressure": "pressure_kpa",
     "ValvePosition": "valve_pct",
     "PumpSpeed": "pump_rpm",
+    "LiquidTemperatureSpRequest": "supply_temp_sp_request_c",
 }
 """DSX CDU pointTypes with one quantity; ``LiquidTemperature`` is supply or return by
-``processArea``."""
+``processArea``, and a measurement or the setpoint by ``isSetpoint``."""
 
 KIND_WORDS: dict[EntityKind, str] = {"rack": "rack", "cdu": "CDU"}
 """How reasons name a kind of plan entity."""
 
 STATE_QUANTITIES: frozenset[str] = frozenset(
-    ("leak", "leak_sensor_fault", "liquid_isolated", "electrical_isolated")
+    (
+        "leak",
+        "leak_sensor_fault",
+        "liquid_isolated",
+        "electrical_isolated",
+        "liquid_isolation_request",
+        "electrical_isolation_request",
+    )
 )
 """Quantities that are states, fed by points with ``stateText``; every other is a measurement."""
+
+SETPOINT_QUANTITIES: frozenset[str] = REQUEST_QUANTITIES | {"supply_temp_sp_c"}
+"""Quantities that are values asked for, fed by points that may say ``isSetpoint``."""
 
 FEEDBACK_WORDS: frozenset[str] = frozenset(("fbk", "fb", "feedback", "pv", "actual", "measured"))
 """Tag-path words that mark a point as the measured value (process variable)."""
@@ -125,7 +148,10 @@ class _NoMatch(Exception):
 
 
 def auto_map(
-    rack_ids: Iterable[str], cdu_ids: Iterable[str], metadata: Iterable[PointMetadata]
+    rack_ids: Iterable[str],
+    cdu_ids: Iterable[str],
+    metadata: Iterable[PointMetadata],
+    integration: str | None = None,
 ) -> AutoMapResult:
     """Propose mappings for the BMS points whose metadata names a plan rack or CDU.
 
@@ -135,13 +161,14 @@ def auto_map(
     quantity's, it is on a CDU's primary (facility water) side, or another point feeds the same
     series better: one whose tag path reads as feedback (``Fbk``, ``PV``) beats one that says
     nothing, which beats one that reads as a setpoint or command; ties go to point-id order.
+    With ``integration``, a request point is left out unless its metadata names that id.
     """
     index = {"rack": _index(rack_ids), "cdu": _index(cdu_ids)}
     unmatched: list[Unmatched] = []
     by_series: dict[str, list[_Candidate]] = {}
     for point in sorted(metadata, key=lambda p: p.point_id):
         try:
-            mapping, reason = _map_point(point, index)
+            mapping, reason = _map_point(point, index, integration)
         except _NoMatch as exc:
             unmatched.append(Unmatched(point, str(exc)))
             continue
@@ -178,7 +205,7 @@ def _index(ids: Iterable[str]) -> dict[str, list[str]]:
 
 
 def _map_point(
-    point: PointMetadata, index: Mapping[str, dict[str, list[str]]]
+    point: PointMetadata, index: Mapping[str, dict[str, list[str]]], integration: str | None
 ) -> tuple[PointMapping, str]:
     """The point's mapping and why, in words; _NoMatch says why not."""
     object_type = point.object_type.lower()
@@ -194,6 +221,10 @@ def _map_point(
         raise _NoMatch(f"objectType {point.object_type} is not mapped to plan entities")
     _check_measured(point, quantity)
     _check_unit(point, quantity)
+    if integration is not None and quantity in REQUEST_QUANTITIES:
+        refusal = not_offered(point, integration)
+        if refusal is not None:
+            raise _NoMatch(refusal)
     entity_id, named_by = _find_entity(names, index[kind], KIND_WORDS[kind])
     reason = (
         f"{named_by} names plan {KIND_WORDS[kind]} {entity_id}; {point.point_type} is {quantity}"
@@ -226,7 +257,7 @@ def _cdu_quantity(point: PointMetadata) -> str:
         raise _NoMatch("primary (facility water) side: FactoryFloor tracks the TCS side")
     if point.point_type == "LiquidTemperature":
         if "supply" in area and "return" not in area:
-            return "supply_temp_c"
+            return "supply_temp_sp_c" if _is_setpoint(point) else "supply_temp_c"
         if "return" in area and "supply" not in area:
             return "return_temp_c"
         raise _NoMatch("LiquidTemperature whose processArea says neither Supply nor Return")
@@ -260,10 +291,25 @@ def _strings(fields: Mapping[str, Any], *names: str) -> list[tuple[str, str]]:
     return found
 
 
-def _check_measured(point: PointMetadata, quantity: str) -> None:
-    """Refuse a setpoint for any quantity, and a state point for a measured quantity."""
+def not_offered(point: PointMetadata, integration: str) -> str | None:
+    """Why this integration may not write ``point``, by the DSX rule that a point is written
+    only by the integration its metadata names; none when it may."""
+    named = point.fields.get("integration")
+    if named == integration:
+        return None
+    if not isinstance(named, str) or not named:
+        return f"the BMS offers {point.point_id} to no integration (no integration field)"
+    return f"the BMS offers {point.point_id} to integration {named!r}, not to {integration!r}"
+
+
+def _is_setpoint(point: PointMetadata) -> bool:
     flag = point.fields.get("isSetpoint")
-    if flag is True or (isinstance(flag, str) and flag.strip().lower() == "true"):
+    return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
+
+
+def _check_measured(point: PointMetadata, quantity: str) -> None:
+    """Refuse a setpoint for a measured quantity, and a state point for a measured quantity."""
+    if _is_setpoint(point) and quantity not in SETPOINT_QUANTITIES:
         raise _NoMatch("a setpoint (isSetpoint), not a measurement")
     states = point.fields.get("stateText")
     if states is not None and quantity not in STATE_QUANTITIES:

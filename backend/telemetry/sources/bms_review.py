@@ -36,11 +36,14 @@ def review_rows(
     design: Design, points: Sequence[PointMapping], metadata: Sequence[PointMetadata]
 ) -> list[ReviewRow]:
     """A row for each point in ``metadata``, in point-id order, for a design whose MQTT source
-    maps ``points`` (the design's, or those of a source being edited)."""
+    maps ``points`` (the design's, or those of a source being edited). Request points are
+    proposed only where their metadata names the design's integration id."""
     mapped = {point.point_id: point for point in points}
     fed_by = {point.feeds: point.point_id for point in mapped.values()}
     new = [point for point in metadata if point.point_id not in mapped]
-    proposal = auto_map([r.id for r in design.racks], [c.id for c in design.cdus], new)
+    mqtt = design.telemetry.mqtt
+    integration = mqtt.integration if mqtt is not None else None
+    proposal = auto_map([r.id for r in design.racks], [c.id for c in design.cdus], new, integration)
     proposed = {mapping.point_id: mapping for mapping in proposal.proposed}
     why_not = {unmatched.point.point_id: unmatched.reason for unmatched in proposal.unmatched}
     rows = []

@@ -27,6 +27,9 @@ Why it is built the way it is (measurements in design notes section 9 and bench/
 - A topic is all the authority a message has (``topic_authority``): a node's messages write only
   that node's GPU series, a BMS value only the series its point is mapped to; anything else is
   refused and counted per topic and reason, like a malformed payload.
+- The source's connection also carries what this application publishes (``publish``: BMS
+  requests at QoS 1, so they leave from the same client id the broker already admits); it
+  never subscribes to a request topic, and nothing it receives is ever obeyed.
 - The BMS heartbeat (``HeartbeatTimestampBms``, every 10 s) is watched; silence longer than the
   configured timeout is reported as BMS lost. Whether a series is stale is the store's call,
   made from the reading timestamps written here.
@@ -355,6 +358,8 @@ class MqttSource:
         """The current connection has delivered a message: the broker works, reset the backoff."""
         self._heartbeat_s = 0.0
         self._bms_lost = False
+        self._client_now: aiomqtt.Client | None = None
+        """The client while connected and subscribed, for ``publish``."""
 
     # -- public API --------------------------------------------------------------------------
 
@@ -371,6 +376,7 @@ class MqttSource:
         """Use a new BMS point mapping from the next message on (e.g. accepted proposals);
         ValueError if a point is mapped twice or two points feed one series."""
         check_points(points)
+        self._points = tuple(points)
         self._series_by_point = {
             point.point_id: entity_key(point.kind, point.entity_id, point.quantity)
             for point in points
@@ -382,6 +388,28 @@ class MqttSource:
         """The metadata of every BMS point seen so far (retained, so all of them soon after
         connecting)."""
         return list(self._metadata.values())
+
+    @property
+    def sink(self) -> TelemetrySink:
+        """Where readings go (a ``FeedbackSink`` where control reads the BMS's answers)."""
+        return self._sink
+
+    @property
+    def points(self) -> tuple[PointMapping, ...]:
+        """The BMS point mapping in use (the design's, or the last ``set_points``)."""
+        return self._points
+
+    def point_metadata(self, point_id: str) -> PointMetadata | None:
+        """The retained metadata of one BMS point (``objectType/pointType/tagPath``), if seen."""
+        return self._metadata.get(point_id)
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Publish over the source's connection, returning once the broker has it (QoS 1: its
+        PUBACK); ``aiomqtt.MqttError`` when not connected or the connection fails meanwhile."""
+        client = self._client_now
+        if client is None:
+            raise aiomqtt.MqttError(f"not connected to the broker at {self._broker}")
+        await client.publish(topic, payload, qos=qos)
 
     def propose_mapping(self, rack_ids: Iterable[str], cdu_ids: Iterable[str]) -> AutoMapResult:
         """``auto_map`` over the metadata seen, for the points not mapped yet."""
@@ -430,8 +458,12 @@ class MqttSource:
             self.stats.connections += 1
             self._connected_since_s = time.monotonic()
             self._status(self._broker, CONNECTED_TLS if self.config.tls else CONNECTED_PLAINTEXT)
-            async for _ in client.messages:  # never yields: MessageInbox takes every message
-                pass
+            self._client_now = client
+            try:
+                async for _ in client.messages:  # never yields: MessageInbox takes every message
+                    pass
+            finally:
+                self._client_now = None
 
     def _client(self) -> DiagnosingClient:
         return connect_client(self.config, self._password, self._inbox.queue_type)

@@ -287,6 +287,13 @@ def decode_dsx_value(payload: bytes) -> tuple[float, float, int]:
     return timestamp_ms / 1000.0, value, quality
 
 
+def encode_dsx_value(value: float, time_s: float, quality: int = GOOD) -> bytes:
+    """A DSX BMS Event Bus value message, as this integration's requests and the simulated BMS
+    publish it (``decode_dsx_value`` reads it back)."""
+    document = {"value": value, "timestamp": round(time_s * 1000.0), "quality": quality}
+    return json.dumps(document).encode()
+
+
 def decode_metadata(payload: bytes) -> dict[str, Any]:
     """The fields of a DSX metadata message (a JSON object; which fields matter is auto_map's)."""
     return _object(parse_json(payload), "payload")

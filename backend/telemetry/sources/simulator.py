@@ -21,6 +21,8 @@ Physics, per step of ``dt_s``:
   CDU pumps the design flow; return = supply + heat x 60 / (rho x cp x flow).
 - Tokens: a rack's design token capacity times its decode share of load, published per
   reference workload (``facility/model/{workload}/tokens_per_s``) as well as summed.
+- The BMS's equipment (``sim_plant``): CDU supply setpoints and rack isolation, as the control
+  desk sets them offline.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from factoryfloor.backend.telemetry.series import (
     gpu_key,
 )
 from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
+from factoryfloor.backend.telemetry.sources.sim_plant import SimulatedPlant
 
 IDLE_POWER_FRACTION = 74.0 / 700.0
 THERMAL_R_K_PER_W = (64.0 - 38.0) / (649.0 - 74.0)
@@ -144,6 +147,7 @@ class FacilitySimulator:
         self.phase_left_s = self.rng.exponential(PHASE_MEAN_S[self.phase])
         self.trace_offset_s = self.rng.uniform(0, trace.duration_s, n_racks) if trace else None
         self.elapsed_s = 0.0
+        self.plant = SimulatedPlant(self.rack_ids, self.loop_cdu_ids, self.loop_supply_c)
         self._keys = self._build_keys(racks)
 
     # Keys are built once: a step only fills values.
@@ -163,7 +167,7 @@ class FacilitySimulator:
         keys += [entity_key("cdu", c, q) for q in self.CDU_QUANTITIES for c in self.loop_cdu_ids]
         keys += [facility_key(q) for q in self.FACILITY_QUANTITIES]
         keys += [facility_model_key(w, "tokens_per_s") for w in self.workloads]
-        return keys
+        return keys + self.plant.keys
 
     @property
     def keys(self) -> list[str]:
@@ -183,11 +187,14 @@ class FacilitySimulator:
     def step(self, dt_s: float) -> np.ndarray:
         """Advance ``dt_s`` seconds; the values of every key, in ``keys`` order."""
         self.elapsed_s += dt_s
+        self._follow_plant(dt_s)
         rack_load, decode_share = self._rack_load(dt_s)
+        rack_load = rack_load * self.plant.powered
         gpu_load = rack_load[self.gpu_rack]
         noise = 1.0 + POWER_NOISE_FRACTION * self.rng.standard_normal(len(gpu_load))
         gpu_power_w = self.gpu_tdp_w * (IDLE_POWER_FRACTION
                                         + gpu_load * (1 - IDLE_POWER_FRACTION)) * noise  # fmt: skip
+        gpu_power_w *= self.plant.powered[self.gpu_rack]
         target_c = (
             self.rack_inlet_c[self.gpu_rack]
             + IDLE_RISE_K
@@ -199,13 +206,14 @@ class FacilitySimulator:
         gpu_kw_per_rack = np.bincount(self.gpu_rack, gpu_power_w, len(self.rack_ids)) / 1000.0
         rest_kw = self.rack_rest_kw * (REST_OF_RACK_IDLE_FRACTION
                                        + (1 - REST_OF_RACK_IDLE_FRACTION) * rack_load)  # fmt: skip
+        rest_kw *= self.plant.powered
         rack_power_kw = gpu_kw_per_rack + rest_kw
         rack_tokens = self.rack_tokens_capacity * rack_load * decode_share
 
         plumbed = self.rack_loop >= 0
         loop_heat_kw = np.bincount(
             self.rack_loop[plumbed],
-            (rack_power_kw * self.rack_liquid_fraction)[plumbed],
+            (rack_power_kw * self.rack_liquid_fraction * self.plant.liquid_open)[plumbed],
             len(self.loop_ids),
         )
         loop_return_c = self.loop_supply_c + loop_heat_kw * 60.0 / (
@@ -221,7 +229,15 @@ class FacilitySimulator:
             loop_heat_kw,
             loop_heat_kw, self.loop_supply_c, loop_return_c, self.loop_flow_lpm,
             facility, workload_tokens,
+            self.plant.values(),
         ])  # fmt: skip
+
+    def _follow_plant(self, dt_s: float) -> None:
+        """CDU supply temperatures on their way to the plant's setpoints; liquid racks take
+        their loop's supply as inlet."""
+        self.loop_supply_c = self.plant.supply_after(self.loop_supply_c, dt_s)
+        liquid = self.rack_loop >= 0
+        self.rack_inlet_c[liquid] = self.loop_supply_c[self.rack_loop[liquid]]
 
     def publish(self, sink: TelemetrySink, now_s: float, dt_s: float) -> None:
         values = self.step(dt_s)
