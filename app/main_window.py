@@ -70,6 +70,7 @@ class MainWindow(DocumentWindow):
         self.problems_dock = self._dock("Problems", self.problems_panel,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)  # fmt: skip
         self.tabifyDockWidget(self.figures_dock, self.run_view.live_dock)
+        self.tabifyDockWidget(self.run_view.alarm_dock, self.run_view.command_dock)
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
 

@@ -186,3 +186,27 @@ def test_the_walls_strip_names_the_most_urgent_alarm_waiting_and_the_counts(qtbo
     assert strip.message.text() == CLEAR_TEXT and not strip.counts.isVisibleTo(strip)
     strip.show_alarms(None)
     assert strip.message.text() == UNKNOWN_TEXT
+
+
+def test_a_leaks_alarm_offers_isolating_its_rack_in_one_step(qtbot) -> None:
+    """Only a single leak alarm offers it, and only where the panel takes actions (not on the
+    wall); pressing it asks for that rack's isolation (the window then confirms it)."""
+    leak = AlarmShown("rack-leak@A01", "A01", "high", "unacknowledged", "A01: leak detected",
+                      1.0, 1_700_000_000.0)  # fmt: skip
+    panel = AlarmPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.show_alarms(AlarmsChanged((leak, alarm(2, "low")), False, time.time()))
+    panel.table.selectRow(1)
+    assert not panel.isolate_button.isVisible()
+    panel.table.selectRow(0)
+    assert panel.isolate_button.isVisible()
+    with qtbot.waitSignal(panel.isolate_asked) as asked:
+        panel.isolate_button.click()
+    assert asked.args == ["A01"]
+    wall = AlarmPanel(actions=False)
+    qtbot.addWidget(wall)
+    wall.show()
+    wall.show_alarms(AlarmsChanged((leak,), False, time.time()))
+    wall.table.selectRow(0)
+    assert not wall.isolate_button.isVisible()

@@ -27,8 +27,8 @@ pytest_plugins = ["broker"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "resources" / "demo_hall.json")
-DEMO_SERIES = 1312 * 4 + 52 + 4 + 16 + 3 + 2 + 52 + 4
-"""1,312 GPUs x 4 + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility series + tokens/s of each
+DEMO_SERIES = 1312 * 9 + 52 + 4 + 16 + 3 + 2 + 52 + 4
+"""1,312 GPUs x 9 + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility series + tokens/s of each
 of the 2 reference workloads, and the simulated plant's 26 racks x 2 isolation states + 4 CDU
 supply setpoints."""
 

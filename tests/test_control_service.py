@@ -4,13 +4,17 @@ attempt, refused ones too, in the audit log."""
 
 from __future__ import annotations
 
-from alarm_service import ask, settle
+import os
+from pathlib import Path
+
+from alarm_service import alarm_window, ask, settle
 from service_process import ServiceProcess
 
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.control.commands import (
+    NOT_KEPT_OVER_REBOOT,
     CommandProgress,
     IsolateRack,
     SetCduSupplyTemp,
@@ -25,6 +29,9 @@ from factoryfloor.backend.service.messages import (
 )
 from factoryfloor.backend.service.users import AUDIT_FILE
 from factoryfloor.backend.telemetry.protocol import Refused
+
+SCREENSHOTS = os.environ.get("FACTORYFLOOR_SCREENSHOTS")
+pytest_plugins = ["window_fixtures"]
 
 
 def control_audit(service: ServiceProcess) -> list[tuple[str, str, str, str]]:
@@ -92,3 +99,65 @@ def test_a_setpoint_and_an_isolation_are_confirmed_and_every_window_sees_them(
         ("eve", "control.cdu_supply_temp", "CDU-A1", "confirmed"),
         ("olga", "control.rack_isolation", "A01", "confirmed"),
     ]
+
+
+def test_a_racks_power_limit_is_confirmed_gpu_by_gpu_and_out_of_range_is_never_sent(
+    service, attach
+) -> None:
+    gpus = entity_gpus(load_design(service.design), "A01")
+    olga, vic = attach("olga"), attach("vic")
+    assert settle(lambda: olga.welcome is not None and vic.welcome is not None, olga, vic)
+    too_low = ask(olga, PreviewCommand(SetPowerLimit(gpus=gpus[:1], limit_w=20.0)))
+    assert isinstance(too_low, CommandPreviewed) and too_low.results[0].state == "refused"
+    assert too_low.results[0].reason.startswith("out of range:")
+    refused = ask(olga, SendCommand(SetPowerLimit(gpus=gpus[:1], limit_w=20.0)))
+    assert isinstance(refused, Refused) and "nothing sent: out of range" in refused.reason
+
+    sent = ask(olga, SendCommand(SetPowerLimit(gpus=gpus, limit_w=900.0)))
+    assert isinstance(sent, CommandSent)
+    assert sent.progress.notes == (NOT_KEPT_OVER_REBOOT,)
+    command_id = sent.progress.command_id
+    assert settle(lambda: all((p := c.commands.get(command_id)) is not None and p.finished_s
+                              for c in (olga, vic)), olga, vic)  # fmt: skip
+    progress = vic.commands[command_id]
+    assert progress == olga.commands[command_id]
+    assert {r.state for r in progress.results} == {"confirmed"}
+    assert {r.read_back for r in progress.results} == {900.0}
+    assert len(progress.results) == len(gpus)
+    audited = [e for e in control_audit(service) if e[1] == "control.power_limit"]
+    assert audited[0] == ("olga", "control.power_limit", "A01 GPU 0", "refused")
+    assert len(audited) == 1 + len(gpus)
+
+
+def test_a_window_confirms_a_power_limit_from_the_plan_and_its_commands_dock_shows_it(
+    qtbot, windows, service
+) -> None:
+    """Right-click A01, Set GPU power limit…: the dialog shows the service's preview (every GPU's
+    limit now, the value asked, the role needed), Send, and the Commands dock lists the command
+    confirmed on every GPU."""
+    olga = alarm_window(qtbot, windows, service, "olga")
+    view = olga.run_view.plan_view
+    rack = olga.run_view.scene.items_by_id["A01"]
+    view.customContextMenuRequested.emit(view.mapFromScene(rack.sceneBoundingRect().center()))
+    menu = olga.run_view.plan_menu
+    assert menu is not None
+    next(a for a in menu.actions() if a.text() == "Set GPU power limit…").trigger()
+    dialog = olga.run_view.control.dialog
+    assert dialog is not None
+    dialog.value.setValue(800.0)
+    qtbot.waitUntil(lambda: dialog.send_button.isEnabled(), timeout=10_000)
+    assert dialog.table.item(0, 2).text() == "800"
+    assert dialog.role.text().startswith("operator or above; you are signed in as operator")
+    assert "do not survive a reboot" in dialog.notes.text()
+    if SCREENSHOTS:
+        dialog.grab().save(str(Path(SCREENSHOTS) / "control-confirm.png"))
+    dialog.send_button.click()
+    panel = olga.run_view.control.panel
+    qtbot.waitUntil(lambda: panel.list.rowCount() == 1
+                    and panel.list.item(0, 3).text() == "Confirmed", timeout=15_000)  # fmt: skip
+    assert panel.list.item(0, 4).text() == "72 confirmed"
+    assert olga.run_view.command_dock.isVisible()
+    panel.list.selectRow(0)
+    assert panel.targets.item(0, 3).text() == "800"
+    if SCREENSHOTS:
+        olga.grab().save(str(Path(SCREENSHOTS) / "control-commands.png"))

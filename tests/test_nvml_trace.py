@@ -169,6 +169,45 @@ def test_the_power_limit_is_state_checked_against_the_recorded_range(trace) -> N
     assert replay.nvmlDeviceGetPowerManagementLimit(first) == 450_000
 
 
+def test_clocks_lock_within_the_offered_clocks_and_read_back_inside_the_lock(trace) -> None:
+    replay = opened(NvmlTraceReplay(trace, gpu_count=1, clock=TraceClock(14.3)))  # matmul
+    gpu = replay.nvmlDeviceGetHandleByIndex(0)
+    (memory_mhz,) = replay.nvmlDeviceGetSupportedMemoryClocks(gpu)
+    clocks = replay.nvmlDeviceGetSupportedGraphicsClocks(gpu, memory_mhz)
+    assert (clocks[0], clocks[-1], clocks[0] - clocks[1]) == (1980, 345, 15)
+    assert replay.nvmlDeviceGetClockInfo(gpu, pynvml.NVML_CLOCK_SM) == 1425  # as recorded
+    replay.nvmlDeviceSetGpuLockedClocks(gpu, 1500, 1800)
+    assert replay.nvmlDeviceGetClockInfo(gpu, pynvml.NVML_CLOCK_SM) == 1500
+    for low, high in [(300, 1000), (1000, 2000), (1200, 1100)]:
+        with pytest.raises(pynvml.NVMLError_InvalidArgument):
+            replay.nvmlDeviceSetGpuLockedClocks(gpu, low, high)
+    replay.nvmlDeviceResetGpuLockedClocks(gpu)
+    assert replay.nvmlDeviceGetClockInfo(gpu, pynvml.NVML_CLOCK_SM) == 1425
+
+
+def test_a_gpu_made_to_refuse_or_lost_answers_with_the_library_s_errors(trace) -> None:
+    replay = opened(NvmlTraceReplay(trace, gpu_count=2, clock=TraceClock()))
+    first, second = (replay.nvmlDeviceGetHandleByIndex(i) for i in range(2))
+    replay.refuse_control(0, pynvml.NVMLError_NoPermission)
+    with pytest.raises(pynvml.NVMLError_NoPermission):
+        replay.nvmlDeviceSetPowerManagementLimit(first, 500_000)
+    with pytest.raises(pynvml.NVMLError_NoPermission):
+        replay.nvmlDeviceResetGpuLockedClocks(first)
+    assert replay.nvmlDeviceGetPowerUsage(first) > 0  # reads still answer
+    replay.lose(1)
+    calls = (
+        replay.nvmlDeviceGetPowerUsage,
+        replay.nvmlDeviceGetName,
+        replay.nvmlDeviceGetEnforcedPowerLimit,
+        replay.nvmlDeviceResetGpuLockedClocks,
+    )
+    for call in calls:
+        with pytest.raises(pynvml.NVMLError_GpuIsLost):
+            call(second)
+    with pytest.raises(pynvml.NVMLError_GpuIsLost):
+        replay.nvmlDeviceGetHandleByIndex(1)
+
+
 def test_recorded_costs_make_calls_last_as_long_as_on_the_h100(trace) -> None:
     costs_us = trace["call_cost_us"]
     energy_fields = [pynvml.NVML_FI_DEV_MEMORY_TEMP, pynvml.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION]

@@ -37,10 +37,10 @@ def values_by_key(sim: FacilitySimulator, values: np.ndarray) -> dict[str, float
 def test_every_gpu_rack_loop_and_cdu_is_published_once(demo) -> None:
     sim = FacilitySimulator(demo)
     assert len(sim.keys) == len(set(sim.keys))
-    # 1,312 GPUs x 4 quantities + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility figures
+    # 1,312 GPUs x 9 quantities + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility figures
     # + tokens/s of each of the 2 reference workloads, and the plant's BMS points: 26 racks x 2
     # isolation states + 4 CDU supply setpoints.
-    assert len(sim.keys) == 1312 * 4 + 26 * 2 + 4 + 4 * 4 + 3 + 2 + 26 * 2 + 4
+    assert len(sim.keys) == 1312 * 9 + 26 * 2 + 4 + 4 * 4 + 3 + 2 + 26 * 2 + 4
     assert "gpu/B05/71/temp_c" in sim.keys and "cdu/CDU-B2/return_temp_c" in sim.keys
 
 

@@ -16,9 +16,9 @@ never disagree with itself about them.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from factoryfloor.backend.design.alarm_rules import AlarmRule, default_rules
 from factoryfloor.backend.design.model_base import EntityId, StrictModel
@@ -56,8 +56,25 @@ class GpuModel(StrictModel):
     """None where no published figure exists: the rack's token capacity is then unknown."""
     reference_workload: str = Field(default="", max_length=200)
     liquid_cooled: bool = False
+    power_limit_min_w: float | None = Field(default=None, gt=0, le=10_000)
+    power_limit_max_w: float | None = Field(default=None, gt=0, le=10_000)
+    """The power limits the driver accepts (NVML's limit constraints); None where no source
+    gives them (the simulator then scales the H100's 200-700 W to ``gpu_power_w``)."""
+    sm_clock_min_mhz: float | None = Field(default=None, gt=0, le=10_000)
+    sm_clock_max_mhz: float | None = Field(default=None, gt=0, le=10_000)
+    """The SM clocks it supports (locked clocks must lie within); None where no source gives
+    them (the simulator then takes the H100's 345-1,980 MHz)."""
     sources: list[str] = Field(default_factory=list)
     notes: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _ranges_in_order(self) -> Self:
+        for low, high in (("power_limit_min_w", "power_limit_max_w"),
+                          ("sm_clock_min_mhz", "sm_clock_max_mhz")):  # fmt: skip
+            low_value, high_value = getattr(self, low), getattr(self, high)
+            if low_value is not None and high_value is not None and low_value > high_value:
+                raise ValueError(f"{low} {low_value:g} is above {high} {high_value:g}")
+        return self
 
 
 class Floor(StrictModel):

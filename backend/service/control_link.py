@@ -16,6 +16,7 @@ from factoryfloor.backend.service.control.commands import CommandProgress
 from factoryfloor.backend.service.control.desk import Audit, CommandRefused, ControlDesk
 from factoryfloor.backend.service.control.executors import FacilityControl, GpuControl
 from factoryfloor.backend.service.control.facility_executor import facility_control
+from factoryfloor.backend.service.control.gpu_executors import gpu_controls
 from factoryfloor.backend.service.messages import (
     CommandPreviewed,
     CommandSent,
@@ -37,8 +38,7 @@ def control_executors(
 ) -> tuple[list[GpuControl], FacilityControl | None]:
     """What reaches the equipment behind the running sources: the GPUs each GPU source reads,
     and the BMS the MQTT source reads (the simulator's own BMS when it runs alone)."""
-    gpus: list[GpuControl] = []
-    return gpus, facility_control(sources)
+    return gpu_controls(sources), facility_control(sources)
 
 
 def entity_finder(design: Design) -> Callable[[str], str]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from factoryfloor.backend.service.control.bms_control import MqttFacilityControl
 from factoryfloor.backend.service.control.executors import FacilityControl
-from factoryfloor.backend.service.control.sim_control import SimulatedFacilityControl
+from factoryfloor.backend.service.control.sim_facility_control import SimulatedFacilityControl
 from factoryfloor.backend.telemetry.feedback import FeedbackSink
 from factoryfloor.backend.telemetry.runner import Source
 from factoryfloor.backend.telemetry.sources.mqtt_source import MqttSource

@@ -30,8 +30,9 @@ import asyncio
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import pynvml
 
@@ -52,6 +53,8 @@ from factoryfloor.backend.telemetry.sources.nvml_round import (
     RoundReadings,
     read_round,
 )
+
+T = TypeVar("T")
 
 
 class PowerLimitRange(NamedTuple):
@@ -128,15 +131,25 @@ def _refusal(error: pynvml.NVMLError) -> str:
     return f"failed ({error})"
 
 
-def _set_power_limit(nvml: Any, node: str, index: int, handle: Any, watts: float) -> float:
-    """On the worker: write the limit, then read back what the driver applied (it may round,
-    and the limit does not survive a reboot, so the read-back is the truth)."""
+def _set_power_limit(nvml: Any, handle: Any, node: str, index: int, watts: float) -> float:
+    """On the worker: write the limit, then read back the limit the driver enforces (it may
+    round, another limit may be lower, and the limit does not survive a reboot, so the
+    read-back is the truth)."""
     try:
         nvml.nvmlDeviceSetPowerManagementLimit(handle, round(watts * 1000.0))
-        return nvml.nvmlDeviceGetPowerManagementLimit(handle) / 1000.0
+        return nvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
     except pynvml.NVMLError as error:
         allowed_w = _allowed_range_w(nvml, handle)
         raise PowerLimitError(node, index, watts, allowed_w, _refusal(error)) from error
+
+
+class GpuUnreachable(RuntimeError):
+    """A control call for a GPU the source cannot reach now: no such index, NVML not running,
+    or the GPU lost (``lost``)."""
+
+    def __init__(self, reason: str, lost: bool = False) -> None:
+        super().__init__(reason)
+        self.lost = lost
 
 
 # -- the source ----------------------------------------------------------------------------------
@@ -375,32 +388,46 @@ class NvmlSource:
 
     # -- control ------------------------------------------------------------------------------
 
-    async def set_power_limit(self, index: int, watts: float) -> float:
-        """Set GPU ``index``'s power limit; returns the limit the driver applied, read back, in W.
-        Raises ``PowerLimitError`` (GPU, limit, allowed range, reason) when it was not applied
-        or when the driver did not answer in time (then whether it applied is unknown)."""
-        gpu = self._controllable(index, watts)
-        what = f"set power limit of GPU {index}"
-        args = (self._nvml, self._node, index, gpu.handle, watts)
-        try:
-            applied_w = await self._running_worker().call(
-                what, _set_power_limit, *args, give_up_on_hang=True
-            )
-        except DriverHungError as error:
-            raise PowerLimitError(self._node, index, watts, None, str(error)) from error
-        self._sink.write([gpu.key("power_limit_w")], [time.time()], [applied_w])
-        return applied_w
+    @property
+    def node(self) -> str:
+        """The host whose GPUs this source reads (and may change)."""
+        return self._node
 
-    def _controllable(self, index: int, watts: float) -> _Gpu:
+    @property
+    def gpu_count(self) -> int:
+        """How many GPUs NVML listed when the source started (0 while not running)."""
+        return len(self._gpus)
+
+    async def on_gpu(self, index: int, what: str, call: Callable[..., T], *args: Any) -> T:
+        """Run ``call(nvml, handle, *args)`` for GPU ``index`` on the NVML worker, as every NVML
+        call runs, without waiting on a hung driver: ``DriverHungError`` then says the outcome
+        is unknown. ``GpuUnreachable`` when the GPU is not there to ask; NVML's own errors as
+        raised."""
+        if not 0 <= index < len(self._gpus):
+            raise GpuUnreachable("no such GPU, or NVML not running")
+        gpu = self._gpus[index]
+        if gpu.lost:
+            raise GpuUnreachable("GPU lost", lost=True)
+        if gpu.handle is None:
+            raise GpuUnreachable("GPU not found yet: NVML is starting")
+        return await self._running_worker().call(
+            what, call, self._nvml, gpu.handle, *args, give_up_on_hang=True
+        )
+
+    async def set_power_limit(self, index: int, watts: float) -> float:
+        """Set GPU ``index``'s power limit; returns the limit the driver enforces, read back, in
+        W. Raises ``PowerLimitError`` (GPU, limit, allowed range, reason; the cause is the NVML
+        error, ``GpuUnreachable`` or ``DriverHungError``) when it was not applied or when the
+        driver did not answer in time (then whether it applied is unknown)."""
         if not math.isfinite(watts):
-            reason = "not a number of watts"
-        elif not 0 <= index < len(self._gpus):
-            reason = "no such GPU, or NVML not running"
-        elif self._gpus[index].handle is None:
-            reason = "GPU lost"
-        else:
-            return self._gpus[index]
-        raise PowerLimitError(self._node, index, watts, None, reason)
+            raise PowerLimitError(self._node, index, watts, None, "not a number of watts")
+        what = f"set power limit of GPU {index}"
+        try:
+            applied_w = await self.on_gpu(index, what, _set_power_limit, self._node, index, watts)
+        except (DriverHungError, GpuUnreachable) as error:
+            raise PowerLimitError(self._node, index, watts, None, str(error)) from error
+        self._sink.write([self._gpus[index].key("power_limit_w")], [time.time()], [applied_w])
+        return applied_w
 
     # -- reports --------------------------------------------------------------------------------
 

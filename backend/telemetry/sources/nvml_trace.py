@@ -28,6 +28,7 @@ What the trace did not record:
 - PCIe throughput, clocks other than SM and memory, aggregate ECC counters and any other field
   id have no recorded values and raise (or return) ``NotSupported`` rather than invented values.
 - Fan speed and NvLink state raise the error the trace recorded for them (``Not Supported``).
+- Workload power profiles were not recorded: their calls raise ``NotSupported``.
 - Events: the trace has none. The event calls behave as NVML's do (an event set, GPUs
   registered on it, ``nvmlEventSetWait_v2`` raising ``Timeout`` when nothing is waiting), and a
   test injects an Xid with ``inject_xid``: it reaches every event set its GPU is registered on
@@ -42,7 +43,19 @@ interval); yielding it every turn made calls overshoot their cost severalfold on
 
 The power limit is state: ``nvmlDeviceSetPowerManagementLimit`` checks the recorded constraints
 (``InvalidArgument`` outside them, as the real driver does) and later reads return the new value.
-It does not cap the replayed power; the recorded run is replayed as it happened.
+It does not cap the replayed power; the recorded run is replayed as it happened. Locked SM
+clocks are state too: ``nvmlDeviceSetGpuLockedClocks`` checks the supported clocks
+(``InvalidArgument`` outside them or for a minimum above the maximum), and the SM clock read
+back is the recorded clock held inside the locked range until ``nvmlDeviceResetGpuLockedClocks``.
+The trace did not record the supported clocks: the replay offers the recorded memory clock and
+SM clocks from ``MIN_SM_CLOCK_MHZ`` (the lowest the H100 ran at, idle, in the trace) to the
+recorded maximum in ``SM_CLOCK_STEP_MHZ`` steps (the recorded clocks' spacing).
+
+Refusals and loss, for tests of control paths: ``refuse_control(index, error)`` makes GPU
+``index`` answer every change (limit, clock lock, clock reset) with that pynvml error, as a
+non-root user (``NVMLError_NoPermission``) or a GPU without the feature
+(``NVMLError_NotSupported``) meets it; ``lose(index)`` makes every call on that GPU, handle
+lookups included, raise ``NVMLError_GpuIsLost``, as a GPU fallen off the bus does.
 """
 
 from __future__ import annotations
@@ -61,6 +74,11 @@ import pynvml
 
 SAMPLE_INTERVAL_S = 0.25
 """The trace's nominal sample interval (4 Hz); closes the loop from last sample to first."""
+
+MIN_SM_CLOCK_MHZ = 345
+"""The lowest SM clock the replay offers to lock: the recorded H100's idle clock."""
+SM_CLOCK_STEP_MHZ = 15
+"""The spacing of the SM clocks the replay offers: every recorded clock lies on this grid."""
 
 
 def load_trace(path: str | Path) -> dict[str, Any]:
@@ -198,6 +216,9 @@ class NvmlTraceReplay:
         self.phase_offsets_s = offsets_s
         self.clock = clock if clock is not None else wall_clock()
         self._limits_mw = [int(self.static["power_limit_mw"])] * gpu_count
+        self._locked_mhz: list[tuple[int, int] | None] = [None] * gpu_count
+        self._refusals: dict[int, type[pynvml.NVMLError]] = {}
+        self._lost: set[int] = set()
         self._event_sets: list[ReplayEventSet] = []
         self._init_count = 0
         if recorded_costs:
@@ -234,7 +255,7 @@ class NvmlTraceReplay:
 
     def _row(self, handle: ReplayHandle) -> Mapping[str, Any]:
         """The recorded sample GPU ``handle`` reports now (step: last sample at or before)."""
-        self._static()
+        self._device(handle)
         in_loop_s = self.trace_time_s(handle.index) % self.period_s
         return self._series[bisect.bisect_right(self._times_s, in_loop_s) - 1]
 
@@ -247,6 +268,31 @@ class NvmlTraceReplay:
         if self._init_count == 0:
             raise pynvml.NVMLError_Uninitialized()
         return self.static
+
+    def _device(self, handle: ReplayHandle) -> Mapping[str, Any]:
+        """The recorded static values, for a GPU still on the bus."""
+        static = self._static()
+        if handle.index in self._lost:
+            raise pynvml.NVMLError_GpuIsLost()
+        return static
+
+    def _change(self, handle: ReplayHandle) -> Mapping[str, Any]:
+        """The recorded static values, for a change GPU ``handle`` accepts (else its refusal)."""
+        static = self._device(handle)
+        refusal = self._refusals.get(handle.index)
+        if refusal is not None:
+            raise refusal()
+        return static
+
+    # -- what tests make of a GPU ---------------------------------------------------------------
+
+    def refuse_control(self, index: int, error: type[pynvml.NVMLError]) -> None:
+        """GPU ``index`` answers every change with ``error`` (see the module doc)."""
+        self._refusals[index] = error
+
+    def lose(self, index: int) -> None:
+        """GPU ``index`` falls off the bus: every call on it raises ``GpuIsLost``."""
+        self._lost.add(index)
 
     # -- system ---------------------------------------------------------------------------------
 
@@ -275,52 +321,108 @@ class NvmlTraceReplay:
         self._static()
         if not 0 <= index < self.gpu_count:
             raise pynvml.NVMLError_InvalidArgument()
+        self._device(ReplayHandle(index))
         return ReplayHandle(index)
 
     # -- identity and limits (static part of the trace) -----------------------------------------
 
     def nvmlDeviceGetName(self, handle: ReplayHandle) -> str:
-        return str(self._static()["name"])
+        return str(self._device(handle)["name"])
 
     def nvmlDeviceGetUUID(self, handle: ReplayHandle) -> str:
-        return _unique_uuid(str(self._static()["uuid"]), handle.index)
+        return _unique_uuid(str(self._device(handle)["uuid"]), handle.index)
 
     def nvmlDeviceGetMaxClockInfo(self, handle: ReplayHandle, clock_type: int) -> int:
         names = {self.NVML_CLOCK_SM: "max_clock_sm_mhz", self.NVML_CLOCK_MEM: "max_clock_mem_mhz"}
-        return int(self._recorded(self._static(), names.get(clock_type)))
+        return int(self._recorded(self._device(handle), names.get(clock_type)))
 
     def nvmlDeviceGetTemperatureThreshold(self, handle: ReplayHandle, threshold: int) -> int:
         names = {
             self.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN: "temp_slowdown_c",
             self.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN: "temp_shutdown_c",
         }
-        return int(self._recorded(self._static(), names.get(threshold)))
+        return int(self._recorded(self._device(handle), names.get(threshold)))
 
     def nvmlDeviceGetFanSpeed(self, handle: ReplayHandle) -> int:
-        raise recorded_error(self._static()["fan_speed"])
+        raise recorded_error(self._device(handle)["fan_speed"])
 
     def nvmlDeviceGetNvLinkState(self, handle: ReplayHandle, link: int) -> int:
-        raise recorded_error(self._static()["nvlink_state_0"])
+        raise recorded_error(self._device(handle)["nvlink_state_0"])
 
     def nvmlDeviceGetPowerManagementLimit(self, handle: ReplayHandle) -> int:
-        self._static()
+        self._device(handle)
         return self._limits_mw[handle.index]
 
     def nvmlDeviceGetEnforcedPowerLimit(self, handle: ReplayHandle) -> int:
         return self.nvmlDeviceGetPowerManagementLimit(handle)
 
     def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: ReplayHandle) -> int:
-        return int(self._static()["power_default_limit_mw"])
+        return int(self._device(handle)["power_default_limit_mw"])
 
     def nvmlDeviceGetPowerManagementLimitConstraints(self, handle: ReplayHandle) -> list[int]:
-        return [int(mw) for mw in self._static()["power_limit_constraints_mw"]]
+        return [int(mw) for mw in self._device(handle)["power_limit_constraints_mw"]]
 
     def nvmlDeviceSetPowerManagementLimit(self, handle: ReplayHandle, limit: int) -> None:
         """As measured as root: accepted within the constraints, ``InvalidArgument`` outside."""
+        self._change(handle)
         low_mw, high_mw = self.nvmlDeviceGetPowerManagementLimitConstraints(handle)
         if not low_mw <= limit <= high_mw:
             raise pynvml.NVMLError_InvalidArgument()
         self._limits_mw[handle.index] = int(limit)
+
+    # -- clocks ---------------------------------------------------------------------------------
+
+    def nvmlDeviceGetSupportedMemoryClocks(self, handle: ReplayHandle) -> list[int]:
+        return [int(self._device(handle)["max_clock_mem_mhz"])]
+
+    def nvmlDeviceGetSupportedGraphicsClocks(
+        self, handle: ReplayHandle, memoryClockMHz: int
+    ) -> list[int]:
+        """Highest first, as NVML lists them (see the module doc: assumed, not recorded)."""
+        static = self._device(handle)
+        if memoryClockMHz != int(static["max_clock_mem_mhz"]):
+            raise pynvml.NVMLError_InvalidArgument()
+        top = int(static["max_clock_sm_mhz"])
+        return list(range(top, MIN_SM_CLOCK_MHZ - 1, -SM_CLOCK_STEP_MHZ))
+
+    def nvmlDeviceSetGpuLockedClocks(
+        self, handle: ReplayHandle, minGpuClockMHz: int, maxGpuClockMHz: int
+    ) -> None:
+        self._change(handle)
+        top = int(self._device(handle)["max_clock_sm_mhz"])
+        if not MIN_SM_CLOCK_MHZ <= minGpuClockMHz <= maxGpuClockMHz <= top:
+            raise pynvml.NVMLError_InvalidArgument()
+        self._locked_mhz[handle.index] = (int(minGpuClockMHz), int(maxGpuClockMHz))
+
+    def nvmlDeviceResetGpuLockedClocks(self, handle: ReplayHandle) -> None:
+        self._change(handle)
+        self._locked_mhz[handle.index] = None
+
+    # -- workload power profiles ------------------------------------------------------------------
+
+    def nvmlDeviceWorkloadPowerProfileGetProfilesInfo(
+        self, handle: ReplayHandle, info: Any
+    ) -> None:
+        self._device(handle)
+        raise pynvml.NVMLError_NotSupported()  # not recorded: see the module doc
+
+    def nvmlDeviceWorkloadPowerProfileGetCurrentProfiles(
+        self, handle: ReplayHandle, current: Any
+    ) -> None:
+        self._device(handle)
+        raise pynvml.NVMLError_NotSupported()  # not recorded: see the module doc
+
+    def nvmlDeviceWorkloadPowerProfileSetRequestedProfiles(
+        self, handle: ReplayHandle, requested: Any
+    ) -> None:
+        self._change(handle)
+        raise pynvml.NVMLError_NotSupported()  # not recorded: see the module doc
+
+    def nvmlDeviceWorkloadPowerProfileClearRequestedProfiles(
+        self, handle: ReplayHandle, requested: Any
+    ) -> None:
+        self._change(handle)
+        raise pynvml.NVMLError_NotSupported()  # not recorded: see the module doc
 
     # -- the recorded series ----------------------------------------------------------------------
 
@@ -347,8 +449,13 @@ class NvmlTraceReplay:
         return self._energy_mj(handle)
 
     def nvmlDeviceGetClockInfo(self, handle: ReplayHandle, clock_type: int) -> int:
+        """The recorded clock; the SM clock held inside its locked range, if locked."""
         names = {self.NVML_CLOCK_SM: "clock_sm_mhz", self.NVML_CLOCK_MEM: "clock_mem_mhz"}
-        return int(self._recorded(self._row(handle), names.get(clock_type)))
+        mhz = int(self._recorded(self._row(handle), names.get(clock_type)))
+        locked = self._locked_mhz[handle.index]
+        if clock_type == self.NVML_CLOCK_SM and locked is not None:
+            return min(max(mhz, locked[0]), locked[1])
+        return mhz
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, handle: ReplayHandle) -> int:
         return int(self._row(handle)["clocks_event_reasons"])
@@ -373,7 +480,7 @@ class NvmlTraceReplay:
     ) -> Any:
         """A ctypes array of ``c_nvmlFieldValue_t``, like pynvml's: the call succeeds and each
         entry carries its own ``nvmlReturn``, NotSupported for fields the trace has no value of."""
-        self._static()
+        self._device(handle)
         ids = list(fieldIds)
         entries = (pynvml.c_nvmlFieldValue_t * len(ids))()
         now_us = int(time.time() * 1e6)

@@ -8,8 +8,13 @@ everything downstream is identical.
 Physics, per step of ``dt_s``:
 - Each rack's load follows phases (idle, prefill, decode) held for random durations (seeded),
   or, in replay mode, the recorded H100 trace's normalised power with a phase offset per rack.
-- GPU power: ``idle + load x (TDP - idle)`` with idle at 10.6 % of TDP (74 W of 700 W, as the
-  recorded H100 idles) and small noise.
+- GPU power: ``idle + load x (TDP - idle)`` at the highest SM clock, with idle at 10.6 % of TDP
+  (74 W of 700 W, as the recorded H100 idles) and small noise. Each GPU obeys its power limit
+  and its locked SM clock (``set_power_limit``, ``lock_clocks``, ``reset_clocks``):
+  ``gpu_operating_point`` says the clock, power and speed it then runs at, and a capped GPU
+  never draws more than its limit. Limits and clocks are checked against the GPU model's
+  ranges (``gpu_ranges``), as the driver checks them. Each GPU publishes its SM clock, its
+  clock-event reasons (idle, SW power cap) and its power limit with the allowed range.
 - GPU temperature follows power through a first-order lag, ``dT/dt = (T_target - T) / tau``,
   ``T_target = T_inlet + 13 K + R x (P - P_idle)`` with R = 0.0452 K/W, fitted to the recorded
   H100 (38 C at 74 W, 64 C at 649 W, taken as a 25 C inlet); the inlet is the loop's supply
@@ -19,8 +24,9 @@ Physics, per step of ``dt_s``:
   drawn by GPUs), 60 % of which is drawn even at idle.
 - Loops: heat = sum of rack power x liquid fraction (the same split as the design figures); the
   CDU pumps the design flow; return = supply + heat x 60 / (rho x cp x flow).
-- Tokens: a rack's design token capacity times its decode share of load, published per
-  reference workload (``facility/model/{workload}/tokens_per_s``) as well as summed.
+- Tokens: a rack's design token capacity times its decode share of load, times its GPUs' mean
+  speed (1 unless a limit or a lock slows them), published per reference workload
+  (``facility/model/{workload}/tokens_per_s``) as well as summed.
 - The BMS's equipment (``sim_plant``): CDU supply setpoints and rack isolation, as the control
   desk sets them offline.
 """
@@ -36,7 +42,8 @@ import numpy as np
 from factoryfloor.backend.design.figures import compute_figures
 from factoryfloor.backend.design.fluids import properties
 from factoryfloor.backend.design.model import Design, Rack
-from factoryfloor.backend.telemetry.placement import host_gpu
+from factoryfloor.backend.design.nvml_codes import clock_event_mask
+from factoryfloor.backend.telemetry.placement import HostGpu, host_gpu
 from factoryfloor.backend.telemetry.series import (
     entity_key,
     facility_key,
@@ -44,6 +51,12 @@ from factoryfloor.backend.telemetry.series import (
     gpu_key,
 )
 from factoryfloor.backend.telemetry.sink import SourceEvent, TelemetrySink
+from factoryfloor.backend.telemetry.sources.gpu_operating_point import (
+    GpuDemand,
+    compute_bound,
+    gpu_ranges,
+    operating_point,
+)
 from factoryfloor.backend.telemetry.sources.sim_plant import SimulatedPlant
 
 IDLE_POWER_FRACTION = 74.0 / 700.0
@@ -61,6 +74,9 @@ PHASE_LOAD = np.array([0.0, 0.95, 0.7])
 PHASE_DECODE_SHARE = np.array([0.0, 0.2, 1.0])
 """Share of the rack's token capacity each phase produces (prefill makes few output tokens)."""
 PHASE_MEAN_S = np.array([30.0, 20.0, 90.0])
+
+IDLE_REASON = clock_event_mask("idle")
+POWER_CAP_REASON = clock_event_mask("SW power cap")
 
 
 TOKEN_PHASES = frozenset({"generate", "decode"})
@@ -110,6 +126,23 @@ class FacilitySimulator:
         self.gpu_rack = np.repeat(np.arange(n_racks), counts)
         tdp_w = np.array([catalog[r.gpu_model].gpu_power_w for r in racks])
         self.gpu_tdp_w = np.repeat(tdp_w, counts)
+        self.gpu_idle_w = self.gpu_tdp_w * IDLE_POWER_FRACTION
+        ranges = [gpu_ranges(catalog[r.gpu_model]) for r in racks]
+        (self.power_limit_min_w, self.power_limit_max_w,
+         self.sm_clock_min_mhz, self.sm_clock_max_mhz) = (
+            np.repeat(np.array([getattr(g, name) for g in ranges], dtype=float), counts)
+            for name in ("power_limit_min_w", "power_limit_max_w",
+                         "sm_clock_min_mhz", "sm_clock_max_mhz"))  # fmt: skip
+        self.power_limit_w = self.power_limit_max_w.copy()
+        self.locked_max_mhz = np.full(len(self.gpu_tdp_w), np.nan)
+        """The upper clock of each GPU's lock; NaN: not locked."""
+        self.gpu_load = np.zeros(len(self.gpu_tdp_w))
+        self.gpu_bound = compute_bound(np.ones(len(self.gpu_tdp_w)))
+        self.gpu_power_w = self.gpu_idle_w.copy()
+        self.gpu_speed = np.ones(len(self.gpu_tdp_w))
+        self.sm_clock_mhz = self.sm_clock_max_mhz.copy()
+        self.clock_event_reasons = np.full(len(self.gpu_tdp_w), IDLE_REASON)
+        self.rack_gpu_count = np.maximum(counts, 1)
         self.rack_rest_kw = np.array(
             [max(r.it_power_kw - r.gpu_count * tdp_w[i] / 1000.0, 0.0) for i, r in enumerate(racks)]
         )
@@ -151,7 +184,9 @@ class FacilitySimulator:
         self._keys = self._build_keys(racks)
 
     # Keys are built once: a step only fills values.
-    GPU_QUANTITIES = ("util_pct", "power_w", "temp_c", "energy_j")
+    GPU_QUANTITIES = ("util_pct", "power_w", "temp_c", "energy_j", "sm_clock_mhz",
+                      "clock_event_reasons", "power_limit_w", "power_limit_min_w",
+                      "power_limit_max_w")  # fmt: skip
     RACK_QUANTITIES = ("power_kw", "tokens_per_s")
     LOOP_QUANTITIES = ("heat_kw",)
     CDU_QUANTITIES = ("heat_kw", "supply_temp_c", "return_temp_c", "flow_lpm")
@@ -161,6 +196,8 @@ class FacilitySimulator:
         """GPUs are named as their hosts would name them (``Rack.nodes``), so a simulated
         facility is placed on the plan the way a real one is."""
         hosts = [host_gpu(racks[r], i) for r, i in zip(self.gpu_rack, self.gpu_index, strict=True)]
+        self.gpu_hosts = hosts
+        self._positions = {host: position for position, host in enumerate(hosts)}
         keys = [gpu_key(host.node, host.index, q) for q in self.GPU_QUANTITIES for host in hosts]
         keys += [entity_key("rack", r, q) for q in self.RACK_QUANTITIES for r in self.rack_ids]
         keys += [entity_key("loop", lp, q) for q in self.LOOP_QUANTITIES for lp in self.loop_ids]
@@ -184,21 +221,91 @@ class FacilitySimulator:
             self.phase_left_s[done] = self.rng.exponential(PHASE_MEAN_S[self.phase[done]])
         return PHASE_LOAD[self.phase], PHASE_DECODE_SHARE[self.phase]
 
+    # -- commands, checked as the GPUs' drivers check them -----------------------------------------
+
+    def position(self, gpu: HostGpu) -> int | None:
+        """Where ``gpu`` is in the per-GPU arrays; None for a GPU this facility does not have."""
+        return self._positions.get(gpu)
+
+    def set_power_limit(self, positions: np.ndarray, limit_w: float) -> None:
+        """Set the GPUs' power limit, enforced from the next step (as a real GPU's 1 s power
+        average shows a new limit over the next second). ValueError, naming a GPU and its
+        range, when outside the range of any of them (then none changes), as the driver
+        refuses it."""
+        which = np.asarray(positions, dtype=int)
+        low, high = self.power_limit_min_w[which], self.power_limit_max_w[which]
+        self._refuse_outside(which, limit_w, limit_w, low, high, "power limit", "W")
+        self.power_limit_w[which] = limit_w
+
+    def lock_clocks(self, positions: np.ndarray, min_mhz: float, max_mhz: float) -> None:
+        """Lock the GPUs' SM clock between ``min_mhz`` and ``max_mhz``, at once (their clock
+        reads the new one straight away). ValueError, naming a GPU and its range, outside the
+        clocks of any of them or for a minimum above the maximum."""
+        which = np.asarray(positions, dtype=int)
+        low, high = self.sm_clock_min_mhz[which], self.sm_clock_max_mhz[which]
+        self._refuse_outside(which, min_mhz, max_mhz, low, high, "locked SM clock", "MHz")
+        self.locked_max_mhz[which] = max_mhz
+        self._operate(which)
+
+    def reset_clocks(self, positions: np.ndarray) -> None:
+        """Unlock the GPUs' SM clock, at once."""
+        which = np.asarray(positions, dtype=int)
+        self.locked_max_mhz[which] = np.nan
+        self._operate(which)
+
+    def _refuse_outside(
+        self,
+        which: np.ndarray,
+        low_value: float,
+        high_value: float,
+        low: np.ndarray,
+        high: np.ndarray,
+        what: str,
+        unit: str,
+    ) -> None:
+        outside = ~((low <= low_value) & (low_value <= high_value) & (high_value <= high))
+        if outside.any():
+            first = int(np.argmax(outside))
+            host = self.gpu_hosts[which[first]]
+            asked = f"{low_value:g}" if low_value == high_value else f"{low_value:g}-{high_value:g}"
+            raise ValueError(f"{host.node} GPU {host.index}: {what} {asked} {unit} outside "
+                             f"{low[first]:g}-{high[first]:g} {unit}")  # fmt: skip
+
+    def _operate(self, which: np.ndarray | slice) -> None:
+        """Run the GPUs ``which`` at the clock their work, limit and lock allow."""
+        top_mhz = self.sm_clock_max_mhz[which]
+        locked_mhz = self.locked_max_mhz[which]
+        point = operating_point(GpuDemand(
+            idle_w=self.gpu_idle_w[which], tdp_w=self.gpu_tdp_w[which],
+            load=self.gpu_load[which], bound=self.gpu_bound[which],
+            limit_w=self.power_limit_w[which],
+            min_ratio=self.sm_clock_min_mhz[which] / top_mhz,
+            max_ratio=np.where(np.isnan(locked_mhz), top_mhz, locked_mhz) / top_mhz,
+        ))  # fmt: skip
+        self.sm_clock_mhz[which] = point.clock_ratio * top_mhz
+        self.gpu_power_w[which] = point.power_w
+        self.gpu_speed[which] = point.speed
+        idle = np.where(self.gpu_load[which] <= 0, IDLE_REASON, 0)
+        self.clock_event_reasons[which] = idle | np.where(point.power_capped, POWER_CAP_REASON, 0)
+
+    # -- time -----------------------------------------------------------------------------------
+
     def step(self, dt_s: float) -> np.ndarray:
         """Advance ``dt_s`` seconds; the values of every key, in ``keys`` order."""
         self.elapsed_s += dt_s
         self._follow_plant(dt_s)
         rack_load, decode_share = self._rack_load(dt_s)
         rack_load = rack_load * self.plant.powered
-        gpu_load = rack_load[self.gpu_rack]
-        noise = 1.0 + POWER_NOISE_FRACTION * self.rng.standard_normal(len(gpu_load))
-        gpu_power_w = self.gpu_tdp_w * (IDLE_POWER_FRACTION
-                                        + gpu_load * (1 - IDLE_POWER_FRACTION)) * noise  # fmt: skip
+        self.gpu_load = rack_load[self.gpu_rack]
+        self.gpu_bound = compute_bound(decode_share)[self.gpu_rack]
+        self._operate(slice(None))
+        noise = 1.0 + POWER_NOISE_FRACTION * self.rng.standard_normal(len(self.gpu_load))
+        gpu_power_w = np.minimum(self.gpu_power_w * noise, self.power_limit_w)
         gpu_power_w *= self.plant.powered[self.gpu_rack]
         target_c = (
             self.rack_inlet_c[self.gpu_rack]
             + IDLE_RISE_K
-            + THERMAL_R_K_PER_W * (gpu_power_w - self.gpu_tdp_w * IDLE_POWER_FRACTION)
+            + THERMAL_R_K_PER_W * (gpu_power_w - self.gpu_idle_w)
         )
         self.temp_c += (target_c - self.temp_c) * (1.0 - np.exp(-dt_s / THERMAL_TAU_S))
         self.energy_j += gpu_power_w * dt_s
@@ -208,7 +315,9 @@ class FacilitySimulator:
                                        + (1 - REST_OF_RACK_IDLE_FRACTION) * rack_load)  # fmt: skip
         rest_kw *= self.plant.powered
         rack_power_kw = gpu_kw_per_rack + rest_kw
-        rack_tokens = self.rack_tokens_capacity * rack_load * decode_share
+        rack_speed = np.bincount(self.gpu_rack, self.gpu_speed, len(self.rack_ids))
+        rack_tokens = (self.rack_tokens_capacity * rack_load * decode_share
+                       * rack_speed / self.rack_gpu_count)  # fmt: skip
 
         plumbed = self.rack_loop >= 0
         loop_heat_kw = np.bincount(
@@ -224,7 +333,9 @@ class FacilitySimulator:
         facility = np.array([it_kw, tokens, tokens / (it_kw * 1000.0) if it_kw > 0 else 0.0])
         workload_tokens = np.bincount(self.rack_workload, rack_tokens, len(self.workloads))
         return np.concatenate([
-            gpu_load * 100.0, gpu_power_w, self.temp_c, self.energy_j,
+            self.gpu_load * 100.0, gpu_power_w, self.temp_c, self.energy_j, self.sm_clock_mhz,
+            self.clock_event_reasons, self.power_limit_w, self.power_limit_min_w,
+            self.power_limit_max_w,
             rack_power_kw, rack_tokens,
             loop_heat_kw,
             loop_heat_kw, self.loop_supply_c, loop_return_c, self.loop_flow_lpm,

@@ -17,7 +17,7 @@ from factoryfloor.backend.service.control.bms_control import MqttFacilityControl
 from factoryfloor.backend.service.control.commands import IsolateRack, SetCduSupplyTemp
 from factoryfloor.backend.service.control.executors import ControlFailure
 from factoryfloor.backend.service.control.facility_executor import facility_control
-from factoryfloor.backend.service.control.sim_control import SimulatedFacilityControl
+from factoryfloor.backend.service.control.sim_facility_control import SimulatedFacilityControl
 from factoryfloor.backend.telemetry.sources.assemble import build_sources
 from factoryfloor.backend.telemetry.sources.sim_plant import CDU_SUPPLY_TAU_S
 from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
