@@ -19,9 +19,13 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
-from factoryfloor.app.export_cli import OptionError, parse_time, relative_times_joined
+from factoryfloor.app.export_cli import (
+    OptionError,
+    add_record_options,
+    parse_time,
+    relative_times_joined,
+)
 from factoryfloor.backend.design.alarm_rules import PRIORITIES
 from factoryfloor.backend.design.report import format_table
 from factoryfloor.backend.service.address import AddressError, parse_address
@@ -47,28 +51,18 @@ _TIME_OPTIONS = ("--since", "--until")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factoryfloor alarms",
                                      description=__doc__.splitlines()[0])  # fmt: skip
-    parser.add_argument(
-        "--data",
-        type=Path,
-        metavar="DIR",
-        help=f"the service's data folder (default: {default_data_folder()})",
-    )
+    add_record_options(parser)
     parser.add_argument(
         "--journal",
         action="store_true",
         help="print the journal's entries instead of the alarms shown now",
     )
-    parser.add_argument("--since", metavar="T", help="entries from T (default: all)")
-    parser.add_argument("--until", metavar="T", help="entries up to T (default: now)")
     parser.add_argument("--entity", help="only entries of this rack, CDU, loop, feed or host")
     parser.add_argument("--priority", choices=PRIORITIES)
     parser.add_argument(
         "--state",
         choices=[s.value for s in AlarmState],
         help="only entries that moved an alarm to this state",
-    )
-    parser.add_argument(
-        "--csv", type=Path, metavar="FILE", help="write the matching entries to FILE as CSV"
     )
     parser.add_argument(
         "--report",

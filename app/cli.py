@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         "'factoryfloor users add|remove|passwd|list' manages who may sign in to a service; "
         "'factoryfloor export --from T -o FILE' writes recorded history as CSV or Parquet; "
         "'factoryfloor alarms [--journal --since T] [--csv FILE]' reads the alarm journal "
-        "('--service HOST:PORT': asks a running service).",
+        "('--service HOST:PORT': asks a running service); 'factoryfloor audit [--user U] "
+        "[--csv FILE] [--verify]' prints, exports or checks the audit log.",
     )
     parser.add_argument("file", nargs="?", type=Path, help="design file (.json) to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo facility")
@@ -137,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from factoryfloor.app.alarms_cli import main as alarms_main
 
         return alarms_main(args[1:])
+    if args[:1] == ["audit"]:
+        from factoryfloor.app.audit_cli import main as audit_main
+
+        return audit_main(args[1:])
     if args[:1] == ["export"]:
         from factoryfloor.app.export_cli import main as export_main
 

@@ -59,6 +59,22 @@ def parse_time(text: str, option: str, now_s: float) -> float:
     return moment.timestamp()
 
 
+def add_record_options(parser: argparse.ArgumentParser) -> None:
+    """``--data``, ``--since``, ``--until`` and ``--csv``: what every command that reads one of
+    the service's records (the alarm journal, the audit log) takes alike."""
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help=f"the service's data folder (default: {default_data_folder()})",
+    )
+    parser.add_argument("--since", metavar="T", help="entries from T (default: all)")
+    parser.add_argument("--until", metavar="T", help="entries up to T (default: now)")
+    parser.add_argument(
+        "--csv", type=Path, metavar="FILE", help="write the matching entries to FILE as CSV"
+    )
+
+
 def parse_step(text: str) -> float:
     """Seconds of ``--step``: a number of seconds or one with s, m, h or d."""
     found = _DURATION.match(text.strip())

@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar
 
 from factoryfloor.app.alarm_journal import show_alarm_journal
+from factoryfloor.app.audit_log import show_audit_log
 from factoryfloor.app.editor_controller import EditorController
 from factoryfloor.app.export_history import export_history
 from factoryfloor.app.file_commands import ExportFormat, FileCommands
@@ -124,6 +125,8 @@ class Menus:
             view_menu.addAction(dock.toggleViewAction())
         view_menu.addSeparator()
         view_menu.addAction(self._action("Alarm &Journal and Report…", lambda: show_alarm_journal(
+            window, services.link, files.tasks)))  # fmt: skip
+        view_menu.addAction(self._action("&Audit Log…", lambda: show_audit_log(
             window, services.link, files.tasks)))  # fmt: skip
         sound = modes.run_view.alarm_sound
         self.alarm_sound_action = self._action("&Sound for New High-Priority Alarms",

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from alarm_service import ALARM, alarm_service, alarm_window, alarming_hall
+from alarm_service import ALARM, alarm_window, alarming_hall
 from PySide6.QtGui import QAction
-from service_process import ServiceProcess
 
 from factoryfloor.app.alarm_journal import NO_SERVICE, AlarmJournalDialog
 from factoryfloor.app.gui import create_application
@@ -23,13 +20,6 @@ from factoryfloor.widgets.alarm_journal import AlarmJournalView
 SCREENSHOTS = Path(os.environ.get("FACTORYFLOOR_SCREENSHOTS", "/tmp"))
 
 pytest_plugins = ["window_fixtures"]
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[ServiceProcess]:
-    process = alarm_service(tmp_path)
-    yield process
-    process.stop()
 
 
 def journal_action(window: MainWindow) -> QAction:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QDateTime, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDateTimeEdit,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -32,10 +30,9 @@ from factoryfloor.backend.service.messages import AlarmReportSent, JournalEntry,
 from factoryfloor.widgets.alarm_panel import PRIORITY_COLOURS, STATE_WORDS
 from factoryfloor.widgets.alarm_report import AlarmReportView, fill, read_only_table, when
 from factoryfloor.widgets.form_dialog import ERROR_STYLE
+from factoryfloor.widgets.time_range import TimeRange
 
 COLUMNS = ("Time", "Priority", "Entity", "Alarm", "Event", "State", "User", "Note")
-DEFAULT_SINCE_S = 24 * 3600.0
-"""A search starts with the last day: a shift and its handover."""
 
 
 def state_word(state: str) -> str:
@@ -57,19 +54,7 @@ class AlarmJournalView(QWidget):
 
     def __init__(self, parent: QWidget | None = None, now_s: float | None = None) -> None:
         super().__init__(parent)
-        now = QDateTime.fromSecsSinceEpoch(round(time.time() if now_s is None else now_s))
-        self.since_check = QCheckBox("Since")
-        self.since_check.setChecked(True)
-        self.since_edit = QDateTimeEdit(now.addSecs(-round(DEFAULT_SINCE_S)))
-        self.until_check = QCheckBox("Until")
-        self.until_check.setToolTip("Unticked: up to now")
-        self.until_edit = QDateTimeEdit(now)
-        for check, edit in ((self.since_check, self.since_edit),
-                            (self.until_check, self.until_edit)):  # fmt: skip
-            edit.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
-            edit.setCalendarPopup(True)
-            edit.setEnabled(check.isChecked())
-            check.toggled.connect(edit.setEnabled)
+        self.time_range = TimeRange(time.time() if now_s is None else now_s)
         self.entity_edit = QLineEdit()
         self.entity_edit.setPlaceholderText("any entity (rack, CDU, loop, feed, host)")
         self.priority_box = QComboBox()
@@ -87,8 +72,7 @@ class AlarmJournalView(QWidget):
         self.export_button = QPushButton("Export CSV…")
         self.export_button.clicked.connect(lambda: self.export_asked.emit(self.query()))
         filters = QHBoxLayout()
-        for widget in (self.since_check, self.since_edit, self.until_check, self.until_edit):
-            filters.addWidget(widget)
+        self.time_range.add_to(filters)
         filters.addWidget(self.entity_edit, 1)
         for widget in (self.priority_box, self.state_box, self.search_button, self.export_button):
             filters.addWidget(widget)
@@ -115,13 +99,10 @@ class AlarmJournalView(QWidget):
 
     def query(self) -> JournalQuery:
         """The search the filters describe, newest entries first."""
-        since = self.since_edit.dateTime().toSecsSinceEpoch() if self.since_check.isChecked() \
-            else None  # fmt: skip
-        until = self.until_edit.dateTime().toSecsSinceEpoch() if self.until_check.isChecked() \
-            else None  # fmt: skip
+        since_s, until_s = self.time_range.range_s()
         return JournalQuery(
-            since_s=None if since is None else float(since),
-            until_s=None if until is None else float(until),
+            since_s=since_s,
+            until_s=until_s,
             entity=self.entity_edit.text().strip() or None,
             priority=self.priority_box.currentData(),
             state=self.state_box.currentData(),

@@ -11,7 +11,8 @@ of them without parsing 98,304 numbers (``frames``).
 A window that has not signed in is a viewer: it receives every frame (watching needs no
 account, as on a wall display) and may ask for keys, the design, history, the alarms, the alarm
 journal and its report (``roles`` says why); what changes anything (applying a design,
-acknowledging or shelving an alarm) checks the role the sign-in gave.
+acknowledging or shelving an alarm) checks the role the sign-in gave, as does reading the audit
+log.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from factoryfloor.backend.service.alarms.journal import JournalQuery
+from factoryfloor.backend.service.audit import AuditEntry
+from factoryfloor.backend.service.audit_chain import ChainCheck
+from factoryfloor.backend.service.audit_query import AuditQuery
 from factoryfloor.backend.service.control.commands import Command, CommandProgress, TargetResult
 from factoryfloor.backend.telemetry.gpu_rows import GpuRowsQuery
 from factoryfloor.backend.telemetry.protocol import Notification, Reply, Request, register
@@ -171,6 +175,33 @@ class GetAlarmReport(Request):
     until_s: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QueryAudit(Request):
+    """The audit log's entries ``query`` matches (``audit_query.AuditQuery``: time range, user,
+    action, result), answered ``AuditSent``, at most ``AUDIT_ENTRIES_SENT``. Operators and
+    engineers only (``roles`` says why)."""
+
+    msg_type: ClassVar[str] = "query_audit"
+    query: AuditQuery
+
+
+@dataclass(frozen=True, slots=True)
+class ExportAudit(Request):
+    """Every audit entry ``query`` matches, oldest first, as the CSV file ``factoryfloor audit
+    --csv`` writes (``AuditExported``)."""
+
+    msg_type: ClassVar[str] = "export_audit"
+    query: AuditQuery
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyAudit(Request):
+    """Check the audit log's hash chain, as ``factoryfloor audit --verify`` does
+    (``AuditVerified``)."""
+
+    msg_type: ClassVar[str] = "verify_audit"
+
+
 # --- Replies ------------------------------------------------------------------------------------
 
 
@@ -298,6 +329,37 @@ class JournalExported(Reply):
 
     msg_type: ClassVar[str] = "journal_exported"
     rows: int
+
+
+AUDIT_ENTRIES_SENT = 1000
+"""The most audit entries one ``AuditSent`` carries: what a table is read for; the CSV export
+takes every entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSent(Reply):
+    """The entries a ``QueryAudit`` matched, in its order, and how many more matched than were
+    sent (0: these are all)."""
+
+    msg_type: ClassVar[str] = "audit_sent"
+    entries: tuple[AuditEntry, ...]
+    more: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditExported(Reply):
+    """The CSV file (UTF-8, a header row) follows the envelope as one part."""
+
+    msg_type: ClassVar[str] = "audit_exported"
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerified(Reply):
+    """What walking the audit log's hash chain found: intact, or the first line it breaks at."""
+
+    msg_type: ClassVar[str] = "audit_verified"
+    check: ChainCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,4 +533,5 @@ register(Hello, GetKeys, GetStatuses, GetDesign, ApplyDesign, GetHistory, GetMom
 register(GetAlarms, ActOnAlarm, AlarmsChanged)
 register(QueryJournal, ExportJournal, GetAlarmReport, JournalSent, JournalExported,
          AlarmReportSent)  # fmt: skip
+register(QueryAudit, ExportAudit, VerifyAudit, AuditSent, AuditExported, AuditVerified)
 register(PreviewCommand, CommandPreviewed, SendCommand, CommandSent, GetCommands, CommandUpdated)

@@ -43,6 +43,7 @@ from factoryfloor.backend.service.alarm_desk import AlarmDesk
 from factoryfloor.backend.service.alarms.evaluator import ConditionChange
 from factoryfloor.backend.service.alarms.states import ActionRefused
 from factoryfloor.backend.service.audit import AuditLog
+from factoryfloor.backend.service.audit_reply import audit_reply
 from factoryfloor.backend.service.control_link import ControlLink, control_executors
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
@@ -57,6 +58,7 @@ from factoryfloor.backend.service.messages import (
     ApplyDesign,
     DesignApplied,
     DesignSent,
+    ExportAudit,
     ExportHistory,
     ExportJournal,
     GetAlarmReport,
@@ -72,10 +74,12 @@ from factoryfloor.backend.service.messages import (
     KeysSent,
     MomentSent,
     PreviewCommand,
+    QueryAudit,
     QueryGpuRows,
     QueryJournal,
     SendCommand,
     StatusesSent,
+    VerifyAudit,
     Welcome,
 )
 from factoryfloor.backend.service.recorder import HistoryRecorder, history_folder
@@ -362,9 +366,8 @@ class Service:
         except ActionRefused as refused:
             self._audit(actor, f"alarm.{request.action}", subject, "refused", str(refused))
             return Refused(request.msg_id, str(refused))
-        detail = f"{transition.old_state.value} -> {transition.new_state.value}"
-        self._audit(actor, f"alarm.{request.action}", subject, "ok",
-                    f"{detail}; {request.note}" if request.note else detail)  # fmt: skip
+        self._audit(actor, f"alarm.{request.action}", subject, "ok", request.note,
+                    transition.old_state.value, transition.new_state.value)  # fmt: skip
         await self._notify(changed)
         return Accepted(request.msg_id)
 
@@ -464,6 +467,10 @@ class Service:
                 reply, parts = await asyncio.to_thread(journal_reply, self.alarms.journal_path,
                                                        request, time.time())  # fmt: skip
                 return [encode(reply), *parts]
+            case QueryAudit() | ExportAudit() | VerifyAudit():  # operators up (roles): off the loop
+                reply, parts = await asyncio.to_thread(audit_reply, self.audit, request,
+                                                       session.role)  # fmt: skip
+                return [encode(reply), *parts]
             case _:
                 answer = Refused(
                     request.msg_id, f"the service takes no {request.msg_type} messages"
@@ -551,6 +558,8 @@ class Service:
         reply = HistoryExported(request.msg_id, summary.series, summary.rows, request.format)
         return [encode(reply), data]
 
-    def _audit(self, actor: str, action: str, subject: str, outcome: str, detail: str) -> None:
+    def _audit(self, actor: str, action: str, subject: str, outcome: str, detail: str,
+               old_value: str = "", new_value: str = "") -> None:  # fmt: skip
         if self.audit is not None:
-            self.audit.record(actor, action, subject, outcome, detail)
+            self.audit.record(actor, action, subject, outcome, detail, old_value=old_value,
+                              new_value=new_value)  # fmt: skip
