@@ -25,6 +25,7 @@ from factoryfloor.app.export_cli import (
     add_record_options,
     parse_time,
     relative_times_joined,
+    values_joined,
 )
 from factoryfloor.backend.design.alarm_rules import PRIORITIES
 from factoryfloor.backend.design.report import format_table
@@ -148,7 +149,9 @@ def run(args: argparse.Namespace, now_s: float) -> int:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(relative_times_joined(argv, _TIME_OPTIONS))
+    args = _parser().parse_args(
+        values_joined(relative_times_joined(argv, _TIME_OPTIONS), ("--service-key",))
+    )
     try:
         return run(args, time.time())
     except OptionError as error:

@@ -151,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             prog="factoryfloor catalog", description="List the GPU catalog."
         ).parse_args(args[1:])
         return show_catalog()
-    options = _parser().parse_args(args)
+    from factoryfloor.app.export_cli import values_joined
+
+    options = _parser().parse_args(values_joined(args, ("--service-key",)))
     path = demo_path() if options.demo or options.file is None else options.file
     service = _service_address(options) if options.connect else None
 

@@ -161,6 +161,18 @@ def relative_times_joined(argv: list[str], options: tuple[str, ...]) -> list[str
     return joined
 
 
+def values_joined(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """``--service-key -Ab3...`` as ``--service-key=-Ab3...`` for each of ``options``, which
+    always take a value: a key may begin with "-", which argparse would take for an option."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] in options:
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(relative_times_joined(argv, ("--from", "--to")))
     try:

@@ -101,6 +101,10 @@ async def test_every_command_is_sent_only_where_the_role_permits_and_every_attem
         expected += [(f"control.{command.kind}", outcome)] * (1 if outcome == "refused"
                                                               else targets)  # fmt: skip
     assert entries == expected
+    first = facility.audit.entries()[0]
+    if role >= Role.OPERATOR:  # the limit's values are the entry's own fields
+        assert (first.subject, first.new_value) == ("A01 GPU 0", "600")
+        assert float(first.old_value) > 600 and first.detail == "read back 600"
     assert sim.plant.isolated("A05", "electrical") == (role >= Role.OPERATOR)
     await facility.alarms.close()
 

@@ -152,3 +152,12 @@ def test_a_step_between_tiers_is_the_mean_of_the_readings_in_it(data, tmp_path):
 
     expected = [np.mean([value(s, np.array(1)) for s in range(f, f + 5)]) for f in range(0, 30, 5)]
     assert [float(r[1]) for r in rows] == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_service_key_beginning_with_a_dash_is_read_as_the_keys_value() -> None:
+    """Z85 keys may begin with "-": argparse alone would take it for an option and refuse."""
+    from factoryfloor.app.export_cli import values_joined
+
+    key = "-" + "k" * 39
+    assert values_joined(["alarms", "--service-key", key, "--journal"], ("--service-key",)) == [
+        "alarms", f"--service-key={key}", "--journal"]  # fmt: skip

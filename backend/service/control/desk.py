@@ -27,6 +27,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from factoryfloor.backend.service.alarms.evaluator import ConditionChange
 from factoryfloor.backend.service.control.commands import (
@@ -63,8 +64,14 @@ UPDATE_INTERVAL_S = 0.2
 """Windows hear a running command's progress at most this often (and its end at once)."""
 UNCONFIRMED_RULE = "command-unconfirmed"
 
-Audit = Callable[[str, str, str, str, str], None]
-"""(actor, action, subject, outcome, detail): the service's audit log."""
+
+class Audit(Protocol):
+    """The service's audit log: who, what, on what, the outcome, why, and the values."""
+
+    def __call__(self, actor: str, action: str, subject: str, outcome: str, detail: str = "",
+                 *, old_value: str = "", new_value: str = "") -> object: ...  # fmt: skip
+
+
 Tell = Callable[[CommandProgress], Awaitable[None]]
 """Tell every window a command's progress."""
 RaiseAlarm = Callable[[ConditionChange], Awaitable[None]]
@@ -268,10 +275,10 @@ class ControlDesk:
 
     def _audit_results(self, user: str, action: str, results: Sequence[TargetResult]) -> None:
         for r in results:
-            detail = (f"old {_value(r.old_value)}, new {_value(r.new_value)}, read back "
-                      f"{_value(r.read_back)}")  # fmt: skip
-            self._audit(user, action, r.target, r.state, f"{detail}; {r.reason}" if r.reason
-                        else detail)  # fmt: skip
+            read_back = "" if r.read_back is None else f"read back {r.read_back:g}"
+            detail = "; ".join(part for part in (read_back, r.reason) if part)
+            self._audit(user, action, r.target, r.state, detail, old_value=_value(r.old_value),
+                        new_value=_value(r.new_value))  # fmt: skip
 
     async def drain(self) -> None:
         """Wait until every command under way has its last outcome."""
@@ -311,4 +318,4 @@ def _settled(sent: TargetResult, read_back: float, matches: bool, words: str) ->
 
 
 def _value(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
+    return "" if value is None else f"{value:g}"
