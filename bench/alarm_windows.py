@@ -303,6 +303,9 @@ def run(options: argparse.Namespace) -> None:
               f"{max(flooded):.0f} ms; quiet baseline {percentile(quiet, 0.99):.1f} ms "
               f"(target flood p99 < {STALL_TARGET_MS:.0f} ms)")  # fmt: skip
     print(f"journal: {len(raised)} of {len(flood)} flood alarms raised and kept")
+    missing = sorted(wanted - raised)
+    if missing:
+        print(f"not in the journal: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
 
 
 def main() -> None:

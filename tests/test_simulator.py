@@ -143,3 +143,20 @@ async def test_simulator_source_publishes_in_real_time(demo) -> None:
     task.cancel()
     assert len(sink.readings) >= 3 * keys
     assert sink.events[0].detail.startswith("running: 26 racks, 1312 GPUs")
+
+
+def test_beside_a_real_bms_the_simulator_never_writes_the_bms_points(demo) -> None:
+    """A rack's isolation state comes from the BMS alone when there is one: a simulated 0 four
+    times a second would hide the BMS's 1 (and its alarm)."""
+    from factoryfloor.backend.design.mqtt_settings import MqttConfig
+    from factoryfloor.backend.telemetry.sources.assemble import build_sources
+    from factoryfloor.backend.telemetry.sources.simulator import SimulatorSource
+    from factoryfloor.backend.telemetry.store import TelemetryStore
+
+    mqtt = MqttConfig.model_validate({"host": "127.0.0.1", "port": 1883})
+    beside_bms = demo.telemetry.model_copy(update={"mqtt": mqtt})
+    for settings, bms_points in ((demo.telemetry, True), (beside_bms, False)):
+        sources = build_sources(demo, settings, TelemetryStore())
+        sim = next(s for s in sources if isinstance(s, SimulatorSource)).simulator
+        assert ("rack/A01/liquid_isolated" in sim.keys) == bms_points
+        assert len(sim.step(1.0)) == len(sim.keys)

@@ -35,7 +35,8 @@ def build_sources(
     sources: list[Source] = []
     if settings.simulate:
         trace = bundled_trace() if settings.replay_trace else None
-        sources.append(SimulatorSource(FacilitySimulator(design, trace=trace), store, simulator_hz))
+        simulator = FacilitySimulator(design, trace=trace, bms_points=settings.mqtt is None)
+        sources.append(SimulatorSource(simulator, store, simulator_hz))
     if settings.nvml:
         sources.append(NvmlSource(store, node=socket.gethostname()))
     if settings.mqtt is not None:

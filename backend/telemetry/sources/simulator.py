@@ -113,9 +113,14 @@ def trace_profile(series: list[dict]) -> TraceProfile:
 
 
 class FacilitySimulator:
-    def __init__(self, design: Design, seed: int = 0, trace: TraceProfile | None = None):
+    def __init__(self, design: Design, seed: int = 0, trace: TraceProfile | None = None,
+                 bms_points: bool = True) -> None:  # fmt: skip
         self.design = design
         self.trace = trace
+        self.bms_points = bms_points
+        """Publish the plant's BMS points (isolation states, CDU setpoints): only where the
+        simulator is the BMS. Beside a real BMS its points are the BMS's alone, never
+        overwritten by a simulated value."""
         self.rng = np.random.default_rng(seed)
         figures = compute_figures(design)
         catalog = {m.id: m for m in design.gpu_models}
@@ -204,7 +209,7 @@ class FacilitySimulator:
         keys += [entity_key("cdu", c, q) for q in self.CDU_QUANTITIES for c in self.loop_cdu_ids]
         keys += [facility_key(q) for q in self.FACILITY_QUANTITIES]
         keys += [facility_model_key(w, "tokens_per_s") for w in self.workloads]
-        return keys + self.plant.keys
+        return keys + (self.plant.keys if self.bms_points else [])
 
     @property
     def keys(self) -> list[str]:
@@ -340,7 +345,7 @@ class FacilitySimulator:
             loop_heat_kw,
             loop_heat_kw, self.loop_supply_c, loop_return_c, self.loop_flow_lpm,
             facility, workload_tokens,
-            self.plant.values(),
+            self.plant.values() if self.bms_points else np.empty(0),
         ])  # fmt: skip
 
     def _follow_plant(self, dt_s: float) -> None:
