@@ -114,7 +114,13 @@ def window_main(args: argparse.Namespace) -> None:
     poll = QTimer()
     poll.timeout.connect(follow)
     poll.start(50)
-    app.exec()
+    profile_to = os.environ.get("ALARM_WINDOWS_PROFILE")  # a file: where the window's profile goes
+    if profile_to:
+        import cProfile
+
+        cProfile.runctx("app.exec()", globals(), {"app": app}, profile_to)
+    else:
+        app.exec()
     window.services.disconnect()
 
 
@@ -274,8 +280,11 @@ def run(options: argparse.Namespace) -> None:
             time.sleep(5.0)
             stalls = [w.stalls() for w in windows]
         finally:
-            for window in windows:
-                window.process.kill()
+            for window in windows:  # told "stalls", a window quits on its own
+                try:
+                    window.process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    window.process.kill()
             subscriber.close()
             publisher.close()
             service.stop()

@@ -133,3 +133,33 @@ def test_tokens_are_figured_per_model_with_tokens_per_joule_of_its_racks(frame) 
         per_j = live.facility[facility_model_key(workload, "tokens_per_j")]
         assert per_j == pytest.approx(tokens / (power_kw * 1000.0), rel=1e-5)
     assert len({f.workload for f in figures.racks.values()}) == 2  # the demo serves two
+
+
+def test_keys_joining_later_are_mapped_as_if_all_had_come_at_once() -> None:
+    """A frame's keys only grow: the live figures and the history map the new ones alone, and
+    end where a reader given every key at once ends."""
+    from factoryfloor.backend.telemetry.history import LiveHistory
+    from factoryfloor.backend.telemetry.live_figures import LiveAggregator
+
+    design = load_design(DEMO)
+    sim = FacilitySimulator(design)
+    keys, values = list(sim.keys), sim.step(1.0)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(keys))  # series join in any order, rack and GPU keys mixed
+    keys, values = [keys[i] for i in order], values[order]
+    grown, fresh = LiveAggregator(design), LiveAggregator(design)
+    grown_history, fresh_history = LiveHistory(design), LiveHistory(design)
+    for cut in (len(keys) // 3, 2 * len(keys) // 3):
+        grown.update(keys[:cut], values[:cut], "power_kw")
+        grown_history.add(keys[:cut], 1.0, values[:cut])
+    for quantity in ("power_kw", "util_pct", "tokens_per_j"):
+        mine, theirs = grown.update(keys, values, quantity), fresh.update(keys, values, quantity)
+        for name in ("rack_values", "facility", "loop_heat_kw", "feed_load_kw"):
+            assert getattr(mine, name) == getattr(theirs, name), name
+        np.testing.assert_array_equal(mine.rack_power.measured_kw, theirs.rack_power.measured_kw)
+    grown_history.add(list(keys), 2.0, values)
+    fresh_history.add(list(keys), 2.0, values)
+    assert grown_history.series_keys.keys() == fresh_history.series_keys.keys()  # any order
+    np.testing.assert_array_equal(grown_history.moment(2.0).values,
+                                  fresh_history.moment(2.0).values)  # fmt: skip
+    assert not np.isnan(fresh_history.moment(2.0).values).all()

@@ -147,6 +147,12 @@ class AlarmPanel(QWidget):
         chosen = self.chosen()
         self.rows = alarm_rows(self.alarms, self.flood, self.opened)
         table = self.table
+        header = table.horizontalHeader()
+        fitted = [c for c in range(len(COLUMNS)) if header.sectionResizeMode(c)
+                  == QHeaderView.ResizeMode.ResizeToContents]  # fmt: skip
+        for column in fitted:  # fitted to every row once, not again after every cell
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+        table.setUpdatesEnabled(False)
         table.setRowCount(len(self.rows))
         for row, shown in enumerate(self.rows):
             for column, text in enumerate(self._cells(shown)):
@@ -162,6 +168,9 @@ class AlarmPanel(QWidget):
             cell.setForeground(QBrush(QColor("black" if priority == "low" else "white")))
             if chosen is not None and _same_row(shown, chosen):
                 table.selectRow(row)
+        for column in fitted:
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        table.setUpdatesEnabled(True)
         self._enable()
 
     @staticmethod

@@ -30,7 +30,13 @@ import numpy as np
 
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.telemetry.placement import GpuPlacement, RackGpu
-from factoryfloor.backend.telemetry.series import GpuSeries, MeanScope, mean_key, parse
+from factoryfloor.backend.telemetry.series import (
+    GpuSeries,
+    MeanScope,
+    mean_key,
+    new_keys_start,
+    parse,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +288,8 @@ class LiveHistory:
         self._row_of = {RackGpu(rack, i): n for n, (rack, i) in enumerate(self.gpu_rows)}
         self._gpu: dict[str, SeriesHistory] = {}
         self._gpu_columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._gpu_found: dict[str, tuple[list[int], list[int]]] = {}
+        """``_gpu_columns`` as they grow, key by key."""
         """quantity -> (frame columns, GPU rows) of the readings that fill it."""
         self._gpu_buffer: dict[str, np.ndarray] = {}
         self.series = SeriesHistory(0, self.tiers)
@@ -311,9 +319,15 @@ class LiveHistory:
 
     # --- Feeding ---------------------------------------------------------------------------
 
-    def _map_keys(self, keys: list[str]) -> None:
-        found: dict[str, tuple[list[int], list[int]]] = {}
-        for column, key in enumerate(keys):
+    def _map_keys(self, keys: list[str], start: int | None = None) -> None:
+        """Where each recorded series is among a frame's ``keys``; only the keys new since the
+        last mapping are read (``new_keys_start``) unless ``start`` says from where."""
+        start = new_keys_start(self._keys, keys) if start is None else start
+        if start == 0:
+            self._gpu_found.clear()
+        found = self._gpu_found
+        touched: set[str] = set()
+        for column, key in enumerate(keys[start:], start):
             named = parse(key)
             if isinstance(named, GpuSeries):
                 spot = self.placement.place(named.node, named.index)
@@ -321,9 +335,11 @@ class LiveHistory:
                     cols, rows = found.setdefault(named.quantity, ([], []))
                     cols.append(column)
                     rows.append(self._row_of[spot])
+                    touched.add(named.quantity)
             else:
                 self.series_keys.setdefault(key, len(self.series_keys))
-        for quantity, (cols, rows) in found.items():
+        for quantity in touched:
+            cols, rows = found[quantity]
             self._gpu_columns[quantity] = (np.array(cols), np.array(rows))
             if quantity not in self._gpu_buffer:
                 self._keep_gpu(quantity)
@@ -332,11 +348,14 @@ class LiveHistory:
                         key = mean_key(by, name, quantity)
                         self.series_keys.setdefault(key, len(self.series_keys))
         self.series.grow(len(self.series_keys))
-        self._series_columns = np.full(len(self.series_keys), -1, np.int64)
-        for column, key in enumerate(keys):
+        columns = np.full(len(self.series_keys), -1, np.int64)
+        if start:
+            columns[: len(self._series_columns)] = self._series_columns
+        for column, key in enumerate(keys[start:], start):
             index = self.series_keys.get(key)
             if index is not None:
-                self._series_columns[index] = column
+                columns[index] = column
+        self._series_columns = columns
         self._keys = keys
 
     def add(self, keys: list[str], time_s: float, values: np.ndarray) -> None:
@@ -372,7 +391,7 @@ class LiveHistory:
             self.series_keys.setdefault(key, len(self.series_keys))
         self.series.grow(len(self.series_keys))
         if self._keys is not None:  # the frames' columns of the series just added
-            self._map_keys(self._keys)
+            self._map_keys(self._keys, start=0)
         theirs = {key: n for n, key in enumerate(recorded.series_keys)}
         columns = np.array([theirs.get(key, -1) for key in self.series_keys], np.int64)
         self.series.seed(recorded.series, columns)

@@ -27,6 +27,7 @@ from factoryfloor.backend.telemetry.series import (
     FacilitySeries,
     GpuSeries,
     facility_model_key,
+    new_keys_start,
     parse,
 )
 
@@ -84,6 +85,8 @@ class LiveAggregator:
         self._placement = GpuPlacement(design)
         self._keys: list[str] | None = None
         self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._column_lists: dict[str, tuple[list[int], list[int]]] = {}
+        """``_columns`` as they grow, key by key."""
         self._loop_columns: dict[str, int] = {}
         self._model_columns: dict[str, int] = {}
         self.feed_ids = [feed.id for feed in design.feeds]
@@ -99,10 +102,14 @@ class LiveAggregator:
         """Racks serving each workload, by the name a model's token series carries."""
 
     def _map_keys(self, keys: list[str]) -> None:
-        """Column and rack index of every series each quantity is computed from."""
-        columns: dict[str, tuple[list[int], list[int]]] = {}
-        self._loop_columns, self._model_columns = {}, {}
-        for column, key in enumerate(keys):
+        """Column and rack index of every series each quantity is computed from; only the keys
+        new since the last mapping are read (``new_keys_start``)."""
+        start = new_keys_start(self._keys, keys)
+        if start == 0:
+            self._column_lists.clear()
+            self._loop_columns, self._model_columns = {}, {}
+        columns = self._column_lists
+        for column, key in enumerate(keys[start:], start):
             match parse(key):
                 case GpuSeries(node, index, quantity):
                     spot = self._placement.place(node, index)

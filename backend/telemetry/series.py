@@ -165,3 +165,14 @@ def parse(key: str) -> Series | None:
     if kind == MEAN and count == 4 and parts[1] in _MEAN_SCOPES:
         return MeanSeries(parts[1], unquote(parts[2]), parts[3])  # type: ignore[arg-type]
     return None
+
+
+def new_keys_start(mapped: list[str] | None, keys: list[str]) -> int:
+    """Where ``keys`` begin to be new to a reader that mapped ``mapped``: its length when
+    ``keys`` extends it (a store's keys only ever grow, so a frame's new keys come at the end),
+    else 0 (map them all again). A series joining a hall of 150,000 then costs its own
+    mapping, not all of them again (about a second at 16,384 GPUs)."""
+    if mapped and len(keys) >= len(mapped) and keys[0] == mapped[0] \
+            and keys[len(mapped) - 1] == mapped[-1]:  # fmt: skip
+        return len(mapped)
+    return 0
