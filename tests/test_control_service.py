@@ -12,13 +12,14 @@ from service_process import ServiceProcess
 
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.service.audit import AuditLog
-from factoryfloor.backend.service.client import ServiceClient
+from factoryfloor.backend.service.client import CUT_SHORT_REASON, ServiceClient
 from factoryfloor.backend.service.control.commands import (
     NOT_KEPT_OVER_REBOOT,
     CommandProgress,
     IsolateRack,
     SetCduSupplyTemp,
     SetPowerLimit,
+    TargetResult,
 )
 from factoryfloor.backend.service.control.scope import entity_gpus
 from factoryfloor.backend.service.messages import (
@@ -161,3 +162,41 @@ def test_a_window_confirms_a_power_limit_from_the_plan_and_its_commands_dock_sho
     assert panel.targets.item(0, 3).text() == "800"
     if SCREENSHOTS:
         olga.grab().save(str(Path(SCREENSHOTS) / "control-commands.png"))
+
+
+def test_a_command_under_way_when_the_service_is_killed_ends_unconfirmed_in_the_window(
+    service, attach
+) -> None:
+    """The restarted service knows nothing of it: the window says its outcome is unknown rather
+    than showing it "sent" for ever. A command that had finished keeps its outcome."""
+    olga = attach("olga")
+    assert settle(lambda: olga.welcome is not None and olga.frame() is not None, olga)
+    sent = TargetResult("A01 GPU 0", "sent", 700.0, 600.0)
+    under_way = CommandProgress("c1", "olga", "power limit 600 W on A01 GPU 0", (sent,), 1.0)
+    finished = CommandProgress("c0", "olga", "power limit 650 W on A01 GPU 1",
+                               (TargetResult("A01 GPU 1", "confirmed", 700.0, 650.0, 650.0),),
+                               0.5, 0.6)  # fmt: skip
+    olga.commands = {
+        "c0": finished,
+        "c1": under_way,
+    }  # as the last notices before the kill left them
+    first_id = olga.welcome.service_id
+    service.kill()
+    service.start()
+    assert settle(lambda: olga.welcome.service_id != first_id, olga)
+    ended = olga.commands["c1"]
+    assert ended.state == "unconfirmed" and ended.finished_s is not None
+    assert ended.results[0].reason == CUT_SHORT_REASON
+    assert olga.commands["c0"] == finished
+
+
+def test_a_window_signed_in_before_its_first_frame_signs_in_again_to_a_restarted_service(
+    service, attach
+) -> None:
+    olga = attach("olga")
+    assert settle(lambda: olga.welcome is not None, olga)
+    first_id = olga.welcome.service_id
+    service.kill()
+    service.start()
+    assert settle(lambda: olga.welcome.service_id != first_id, olga)
+    assert olga.welcome.role == "operator"  # signed in again, not left a viewer

@@ -57,6 +57,11 @@ from factoryfloor.backend.telemetry.sink import SourceEvent
 
 SILENT_AFTER_S = 2.0
 """No frame for this long (20 frames missed) and the service reads as gone."""
+CUT_SHORT_REASON = (
+    "the service stopped before it read this back: whether it took is unknown; "
+    "check the value before sending it again"
+)
+"""Why a command under way when its service stopped ends unconfirmed in the window."""
 KEPT_COMMANDS = 50
 """Commands a window keeps the progress of (the service keeps fewer for windows attaching)."""
 HEARTBEAT_MS = 1000
@@ -175,6 +180,9 @@ class ServiceClient:
         assert isinstance(reply, Welcome)
         self.refused = ""
         first = self.welcome is None
+        if not first and self.welcome.service_id != reply.service_id:  # a restarted service
+            self.commands = {i: p if p.finished_s is not None else p.cut_short(
+                CUT_SHORT_REASON, time.time()) for i, p in self.commands.items()}  # fmt: skip
         self.welcome = reply
         self.send(GetAlarms(), lambda _reply, _parts: None)  # the list comes as a notice
         self.send(GetCommands(), lambda _reply, _parts: None)  # and so do the commands
@@ -277,7 +285,8 @@ class ServiceClient:
         except FrameError as error:
             self.frame_problem = str(error)
             return
-        if self._header is not None and header.service_id != self._header.service_id:
+        known = self._header or self.welcome  # before any frame, the service that welcomed us
+        if known is not None and header.service_id != known.service_id:
             self._restarted()
             header, frame = read_frame(parts, 0, self._frame_keys)
         if self._header is None or header.service_id != self._header.service_id:

@@ -12,7 +12,7 @@ every rack on its loop, an engineer's decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -158,6 +158,13 @@ class CommandProgress:
     """None while any target is still ``sent``."""
     notes: tuple[str, ...] = field(default=())
     """What the operator must know ("does not survive a reboot")."""
+
+    def cut_short(self, reason: str, time_s: float) -> CommandProgress:
+        """This command as it ends when its service stops before the last read-back: every
+        target still ``sent`` is ``unconfirmed`` (whether it took is unknown), with ``reason``."""
+        results = tuple(replace(r, state="unconfirmed", reason=reason) if r.state == "sent"
+                        else r for r in self.results)  # fmt: skip
+        return replace(self, results=results, finished_s=time_s)
 
     @property
     def state(self) -> TargetState:
