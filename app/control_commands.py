@@ -14,7 +14,6 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMenu, QWidget
 
-from factoryfloor.backend.design.catalog import load_catalog
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.control.commands import (
     Command,
@@ -91,7 +90,7 @@ class ControlCommands(QObject):
         scope = f"{entity_id}: {len(gpus):,} GPUs"
         model = next((r.gpu_model for r in design.racks if r.id == entity_id),
                      design.racks[0].gpu_model)  # fmt: skip
-        limit = ValueField("Power limit", "W", 50.0, 2_000.0, self._gpu_power_w(model))
+        limit = ValueField("Power limit", "W", 50.0, 2_000.0, _gpu_power_w(design, model))
         clock = ValueField("SM clock", "MHz", 100.0, 4_000.0, DEFAULT_CLOCK_MHZ)
         self._offer(menu, "Set GPU power limit…", lambda: self.open(
             "GPU power limit", scope, lambda v: SetPowerLimit(gpus=gpus, limit_w=v or 0.0),
@@ -115,10 +114,6 @@ class ControlCommands(QObject):
 
     def _offer(self, menu: QMenu, label: str, slot: Callable[[], None]) -> None:
         menu.addAction(label).triggered.connect(lambda _=False: slot())
-
-    def _gpu_power_w(self, model_id: str) -> float:
-        model = next((m for m in load_catalog() if m.id == model_id), None)
-        return 700.0 if model is None else float(model.gpu_power_w)
 
     # --- Confirming and sending ------------------------------------------------------------
 
@@ -159,3 +154,10 @@ class ControlCommands(QObject):
                 dialog.show_problem(reply.reason)
 
         self._ask(SendCommand(command), answered)
+
+
+def _gpu_power_w(design: Design, model_id: str) -> float:
+    """The first limit offered: the GPU model's rated power, from the design's own catalog
+    entries (no file read on a right-click)."""
+    model = next((m for m in design.gpu_models if m.id == model_id), None)
+    return 700.0 if model is None else float(model.gpu_power_w)

@@ -97,3 +97,12 @@ def attach(service: ServiceProcess) -> Iterator[Callable[[str], ServiceClient]]:
     yield attach
     for client in clients:
         client.close()
+
+
+def search_and_wait(qtbot, view) -> None:
+    """Press a record view's Search (journal, audit log) with its filters filled, and wait
+    for the service's answer: the rows go, then the count line says what came."""
+    view.table.setRowCount(0)
+    view.count.setText("")
+    view.search_button.click()
+    qtbot.waitUntil(lambda: view.count.text() != "", timeout=10_000)

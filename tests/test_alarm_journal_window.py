@@ -8,7 +8,7 @@ import csv
 import os
 from pathlib import Path
 
-from alarm_service import ALARM, alarm_window, alarming_hall
+from alarm_service import ALARM, alarm_window, alarming_hall, search_and_wait
 from PySide6.QtGui import QAction
 
 from factoryfloor.app.alarm_journal import NO_SERVICE, AlarmJournalDialog
@@ -49,10 +49,7 @@ def search(qtbot, dialog: AlarmJournalDialog, entity: str = "", priority: str = 
     view.entity_edit.setText(entity)
     view.priority_box.setCurrentText(priority)
     view.state_box.setCurrentText(state)
-    view.table.setRowCount(0)
-    view.count.setText("")
-    view.search_button.click()
-    qtbot.waitUntil(lambda: view.count.text() != "", timeout=10_000)
+    search_and_wait(qtbot, view)
     return rows(dialog)
 
 

@@ -9,7 +9,7 @@ import csv
 import os
 from pathlib import Path
 
-from alarm_service import ALARM, alarm_window, alarming_hall, ask, settle
+from alarm_service import ALARM, alarm_window, alarming_hall, ask, search_and_wait, settle
 from PySide6.QtGui import QAction
 
 from factoryfloor.app.audit_log import NO_SERVICE, AuditLogDialog
@@ -50,10 +50,7 @@ def search(qtbot, dialog: AuditLogDialog, user: str = "", action: str = "",
     view.user_edit.setText(user)
     view.action_edit.setText(action)
     view.result_box.setCurrentText(result)
-    view.table.setRowCount(0)
-    view.count.setText("")
-    view.search_button.click()
-    qtbot.waitUntil(lambda: view.count.text() != "", timeout=10_000)
+    search_and_wait(qtbot, view)
     return rows(dialog)
 
 
