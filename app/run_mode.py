@@ -50,6 +50,9 @@ from factoryfloor.backend.telemetry.protocol import Refused, Reply, Request
 from factoryfloor.backend.telemetry.sink import GOOD, SourceEvent
 
 FRAME_INTERVAL_MS = 250
+NOTICE_INTERVAL_MS = 100
+"""How often the service's notices (alarms, commands, source events) are taken in: an alarm is
+shown within this of reaching the window, not at the next frame tick."""
 HEARTBEAT_S = 1.0
 """Views are redrawn at least this often even when no reading is new, so time axes keep moving
 and a silent facility shows as gaps rather than as a frozen picture."""
@@ -142,6 +145,9 @@ class RunMode(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(FRAME_INTERVAL_MS)
         self._timer.timeout.connect(self.read_frame)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setInterval(NOTICE_INTERVAL_MS)
+        self._notice_timer.timeout.connect(self.read_notices)
         self._snapshot: Path | None = None
         """The private copy of unsaved edits the backend runs on (``leftovers``)."""
         self.recorded: LiveHistory | None = None
@@ -198,11 +204,13 @@ class RunMode(QObject):
         self.client = client
         self._seed_asked, self.moment_s = False, None
         self._timer.start()
+        self._notice_timer.start()
 
     def stop(self) -> BackendClient | None:
         """Stop reading; the caller stops the returned client (the window's own service) off
         the Qt thread. An attached service's link stays with its owner."""
         self._timer.stop()
+        self._notice_timer.stop()
         self._restart_timer.stop()
         self._config = None
         client, self.client = self.client, None
@@ -222,16 +230,9 @@ class RunMode(QObject):
         redraw when a reading arrived or went stale, or once a ``HEARTBEAT_S``: a 1 Hz
         facility would otherwise redraw the same picture three ticks in four, which at 16,384
         GPUs is most of the event loop's time."""
-        client = self.client
-        if isinstance(client, BackendClient):
-            for event in client.poll():
-                self.event.emit(event)
-            if client.lost is not None:
-                self._lose(client, client.lost)
+        self.read_notices()
         if not self.running or self._aggregator is None:
             return
-        self._follow_alarms()
-        self._follow_commands()
         if self.client is None:
             self._show_missing()
             return
@@ -263,6 +264,20 @@ class RunMode(QObject):
         self.live.emit(self._aggregator.update(frame.keys, frame.values, self.quantity))
         if self.recorded is not None:
             self.history.emit(self.recorded)
+
+    def read_notices(self) -> None:
+        """Take in what the service sent (the window's own service's link is polled here; an
+        attached one's by its connection) and show changed alarms and commands at once."""
+        client = self.client
+        if isinstance(client, BackendClient):
+            for event in client.poll():
+                self.event.emit(event)
+            if client.lost is not None:
+                self._lose(client, client.lost)
+        if not self.running or self._aggregator is None:
+            return
+        self._follow_alarms()
+        self._follow_commands()
 
     # --- Alarms ----------------------------------------------------------------------------
 
