@@ -56,6 +56,15 @@ class PowerCurve:
             self.tokens_per_s * tokens_factor,
         )
 
+    def matched(self, limit_w: float, power_w: float, tokens_per_s: float) -> PowerCurve:
+        """This shape through what the group measures now at its per-GPU limit ``limit_w``:
+        a model's curve (or one measured at another load) made to pass through the present
+        power and tokens/s, so that a plan starts from where the group really is."""
+        curve_power_w = float(np.interp(limit_w, self.limit_w, self.power_w))
+        curve_tokens = float(np.interp(limit_w, self.limit_w, self.tokens_per_s))
+        return self.scaled(power_w / curve_power_w if curve_power_w > 0 else 1.0,
+                           tokens_per_s / curve_tokens if curve_tokens > 0 else 1.0)  # fmt: skip
+
     def tokens_at_power(self, power_w: float) -> float:
         """Tokens/s when the group is held to ``power_w`` (interpolated; below the curve's
         lowest power, its lowest point's tokens)."""
