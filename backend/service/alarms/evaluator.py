@@ -127,7 +127,13 @@ class Evaluator:
         """Racks isolated on purpose at the last evaluation."""
 
     def _compile(self, snapshot: Snapshot) -> None:
-        self._index = index = SeriesIndex(self.design, snapshot.keys)
+        """The rules' checks on the snapshot's keys; keys that joined since the last compile
+        are indexed on their own (``SeriesIndex.extend``)."""
+        index = self._index
+        if index is not None and index.extends_to(snapshot.keys):
+            index.extend(snapshot.keys)
+        else:
+            self._index = index = SeriesIndex(self.design, snapshot.keys)
         plan_rules = [r for r in self.rules if isinstance(r, DesignLimitRule | PlausibilityRule)]
         plans = iter(plan_checks(plan_rules, self.design, index))
         kept = {c.rule.id: c for c in self._checks}
