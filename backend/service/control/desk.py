@@ -113,6 +113,8 @@ class ControlDesk:
         """The plan entity an alarm about a target is at (a GPU's rack)."""
         self.recent: deque[CommandProgress] = deque(maxlen=RECENT_COMMANDS)
         self._running: set[asyncio.Task] = set()
+        self._tasks: dict[str, asyncio.Task] = {}
+        """The task carrying out each command under way, by command id."""
 
     # --- Looking before sending --------------------------------------------------------------
 
@@ -191,7 +193,18 @@ class ControlDesk:
         task = asyncio.create_task(self._carry_out(command, progress, user, action))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        self._tasks[progress.command_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(progress.command_id, None))
         return progress
+
+    async def send_and_wait(self, command: Command, user: str, role: Role) -> CommandProgress:
+        """``send``, then wait for every target's last outcome: for the service's own
+        sequences (a grid target's caps) that must know how each rack ended before going on."""
+        progress = await self.send(command, user, role)
+        task = self._tasks.get(progress.command_id)
+        if task is not None:
+            await asyncio.shield(task)
+        return next((p for p in self.recent if p.command_id == progress.command_id), progress)
 
     async def _carry_out(self, command: Command, progress: CommandProgress, user: str,
                          action: str) -> None:  # fmt: skip
