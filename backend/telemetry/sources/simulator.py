@@ -342,8 +342,8 @@ class FacilitySimulator:
         rack_tokens = (self.rack_tokens_capacity * token_share * self.plant.powered
                        * rack_speed / self.rack_gpu_count)  # fmt: skip
         if self.rack_steady.any():  # phased halls keep their seeded sequence
-            rack_tokens *= np.where(self.rack_steady, 1.0 + TOKEN_NOISE_FRACTION
-                                    * self.rng.standard_normal(len(self.rack_ids)), 1.0)  # fmt: skip
+            noise = TOKEN_NOISE_FRACTION * self.rng.standard_normal(len(self.rack_ids))
+            rack_tokens *= np.where(self.rack_steady, 1.0 + noise, 1.0)
 
         plumbed = self.rack_loop >= 0
         loop_heat_kw = np.bincount(
