@@ -6,7 +6,10 @@ tokens per watt is lowest. On each curve's upper concave hull (in power, tokens/
 choice is the exact optimum of the continuous problem (a fractional knapsack whose items are
 the hull's segments, taken in order because their slopes fall). A curve that is not concave
 (measuring noise) is planned on its hull, and the tokens reported are the curve's own at the
-power chosen, never the hull's.
+power chosen, never the hull's. The greedy fills at most one hull segment partly, so only one
+group can sit off its curve's hull, and the plan is within that one gap of the optimum; where
+uniform capping happens to do better on such curves, its plan is returned, so the token-aware
+plan never loses more tokens than uniform.
 
 **Uniform proportional** capping, the comparison: every group held to the same share of its
 uncapped draw (never below its lowest limit's draw), as a site-wide cap of "x % less" does.
@@ -88,7 +91,11 @@ def token_aware_caps(curves: Sequence[PowerCurve], budget_w: float) -> CapPlan:
         before_w = np.cumsum(step_w[order]) - step_w[order]
         taken_w = np.clip(left_w - before_w, 0.0, step_w[order])
         power_w += np.bincount(group_of[order], taken_w, len(curves))
-    return _plan(curves, budget_w, power_w)
+    plan = _plan(curves, budget_w, power_w)
+    if all(len(p) == len(c.power_w) for (p, _), c in zip(hulls, curves, strict=True)):
+        return plan  # every point on its hull: the optimum
+    uniform = uniform_caps(curves, budget_w)
+    return plan if plan.tokens_per_s >= uniform.tokens_per_s else uniform
 
 
 def uniform_caps(curves: Sequence[PowerCurve], budget_w: float) -> CapPlan:
