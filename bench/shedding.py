@@ -27,16 +27,19 @@ DECODE = "Chat, long outputs (decode-heavy)"
 MIXED = (("H100-SXM", 8, None), ("H200-SXM", 8, None), ("B200-SXM", 8, None),
          ("H200-SXM", 8, DECODE), ("GB200-NVL72", 72, None))  # fmt: skip
 """(GPU model, GPUs per rack, workload override) the mixed hall's racks take in turn."""
+LLAMA2_ONLY = MIXED[:3]
+"""The mixed hall's Llama 2 70B servers only: tokens of one workload, comparable with each
+other (the mixed hall adds Llama 3.1 405B tokens, far costlier each, to Llama 2 70B ones)."""
 
 
-def mixed_hall(gpu_target: int) -> Design:
-    """A generated hall's racks re-equipped in turn from ``MIXED`` until ``gpu_target`` GPUs."""
+def mixed_hall(gpu_target: int, kinds: tuple[tuple[str, int, str | None], ...] = MIXED) -> Design:
+    """A generated hall's racks re-equipped in turn from ``kinds`` until ``gpu_target`` GPUs."""
     base = generate_hall(gpu_target // 8)
     racks, gpus = [], 0
     for i, rack in enumerate(base.racks):
         if gpus >= gpu_target:
             break
-        model, count, workload = MIXED[i % len(MIXED)]
+        model, count, workload = kinds[i % len(kinds)]
         count = min(count, gpu_target - gpus)
         racks.append(rack.model_copy(update={
             "gpu_model": model, "gpu_count": count, "workload": workload,
@@ -58,7 +61,7 @@ def losses(name: str, curves: list[PowerCurve]) -> None:
         budget_w = load_w * (1 - target)
         aware, uniform = token_aware_caps(curves, budget_w), uniform_caps(curves, budget_w)
         ratio = aware.tokens_lost_per_s / uniform.tokens_lost_per_s
-        print(f"{name:<22}{gpus:>7,}{target:>7.0%}{aware.tokens_lost_per_s:>14,.0f}"
+        print(f"{name:<24}{gpus:>7,}{target:>7.0%}{aware.tokens_lost_per_s:>14,.0f}"
               f"{uniform.tokens_lost_per_s:>14,.0f}{ratio:>8.2f}")  # fmt: skip
 
 
@@ -76,10 +79,11 @@ def timing(curves: list[PowerCurve], repeats: int = 5) -> tuple[float, float]:
 
 
 def main() -> None:
-    print(f"{'hall':<22}{'GPUs':>7}{'shed':>7}{'lost aware':>14}{'lost uniform':>14}{'ratio':>8}")
+    print(f"{'hall':<24}{'GPUs':>7}{'shed':>7}{'lost aware':>14}{'lost uniform':>14}{'ratio':>8}")
     print("(tokens/s lost; ratio: token-aware over uniform, below 1 is fewer lost)")
     losses("demo hall", rack_curves(demo_hall()))
     losses("mixed hall", rack_curves(mixed_hall(2048)))
+    losses("mixed, Llama 2 70B only", rack_curves(mixed_hall(2048, LLAMA2_ONLY)))
     big = mixed_hall(16_384)
     print(f"\n{'16,384 GPUs, groups':<26}{'groups':>8}{'aware ms':>10}{'uniform ms':>12}")
     for label, size in (("per rack", None), ("per 8-GPU node", 8)):

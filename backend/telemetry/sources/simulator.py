@@ -394,6 +394,8 @@ class SimulatorSource:
     async def run(self) -> None:
         sim, period_s = self.simulator, 1.0 / self.rate_hz
         mode = "replaying the recorded H100 trace" if sim.trace else "synthetic load phases"
+        if sim.rack_steady.any():
+            mode = f"{int(sim.rack_steady.sum())} serving steadily, the others {mode}"
         self.sink.event(SourceEvent("simulator", "status", sim.design.name,
                                     f"running: {len(sim.rack_ids)} racks, "
                                     f"{len(sim.gpu_rack)} GPUs, {mode}"))  # fmt: skip
