@@ -9,6 +9,7 @@ import pytest
 
 from factoryfloor.backend.design.design_file import load_design
 from factoryfloor.backend.service.power.model_curves import rack_curves
+from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo_hall.json"
 
@@ -55,3 +56,19 @@ def test_decode_heavy_chat_is_flat_above_its_draw_and_only_the_clock_lever_moves
 def test_unprofiled_racks_get_no_model_curve(curves) -> None:
     """The demo's GB200 racks run random phases: no load to model."""
     assert not any(group.startswith(("A", "B")) for group in curves["power_limit"])
+
+
+def test_the_simulator_measures_what_the_model_predicts(curves) -> None:
+    """A tuner sweeping a steady rack of the simulator finds the model's curve, within noise."""
+    demo = load_design(DEMO)
+    sim = FacilitySimulator(demo, seed=4)
+    server = curves["power_limit"]["C01"]
+    rack = np.nonzero(sim.gpu_rack == sim.rack_ids.index("C01"))[0]
+    for limit_w in (700.0, 500.0, 300.0):
+        sim.set_power_limit(rack, limit_w)
+        steps = [dict(zip(sim.keys, sim.step(1.0).tolist(), strict=True)) for _ in range(60)]
+        point = int(np.searchsorted(server.limit_w, limit_w))
+        tokens = np.mean([v["rack/C01/tokens_per_s"] for v in steps])
+        gpu_w = np.mean([v[f"gpu/C01/{i}/power_w"] for v in steps for i in range(16)])
+        assert tokens == pytest.approx(server.tokens_per_s[point], rel=0.01)
+        assert gpu_w * 16 == pytest.approx(server.power_w[point], rel=0.01)
