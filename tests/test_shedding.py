@@ -19,7 +19,9 @@ def curves(draw: st.DrawFn, concave: bool) -> PowerCurve:
     """A group's curve: power rising with the limit; tokens rising with power, concave (the
     model's shape) or not (measuring noise, a knee in the wrong place)."""
     n = draw(st.integers(2, 6))
-    steps_w = draw(st.lists(st.floats(5, 200), min_size=n - 1, max_size=n - 1))
+    # A step of 0 W: a limit above what the work draws (decode's flat top).
+    step = st.one_of(st.just(0.0), st.floats(5, 200))
+    steps_w = draw(st.lists(step, min_size=n - 1, max_size=n - 1))
     gains = draw(st.lists(st.floats(0, 10), min_size=n - 1, max_size=n - 1))
     if concave:  # slopes falling: tokens per watt of each step, in descending order
         gains = sorted(gains, reverse=True)
