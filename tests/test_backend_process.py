@@ -27,10 +27,10 @@ pytest_plugins = ["broker"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / "resources" / "demo_hall.json")
-DEMO_SERIES = 1312 * 9 + 52 + 4 + 16 + 3 + 2 + 52 + 4
+DEMO_SERIES = 1312 * 9 + 52 + 4 + 16 + 3 + 3 + 52 + 4
 """1,312 GPUs x 9 + 26 racks x 2 + 4 loops + 4 CDUs x 4 + 3 facility series + tokens/s of each
-of the 2 reference workloads, and the simulated plant's 26 racks x 2 isolation states + 4 CDU
-supply setpoints."""
+of the 3 workloads (2 reference ones, and two H100 racks' decode-heavy chat), and the simulated
+plant's 26 racks x 2 isolation states + 4 CDU supply setpoints."""
 
 
 def wait_for(predicate, timeout_s: float = 30.0, poll=None) -> bool:

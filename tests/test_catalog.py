@@ -126,3 +126,33 @@ def test_catalog_from_a_newer_version_asks_for_an_upgrade(tmp_path: Path) -> Non
         load_catalog(user_path=path)
     assert str(caught.value).startswith(f"{path}: not a valid GPU catalog")
     assert "Upgrade FactoryFloor" in caught.value.problems[0].reason
+
+
+def test_workload_profile_out_of_range_names_the_entry_and_field(tmp_path: Path) -> None:
+    profile = {"workload": "chat", "load": 1.4, "compute_bound": 0.3}
+    entry = {"id": "MI300X", "name": "x", "gpu_power_w": 750, "system_power_per_gpu_w": 1300,
+             "workload_profiles": [profile]}  # fmt: skip
+    user_file = write_catalog(tmp_path / "gpu_catalog.json", [entry])
+    with pytest.raises(DesignFileError) as caught:
+        load_catalog(user_path=user_file)
+    assert caught.value.source == str(user_file)
+    assert [problem.path for problem in caught.value.problems] == [
+        "gpu_models[0].workload_profiles[0].load"
+    ]
+
+
+def test_a_workload_profiled_twice_is_refused(tmp_path: Path) -> None:
+    profile = {"workload": "chat", "load": 0.3, "compute_bound": 0.3}
+    entry = {"id": "MI300X", "name": "x", "gpu_power_w": 750, "system_power_per_gpu_w": 1300,
+             "workload_profiles": [profile, profile]}  # fmt: skip
+    user_file = write_catalog(tmp_path / "gpu_catalog.json", [entry])
+    with pytest.raises(DesignFileError) as caught:
+        load_catalog(user_path=user_file)
+    assert "'chat' is profiled twice" in str(caught.value)
+
+
+def test_every_reference_workload_with_a_token_figure_is_profiled_with_sources() -> None:
+    for model in builtin_catalog():
+        if model.tokens_per_s_per_gpu is not None:
+            profile = model.profile(model.reference_workload)
+            assert profile is not None and profile.sources, model.id

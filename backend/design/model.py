@@ -40,6 +40,19 @@ NodeName = Annotated[
 """A GPU host as its telemetry names it: NVML's host name, a node agent's id."""
 
 
+class WorkloadProfile(StrictModel):
+    """How hard one workload loads a GPU model, so its tokens/s follow the power limit and the
+    locked clock with the published shape (``gpu_operating_point``): nearly flat from the
+    maximum down to a knee, then falling; flat above its draw for decode-heavy work."""
+
+    workload: str = Field(min_length=1, max_length=200)
+    load: float = Field(gt=0, le=1)
+    """Share of the TDP above idle the workload draws at the highest clock, unconstrained."""
+    compute_bound: float = Field(ge=0, le=1)
+    """Share of its time limited by the SMs rather than by memory (1: all compute)."""
+    sources: list[str] = Field(default_factory=list)
+
+
 class GpuModel(StrictModel):
     """One catalog entry: a GPU (or GPU system) with the figures the design needs.
 
@@ -66,6 +79,12 @@ class GpuModel(StrictModel):
     them (the simulator then takes the H100's 345-1,980 MHz)."""
     sources: list[str] = Field(default_factory=list)
     notes: str = Field(default="", max_length=2000)
+    workload_profiles: list[WorkloadProfile] = Field(default_factory=list)
+    """How each workload it serves loads it; a rack whose workload has one is simulated as a
+    steady inference server, the others through random idle/prefill/decode phases."""
+
+    def profile(self, workload: str) -> WorkloadProfile | None:
+        return next((p for p in self.workload_profiles if p.workload == workload), None)
 
     @model_validator(mode="after")
     def _ranges_in_order(self) -> Self:
@@ -74,6 +93,10 @@ class GpuModel(StrictModel):
             low_value, high_value = getattr(self, low), getattr(self, high)
             if low_value is not None and high_value is not None and low_value > high_value:
                 raise ValueError(f"{low} {low_value:g} is above {high} {high_value:g}")
+        names = [p.workload for p in self.workload_profiles]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                raise ValueError(f"workload_profiles[{i}]: workload {name!r} is profiled twice")
         return self
 
 

@@ -6,7 +6,10 @@ tokens per watt is lowest. On each curve's upper concave hull (in power, tokens/
 choice is the exact optimum of the continuous problem (a fractional knapsack whose items are
 the hull's segments, taken in order because their slopes fall). A curve that is not concave
 (measuring noise) is planned on its hull, and the tokens reported are the curve's own at the
-power chosen, never the hull's.
+power chosen, never the hull's. The greedy fills at most one hull segment partly, so only one
+group can sit off its curve's hull, and the plan is within that one gap of the optimum; where
+uniform capping happens to do better on such curves, its plan is returned, so the token-aware
+plan never loses more tokens than uniform.
 
 **Uniform proportional** capping, the comparison: every group held to the same share of its
 uncapped draw (never below its lowest limit's draw), as a site-wide cap of "x % less" does.
@@ -73,9 +76,25 @@ def upper_hull(power_w: np.ndarray, tokens_per_s: np.ndarray) -> tuple[np.ndarra
     return np.array(hull_p), np.array(hull_t)
 
 
+def _hulls(curves: Sequence[PowerCurve]) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """Each curve's upper hull, and whether any curve has a point below its hull. Groups of
+    one GPU model and workload share one model curve: each distinct curve is hulled once."""
+    seen: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    hulls, off_hull = [], False
+    for curve in curves:
+        key = curve.power_w.tobytes() + curve.tokens_per_s.tobytes()
+        if key not in seen:
+            hull_p, hull_t = upper_hull(curve.power_w, curve.tokens_per_s)
+            below = np.interp(curve.power_w, hull_p, hull_t) - curve.tokens_per_s
+            off_hull |= bool(np.any(below > 1e-9 * max(float(hull_t.max()), 1.0)))
+            seen[key] = hull_p, hull_t
+        hulls.append(seen[key])
+    return hulls, off_hull
+
+
 def token_aware_caps(curves: Sequence[PowerCurve], budget_w: float) -> CapPlan:
     """Caps that keep the groups' total draw within ``budget_w`` with the most tokens/s."""
-    hulls = [upper_hull(c.power_w, c.tokens_per_s) for c in curves]
+    hulls, off_hull = _hulls(curves)
     base_w = np.array([p[0] for p, _ in hulls])
     group_of = np.concatenate([np.full(len(p) - 1, i) for i, (p, _) in enumerate(hulls)]
                               or [np.empty(0, int)]).astype(int)  # fmt: skip
@@ -88,7 +107,11 @@ def token_aware_caps(curves: Sequence[PowerCurve], budget_w: float) -> CapPlan:
         before_w = np.cumsum(step_w[order]) - step_w[order]
         taken_w = np.clip(left_w - before_w, 0.0, step_w[order])
         power_w += np.bincount(group_of[order], taken_w, len(curves))
-    return _plan(curves, budget_w, power_w)
+    plan = _plan(curves, budget_w, power_w)
+    if not off_hull:
+        return plan  # every curve concave: the optimum
+    uniform = uniform_caps(curves, budget_w)
+    return plan if plan.tokens_per_s >= uniform.tokens_per_s else uniform
 
 
 def uniform_caps(curves: Sequence[PowerCurve], budget_w: float) -> CapPlan:

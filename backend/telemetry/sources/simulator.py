@@ -6,8 +6,11 @@ through the same ``TelemetrySink`` with the same series keys as NVML, MQTT and P
 everything downstream is identical.
 
 Physics, per step of ``dt_s``:
-- Each rack's load follows phases (idle, prefill, decode) held for random durations (seeded),
-  or, in replay mode, the recorded H100 trace's normalised power with a phase offset per rack.
+- A rack whose workload has a profile in its GPU model's catalog entry (``workload_profiles``)
+  serves it steadily, as an inference server under the MLPerf server scenario's steady
+  arrivals: the profile's load and compute-boundness, so a tuner can measure its curve. Other
+  racks' load follows phases (idle, prefill, decode) held for random durations (seeded), or,
+  in replay mode, the recorded H100 trace's normalised power with a phase offset per rack.
 - GPU power: ``idle + load x (TDP - idle)`` at the highest SM clock, with idle at 10.6 % of TDP
   (74 W of 700 W, as the recorded H100 idles) and small noise. Each GPU obeys its power limit
   and its locked SM clock (``set_power_limit``, ``lock_clocks``, ``reset_clocks``):
@@ -24,8 +27,9 @@ Physics, per step of ``dt_s``:
   drawn by GPUs), 60 % of which is drawn even at idle.
 - Loops: heat = sum of rack power x liquid fraction (the same split as the design figures); the
   CDU pumps the design flow; return = supply + heat x 60 / (rho x cp x flow).
-- Tokens: a rack's design token capacity times its decode share of load, times its GPUs' mean
-  speed (1 unless a limit or a lock slows them), published per reference workload
+- Tokens: a rack's design token capacity times its decode share of load (1 for a steady
+  rack), times its GPUs' mean speed (1 unless a limit or a lock slows them), with
+  ``TOKEN_NOISE_FRACTION`` of measuring noise on steady racks, published per reference workload
   (``facility/model/{workload}/tokens_per_s``) as well as summed.
 - The BMS's equipment (``sim_plant``): CDU supply setpoints and rack isolation, as the control
   desk sets them offline.
@@ -67,6 +71,9 @@ IDLE_RISE_K = 38.0 - AIR_INLET_C
 THERMAL_TAU_S = 20.0
 REST_OF_RACK_IDLE_FRACTION = 0.6
 POWER_NOISE_FRACTION = 0.01
+TOKEN_NOISE_FRACTION = 0.015
+"""Noise on a steady rack's tokens/s per step: what an inference server's counter read over a
+second shows (about 1-2 %), so a tuner's measuring window has something to average."""
 
 PHASES = ("idle", "prefill", "decode")
 PHASE_LOAD = np.array([0.0, 0.95, 0.7])
@@ -160,6 +167,11 @@ class FacilitySimulator:
         """The reference workloads the racks serve: token rates are also published per one."""
         self.rack_workload = np.array([workloads.index(figures.racks[r.id].workload)
                                        for r in racks], dtype=np.intp)  # fmt: skip
+        profiles = [catalog[r.gpu_model].profile(figures.racks[r.id].workload) for r in racks]
+        self.rack_steady = np.array([p is not None for p in profiles], dtype=bool)
+        """Racks serving a profiled workload: steady load instead of random phases."""
+        self.rack_steady_load = np.array([p.load if p else 0.0 for p in profiles])
+        self.rack_steady_bound = np.array([p.compute_bound if p else 0.0 for p in profiles])
         cdus = {c.id: c for c in design.cdus}
         loop_cdu = {lp.id: cdus[lp.cdu_id] for lp in design.loops}
         self.rack_inlet_c = np.array(
@@ -215,16 +227,22 @@ class FacilitySimulator:
     def keys(self) -> list[str]:
         return self._keys
 
-    def _rack_load(self, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """(GPU load, decode share) per rack after ``dt_s`` more seconds."""
+    def _rack_load(self, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(GPU load, compute-boundness, share of token capacity made) per rack after ``dt_s``
+        more seconds: steady racks at their profile, the others in their phase."""
         if self.trace is not None and self.trace_offset_s is not None:
-            return self.trace.at(self.trace_offset_s + self.elapsed_s)
-        self.phase_left_s -= dt_s
-        done = self.phase_left_s <= 0
-        if done.any():
-            self.phase[done] = self.rng.integers(0, len(PHASES), int(done.sum()))
-            self.phase_left_s[done] = self.rng.exponential(PHASE_MEAN_S[self.phase[done]])
-        return PHASE_LOAD[self.phase], PHASE_DECODE_SHARE[self.phase]
+            load, decode_share = self.trace.at(self.trace_offset_s + self.elapsed_s)
+        else:
+            self.phase_left_s -= dt_s
+            done = self.phase_left_s <= 0
+            if done.any():
+                self.phase[done] = self.rng.integers(0, len(PHASES), int(done.sum()))
+                self.phase_left_s[done] = self.rng.exponential(PHASE_MEAN_S[self.phase[done]])
+            load, decode_share = PHASE_LOAD[self.phase], PHASE_DECODE_SHARE[self.phase]
+        steady = self.rack_steady
+        return (np.where(steady, self.rack_steady_load, load),
+                np.where(steady, self.rack_steady_bound, compute_bound(decode_share)),
+                np.where(steady, 1.0, load * decode_share))  # fmt: skip
 
     # -- commands, checked as the GPUs' drivers check them -----------------------------------------
 
@@ -299,10 +317,10 @@ class FacilitySimulator:
         """Advance ``dt_s`` seconds; the values of every key, in ``keys`` order."""
         self.elapsed_s += dt_s
         self._follow_plant(dt_s)
-        rack_load, decode_share = self._rack_load(dt_s)
+        rack_load, rack_bound, token_share = self._rack_load(dt_s)
         rack_load = rack_load * self.plant.powered
         self.gpu_load = rack_load[self.gpu_rack]
-        self.gpu_bound = compute_bound(decode_share)[self.gpu_rack]
+        self.gpu_bound = rack_bound[self.gpu_rack]
         self._operate(slice(None))
         noise = 1.0 + POWER_NOISE_FRACTION * self.rng.standard_normal(len(self.gpu_load))
         gpu_power_w = np.minimum(self.gpu_power_w * noise, self.power_limit_w)
@@ -321,8 +339,11 @@ class FacilitySimulator:
         rest_kw *= self.plant.powered
         rack_power_kw = gpu_kw_per_rack + rest_kw
         rack_speed = np.bincount(self.gpu_rack, self.gpu_speed, len(self.rack_ids))
-        rack_tokens = (self.rack_tokens_capacity * rack_load * decode_share
+        rack_tokens = (self.rack_tokens_capacity * token_share * self.plant.powered
                        * rack_speed / self.rack_gpu_count)  # fmt: skip
+        if self.rack_steady.any():  # phased halls keep their seeded sequence
+            noise = TOKEN_NOISE_FRACTION * self.rng.standard_normal(len(self.rack_ids))
+            rack_tokens *= np.where(self.rack_steady, 1.0 + noise, 1.0)
 
         plumbed = self.rack_loop >= 0
         loop_heat_kw = np.bincount(
@@ -373,6 +394,8 @@ class SimulatorSource:
     async def run(self) -> None:
         sim, period_s = self.simulator, 1.0 / self.rate_hz
         mode = "replaying the recorded H100 trace" if sim.trace else "synthetic load phases"
+        if sim.rack_steady.any():
+            mode = f"{int(sim.rack_steady.sum())} serving steadily, the others {mode}"
         self.sink.event(SourceEvent("simulator", "status", sim.design.name,
                                     f"running: {len(sim.rack_ids)} racks, "
                                     f"{len(sim.gpu_rack)} GPUs, {mode}"))  # fmt: skip
