@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from factoryfloor.backend.service.control.commands import CommandProgress
+from factoryfloor.backend.service.flex.messages import GetGrid, GridChanged
 from factoryfloor.backend.service.frames import Frame, FrameError, FrameHeader, read_frame
 from factoryfloor.backend.service.keys import KeyPair
 from factoryfloor.backend.service.messages import (
@@ -138,6 +139,8 @@ class ServiceClient:
         self.commands: dict[str, CommandProgress] = {}
         """Recent commands by id, oldest first, as the service last told of each: asked on each
         sign-in, replaced (a new dict) by every notice."""
+        self.grid: GridChanged | None = None
+        """The feeds' grid load targets, as the service last told (asked on each sign-in)."""
         self.latency_s: list[float] = []
         """Service-to-window delay of each frame received, for the caller to sample."""
         self._awaiting: dict[str, Callable[[Reply, list[bytes]], None]] = {}
@@ -186,6 +189,7 @@ class ServiceClient:
         self.welcome = reply
         self.send(GetAlarms(), lambda _reply, _parts: None)  # the list comes as a notice
         self.send(GetCommands(), lambda _reply, _parts: None)  # and so do the commands
+        self.send(GetGrid(), lambda _reply, _parts: None)  # and the grid targets
         if first:
             self._sub = self._curve_socket(zmq.SUB)
             self._sub.setsockopt(zmq.RCVHWM, 2)
@@ -255,6 +259,8 @@ class ServiceClient:
                 self.design_applied.append(notice)
             case AlarmsChanged():
                 self.alarms = notice
+            case GridChanged():
+                self.grid = notice
             case CommandUpdated(progress=progress):  # a new dict: readers compare identity
                 kept = {**self.commands, progress.command_id: progress}
                 self.commands = dict(list(kept.items())[-KEPT_COMMANDS:])

@@ -46,8 +46,15 @@ from factoryfloor.backend.service.audit import AuditLog
 from factoryfloor.backend.service.audit_reply import audit_reply
 from factoryfloor.backend.service.control_link import ControlLink, control_executors
 from factoryfloor.backend.service.design_versions import DesignVersions, StaleDesign
+from factoryfloor.backend.service.flex.messages import (
+    ApplyGridProposal,
+    GetGrid,
+    RemoveGridCaps,
+    SetGridPolicy,
+)
 from factoryfloor.backend.service.frames import FrameHeader, frame_parts
 from factoryfloor.backend.service.gpu_rows_transfer import gpu_rows_reply
+from factoryfloor.backend.service.grid_link import GridLink
 from factoryfloor.backend.service.history_export import ExportError
 from factoryfloor.backend.service.history_export_reply import export_bytes
 from factoryfloor.backend.service.history_transfer import history_reply
@@ -206,6 +213,8 @@ class Service:
         self._alarm_step: asyncio.Task | None = None
         self.control = ControlLink(self._audit, self._notify, self._tell_one, self._condition)
         """Commands from windows to the running design's GPUs and BMS."""
+        self.grid = GridLink(folder, self._audit, self._notify, self._tell_one)
+        """DSX Flex load targets on the running design's feeds."""
 
     async def run(
         self, stopping: asyncio.Event, on_listening: Callable[[Listening], None] = lambda _: None
@@ -281,8 +290,10 @@ class Service:
         self._runner = asyncio.create_task(run_sources(sources, self.store))
         gpus, facility = control_executors(sources)
         await self.control.use(design, gpus, facility)
+        await self.grid.use(design, self.store, settings.mqtt)
 
     async def _stop_sources(self) -> None:
+        await self.grid.stop()
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -321,6 +332,7 @@ class Service:
                     keys = [str(k) for k in snap.keys]
                 self.recorder.record(now_s, keys, snap.values, snap.qualities, snap.stale,
                                      self.versions.version)  # fmt: skip
+            await self._step_grid(snap, now_s)
             events, events_seen = store.events_since(events_seen)
             if self.recorder is not None:
                 recorded, history_seen = self.recorder.events_since(history_seen)
@@ -338,6 +350,12 @@ class Service:
                 events, self._alarm_events = self._alarm_events, []
                 self._alarm_step = asyncio.create_task(self._step_alarms(snap, events, now_s))
             await asyncio.sleep(max(0.0, 1.0 / FRAME_HZ - (time.time() - now_s)))
+
+    async def _step_grid(self, snap: Snapshot, now_s: float) -> None:
+        try:
+            await self.grid.tick(snap, now_s, self.control.desk)
+        except Exception:  # a failing grid step must not stop the frames; the log says why
+            log.exception("grid step failed")
 
     # --- Alarms -----------------------------------------------------------------------------
 
@@ -462,6 +480,9 @@ class Service:
                 answer = await self._act_on_alarm(session, request)
             case PreviewCommand() | SendCommand() | GetCommands():
                 answer = await self.control.answer(identity, session.user, session.role, request)
+            case GetGrid() | ApplyGridProposal() | RemoveGridCaps() | SetGridPolicy():
+                answer = await self.grid.answer(identity, session.user or "viewer", session.role,
+                                                request, self.control.desk)  # fmt: skip
             case QueryJournal() | ExportJournal() | GetAlarmReport():
                 # Any window, a viewer's too (roles): off the loop, and off the alarm thread.
                 reply, parts = await asyncio.to_thread(journal_reply, self.alarms.journal_path,

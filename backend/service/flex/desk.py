@@ -181,6 +181,11 @@ class GridDesk:
                 if t.start_s <= now_s and (t.end_s is None or now_s < t.end_s)]  # fmt: skip
         return live[-1] if live else None
 
+    def live(self, now_s: float) -> bool:
+        """Whether any feed has an active target or caps: what windows watch move."""
+        return any(f.applied is not None or self.active_target(i, now_s) is not None
+                   for i, f in self.feeds.items())  # fmt: skip
+
     def feed_load_w(self, snapshot: Snapshot, feed_id: str) -> float | None:
         """The feed's load now: its racks' power summed; None if any rack has no reading."""
         total = 0.0
