@@ -162,8 +162,7 @@ def test_bad_settings_are_refused_by_name():
 
 def test_a_sweep_cut_short_is_found_on_disk_and_cleared_once_restored(tmp_path):
     record = SweepRecord("rack-1", "ana", "sm_clock", (HostGpu("n1", 0), HostGpu("n1", 1)),
-                         Previous({"n1 GPU 0": 700.0, "n1 GPU 1": 650.0},
-                                  {"n1 GPU 0": None, "n1 GPU 1": 1500.0}))  # fmt: skip
+                         Previous({"n1 GPU 0": 700.0, "n1 GPU 1": 650.0}))  # fmt: skip
     assert load_record(tmp_path) is None
     save_record(tmp_path, record)
     assert load_record(tmp_path) == record

@@ -36,7 +36,7 @@ def save_record(folder: Path, record: SweepRecord) -> None:
     text = json.dumps({
         "group": record.group, "user": record.user, "lever": record.lever,
         "gpus": [[g.node, g.index] for g in record.gpus],
-        "limits_w": record.previous.limits_w, "locked_mhz": record.previous.locked_mhz,
+        "limits_w": record.previous.limits_w,
     })  # fmt: skip
     temporary = path.with_suffix(".tmp")
     temporary.write_text(text, encoding="utf-8")
@@ -57,9 +57,7 @@ def load_record(folder: Path) -> SweepRecord | None:
         lever = data["lever"]
         if lever not in ("power_limit", "sm_clock"):
             raise ValueError(f"{path}: lever: {lever!r} is neither power_limit nor sm_clock")
-        previous = Previous({str(k): float(v) for k, v in data["limits_w"].items()},
-                            {str(k): None if v is None else float(v)
-                             for k, v in data["locked_mhz"].items()})  # fmt: skip
+        previous = Previous({str(k): float(v) for k, v in data["limits_w"].items()})
         gpus = tuple(HostGpu(str(node), int(index)) for node, index in data["gpus"])
         return SweepRecord(str(data["group"]), str(data["user"]), lever, gpus, previous)
     except KeyError as missing:

@@ -127,10 +127,11 @@ class Restore:
 @dataclass(frozen=True, slots=True)
 class Previous:
     """The group's settings before the sweep, what cancel and the end restore: each GPU's power
-    limit, and the upper clock of each GPU's lock (None: not locked), keyed by GPU name."""
+    limit, keyed by GPU name (``gpu_name``). A clock sweep ends with the clocks unlocked: a
+    GPU's lock cannot be read back (NVML reports the clock it runs at, not the lock), so a
+    group is swept by its clock only when none of it is locked."""
 
     limits_w: dict[str, float]
-    locked_mhz: dict[str, float | None] = field(default_factory=dict)
 
 
 Action = Apply | Restore
