@@ -91,11 +91,19 @@ def test_cancel_mid_sweep_puts_the_previous_limits_back(tuning_service, clients)
     olga = clients["olga"]
     start_sweep(olga, StartTuning(("A01",)))
     assert settle(lambda: olga.tuning is not None and olga.tuning.step >= 1, olga, timeout_s=60)
+    lever = olga.tuning.lever
     assert isinstance(ask(olga, CancelTuning()), Accepted)
     assert settle(lambda: olga.tuning.state == "cancelled", olga, timeout_s=30)
-    limits = [e for e in AuditLog(tuning_service.data / AUDIT_FILE).entries()
-              if e.action == "control.power_limit" and e.outcome == "confirmed"]  # fmt: skip
-    assert limits and limits[-1].new_value == limits[0].old_value  # back to what it was
+    entries = [e for e in AuditLog(tuning_service.data / AUDIT_FILE).entries()
+               if e.action.startswith("control.") and e.outcome == "confirmed"]  # fmt: skip
+    stepped = "control.power_limit" if lever == "power_limit" else "control.lock_clocks"
+    assert any(e.action == stepped for e in entries)  # a sweep step was set
+    limits = [e for e in entries if e.action == "control.power_limit"]
+    assert limits[-1].new_value == limits[0].old_value  # the limits are back to what they were
+    if lever == "sm_clock":  # and the clocks unlocked after the last locked step
+        actions = [e.action for e in entries]
+        last = {a: i for i, a in enumerate(actions)}
+        assert last["control.reset_clocks"] > last["control.lock_clocks"]
     assert not (tuning_service.data / RECORD_FILE).exists()
 
 

@@ -136,6 +136,8 @@ class Tuner:
         self._pending: list[str] = []
         """Commands under way (ids at the desk): the step, or the restore."""
         self._watch: _Watch | None = None
+        self._restore_after = False
+        """Cancelled while a step was being set: restore once it has landed."""
 
     @property
     def busy(self) -> bool:
@@ -263,7 +265,11 @@ class Tuner:
             raise TuningRefused("no sweep is under way")
         self._audit(user, "tuning.cancel", self.group.name, "ok", "previous settings restored")
         self.sweep.cancel()
-        await self._restore(desk)
+        if self._pending:  # a step still being set: restore once it has landed, or it would
+            self._restore_after, self.state = True, "restoring"  # land after the restore
+            await self._tell()
+        else:
+            await self._restore(desk)
 
     async def apply(self, desk: ControlDesk, user: str, role: Role, now_s: float) -> None:
         """Set the recommendation on the group: through the desk, audited there per GPU."""
@@ -326,6 +332,10 @@ class Tuner:
         self._pending = []
         bad = [p for p in under_way if p is None or p.state != "confirmed"]
         sweep = self.sweep
+        if self._restore_after:
+            self._restore_after = False
+            await self._restore(desk)
+            return False
         if self.state == "restoring":
             if bad:
                 self.state, self.reason = "failed", _why(bad, "the restore")
