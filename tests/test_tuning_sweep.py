@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from factoryfloor.backend.service.tuning.drift import DriftWatch
 from factoryfloor.backend.service.tuning.record import (
     RECORD_FILE,
     SweepRecord,
@@ -19,6 +20,7 @@ from factoryfloor.backend.service.tuning.sweep import (
     Apply,
     Previous,
     Restore,
+    StepResult,
     Sweep,
     SweepSettings,
     choose_lever,
@@ -177,3 +179,19 @@ def test_an_unreadable_record_names_the_file_and_field(tmp_path):
     (tmp_path / RECORD_FILE).write_text("{")
     with pytest.raises(ValueError, match="not JSON"):
         load_record(tmp_path)
+
+
+def test_drift_is_flagged_only_when_tokens_per_joule_leaves_its_band():
+    expected = StepResult(675.0, 98.0, 1.0, 5000.0, 10.0, 20)  # 0.0196 tokens/J, spread ~1 %
+    watch = DriftWatch(expected, since_s=10.0, window_s=20.0)
+    assert watch.band == pytest.approx(0.10)  # three spreads are less than 10 %
+    assert all(watch.observe(t, 120.0, 5000.0) is None for t in range(0, 10))  # warm-up
+    changes = [watch.observe(float(t), 92.0, 5000.0) for t in range(10, 31)]
+    assert changes == [None] * 21  # -6 %: inside the band
+    changes = [watch.observe(float(t), 80.0, 5000.0) for t in range(31, 51)]
+    assert changes[:-1] == [None] * 19 and changes[-1] == pytest.approx(80 / 98 - 1)
+
+
+def test_a_noisy_step_widens_the_drift_band():
+    noisy = StepResult(675.0, 98.0, 9.8, 5000.0, 0.0, 20)  # 10 % spread
+    assert DriftWatch(noisy, 0.0, 20.0).band == pytest.approx(0.30)

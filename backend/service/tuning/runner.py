@@ -7,19 +7,15 @@ starts again and restores them at once (``restore_cut_short``): a group is never
 sweep step. At the end of a sweep the previous settings are restored too; the recommendation
 is set only when an operator applies it.
 
-Drift: once a recommendation is applied, the group's tokens per joule is measured over each
-measuring window and compared with what the sweep measured at that setting. The band is 10 %
-or three of that step's spreads, whichever is wider: the spread alone would flag ordinary
-batch-mix noise, while a 10 % change is as large as the gain a sweep usually finds (a setting
-chosen for another workload may now be far from the best). Outside the band the sweep is
-flagged, and swept again if the operator chose so.
+Drift: once a recommendation is applied, the group's tokens per joule is watched (``drift``);
+outside its band the sweep is flagged, and swept again if the operator chose so.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +31,7 @@ from factoryfloor.backend.service.control.commands import (
 from factoryfloor.backend.service.control.desk import Audit, CommandRefused, ControlDesk
 from factoryfloor.backend.service.control.scope import rack_gpus
 from factoryfloor.backend.service.roles import Role, permits
+from factoryfloor.backend.service.tuning.drift import DriftWatch
 from factoryfloor.backend.service.tuning.messages import (
     StartTuning,
     TuningProgress,
@@ -51,7 +48,6 @@ from factoryfloor.backend.service.tuning.sweep import (
     Apply,
     Previous,
     Restore,
-    StepResult,
     Sweep,
     SweepSettings,
     choose_lever,
@@ -62,10 +58,6 @@ from factoryfloor.backend.telemetry.series import entity_key, gpu_key
 from factoryfloor.backend.telemetry.store import TelemetryStore
 
 log = logging.getLogger("factoryfloor.service.tuning")
-
-DRIFT_BAND = 0.10
-"""The least relative change of tokens per joule that counts as drift (see the module)."""
-DRIFT_SPREADS = 3.0
 
 
 def settings_from_environment(environment: Mapping[str, str]) -> SweepSettings:
@@ -106,21 +98,6 @@ class _Group:
         return ", ".join(self.racks)
 
 
-@dataclass(slots=True)
-class _Watch:
-    """The applied setting's tokens per joule, measured window by window."""
-
-    expected: StepResult
-    since_s: float
-    tokens: list[float] = field(default_factory=list)
-    power: list[float] = field(default_factory=list)
-
-    @property
-    def band(self) -> float:
-        relative_sd = self.expected.tokens_per_j_sd / max(self.expected.tokens_per_j, 1e-12)
-        return max(DRIFT_BAND, DRIFT_SPREADS * relative_sd)
-
-
 class Tuner:
     def __init__(self, folder: Path | None, audit: Audit,
                  notify: Callable[[TuningUpdated], Awaitable[None]],
@@ -135,7 +112,7 @@ class Tuner:
         self.drifted = False
         self._pending: list[str] = []
         """Commands under way (ids at the desk): the step, or the restore."""
-        self._watch: _Watch | None = None
+        self._watch: DriftWatch | None = None
         self._restore_after = False
         """Cancelled while a step was being set: restore once it has landed."""
 
@@ -288,7 +265,7 @@ class Tuner:
         except CommandRefused as refused:
             raise TuningRefused(str(refused)) from refused
         self.state = "applied"
-        self._watch = _Watch(best, now_s + self.settings.warmup_s)
+        self._watch = DriftWatch(best, now_s + self.settings.warmup_s, self.settings.measure_s)
         await self._tell()
 
     def _refused(self, user: str, action: str, subject: str, reason: str) -> TuningRefused:
@@ -357,17 +334,8 @@ class Tuner:
     async def _watch_drift(self, desk: ControlDesk, tokens: float, power: float,
                            now_s: float) -> None:  # fmt: skip
         watch = self._watch
-        if now_s < watch.since_s:
-            return
-        if np.isfinite(tokens) and np.isfinite(power) and power > 0:
-            watch.tokens.append(tokens)
-            watch.power.append(power)
-        if now_s - watch.since_s < self.settings.measure_s or not watch.tokens:
-            return
-        measured = float(np.mean(watch.tokens) / np.mean(watch.power))
-        watch.since_s, watch.tokens, watch.power = now_s, [], []
-        change = measured / watch.expected.tokens_per_j - 1.0
-        if abs(change) <= watch.band or self.drifted:
+        change = watch.observe(now_s, tokens, power)
+        if change is None or self.drifted:
             return
         self.drifted = True
         self.reason = (f"tokens per joule {change:+.0%} from the sweep's "
