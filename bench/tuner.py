@@ -122,8 +122,8 @@ def main() -> None:
         unit = "W" if sweep.lever == "power_limit" else "MHz"
         assert best is not None
         print(f"{phase}: lever {sweep.lever}, {len(sweep.results)} steps, "
-              f"recommended {best.setting:g} {unit} ({best.tokens_per_j:.3f} tok/J "
-              f"± {best.tokens_per_j_sd:.3f}), true optimum {truth:g} {unit}: "
+              f"recommended {best.setting:g} {unit} ({best.tokens_per_j:.4f} tok/J "
+              f"± {best.tokens_per_j_sd:.4f}), true optimum {truth:g} {unit}: "
               f"{abs(best.setting - truth) / step:.1f} steps apart")  # fmt: skip
         print(f"  sweep: {facility_s / 60:.1f} min facility time, {compute_s * 1000:.0f} ms "
               f"compute ({facility_s / compute_s:,.0f}x faster than real time)")  # fmt: skip
