@@ -132,6 +132,8 @@ class RunMode(QObject):
     no backend runs (not known, rather than none)."""
     commands = Signal(object)
     """The service's recent commands (CommandProgress, by id), each time one changes."""
+    tuning = Signal(object)
+    """The service's tokens-per-joule sweep (TuningProgress), each time it changes."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -168,6 +170,7 @@ class RunMode(QObject):
         """The keys of the last frame: what reads as missing while no backend runs."""
         self._alarms_shown: AlarmsChanged | None = None
         self._commands_shown: dict | None = None
+        self._tuning_shown: object = None
         self._restart_timer = QTimer(self)
         self._restart_timer.setSingleShot(True)
         self._restart_timer.timeout.connect(self.restart_now)
@@ -278,6 +281,7 @@ class RunMode(QObject):
             return
         self._follow_alarms()
         self._follow_commands()
+        self._follow_tuning()
 
     # --- Alarms ----------------------------------------------------------------------------
 
@@ -299,6 +303,12 @@ class RunMode(QObject):
         if link is not None and link.commands is not self._commands_shown:
             self._commands_shown = link.commands
             self.commands.emit(link.commands)
+
+    def _follow_tuning(self) -> None:
+        link = self.link
+        if link is not None and link.tuning is not self._tuning_shown:
+            self._tuning_shown = link.tuning
+            self.tuning.emit(link.tuning)
 
     def ask(self, request: Request, answered: Callable[[Reply], None]) -> None:
         """Send ``request`` to the service; ``answered`` gets its reply on the GUI thread, or a

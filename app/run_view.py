@@ -24,6 +24,7 @@ from factoryfloor.app.alarm_sound import AlarmSound
 from factoryfloor.app.control_commands import ControlCommands
 from factoryfloor.app.live_plan import LivePlan, LoopCapacity
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
+from factoryfloor.app.tuning_commands import TuningCommands
 from factoryfloor.backend.design.figures import DesignFigures, estimated_pue
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.alarms.evaluator import subject_of
@@ -149,6 +150,8 @@ class RunView(QObject):
         self.command_dock.hide()
         self.control.sent = lambda: (self.command_dock.show(), self.command_dock.raise_())
         self.run_mode.commands.connect(self.control.show_commands)
+        self.tuning = TuningCommands(self.run_mode.ask, window)
+        self.run_mode.tuning.connect(self.tuning.show_tuning)
         self.alarm_panel.isolate_asked.connect(self.control.isolate)
         self.alarm_sound = AlarmSound(self)
         self.run_mode.alarms.connect(self._show_alarms)
@@ -218,6 +221,7 @@ class RunView(QObject):
         self._build_docks()
         self.design = design
         self.control.design = design
+        self.tuning.design = design
         self.live_plan = LivePlan(design, figures)
         self.loop_capacity = self.live_plan.loop_capacity
         self._figures = figures
@@ -364,6 +368,7 @@ class RunView(QObject):
             add_alarm_actions(menu, entity_id, self.alarms_shown.alarms, self._ask_from_plan,
                               self._show_in_table)  # fmt: skip
         self.control.add_actions(menu, entity_id)
+        self.tuning.add_action(menu, entity_id)
         if menu.actions():
             self.plan_menu = menu
             menu.popup(self.plan_view.viewport().mapToGlobal(pos))

@@ -42,6 +42,7 @@ from factoryfloor.backend.service.messages import (
     StatusesSent,
     Welcome,
 )
+from factoryfloor.backend.service.tuning.messages import TuningProgress, TuningUpdated
 from factoryfloor.backend.telemetry.protocol import (
     PROTOCOL_VERSION,
     EventsRaised,
@@ -137,6 +138,8 @@ class ServiceClient:
         replaced by every notice of a change."""
         """Design versions applied since the caller last emptied the list."""
         self.commands: dict[str, CommandProgress] = {}
+        self.tuning: TuningProgress | None = None
+        """The tokens-per-joule sweep, as the service last told it."""
         """Recent commands by id, oldest first, as the service last told of each: asked on each
         sign-in, replaced (a new dict) by every notice."""
         self.grid: GridChanged | None = None
@@ -261,6 +264,8 @@ class ServiceClient:
                 self.alarms = notice
             case GridChanged():
                 self.grid = notice
+            case TuningUpdated(progress=progress):
+                self.tuning = progress
             case CommandUpdated(progress=progress):  # a new dict: readers compare identity
                 kept = {**self.commands, progress.command_id: progress}
                 self.commands = dict(list(kept.items())[-KEPT_COMMANDS:])

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import secrets
 import time
 import uuid
@@ -91,6 +92,19 @@ from factoryfloor.backend.service.messages import (
 )
 from factoryfloor.backend.service.recorder import HistoryRecorder, history_folder
 from factoryfloor.backend.service.roles import Role, permits
+from factoryfloor.backend.service.tuning.messages import (
+    ApplyTuning,
+    CancelTuning,
+    GetTuning,
+    StartTuning,
+    TuningRequest,
+    TuningUpdated,
+)
+from factoryfloor.backend.service.tuning.runner import (
+    Tuner,
+    TuningRefused,
+    settings_from_environment,
+)
 from factoryfloor.backend.service.users import AUDIT_FILE, SignInRefused, UserStore
 from factoryfloor.backend.telemetry.history import LiveHistory
 from factoryfloor.backend.telemetry.protocol import (
@@ -215,6 +229,9 @@ class Service:
         """Commands from windows to the running design's GPUs and BMS."""
         self.grid = GridLink(folder, self._audit, self._notify, self._tell_one)
         """DSX Flex load targets on the running design's feeds."""
+        self.tuning = Tuner(folder, self._audit, self._notify,
+                            settings_from_environment(os.environ))  # fmt: skip
+        """The tokens-per-joule tuner: one sweep at a time, through the control desk."""
 
     async def run(
         self, stopping: asyncio.Event, on_listening: Callable[[Listening], None] = lambda _: None
@@ -238,6 +255,7 @@ class Service:
             listening = self._listening = self._bind(router, pub)
             await self.alarms.open(design)
             await self._start_sources(design)
+            await self.tuning.restore_cut_short(self.control.desk)
             log.info("serving design version %d of %s on %s:%d (frames on port %d)",
                      self.versions.version, self.config.design_path, listening.host,
                      listening.port, listening.frames_port)  # fmt: skip
@@ -333,6 +351,7 @@ class Service:
                 self.recorder.record(now_s, keys, snap.values, snap.qualities, snap.stale,
                                      self.versions.version)  # fmt: skip
             await self._step_grid(snap, now_s)
+            await self._step_tuning(store, now_s)
             events, events_seen = store.events_since(events_seen)
             if self.recorder is not None:
                 recorded, history_seen = self.recorder.events_since(history_seen)
@@ -356,6 +375,32 @@ class Service:
             await self.grid.tick(snap, now_s, self.control.desk)
         except Exception:  # a failing grid step must not stop the frames; the log says why
             log.exception("grid step failed")
+
+    async def _step_tuning(self, store: TelemetryStore, now_s: float) -> None:
+        try:
+            await self.tuning.on_frame(self.control.desk, store, now_s)
+        except Exception:  # a failing sweep must not stop the frames; the log says what failed
+            log.exception("tuning step failed")
+
+    async def _tune(self, identity: bytes, session: Session, request: TuningRequest) -> Reply:
+        desk, tuner, user = self.control.desk, self.tuning, session.user or "viewer"
+        if desk is None:
+            return Refused(request.msg_id, "the service is starting: no control yet")
+        try:
+            match request:
+                case StartTuning():
+                    await tuner.start(desk, self.versions.design, self.store, request, user,
+                                      session.role, time.time())  # fmt: skip
+                case CancelTuning():
+                    await tuner.cancel(desk, user, session.role)
+                case ApplyTuning():
+                    await tuner.apply(desk, user, session.role, time.time())
+                case GetTuning():
+                    if (progress := tuner.progress()) is not None:
+                        await self._tell_one(identity, TuningUpdated(progress))
+        except TuningRefused as refused:
+            return Refused(request.msg_id, str(refused))
+        return Accepted(request.msg_id)
 
     # --- Alarms -----------------------------------------------------------------------------
 
@@ -478,6 +523,8 @@ class Service:
                 answer = await self._send_alarms(identity, request)
             case ActOnAlarm():
                 answer = await self._act_on_alarm(session, request)
+            case StartTuning() | CancelTuning() | ApplyTuning() | GetTuning():
+                answer = await self._tune(identity, session, request)
             case PreviewCommand() | SendCommand() | GetCommands():
                 answer = await self.control.answer(identity, session.user, session.role, request)
             case GetGrid() | ApplyGridProposal() | RemoveGridCaps() | SetGridPolicy():

@@ -136,7 +136,7 @@ class ControlDesk:
 
     async def _look_at_gpu(self, command: Command, gpu: HostGpu) -> TargetResult:
         name = gpu_name(gpu)
-        executor = self._executor(gpu)
+        executor = self.executor(gpu)
         if executor is None:
             reason = (f"no control path to {gpu.node}: only this service's own GPUs and the "
                       "simulator's are reached")  # fmt: skip
@@ -160,7 +160,8 @@ class ControlDesk:
         except ControlFailure as failure:
             return TargetResult(name, "refused", reason=failure.reason)
 
-    def _executor(self, gpu: HostGpu) -> GpuControl | None:
+    def executor(self, gpu: HostGpu) -> GpuControl | None:
+        """What reaches ``gpu``; None when nothing does."""
         return next((e for e in self.gpus if e.reaches(gpu)), None)
 
     # --- Sending -------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ class ControlDesk:
 
     async def _gpu_outcome(self, command: Command, gpu: HostGpu, sent: TargetResult
                            ) -> TargetResult:  # fmt: skip
-        executor = self._executor(gpu)
+        executor = self.executor(gpu)
         assert executor is not None  # looked at before sending
         try:
             match command:
