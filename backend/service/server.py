@@ -379,6 +379,9 @@ class Service:
     async def _step_tuning(self, store: TelemetryStore, now_s: float) -> None:
         try:
             await self.tuning.on_frame(self.control.desk, store, now_s)
+            measured = self.tuning.measured_curve()
+            if measured is not None and self.grid.desk is not None:
+                self.grid.desk.curves.measured[measured[0]] = measured[1]
         except Exception:  # a failing sweep must not stop the frames; the log says what failed
             log.exception("tuning step failed")
 

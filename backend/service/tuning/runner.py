@@ -30,6 +30,7 @@ from factoryfloor.backend.service.control.commands import (
 )
 from factoryfloor.backend.service.control.desk import Audit, CommandRefused, ControlDesk
 from factoryfloor.backend.service.control.scope import rack_gpus
+from factoryfloor.backend.service.power.curves import PowerCurve
 from factoryfloor.backend.service.roles import Role, permits
 from factoryfloor.backend.service.tuning.drift import DriftWatch
 from factoryfloor.backend.service.tuning.messages import (
@@ -131,6 +132,16 @@ class Tuner:
                               None if np.isnan(floor) else floor,
                               None if best is None else best.setting, self.drifted,
                               self.reason)  # fmt: skip
+
+    def measured_curve(self) -> tuple[str, PowerCurve] | None:
+        """The rack and its measured power-limit curve, once a one-rack sweep is measured: what
+        the grid planner uses for that rack instead of the model's."""
+        sweep, group = self.sweep, self.group
+        if (sweep is None or group is None or len(group.racks) != 1
+                or sweep.lever != "power_limit" or self.state not in ("measured", "applied")
+                or not sweep.results):  # fmt: skip
+            return None
+        return group.racks[0], sweep.curve()
 
     async def _tell(self) -> None:
         progress = self.progress()
