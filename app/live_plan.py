@@ -9,6 +9,7 @@ there, on hover ("design: ...") and as the yardstick each loop and feed is measu
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
@@ -16,6 +17,7 @@ from PySide6.QtGui import QColor
 
 from factoryfloor.backend.design.figures import DesignFigures
 from factoryfloor.backend.design.model import Design
+from factoryfloor.backend.service.flex.messages import FeedGridView
 from factoryfloor.backend.telemetry.against_design import AgainstDesign, against_design
 from factoryfloor.backend.telemetry.live_figures import LiveFigures
 from factoryfloor.widgets.floor_plan import FloorPlanScene
@@ -84,6 +86,8 @@ class LivePlan:
         self.designed_loop_kw = {loop_id: lf.heat_kw for loop_id, lf in figures.loops.items()}
         self.designed_feed_kw = {feed_id: ff.load_kw for feed_id, ff in figures.feeds.items()}
         self.rack_index = {rack.id: i for i, rack in enumerate(design.racks)}
+        self.grid_feeds: dict[str, FeedGridView] = {}
+        """Each feed's grid load target as the service last told (DSX Flex)."""
 
     def comparisons(self, live: LiveFigures) -> dict[str, AgainstDesign]:
         """Each loop's heat and each feed's load with a reading, against the design's."""
@@ -120,10 +124,32 @@ class LivePlan:
             else:
                 others[feed_id] = [f"live load {load_kw:,.1f} kW of {capacity_kw:,.0f} kW"]
                 others[feed_id] += _sentence(comparisons, feed_id)
+            grid = self.grid_feeds.get(feed_id)
+            if grid is not None and grid.target_w is not None:
+                labels[feed_id].append(grid_label(grid))
+                others[feed_id].append(grid_sentence(grid))
         scene.show_live(rack_colours, loop_colours,
                         LiveLines(live, self.rack_index, label, unit, others))  # fmt: skip
         scene.show_live_lines(labels)
         scene.show_against_design(comparisons)
+
+
+def grid_label(feed: FeedGridView) -> str:
+    """A feed's grid target on the plan: "grid ≤ 1,200 kW ✓" within it, "✗" over it."""
+    mark = "" if feed.compliant is None else (" ✓" if feed.compliant else " ✗ over")
+    return f"grid ≤ {feed.target_w / 1000:,.0f} kW{mark}"
+
+
+def grid_sentence(feed: FeedGridView) -> str:
+    until = ("until replaced" if feed.end_s is None
+             else time.strftime("until %H:%M", time.localtime(feed.end_s)))  # fmt: skip
+    text = f"grid load target {feed.target_w / 1000:,.0f} kW {until}"
+    if feed.applied:
+        return text + f"; capped by {feed.applied_by}"
+    if feed.tokens_lost_per_s is not None:
+        text += (f"; meeting it costs {feed.tokens_lost_per_s:,.0f} tok/s "
+                 f"(uniform caps: {feed.uniform_tokens_lost_per_s or 0:,.0f})")  # fmt: skip
+    return text
 
 
 def share(value: float | None, capacity: float) -> str:

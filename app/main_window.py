@@ -71,6 +71,7 @@ class MainWindow(DocumentWindow):
                                         Qt.DockWidgetArea.BottomDockWidgetArea)  # fmt: skip
         self.tabifyDockWidget(self.figures_dock, self.run_view.live_dock)
         self.tabifyDockWidget(self.run_view.alarm_dock, self.run_view.command_dock)
+        self.tabifyDockWidget(self.run_view.command_dock, self.run_view.grid_dock)
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
 

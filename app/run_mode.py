@@ -133,6 +133,8 @@ class RunMode(QObject):
     commands = Signal(object)
     """The service's recent commands (CommandProgress, by id), each time one changes."""
     tuning = Signal(object)
+    grid = Signal(object)
+    """The service's GridChanged: each feed's grid load target and what meeting it costs."""
     """The service's tokens-per-joule sweep (TuningProgress), each time it changes."""
 
     def __init__(self, parent: QObject | None = None):
@@ -171,6 +173,7 @@ class RunMode(QObject):
         self._alarms_shown: AlarmsChanged | None = None
         self._commands_shown: dict | None = None
         self._tuning_shown: object = None
+        self._grid_shown: object = None
         self._restart_timer = QTimer(self)
         self._restart_timer.setSingleShot(True)
         self._restart_timer.timeout.connect(self.restart_now)
@@ -282,6 +285,7 @@ class RunMode(QObject):
         self._follow_alarms()
         self._follow_commands()
         self._follow_tuning()
+        self._follow_grid()
 
     # --- Alarms ----------------------------------------------------------------------------
 
@@ -303,6 +307,12 @@ class RunMode(QObject):
         if link is not None and link.commands is not self._commands_shown:
             self._commands_shown = link.commands
             self.commands.emit(link.commands)
+
+    def _follow_grid(self) -> None:
+        link = self.link
+        if link is not None and link.grid is not self._grid_shown:
+            self._grid_shown = link.grid
+            self.grid.emit(link.grid)
 
     def _follow_tuning(self) -> None:
         link = self.link

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QComboBox, QDockWidget, QMainWindow, QMenu, QToolB
 
 from factoryfloor.app.alarm_sound import AlarmSound
 from factoryfloor.app.control_commands import ControlCommands
+from factoryfloor.app.grid_commands import GridCommands
 from factoryfloor.app.live_plan import LivePlan, LoopCapacity
 from factoryfloor.app.run_mode import RunMode, gpu_scale_range, scale_range
 from factoryfloor.app.tuning_commands import TuningCommands
@@ -31,6 +32,7 @@ from factoryfloor.backend.service.alarms.evaluator import subject_of
 from factoryfloor.backend.service.alarms.series_index import parse_gpu_subject
 from factoryfloor.backend.service.client import ServiceClient
 from factoryfloor.backend.service.embedded import BackendClient
+from factoryfloor.backend.service.flex.messages import GridChanged
 from factoryfloor.backend.service.messages import ActOnAlarm, AlarmsChanged, AlarmShown
 from factoryfloor.backend.telemetry.gpu_rows import GpuRowsSource
 from factoryfloor.backend.telemetry.history import GPU_QUANTITIES, LiveHistory
@@ -151,6 +153,10 @@ class RunView(QObject):
         self.control.sent = lambda: (self.command_dock.show(), self.command_dock.raise_())
         self.run_mode.commands.connect(self.control.show_commands)
         self.tuning = TuningCommands(self.run_mode.ask, window)
+        self.grid = GridCommands(self.run_mode.ask, window)
+        self.grid_dock = dock("Grid", self.grid.panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.grid_dock.hide()
+        self.run_mode.grid.connect(self._show_grid)
         self.run_mode.tuning.connect(self.tuning.show_tuning)
         self.alarm_panel.isolate_asked.connect(self.control.isolate)
         self.alarm_sound = AlarmSound(self)
@@ -167,7 +173,8 @@ class RunView(QObject):
         self.plots: HistoryPlots | None = None
         self.heatmap: FleetHeatmap | None = None
         self.rack_detail: RackDetailPanel | None = None
-        self.run_docks: list[QDockWidget] = [self.live_dock, self.alarm_dock, self.command_dock]
+        self.run_docks: list[QDockWidget] = [self.live_dock, self.alarm_dock, self.command_dock,
+                                             self.grid_dock]  # fmt: skip
         self.selection: Selection | None = None
         self.loop_capacity: dict[str, LoopCapacity] = {}
         """By loop id; fixed while running (editing is off in Run)."""
@@ -417,6 +424,12 @@ class RunView(QObject):
             view.set_quantity(self.quantity_scale(), self.gpu_quantity_scale())
 
     # --- Each frame ----------------------------------------------------------------------------
+
+    def _show_grid(self, grid: GridChanged | None) -> None:
+        """The service's grid load targets: the Grid dock, and each feed's label on the plan."""
+        self.grid.show_grid(grid)
+        if self.live_plan is not None:
+            self.live_plan.grid_feeds = {} if grid is None else {f.feed_id: f for f in grid.feeds}
 
     def _show_live(self, live: LiveFigures) -> None:
         if self.design is None or not self.running:

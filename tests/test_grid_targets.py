@@ -5,63 +5,38 @@ while refusing (and journaling) unsigned and tampered ones."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from alarm_service import PASSWORD, ask, settle
 from broker import Mosquitto
+from grid_service import (
+    FEED,
+    ISV,
+    TAG,
+    TOPIC,
+    Recorder,
+    feed_view,
+    grid_service,
+    keys,
+    signed,
+    target,
+)
 from joserfc import jws
 from joserfc.jwk import ECKey, RSAKey
-from service_process import DEMO, ServiceProcess
+from service_process import DEMO
 
 from factoryfloor.backend.service.client import Credentials, ServiceClient
 from factoryfloor.backend.service.flex.envelope import FlexError, build_event, read_event
 from factoryfloor.backend.service.flex.events import load_targets
-from factoryfloor.backend.service.flex.messages import ApplyGridProposal, FeedGridView
+from factoryfloor.backend.service.flex.messages import ApplyGridProposal
 from factoryfloor.backend.service.flex.settings import GridSettings
-from factoryfloor.backend.service.flex.signing import KeyRing, SignatureRefused
-from factoryfloor.backend.service.roles import Role
-from factoryfloor.backend.service.users import AUDIT_FILE, UserStore
+from factoryfloor.backend.service.flex.signing import SignatureRefused
+from factoryfloor.backend.service.users import AUDIT_FILE
 from factoryfloor.backend.telemetry.protocol import Accepted
 
 pytest_plugins = ["broker"]
-
-ISV = "//grid/v1/isv/acme-energy"
-TOPIC = "grid/v1/isv/acme-energy/loadtarget/set"
-TAG = "main-a"
-FEED = "FEED-C"
-"""The demo feed of the H100 racks, whose workloads have power curves."""
-
-
-def keys(folder: Path) -> tuple[ECKey, RSAKey, KeyRing]:
-    """The ISV's EC key (its public half trusted), our RSA signing key, and the ring of both."""
-    isv = ECKey.generate_key("P-256", parameters={"kid": "acme-1"}, private=True)
-    ours = RSAKey.generate_key(2048, parameters={"kid": "ff-1"}, private=True)
-    (folder / "acme.jwks.json").write_text(json.dumps({"keys": [isv.as_dict(private=False)]}))
-    (folder / "ff.jwk.json").write_text(json.dumps(ours.as_dict(private=True)))
-    (folder / "grid.json").write_text(json.dumps({
-        "agent_id": "factoryfloor", "feed_tags": {TAG: FEED},
-        "trusted_keys": {ISV: "acme.jwks.json"}, "signing_key": "ff.jwk.json"}))  # fmt: skip
-    ring = KeyRing.from_files({ISV: folder / "acme.jwks.json"}, folder / "ff.jwk.json")
-    return isv, ours, ring
-
-
-def signed(key: ECKey | RSAKey, payload: dict) -> str:
-    alg = "ES256" if isinstance(key, ECKey) else "RS256"
-    return jws.serialize_compact({"alg": alg, "kid": key.kid}, json.dumps(payload).encode(),
-                                 key, algorithms=[alg])  # fmt: skip
-
-
-def target(limit_kw: float | None, end_s: float | None = None) -> dict:
-    interval = {} if end_s is None else {"end_time": time.strftime(
-        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(end_s))}  # fmt: skip
-    constraint = None if limit_kw is None else {"value": limit_kw, "unit": "kilowatt"}
-    return {"targets": [{"interval": interval, "feed_tags": [TAG],
-                         "load_constraint": constraint}]}  # fmt: skip
-
 
 # --- The envelope and the signature ---------------------------------------------------------
 
@@ -131,58 +106,13 @@ def test_feed_tags_mapped_to_a_feed_the_design_lacks_are_named(tmp_path: Path) -
 # --- Through a real service and a real broker ----------------------------------------------
 
 
-class Recorder:
-    """Every enforcement result published, verified with FactoryFloor's public key."""
-
-    def __init__(self, broker: Mosquitto, public: RSAKey) -> None:
-        self.seen: list[dict] = []
-        self._lock = threading.Lock()
-        self._public = public
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="grid-recorder")
-        self._client.on_message = self._on_message
-        self._client.connect(broker.host, broker.port)
-        self._client.subscribe("grid/v1/infra/+/powerbreach/enforcement", qos=2)
-        self._client.loop_start()
-
-    def _on_message(self, client: object, userdata: object, message: mqtt.MQTTMessage) -> None:
-        event = json.loads(message.payload)
-        data = json.loads(jws.deserialize_compact(event["data"], self._public).payload)
-        with self._lock:
-            self.seen.append(data)
-
-    def close(self) -> None:
-        self._client.loop_stop()
-        self._client.disconnect()
-
-
-def feed_view(client: ServiceClient) -> FeedGridView | None:
-    grid = client.grid
-    return None if grid is None else next(f for f in grid.feeds if f.feed_id == FEED)
-
-
 def test_a_signed_target_is_met_with_caps_published_and_lifted_and_forged_ones_are_refused(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    isv, ours, _ = keys(data)
-    tree = json.loads(DEMO.read_text(encoding="utf-8"))
-    tree["telemetry"] = {"simulate": True, "mqtt": {"host": mosquitto.host,
-                                                     "port": mosquitto.port}}  # fmt: skip
-    design = tmp_path / "hall.json"
-    design.write_text(json.dumps(tree), encoding="utf-8")
-    UserStore(data).add("olga", PASSWORD, Role.OPERATOR, "test")
-    service = ServiceProcess(design, data).start()
-    recorder = Recorder(mosquitto, RSAKey.import_key(ours.as_dict(private=False)))
-    publisher = mosquitto.publisher()
-    client = ServiceClient(service.address, Credentials("olga", PASSWORD))
-
-    def send(payload: str | dict, correlation: str = "") -> None:
-        data_field = payload if isinstance(payload, str) else json.dumps(payload)
-        event = build_event(ISV, "grid.loadtarget.set.v1", "loadtarget", data_field,
-                            time.time(), correlation)  # fmt: skip
-        publisher.publish(TOPIC, event, qos=1)
-
+    grid = grid_service(tmp_path, mosquitto)
+    isv, send = grid.isv, grid.send
+    recorder = Recorder(mosquitto, RSAKey.import_key(grid.ours.as_dict(private=False)))
+    client = ServiceClient(grid.service.address, Credentials("olga", PASSWORD))
     try:
         assert settle(lambda: client.grid is not None and client.grid.connected
                       and feed_view(client).load_w, client)  # fmt: skip
@@ -198,7 +128,7 @@ def test_a_signed_target_is_met_with_caps_published_and_lifted_and_forged_ones_a
         assert "not a JWS compact serialisation" in reasons[0]
         assert "bad signature" in reasons[1]
         assert feed_view(client).target_w is None
-        audit = (data / AUDIT_FILE).read_text(encoding="utf-8")
+        audit = (grid.data / AUDIT_FILE).read_text(encoding="utf-8")
         assert audit.count('"grid.event"') == 2 and "bad signature" in audit
         # Signed: a proposal, losing no more tokens than uniform capping.
         send(good, "4a6f1c9e-8b1d-4c55-9f0e-2b7d6c1e0a11")
@@ -233,5 +163,4 @@ def test_a_signed_target_is_met_with_caps_published_and_lifted_and_forged_ones_a
     finally:
         client.close()
         recorder.close()
-        publisher.close()
-        service.stop()
+        grid.close()
