@@ -59,7 +59,7 @@ def cost_words(tokens_lost_per_s: float | None, shortfall_w: float = 0.0) -> str
     if tokens_lost_per_s is None:
         return ""
     text = f"{tokens_lost_per_s:,.0f} tok/s"
-    return text + (f" (still {kw(shortfall_w)} over)" if shortfall_w > 0 else "")
+    return text + (f" (still {kw(shortfall_w)} over)" if shortfall_w >= 500.0 else "")
 
 
 class GridPanel(QWidget):
