@@ -275,13 +275,17 @@ class RunMode(QObject):
         """Take in what the service sent (the window's own service's link is polled here; an
         attached one's by its connection) and show changed alarms and commands at once."""
         client = self.client
+        lost = False
         if isinstance(client, BackendClient):
             for event in client.poll():
                 self.event.emit(event)
             if client.lost is not None:
                 self._lose(client, client.lost)
+                lost = True
         if not self.running or self._aggregator is None:
             return
+        if lost:  # nothing reads as live from now on, not from the next frame tick
+            self._show_missing()
         self._follow_alarms()
         self._follow_commands()
         self._follow_tuning()

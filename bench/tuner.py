@@ -3,10 +3,11 @@ for one rack against the curve's true optimum under the same floor (target: with
 and how long the sweep takes in facility time and in compute time.
 
 The simulator is stepped directly (1 s steps, no real sleeps) and its rack's tokens/s is read
-only every scrape interval, as a tokens counter would be scraped. Each rack is held in one
-serving phase for the whole run (prefill-heavy: a cap bites; decode: it draws below its cap, so
-the tuner sweeps the clock). The true curve is the same rack's tokens/s and power at each lever
-setting averaged over a long window (noise averaged out), computed on a fresh simulator.
+only every scrape interval, as a tokens counter would be scraped. Each rack is an 8-GPU H100
+serving one catalog workload steadily: the Llama 2 70B server (a cap bites) or decode-heavy chat
+(it draws far below its cap, so the tuner sweeps the clock). The true curve is the same rack's
+tokens/s and power at each lever setting averaged over a long window (noise averaged out),
+computed on a fresh simulator.
 
 Run: python bench/tuner.py [--racks 4]
 """
@@ -18,6 +19,7 @@ import time
 
 import numpy as np
 
+from factoryfloor.backend.design.catalog import builtin_catalog
 from factoryfloor.backend.design.synthetic import generate_hall
 from factoryfloor.backend.service.tuning.sweep import (
     Apply,
@@ -28,16 +30,26 @@ from factoryfloor.backend.service.tuning.sweep import (
     lever_levels,
 )
 from factoryfloor.backend.telemetry.series import entity_key, gpu_key
-from factoryfloor.backend.telemetry.sources.simulator import PHASES, FacilitySimulator
+from factoryfloor.backend.telemetry.sources.simulator import FacilitySimulator
 
 DT_S = 1.0
 TRUE_WINDOW_S = 120
 
 
-def held_simulator(phase: str, racks: int) -> FacilitySimulator:
-    sim = FacilitySimulator(generate_hall(racks), seed=3)
-    sim.phase[:] = PHASES.index(phase)
-    sim.phase_left_s[:] = np.inf
+WORKLOADS = {"prefill-heavy": ("Llama 2 70B (MLPerf Inference server)", 2_701.0),
+             "decode": ("Chat, long outputs (decode-heavy)", 1_200.0)}  # fmt: skip
+"""Each case's catalog workload on H100, and its tokens/s per GPU (MLPerf's; the demo's chat)."""
+
+
+def held_simulator(case: str, racks: int) -> FacilitySimulator:
+    workload, tokens_per_gpu = WORKLOADS[case]
+    hall = generate_hall(racks)
+    serving = [rack.model_copy(update={"gpu_model": "H100-SXM", "gpu_count": 8,
+                                       "workload": workload,
+                                       "tokens_per_s_per_gpu": tokens_per_gpu})
+               for rack in hall.racks]  # fmt: skip
+    serving_hall = hall.model_copy(update={"racks": serving, "gpu_models": builtin_catalog()})
+    sim = FacilitySimulator(serving_hall, seed=3)
     sim.step(DT_S)
     return sim
 
@@ -110,7 +122,7 @@ def main() -> None:
     parser.add_argument("--racks", type=int, default=4)
     args = parser.parse_args()
     settings = SweepSettings(early_stop=False)
-    for phase in ("prefill", "decode"):
+    for phase in WORKLOADS:
         rack = Rack(held_simulator(phase, args.racks))
         sweep = sweep_of(rack, settings)
         started = time.perf_counter()
