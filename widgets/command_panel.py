@@ -50,9 +50,9 @@ class CommandPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.commands: list[CommandProgress] = []
-        self.list = _table(COMMAND_COLUMNS, stretch=2)
+        self.list = row_table(COMMAND_COLUMNS, stretch=2)
         self.list.itemSelectionChanged.connect(self._show_targets)
-        self.targets = _table(TARGET_COLUMNS, stretch=5)
+        self.targets = row_table(TARGET_COLUMNS, stretch=5)
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.notes.setStyleSheet("color: #8a5a00;")
@@ -99,7 +99,8 @@ class CommandPanel(QWidget):
         self.notes.setText("" if command is None else "\n".join(command.notes))
 
 
-def _table(columns: tuple[str, ...], stretch: int) -> QTableWidget:
+def row_table(columns: tuple[str, ...], stretch: int) -> QTableWidget:
+    """A read-only table chosen a row at a time, columns fitted, column ``stretch`` filling."""
     table = QTableWidget(0, len(columns))
     table.setHorizontalHeaderLabels(columns)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

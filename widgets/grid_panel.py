@@ -15,20 +15,18 @@ import time
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QDoubleSpinBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from factoryfloor.backend.service.flex.messages import FeedGridView, GridChanged
+from factoryfloor.widgets.command_panel import row_table
 from factoryfloor.widgets.form_dialog import ERROR_STYLE
 
 FEED_COLUMNS = ("Feed", "Load", "Grid target", "Until", "State", "Cost, token-aware",
@@ -74,9 +72,9 @@ class GridPanel(QWidget):
         """The policy as last shown: the fields are left alone while it stays so (they may be
         being edited)."""
         self.connection = QLabel("Grid load targets: not known (no service)")
-        self.table = _table(FEED_COLUMNS)
+        self.table = row_table(FEED_COLUMNS, stretch=len(FEED_COLUMNS) - 1)
         self.table.itemSelectionChanged.connect(self._show_caps)
-        self.caps = _table(CAP_COLUMNS)
+        self.caps = row_table(CAP_COLUMNS, stretch=len(CAP_COLUMNS) - 1)
         self.caps_note = QLabel()
         self.caps_note.setWordWrap(True)
         self.apply_button = QPushButton("Apply caps…")
@@ -212,15 +210,3 @@ class GridPanel(QWidget):
 
     def show_problem(self, text: str) -> None:
         self.problem.setText(text)
-
-
-def _table(columns: tuple[str, ...]) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(columns)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
-    return table
