@@ -20,6 +20,7 @@ from factoryfloor.backend.service.messages import (
     Welcome,
 )
 from factoryfloor.backend.service.roles import ROLE_NAMES
+from factoryfloor.backend.service.tuning import messages as tuning_messages
 from factoryfloor.backend.telemetry import protocol
 from factoryfloor.backend.telemetry.protocol import (
     MESSAGE_TYPES,
@@ -83,7 +84,7 @@ def test_every_message_type_defined_is_listed_under_its_own_name() -> None:
     """A type left out of MESSAGE_TYPES could be sent but never read."""
     defined = {
         cls
-        for module in (protocol, messages, embedded)
+        for module in (protocol, messages, embedded, tuning_messages)
         for cls in vars(module).values()
         if isinstance(cls, type) and is_dataclass(cls) and issubclass(cls, Message)
     } - {Message, Request, Reply, Notification}

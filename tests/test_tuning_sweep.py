@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from factoryfloor.backend.service.tuning.drift import DriftWatch
+from factoryfloor.backend.service.tuning.messages import TuningProgress, TuningUpdated
 from factoryfloor.backend.service.tuning.record import (
     RECORD_FILE,
     SweepRecord,
@@ -27,6 +28,7 @@ from factoryfloor.backend.service.tuning.sweep import (
     lever_levels,
 )
 from factoryfloor.backend.telemetry.placement import HostGpu
+from factoryfloor.backend.telemetry.protocol import decode, encode
 
 SETTINGS = SweepSettings(warmup_s=10.0, measure_s=20.0)
 
@@ -195,3 +197,11 @@ def test_drift_is_flagged_only_when_tokens_per_joule_leaves_its_band():
 def test_a_noisy_step_widens_the_drift_band():
     noisy = StepResult(675.0, 98.0, 9.8, 5000.0, 0.0, 20)  # 10 % spread
     assert DriftWatch(noisy, 0.0, 20.0).band == pytest.approx(0.30)
+
+
+def test_a_sweeps_progress_reads_back_as_itself_on_the_wire():
+    step = StepResult(700.0, 100.0, 1.5, 5600.0, 20.0, 6)
+    progress = TuningProgress("A01", "olga", "measured", "power_limit", (700.0, 675.0), 1,
+                              (step,), 95.0, 700.0, reason="")  # fmt: skip
+    notice = TuningUpdated(progress)
+    assert decode(encode(notice)) == notice
