@@ -57,4 +57,3 @@ def test_an_operator_sees_a_grid_target_and_its_cost_and_caps_the_feed_after_con
         assert panel.remove_button.isEnabled()
     finally:
         grid.close()
-

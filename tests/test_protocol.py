@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from factoryfloor.backend.service import embedded, messages
+from factoryfloor.backend.service.flex import messages as grid_messages
 from factoryfloor.backend.service.messages import (
     ApplyDesign,
     DesignApplied,
@@ -84,7 +85,7 @@ def test_every_message_type_defined_is_listed_under_its_own_name() -> None:
     """A type left out of MESSAGE_TYPES could be sent but never read."""
     defined = {
         cls
-        for module in (protocol, messages, embedded, tuning_messages)
+        for module in (protocol, messages, embedded, tuning_messages, grid_messages)
         for cls in vars(module).values()
         if isinstance(cls, type) and is_dataclass(cls) and issubclass(cls, Message)
     } - {Message, Request, Reply, Notification}
