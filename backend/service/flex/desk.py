@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from factoryfloor.backend.design.model import Design
 from factoryfloor.backend.service.control.commands import SetPowerLimit
@@ -205,11 +207,11 @@ class GridDesk:
             return None
         rack_ids = self._racks[feed_id]
         curves = self.curves.of(snapshot, rack_ids)
-        fixed_w = load_w - sum(
-            self.curves.rack_state(snapshot, r)[0]
-            for r in curves  # type: ignore[index]
-        )
-        budget_w = target_w - fixed_w
+        gpus_now_w = 0.0
+        for rack_id in curves:  # each has readings: ``of`` leaves out racks without
+            state = self.curves.rack_state(snapshot, rack_id)
+            gpus_now_w += 0.0 if state is None else state[0]
+        budget_w = target_w - (load_w - gpus_now_w)  # what is not the GPUs' stays as it is
         chosen = list(curves.values())
         return (token_aware_caps(chosen, budget_w), uniform_caps(chosen, budget_w),
                 len(rack_ids) - len(chosen))  # fmt: skip
@@ -250,6 +252,8 @@ class GridDesk:
         target = self.active_target(feed_id, now_s) if feed is not None else None
         if feed is None or target is None or target.limit_w is None:
             raise GridRefused(f"{feed_id}: no load target is active")
+        if feed.applied is not None:  # its limits before would be lost under new caps
+            raise GridRefused(f"{feed_id}: caps are set already; remove them first")
         planned = self.plan(snapshot, feed_id, target.limit_w)
         if planned is None:
             raise GridRefused(f"{feed_id}: its load is not known (a rack has no reading)")
@@ -328,16 +332,17 @@ class GridDesk:
     def _limit_now(self, snapshot: Snapshot, rack_id: str) -> float:
         state = self.curves.rack_state(snapshot, rack_id)
         curve = self.curves.curves.get(rack_id)
-        if state is not None and state[2] == state[2]:  # not NaN
+        if state is not None and math.isfinite(state[2]):
             return state[2]
         return float(curve.limit_w[-1]) if curve is not None else 0.0
 
-    async def _publish_enforcement(self, feed_id: str, breach_id: str, action: str,
+    async def _publish_enforcement(self, feed_id: str, breach_id: str,
+                                   action: Literal["applied", "reverted"],
                                    results: list[ResourceResult], words: str,
                                    publish: Publish) -> None:  # fmt: skip
         me = self.settings.agent_id
-        data = enforcement_data(breach_id, self.settings.tag_of(feed_id), action,  # type: ignore[arg-type]
-                                results, time.time(), words)  # fmt: skip
+        data = enforcement_data(breach_id, self.settings.tag_of(feed_id), action, results,
+                                time.time(), words)  # fmt: skip
         try:
             signed = self.keys.sign(data)
         except SignatureRefused as refused:
