@@ -91,3 +91,24 @@ async def test_the_policy_meets_a_target_within_its_ceiling_and_the_caps_end_wit
     assert all(grid.limits_w(r) == {700} for r in capped)
     assert grid.published[-1]["action"] == "reverted"
     assert json.loads((tmp_path / "grid_policy.json").read_text())["by"] == "eve"
+
+
+def test_the_grid_agents_power_state_shows_beside_the_feed_and_is_not_journaled(
+    demo: Design,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    grid = Grid(demo, tmp_path)
+    agent = "//grid/v1/dsx-flex-agent/maxlps"
+    grid.desk.keys.trusted[agent] = grid.desk.keys.trusted[ISV]  # the same signer, for the test
+    now = time.time()
+    state = {"snapshot_time": "2026-12-04T12:00:00Z", "feeds": {"main-a": {
+        "metadata": {}, "targets": [], "calculated_load": {"value": 150, "unit": "kilowatt"},
+        "in_flight": False, "event": "periodic", "compliant": False}}}  # fmt: skip
+    topic = "grid/v1/dsx-flex-agent/maxlps/powerstate/status"
+    grid.desk.receive(topic, build_event(agent, "grid.powerstate.status.v1", "powerstate",
+                                         signed(grid.isv, state), now), now)  # fmt: skip
+    view = next(f for f in grid.desk.view(None, now).feeds if f.feed_id == FEED)
+    assert (view.agent_load_w, view.agent_compliant) == (150_000.0, False)
+    assert not grid.desk.refusals
+    audit = tmp_path / "audit.log"  # nothing journaled at all: no log written yet
+    assert not audit.exists() or "powerstate" not in audit.read_text(encoding="utf-8")

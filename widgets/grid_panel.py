@@ -45,12 +45,15 @@ def clock(time_s: float | None) -> str:
 
 
 def state_words(feed: FeedGridView) -> str:
+    agent = ("" if feed.agent_compliant is None else
+             f"; grid agent: {kw(feed.agent_load_w)}, "
+             f"{'compliant' if feed.agent_compliant else 'not compliant'}")  # fmt: skip
     if feed.target_w is None:
-        return "no target" + (f" ({feed.scheduled} scheduled)" if feed.scheduled else "")
+        return "no target" + (f" ({feed.scheduled} scheduled)" if feed.scheduled else "") + agent
     if feed.compliant is None:
-        return "load not known"
+        return "load not known" + agent
     state = "within target" if feed.compliant else f"over by {kw(feed.load_w - feed.target_w)}"
-    return state + (f", capped by {feed.applied_by}" if feed.applied else "")
+    return state + (f", capped by {feed.applied_by}" if feed.applied else "") + agent
 
 
 def cost_words(tokens_lost_per_s: float | None, shortfall_w: float = 0.0) -> str:

@@ -144,7 +144,8 @@ class GridDesk:
             self._refuse(source, topic, str(error) if isinstance(error, FlexError)
                          else f"{topic}: {error}", now_s)  # fmt: skip
             return
-        self._audit(source, f"grid.{event.type}", topic, "accepted", json.dumps(data)[:2000])
+        if event.type != POWER_STATE_STATUS:  # snapshots come as heartbeats: not journaled
+            self._audit(source, event.type, topic, "accepted", json.dumps(data)[:2000])
         self.changed = True
 
     def _refuse(self, source: str, topic: str, reason: str, now_s: float) -> None:
@@ -417,6 +418,8 @@ class GridDesk:
                 caps=caps, applied=feed.applied is not None,
                 applied_by="" if feed.applied is None else feed.applied.user,
                 unknown_racks=unknown,
+                agent_load_w=None if feed.status is None else feed.status.calculated_load_w,
+                agent_compliant=None if feed.status is None else feed.status.compliant,
             ))  # fmt: skip
         return GridChanged(tuple(feeds), self.policy.enabled, self.policy.ceiling_kw,
                            self.policy.by, tuple(self.refusals), self.connected)  # fmt: skip

@@ -48,6 +48,9 @@ class FeedGridView:
     applied_by: str = ""
     unknown_racks: int = 0
     """Racks of the feed with no curve or readings: left out of the proposal."""
+    agent_load_w: float | None = None
+    """The load the DSX Flex agent last reported for the feed (``powerstate.status``)."""
+    agent_compliant: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
