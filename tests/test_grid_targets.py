@@ -106,7 +106,7 @@ def test_feed_tags_mapped_to_a_feed_the_design_lacks_are_named(tmp_path: Path) -
 # --- Through a real service and a real broker ----------------------------------------------
 
 
-def test_a_signed_target_is_met_with_caps_published_and_lifted_and_forged_ones_are_refused(
+def test_a_signed_target_is_met_with_caps_kept_over_a_kill_and_lifted_and_forged_ones_refused(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     grid = grid_service(tmp_path, mosquitto)
@@ -151,6 +151,15 @@ def test_a_signed_target_is_met_with_caps_published_and_lifted_and_forged_ones_a
         met = settle(lambda: feed_view(client).applied and feed_view(client).compliant, client,
                      timeout_s=30)  # fmt: skip
         assert met, feed_view(client)
+        # Killed while capped, started again: it still knows the target and the caps it set.
+        grid.service.kill()
+        client.close()
+        grid.service.start()
+        client = ServiceClient(grid.service.address, Credentials("olga", PASSWORD))
+        assert settle(lambda: client.grid is not None and client.grid.connected, client)
+        restored = feed_view(client)
+        assert restored.applied and restored.applied_by == "olga"
+        assert restored.target_w == pytest.approx(limit_kw * 1000.0)
         # Lifted: the limits from before are back, and "reverted" is published.
         send(signed(isv, target(None)))
         assert settle(lambda: len(recorder.seen) == 2, client)

@@ -59,6 +59,7 @@ from factoryfloor.backend.service.flex.messages import (
 )
 from factoryfloor.backend.service.flex.settings import GridSettings
 from factoryfloor.backend.service.flex.signing import KeyRing, SignatureRefused
+from factoryfloor.backend.service.flex.state_file import load_state, save_state
 from factoryfloor.backend.service.power.shedding import CapPlan, token_aware_caps, uniform_caps
 from factoryfloor.backend.service.roles import Role, permits
 from factoryfloor.backend.telemetry.store import Snapshot
@@ -115,9 +116,32 @@ class GridDesk:
                        for f in design.feeds}  # fmt: skip
         self.refusals: list[GridRefusal] = []
         self.policy = self._read_policy()
+        self._restore_state()
         self.connected = False
         self.changed = True
         """Something windows show changed since they were last told."""
+
+    def _restore_state(self) -> None:
+        """Targets and caps a service stopped or killed before held (``state_file``)."""
+        if self._folder is None:
+            return
+        try:
+            saved = load_state(self._folder)
+        except ValueError as error:
+            log.error("grid state not restored, the caps it held are no longer known: %s", error)
+            return
+        for feed_id, (targets, applied) in saved.items():
+            feed = self.feeds.get(feed_id)
+            if feed is None:
+                continue  # a feed the design no longer has
+            feed.targets = targets
+            feed.applied = None if applied is None else Applied(**applied)
+            if feed.applied is not None:
+                log.info("%s is capped since before a restart (by %s)", feed_id, feed.applied.user)
+
+    def _save_state(self) -> None:
+        if self._folder is not None:
+            save_state(self._folder, self.feeds)
 
     # --- Received --------------------------------------------------------------------------
 
@@ -131,6 +155,7 @@ class GridDesk:
             if event.type == LOAD_TARGET_SET:
                 correlation = event.correlationid or event.id
                 self._take_targets(load_targets(data, topic, now_s, correlation), topic)
+                self._save_state()
             elif event.type == POWER_BREACH_ALERT:
                 self._take_breach(breach_alert(data, topic), topic)
             elif event.type == POWER_STATE_STATUS:
@@ -226,6 +251,7 @@ class GridDesk:
             if ended:
                 feed.targets = [t for t in feed.targets if t not in ended]
                 self.changed = True
+                self._save_state()
             if feed.applied is not None and target is None and control is not None:
                 await self.remove(feed_id, feed.applied.user, feed.applied.role, control,
                                   publish, "target lifted or its interval ended")  # fmt: skip
@@ -293,6 +319,7 @@ class GridDesk:
                 caps.append(RackCapView(cap.group, command.limit_w, cap.power_w, cap.tokens_per_s))
         breach_id = feed.breach.breach_id if feed.breach is not None else target.correlation_id
         feed.applied = Applied(previous, tuple(caps), breach_id, user, role)
+        self._save_state()
         self.changed = True
         words = (f"{len(caps)} racks capped, {plan.tokens_lost_per_s:,.0f} tok/s given up "
                  f"for {plan.budget_w / 1000:,.0f} kW of GPU power")  # fmt: skip
@@ -310,6 +337,7 @@ class GridDesk:
         if not permits(role, Role.OPERATOR):
             raise GridRefused(f"removing {feed_id}'s caps needs an operator or above")
         feed.applied = None
+        self._save_state()
         racks = {r.id: r for r in self.design.racks}
         results = []
         for cap in applied.caps:
