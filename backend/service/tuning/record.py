@@ -9,10 +9,10 @@ sweep step: the service restores the previous settings at once, and never resume
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from factoryfloor.backend.design.design_file import atomic_write_text
 from factoryfloor.backend.service.tuning.sweep import Lever, Previous
 from factoryfloor.backend.telemetry.placement import HostGpu
 
@@ -30,17 +30,15 @@ class SweepRecord:
 
 
 def save_record(folder: Path, record: SweepRecord) -> None:
-    """Write the record whole (a temporary file renamed over it), so a kill mid-write leaves the
-    old record or the new one, never half of one."""
+    """Write the record whole (``atomic_write_text``: synced, then renamed over the old one), so
+    a kill or a power cut mid-write leaves the old record or the new one, never half of one."""
     path = folder / RECORD_FILE
     text = json.dumps({
         "group": record.group, "user": record.user, "lever": record.lever,
         "gpus": [[g.node, g.index] for g in record.gpus],
         "limits_w": record.previous.limits_w,
     })  # fmt: skip
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write_text(path, text)
 
 
 def load_record(folder: Path) -> SweepRecord | None:
